@@ -1,0 +1,27 @@
+#!/usr/bin/env node
+/**
+ * `featurestream` command line. Each subcommand lives in its own module under
+ * src/cli/ and is loaded lazily so `get` does not pay for the worker's imports.
+ */
+import { Command } from 'commander';
+import { isFeaturestreamError } from '../errors.ts';
+
+const program = new Command('featurestream').description('Low-latency ML feature serving').showHelpAfterError();
+
+export type Register = (program: Command) => void;
+
+const commands: Array<() => Promise<{ register: Register }>> = [];
+
+async function main(): Promise<void> {
+  for (const load of commands) (await load()).register(program);
+  await program.parseAsync(process.argv);
+}
+
+main().catch((err: unknown) => {
+  if (isFeaturestreamError(err)) {
+    console.error(`featurestream: ${err.code}: ${err.message}`);
+  } else {
+    console.error(err);
+  }
+  process.exitCode = 1;
+});

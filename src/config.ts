@@ -1,0 +1,27 @@
+import { envSchema, type EnvConfig } from './schemas/env.ts';
+import { ConfigError } from './errors.ts';
+
+export type { EnvConfig };
+
+/**
+ * Parses the environment once at start-up. Empty strings count as unset so a
+ * blank `export X=` falls back to the default instead of failing obscurely.
+ */
+export function loadEnvConfig(env: NodeJS.ProcessEnv = process.env): EnvConfig {
+  const input: Record<string, string> = {};
+  for (const key of Object.keys(envSchema.shape)) {
+    const value = env[key];
+    if (value !== undefined && value !== '') input[key] = value;
+  }
+  const parsed = envSchema.safeParse(input);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((issue) => {
+      const name = String(issue.path[0] ?? 'environment');
+      return `${name}=${JSON.stringify(input[name] ?? '')}: ${issue.message}`;
+    });
+    throw new ConfigError(`invalid environment: ${problems.join('; ')}`, {
+      details: { variables: parsed.error.issues.map((i) => String(i.path[0])) },
+    });
+  }
+  return parsed.data;
+}

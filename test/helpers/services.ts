@@ -1,0 +1,95 @@
+import { inject, onTestFinished } from 'vitest';
+import { Redis } from 'ioredis';
+import { CreateTableCommand, DeleteTableCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { createKafka, type Admin, type Kafka } from '../../src/consumers/kafka-client.ts';
+import { createDynamoClient } from '../../src/stores/dynamodb.ts';
+import { randomName } from './names.ts';
+
+export function endpoints() {
+  return inject('endpoints');
+}
+
+/** Env-shaped config pointing at the test services, for code that takes EnvConfig. */
+export function testEnv(overrides: Record<string, string> = {}): NodeJS.ProcessEnv {
+  const e = endpoints();
+  return {
+    KAFKA_BROKERS: e.kafkaBrokers.join(','),
+    REDIS_URL: e.redisUrl,
+    DYNAMODB_ENDPOINT: e.dynamodbEndpoint,
+    LOG_LEVEL: 'warn',
+    ...overrides,
+  };
+}
+
+async function reachable<T>(service: string, where: string, attempt: () => Promise<T>): Promise<T> {
+  try {
+    return await attempt();
+  } catch (err) {
+    throw new Error(
+      `${service} at ${where} is unreachable (${err instanceof Error ? err.message : String(err)}); start it with \`npm run services:up\``,
+    );
+  }
+}
+
+/** A Redis connection closed after the test; keys under `prefix` are deleted then. */
+export async function testRedis(prefix?: string): Promise<Redis> {
+  const url = endpoints().redisUrl;
+  const redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1, connectTimeout: 2_000, retryStrategy: () => null });
+  await reachable('Redis', url, async () => {
+    await redis.connect();
+    await redis.ping();
+  });
+  onTestFinished(async () => {
+    if (prefix && redis.status === 'ready') {
+      let cursor = '0';
+      do {
+        const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 500);
+        cursor = next;
+        if (keys.length) await redis.unlink(...keys);
+      } while (cursor !== '0');
+    }
+    redis.disconnect();
+  });
+  return redis;
+}
+
+/** A kafkajs client (through the project's one Kafka module) plus a connected admin; topics created with `createTopic` are deleted after the test. */
+export async function testKafka(): Promise<{ kafka: Kafka; admin: Admin; createTopic: (partitions?: number, name?: string) => Promise<string> }> {
+  const brokers = endpoints().kafkaBrokers;
+  const kafka = createKafka({ brokers, clientId: randomName('fs-client'), config: { retry: { retries: 2 } } });
+  const admin = kafka.admin();
+  await reachable('Kafka', brokers.join(','), () => admin.connect());
+  const topics: string[] = [];
+  onTestFinished(async () => {
+    if (topics.length) await admin.deleteTopics({ topics, timeout: 10_000 }).catch(() => undefined);
+    await admin.disconnect();
+  });
+  const createTopic = async (partitions = 1, name = randomName('fs-topic')) => {
+    await admin.createTopics({ topics: [{ topic: name, numPartitions: partitions }], waitForLeaders: true });
+    topics.push(name);
+    return name;
+  };
+  return { kafka, admin, createTopic };
+}
+
+/** A DynamoDB client on the test endpoint and a fresh table (pk: S) deleted after the test. */
+export async function testDynamo(): Promise<{ client: DynamoDBClient; table: string }> {
+  const endpoint = endpoints().dynamodbEndpoint;
+  const client = createDynamoClient({ DYNAMODB_ENDPOINT: endpoint, AWS_REGION: 'us-east-1' }, { maxAttempts: 2 });
+  const table = randomName('fs-table');
+  await reachable('DynamoDB (dynalite)', endpoint, () =>
+    client.send(
+      new CreateTableCommand({
+        TableName: table,
+        AttributeDefinitions: [{ AttributeName: 'pk', AttributeType: 'S' }],
+        KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }],
+        BillingMode: 'PAY_PER_REQUEST',
+      }),
+    ),
+  );
+  onTestFinished(async () => {
+    await client.send(new DeleteTableCommand({ TableName: table })).catch(() => undefined);
+    client.destroy();
+  });
+  return { client, table };
+}

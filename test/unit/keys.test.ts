@@ -1,0 +1,28 @@
+import { describe, expect, it } from 'vitest';
+import { Keys } from '../../src/stores/keys.ts';
+
+const u = { entityType: 'user', entityId: 'u12345' };
+
+describe('Keys', () => {
+  it('builds the seed layout for version 1 without prefix', () => {
+    const k = new Keys();
+    expect(k.vector(u, 'features')).toBe('user:u12345:features');
+    expect(k.state(u)).toBe('user:u12345:state');
+    expect(k.dynamoPk(u)).toBe('user#u12345');
+  });
+
+  it('adds prefix, version and Cluster hash tags', () => {
+    const k = new Keys({ prefix: 't1:', hashTags: true });
+    expect(k.vector(u, 'features', 2)).toBe('t1:v2:user:{u12345}:features');
+    expect(k.state(u, 2)).toBe('t1:v2:user:{u12345}:state');
+    expect(k.timers(3, 2)).toBe('t1:v2:fs:timers:3');
+    expect(k.activeVersion()).toBe('t1:fs:active_version');
+    expect(k.dynamoPk(u, 2)).toBe('t1:v2#user#u12345');
+  });
+
+  it('parses the DynamoDB key it builds and refuses other versions', () => {
+    const k = new Keys({ prefix: 'p:' });
+    expect(k.parseDynamoPk(k.dynamoPk(u, 3), 3)).toEqual(u);
+    expect(k.parseDynamoPk(k.dynamoPk(u, 3), 1)).toBeUndefined();
+  });
+});
