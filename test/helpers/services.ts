@@ -35,6 +35,8 @@ async function reachable<T>(service: string, where: string, attempt: () => Promi
 export async function testRedis(prefix?: string): Promise<Redis> {
   const url = endpoints().redisUrl;
   const redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1, connectTimeout: 2_000, retryStrategy: () => null });
+  // Connection errors surface through `reachable` with the service named; no unhandled 'error' events.
+  redis.on('error', () => undefined);
   await reachable('Redis', url, async () => {
     await redis.connect();
     await redis.ping();
