@@ -1,0 +1,188 @@
+/** Little binary writer/reader for state: unsigned LEB128 varints, zigzag, f64/f32 little-endian. */
+import { StateCorruptError } from '../errors.ts';
+import { FLOAT, MAX_DECIMALS, POW10, decimals } from './numbers.ts';
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder('utf-8', { fatal: true });
+
+export class ByteWriter {
+  private buf = new Uint8Array(512);
+  private view = new DataView(this.buf.buffer);
+  private pos = 0;
+
+  private ensure(n: number): void {
+    if (this.pos + n <= this.buf.length) return;
+    const next = new Uint8Array(Math.max(this.buf.length * 2, this.pos + n));
+    next.set(this.buf.subarray(0, this.pos));
+    this.buf = next;
+    this.view = new DataView(next.buffer);
+  }
+
+  u8(b: number): void {
+    this.ensure(1);
+    this.buf[this.pos++] = b;
+  }
+
+  u32(n: number): void {
+    this.ensure(4);
+    this.view.setUint32(this.pos, n, true);
+    this.pos += 4;
+  }
+
+  /** Non-negative integer up to 2^53. */
+  varint(n: number): void {
+    this.ensure(8);
+    while (n >= 0x80) {
+      this.buf[this.pos++] = (n % 0x80) | 0x80;
+      n = Math.floor(n / 0x80);
+    }
+    this.buf[this.pos++] = n;
+  }
+
+  zigzag(n: number): void {
+    this.varint(n >= 0 ? n * 2 : -n * 2 - 1);
+  }
+
+  f64(x: number): void {
+    this.ensure(8);
+    this.view.setFloat64(this.pos, x, true);
+    this.pos += 8;
+  }
+
+  f32s(v: Float32Array): void {
+    this.ensure(v.length * 4);
+    for (let i = 0; i < v.length; i++, this.pos += 4) this.view.setFloat32(this.pos, v[i]!, true);
+  }
+
+  string(s: string): void {
+    const bytes = encoder.encode(s);
+    this.varint(bytes.length);
+    this.ensure(bytes.length);
+    this.buf.set(bytes, this.pos);
+    this.pos += bytes.length;
+  }
+
+  /** `units / 10^scale` as one varint (scale 0..6), or FLOAT then a float64. */
+  scaled(units: number, scale: number): void {
+    if (scale === FLOAT) {
+      this.varint(FLOAT);
+      this.f64(units);
+    } else this.varint((units >= 0 ? units * 2 : -units * 2 - 1) * 8 + scale);
+  }
+
+  /** A finite number: scaled when a few decimals reproduce it exactly. */
+  num(v: number): void {
+    const d = decimals(v);
+    this.scaled(d === FLOAT ? v : Math.round(v * POW10[d]!), d);
+  }
+
+  finish(): Uint8Array {
+    return this.buf.slice(0, this.pos);
+  }
+}
+
+export class ByteReader {
+  private pos = 0;
+  private readonly view: DataView;
+
+  constructor(private readonly buf: Uint8Array) {
+    this.view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  }
+
+  fail(what: string): never {
+    throw new StateCorruptError(`corrupt state at byte ${this.pos}: ${what}`);
+  }
+
+  check(ok: boolean, what: string): void {
+    if (!ok) this.fail(what);
+  }
+
+  get remaining(): number {
+    return this.buf.length - this.pos;
+  }
+
+  private need(n: number): void {
+    if (this.pos + n > this.buf.length) this.fail('unexpected end');
+  }
+
+  u8(): number {
+    this.need(1);
+    return this.buf[this.pos++]!;
+  }
+
+  u32(): number {
+    this.need(4);
+    const n = this.view.getUint32(this.pos, true);
+    this.pos += 4;
+    return n;
+  }
+
+  varint(): number {
+    let n = 0;
+    let mul = 1;
+    for (let i = 0; i < 8; i++) {
+      const b = this.u8();
+      n += (b & 0x7f) * mul;
+      if (b < 0x80) {
+        if (n > Number.MAX_SAFE_INTEGER || (i > 0 && b === 0)) this.fail('bad varint');
+        return n;
+      }
+      mul *= 0x80;
+    }
+    return this.fail('varint too long');
+  }
+
+  /** A count of items that each take at least one byte. */
+  count(): number {
+    const n = this.varint();
+    this.check(n <= this.remaining, 'count exceeds the data');
+    return n;
+  }
+
+  zigzag(): number {
+    const z = this.varint();
+    return z % 2 === 0 ? z / 2 : -(z + 1) / 2;
+  }
+
+  f64(): number {
+    this.need(8);
+    const x = this.view.getFloat64(this.pos, true);
+    this.pos += 8;
+    this.check(Number.isFinite(x), 'non-finite number');
+    return x;
+  }
+
+  f32s(dim: number): Float32Array {
+    this.need(dim * 4);
+    const v = new Float32Array(dim);
+    for (let i = 0; i < dim; i++, this.pos += 4) v[i] = this.view.getFloat32(this.pos, true);
+    this.check(v.every(Number.isFinite), 'non-finite vector element');
+    return v;
+  }
+
+  string(): string {
+    const n = this.count();
+    const bytes = this.buf.subarray(this.pos, this.pos + n);
+    this.pos += n;
+    try {
+      return decoder.decode(bytes);
+    } catch {
+      return this.fail('invalid UTF-8');
+    }
+  }
+
+  /** [units, scale] as written by ByteWriter.scaled. */
+  scaled(): [number, number] {
+    const h = this.varint();
+    const scale = h % 8;
+    if (scale === FLOAT) return [this.f64(), FLOAT];
+    this.check(scale <= MAX_DECIMALS, 'bad number scale');
+    const z = (h - scale) / 8;
+    return [z % 2 === 0 ? z / 2 : -(z + 1) / 2, scale];
+  }
+
+  num(): number {
+    const [units, scale] = this.scaled();
+    return scale === FLOAT ? units : units / POW10[scale]! + 0;
+  }
+}

@@ -1,0 +1,188 @@
+/**
+ * The pure window engine: per-entity state in, feature values out, no I/O.
+ *
+ * Window rule. A windowed feature with window W and tile T (W a whole number
+ * of tiles) keeps one partial aggregate per epoch-aligned tile: tile i holds
+ * the events with i*T <= ts < (i+1)*T. At time `now` (integer ms) it reads
+ * the W/T tiles ending with the tile that holds the instant now - 1, i.e. the
+ * events with
+ *
+ *     tileStart(now) + T - W  <=  ts  <  tileStart(now) + T,    tileStart(now) = floor((now - 1) / T) * T
+ *
+ * which is exactly [now - W, now) when `now` is a multiple of T. Between
+ * tile edges both ends of the window run ahead of [now - W, now) by less
+ * than one tile, so a window changes only at edge + 1 ms. Events ahead of the
+ * current tile (allowed up to `maxFutureSkewMs` ahead of now) are kept and
+ * counted once their tile is current.
+ *
+ * Other rules:
+ * - Late events: an event lands in its own tile as long as that tile is in
+ *   some window of its series; an event older than every window of a slot
+ *   (and older than its TTL) changes nothing; `apply` returns 'expired' when
+ *   no slot took the event.
+ * - Freshness: a feature is absent from `evaluate` (listed in `lapsed`) when
+ *   no event reached it with ts > now - TTL (TTL = 2 x freshness; freshness
+ *   defaults to the window). A fresh feature over an empty window is 0 for
+ *   count, sum and distinct_count, and its default for avg, min and max.
+ * - last: the value of the newest event by event time; at equal times the
+ *   larger value wins (numbers numerically, strings by code unit, vectors
+ *   element by element), so arrival order never matters. last_time is the
+ *   newest event time in epoch seconds.
+ * - last_k: the k distinct values with the newest event times among events
+ *   with ts > now - TTL, newest first; equal times put the larger value first.
+ * - An event more than `maxFutureSkewMs` (default 5 min) ahead of now throws
+ *   InvalidEventError EVENT_IN_FUTURE.
+ * - De-duplication: an event whose id this entity already applied is a
+ *   'duplicate' while the earlier event's time is within `dedupHorizonMs`
+ *   (default 1 h) of the entity's newest event time. Redeliveries carry the
+ *   same event time; ids are unique across an entity's sources.
+ * - NaN, Infinity and missing values never enter state: the slot skips them.
+ * - Time only moves forward: pass each state a non-decreasing `nowMs`, since
+ *   `apply` and `evict` drop tiles that no later window can read.
+ */
+import { FeaturestreamError, InvalidEventError } from '../errors.ts';
+import type { NormalizedEvent } from '../schemas/events.ts';
+import type { FeatureValue, Registry } from '../schemas/registry.ts';
+import { compileEntity, type EntityPlan } from './plan.ts';
+import { evictState, outputChange, outputValue, pruneDedup } from './read.ts';
+import { deserializeState, serializeState } from './serialize.ts';
+import { emptyState, type EntityState } from './state.ts';
+import { decimals } from './numbers.ts';
+import { addDistinct, addLast, addRecent, addToSeries, finite } from './update.ts';
+
+export type { EntityState };
+export type ApplyOutcome = 'applied' | 'duplicate' | 'expired';
+
+export interface WindowEngineOptions {
+  maxFutureSkewMs?: number;
+  dedupHorizonMs?: number;
+}
+
+export interface EvaluatedVector {
+  /** Group name -> feature name -> value; lapsed features are absent. */
+  groups: Record<string, Record<string, FeatureValue>>;
+  /** Features absent above: the worker removes their hash fields. */
+  lapsed: string[];
+  newestEventTimeMs: number | undefined;
+}
+
+export const DEFAULT_MAX_FUTURE_SKEW_MS = 5 * 60_000;
+export const DEFAULT_DEDUP_HORIZON_MS = 60 * 60_000;
+
+export class WindowEngine {
+  readonly maxFutureSkewMs: number;
+  readonly dedupHorizonMs: number;
+  private readonly plans: EntityPlan[];
+  private readonly byEntity = new Map<string, EntityPlan>();
+
+  constructor(
+    readonly registry: Registry,
+    options: WindowEngineOptions = {},
+  ) {
+    this.maxFutureSkewMs = options.maxFutureSkewMs ?? DEFAULT_MAX_FUTURE_SKEW_MS;
+    this.dedupHorizonMs = options.dedupHorizonMs ?? DEFAULT_DEDUP_HORIZON_MS;
+    for (const [name, v] of Object.entries({ maxFutureSkewMs: this.maxFutureSkewMs, dedupHorizonMs: this.dedupHorizonMs })) {
+      if (!Number.isSafeInteger(v) || v < 0) throw new RangeError(`WindowEngine option ${name} must be whole non-negative ms, got ${v}`);
+    }
+    this.plans = registry.entities.map((e, i) => compileEntity(registry, e.name, i));
+    for (const p of this.plans) this.byEntity.set(p.entity, p);
+  }
+
+  private plan(entity: string): EntityPlan {
+    const plan = this.byEntity.get(entity);
+    if (plan === undefined) throw new FeaturestreamError('NOT_FOUND', `unknown entity type "${entity}"`, false);
+    return plan;
+  }
+
+  private planOf(state: EntityState): EntityPlan {
+    return this.plans[state.entityIndex] ?? this.plan(state.entity);
+  }
+
+  newState(entityType: string): EntityState {
+    return emptyState(this.plan(entityType));
+  }
+
+  apply(state: EntityState, event: NormalizedEvent, nowMs: number): ApplyOutcome {
+    const sp = this.planOf(state).bySource.get(event.source);
+    if (sp === undefined) {
+      throw new InvalidEventError('EVENT_INVALID', `source "${event.source}" does not feed entity type ${state.entity}`);
+    }
+    const t = event.eventTimeMs;
+    if (!Number.isSafeInteger(t)) throw new InvalidEventError('EVENT_INVALID', `event time ${t} is not a whole number of epoch ms`);
+    if (t > nowMs + this.maxFutureSkewMs) {
+      throw new InvalidEventError(
+        'EVENT_IN_FUTURE',
+        `${event.source} event at ${new Date(t).toISOString()} is ${t - nowMs} ms ahead of now (max skew ${this.maxFutureSkewMs} ms)`,
+        { details: { source: event.source, eventTimeMs: t, nowMs } },
+      );
+    }
+    if (event.eventId !== undefined && this.isDuplicate(state, event.eventId, t)) return 'duplicate';
+    if (state.newest === undefined || t > state.newest) state.newest = t;
+    const f = event.fields;
+    let took = false;
+    for (const g of sp.numeric) {
+      let v = 0;
+      if (g.field !== undefined) {
+        const x = finite(f[g.field]);
+        if (x === undefined) continue;
+        v = x;
+      }
+      const d = g.needDecimals ? decimals(v) : 0;
+      for (const p of g.series) if (addToSeries(state, p, v, d, t, nowMs)) took = true;
+    }
+    for (const p of sp.lasts) if (addLast(state, p, f, t, nowMs)) took = true;
+    for (const p of sp.distincts) if (addDistinct(state, p, f, t, nowMs)) took = true;
+    for (const p of sp.recents) if (addRecent(state, p, f, t, nowMs)) took = true;
+    return took ? 'applied' : 'expired';
+  }
+
+  /** Checks and remembers an event id. */
+  private isDuplicate(state: EntityState, id: string, t: number): boolean {
+    const from = Math.max(state.newest ?? t, t) - this.dedupHorizonMs;
+    const prev = state.dedup.get(id);
+    if (prev !== undefined && prev >= from) return true;
+    if (t >= from) {
+      state.dedup.set(id, t);
+      if (state.dedup.size > state.dedupPruneAt) pruneDedup(state, this.dedupHorizonMs);
+    }
+    return false;
+  }
+
+  evaluate(state: EntityState, nowMs: number): EvaluatedVector {
+    const plan = this.planOf(state);
+    const groups: Record<string, Record<string, FeatureValue>> = {};
+    for (const g of plan.groups) groups[g] = {};
+    const lapsed: string[] = [];
+    for (const o of plan.outputs) {
+      const v = outputValue(o, state, nowMs);
+      if (v === undefined) lapsed.push(o.feature.name);
+      else groups[o.feature.group]![o.feature.name] = v instanceof Float32Array ? v.slice() : v;
+    }
+    return { groups, lapsed, newestEventTimeMs: state.newest };
+  }
+
+  /** Earliest time after nowMs at which evaluate() may change without new events (a tile enters or leaves a window, a feature lapses). */
+  nextChangeAt(state: EntityState, nowMs: number): number | undefined {
+    let next = Infinity;
+    for (const o of this.planOf(state).outputs) next = Math.min(next, outputChange(o, state, nowMs));
+    return next === Infinity ? undefined : next;
+  }
+
+  evict(state: EntityState, nowMs: number): void {
+    evictState(this.planOf(state), state, nowMs, this.dedupHorizonMs);
+  }
+
+  /** True when the state holds nothing: the worker may delete it. */
+  isEmpty(state: EntityState): boolean {
+    const none = (slots: readonly unknown[]) => slots.every((s) => s === undefined);
+    return state.dedup.size === 0 && none(state.series) && none(state.lasts) && none(state.distincts) && none(state.recents);
+  }
+
+  serialize(state: EntityState): Uint8Array {
+    return serializeState(this.planOf(state), state);
+  }
+
+  deserialize(bytes: Uint8Array): EntityState {
+    return deserializeState(this.plans, bytes);
+  }
+}

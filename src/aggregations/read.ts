@@ -1,0 +1,162 @@
+/**
+ * Reading state at a time `now`: feature values, the next time they change on
+ * their own, and eviction of what no later read can see.
+ */
+import type { FeatureValue } from '../schemas/registry.ts';
+import { sumRange } from './numbers.ts';
+import { currentTile, type EntityPlan, type Output } from './plan.ts';
+import { DEDUP_PRUNE_MIN, type EntityState, type RecentState, type SeriesState } from './state.ts';
+import { newer, sweepDistinct, trimSeries } from './update.ts';
+
+/** Indices [a, b) of the tiles in [lo, hi]. */
+function tileRange(idx: readonly number[], lo: number, hi: number): [number, number] {
+  let b = idx.length;
+  while (b > 0 && idx[b - 1]! > hi) b--;
+  let a = b;
+  while (a > 0 && idx[a - 1]! >= lo) a--;
+  return [a, b];
+}
+
+function seriesValue(o: Extract<Output, { kind: 'series' }>, s: SeriesState, now: number): FeatureValue {
+  const cur = currentTile(now, o.slot.tileMs);
+  const [a, b] = tileRange(s.idx, cur - o.tiles + 1, cur);
+  const op = o.feature.op;
+  if (op === 'sum') return a === b ? 0 : sumRange(s.sum!, s.scale!, a, b);
+  let count = 0;
+  for (let j = a; j < b; j++) count += s.count[j]!;
+  if (op === 'count') return count;
+  if (count === 0) return o.feature.default;
+  if (op === 'avg') return sumRange(s.sum!, s.scale!, a, b) / count;
+  let best = op === 'min' ? Infinity : -Infinity;
+  for (let j = a; j < b; j++) best = op === 'min' ? Math.min(best, s.min![j]!) : Math.max(best, s.max![j]!);
+  return best;
+}
+
+/** Values of last_k at `now`, newest first. */
+function recentList(r: RecentState, ttlMs: number, k: number, now: number): [string, number][] {
+  const fresh: [string, number][] = [];
+  r.values.forEach((v, i) => {
+    if (r.times[i]! + ttlMs > now) fresh.push([v, r.times[i]!]);
+  });
+  fresh.sort(([v1, t1], [v2, t2]) => (newer(t1, v1, t2, v2) ? -1 : 1));
+  return fresh.slice(0, k);
+}
+
+/** A feature's value at `now`, or undefined when it has lapsed (no event for its TTL). */
+export function outputValue(o: Output, state: EntityState, now: number): FeatureValue | undefined {
+  const ttl = o.feature.ttlMs;
+  switch (o.kind) {
+    case 'series': {
+      const s = state.series[o.slot.index];
+      return s === undefined || s.lastTs + ttl <= now ? undefined : seriesValue(o, s, now);
+    }
+    case 'distinct': {
+      const d = state.distincts[o.slot.index];
+      if (d === undefined || d.lastTs + ttl <= now) return undefined;
+      const cur = currentTile(now, o.slot.tileMs);
+      const lo = cur - o.tiles + 1;
+      let n = 0;
+      for (const tiles of d.values.values()) if (tiles.some((i) => i >= lo && i <= cur)) n++;
+      return n;
+    }
+    case 'recent': {
+      const r = state.recents[o.slot.index];
+      const list = r === undefined ? [] : recentList(r, ttl, o.k, now);
+      return list.length === 0 ? undefined : list.map(([v]) => v);
+    }
+    case 'last': {
+      const l = state.lasts[o.slot.index];
+      if (l === undefined || l.ts + ttl <= now) return undefined;
+      return o.slot.field === undefined ? Math.floor(l.ts / 1000) : l.value;
+    }
+  }
+}
+
+/** Earliest time after `now` at which outputValue(o) may differ, or Infinity. */
+export function outputChange(o: Output, state: EntityState, now: number): number {
+  const ttl = o.feature.ttlMs;
+  let next = Infinity;
+  const at = (t: number) => {
+    if (t > now && t < next) next = t;
+  };
+  switch (o.kind) {
+    case 'series': {
+      const s = state.series[o.slot.index];
+      if (s === undefined) break;
+      at(s.lastTs + ttl);
+      const T = o.slot.tileMs;
+      const cur = currentTile(now, T);
+      for (const i of s.idx) at((i > cur ? i : i + o.tiles) * T + 1);
+      break;
+    }
+    case 'distinct': {
+      const d = state.distincts[o.slot.index];
+      if (d === undefined) break;
+      at(d.lastTs + ttl);
+      const T = o.slot.tileMs;
+      const cur = currentTile(now, T);
+      for (const tiles of d.values.values()) for (const i of tiles) at((i > cur ? i : i + o.tiles) * T + 1);
+      break;
+    }
+    case 'recent': {
+      const r = state.recents[o.slot.index];
+      // The list changes when one of its members expires; older values are already out of it.
+      if (r !== undefined) for (const [, t] of recentList(r, ttl, o.k, now)) at(t + ttl);
+      break;
+    }
+    case 'last': {
+      const l = state.lasts[o.slot.index];
+      if (l !== undefined) at(l.ts + ttl);
+      break;
+    }
+  }
+  return next;
+}
+
+/** Drops tiles, values and slots that no read at `now` or later can see. */
+export function evictState(plan: EntityPlan, state: EntityState, now: number, dedupHorizonMs: number): void {
+  let deadBefore = Infinity;
+  for (const p of plan.series) {
+    const s = state.series[p.index];
+    const lo = currentTile(now, p.tileMs) - p.spanTiles + 1;
+    deadBefore = Math.min(deadBefore, lo * p.tileMs, now - p.maxTtlMs);
+    if (s === undefined) continue;
+    trimSeries(s, lo);
+    if (s.idx.length === 0 && s.lastTs + p.maxTtlMs <= now) state.series[p.index] = undefined;
+  }
+  for (const p of plan.distincts) {
+    const d = state.distincts[p.index];
+    const cur = currentTile(now, p.tileMs);
+    deadBefore = Math.min(deadBefore, (cur - p.spanTiles + 1) * p.tileMs, now - p.maxTtlMs);
+    if (d === undefined) continue;
+    sweepDistinct(d, cur - p.spanTiles + 1, cur);
+    if (d.values.size === 0 && d.lastTs + p.maxTtlMs <= now) state.distincts[p.index] = undefined;
+  }
+  for (const p of plan.recents) {
+    const r = state.recents[p.index];
+    deadBefore = Math.min(deadBefore, now - p.maxTtlMs);
+    if (r === undefined) continue;
+    const keep = r.times.map((t) => t + p.maxTtlMs > now);
+    r.values = r.values.filter((_, i) => keep[i]);
+    r.times = r.times.filter((_, i) => keep[i]);
+    if (r.values.length === 0) state.recents[p.index] = undefined;
+  }
+  for (const p of plan.lasts) {
+    const l = state.lasts[p.index];
+    deadBefore = Math.min(deadBefore, now - p.maxTtlMs);
+    if (l !== undefined && l.ts + p.maxTtlMs <= now) state.lasts[p.index] = undefined;
+  }
+  pruneDedup(state, dedupHorizonMs, deadBefore);
+}
+
+/**
+ * Forgets ids outside the horizon, and ids of events no slot could take any
+ * more: a redelivery of such an event (same time) would change nothing.
+ */
+export function pruneDedup(state: EntityState, horizonMs: number, deadBefore = -Infinity): void {
+  const from = Math.max((state.newest ?? -Infinity) - horizonMs, deadBefore);
+  state.dedup.forEach((t, id) => {
+    if (t < from) state.dedup.delete(id);
+  });
+  state.dedupPruneAt = Math.max(DEDUP_PRUNE_MIN, state.dedup.size * 2);
+}

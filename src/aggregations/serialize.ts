@@ -1,0 +1,199 @@
+/**
+ * Binary state layout, version 1 (all integers varints unless noted):
+ *
+ *   u8 version | entity index | u32 LE layout fingerprint | newest: 0 = none, else zigzag + 1
+ *   strings: count, then (utf-8 length, bytes); every string below is an index into this table
+ *   dedup: count, then (id, newest - time)
+ *   per series slot: 0 = absent, else newest - lastTs + 1; tile count; tiles
+ *   per last slot: 0 = absent, else newest - ts + 1; value (number | string | dim x f32 LE)
+ *   per distinct slot: 0 = absent, else newest - lastTs + 1; value count; (value, tile count, tiles)
+ *   per last_k slot: entry count; (value, newest - time)
+ *
+ * Tile lists: first `newestTile - tile`, then the gap to each next tile minus one.
+ * A series tile: count, then its sum (units at a scale), min, max as needed.
+ * Numbers with up to 6 decimals are one varint (see ByteWriter.scaled).
+ */
+import { StateCorruptError } from '../errors.ts';
+import { ByteReader, ByteWriter } from './bytes.ts';
+import type { EntityPlan } from './plan.ts';
+import { emptyState, type EntityState, type LastValue, type SeriesState } from './state.ts';
+
+export const STATE_VERSION = 1;
+
+function writeTiles(w: ByteWriter, tiles: readonly number[], newestTile: number): void {
+  w.varint(tiles.length);
+  let prev = 0;
+  tiles.forEach((t, i) => {
+    w.varint(i === 0 ? newestTile - t : t - prev - 1);
+    prev = t;
+  });
+}
+
+function readTiles(r: ByteReader, newestTile: number, min: number): number[] {
+  const n = r.count();
+  r.check(n >= min, 'empty tile list');
+  const tiles: number[] = [];
+  for (let i = 0; i < n; i++) tiles.push(i === 0 ? newestTile - r.varint() : tiles[i - 1]! + r.varint() + 1);
+  return tiles;
+}
+
+function stringTable(state: EntityState): Map<string, number> {
+  const table = new Map<string, number>();
+  const add = (s: string) => {
+    if (!table.has(s)) table.set(s, table.size);
+  };
+  for (const id of state.dedup.keys()) add(id);
+  for (const l of state.lasts) if (typeof l?.value === 'string') add(l.value);
+  for (const d of state.distincts) if (d) for (const v of d.values.keys()) add(v);
+  for (const r of state.recents) if (r) for (const v of r.values) add(v);
+  return table;
+}
+
+export function serializeState(plan: EntityPlan, state: EntityState): Uint8Array {
+  const w = new ByteWriter();
+  const newest = state.newest ?? 0;
+  w.u8(STATE_VERSION);
+  w.varint(plan.entityIndex);
+  w.u32(plan.fingerprint);
+  w.varint(state.newest === undefined ? 0 : (newest >= 0 ? newest * 2 : -newest * 2 - 1) + 1);
+  const table = stringTable(state);
+  w.varint(table.size);
+  for (const s of table.keys()) w.string(s);
+  const ref = (s: string) => w.varint(table.get(s)!);
+  w.varint(state.dedup.size);
+  for (const [id, t] of state.dedup) {
+    ref(id);
+    w.varint(newest - t);
+  }
+  for (const p of plan.series) {
+    const s = state.series[p.index];
+    w.varint(s === undefined ? 0 : newest - s.lastTs + 1);
+    if (s === undefined) continue;
+    writeTiles(w, s.idx, Math.floor(newest / p.tileMs));
+    for (let j = 0; j < s.idx.length; j++) {
+      w.varint(s.count[j]!);
+      if (s.sum) w.scaled(s.sum[j]!, s.scale![j]!);
+      if (s.min) w.num(s.min[j]!);
+      if (s.max) w.num(s.max[j]!);
+    }
+  }
+  for (const p of plan.lasts) {
+    const l = state.lasts[p.index];
+    w.varint(l === undefined ? 0 : newest - l.ts + 1);
+    if (l === undefined || p.field === undefined) continue;
+    if (typeof l.value === 'number') w.num(l.value);
+    else if (typeof l.value === 'string') ref(l.value);
+    else w.f32s(l.value);
+  }
+  for (const p of plan.distincts) {
+    const d = state.distincts[p.index];
+    w.varint(d === undefined ? 0 : newest - d.lastTs + 1);
+    if (d === undefined) continue;
+    w.varint(d.values.size);
+    const newestTile = Math.floor(newest / p.tileMs);
+    for (const [v, tiles] of d.values) {
+      ref(v);
+      writeTiles(w, tiles, newestTile);
+    }
+  }
+  for (const p of plan.recents) {
+    const r = state.recents[p.index];
+    w.varint(r?.values.length ?? 0);
+    r?.values.forEach((v, i) => {
+      ref(v);
+      w.varint(newest - r.times[i]!);
+    });
+  }
+  return w.finish();
+}
+
+function readSeries(r: ByteReader, plan: EntityPlan['series'][number], lastTs: number, newest: number): SeriesState {
+  const idx = readTiles(r, Math.floor(newest / plan.tileMs), 0);
+  const s: SeriesState = {
+    lastTs,
+    idx,
+    count: [],
+    sum: plan.needSum ? [] : undefined,
+    scale: plan.needSum ? [] : undefined,
+    min: plan.needMin ? [] : undefined,
+    max: plan.needMax ? [] : undefined,
+  };
+  for (let j = 0; j < idx.length; j++) {
+    const n = r.varint();
+    r.check(n > 0, 'empty tile');
+    s.count.push(n);
+    if (s.sum) {
+      const [units, scale] = r.scaled();
+      s.sum.push(units);
+      s.scale!.push(scale);
+    }
+    if (s.min) s.min.push(r.num());
+    if (s.max) s.max.push(r.num());
+  }
+  return s;
+}
+
+/** Decodes state for one of `plans` (indexed by entity index); throws StateCorruptError on any mismatch. */
+export function deserializeState(plans: readonly EntityPlan[], bytes: Uint8Array): EntityState {
+  const r = new ByteReader(bytes);
+  const version = r.u8();
+  if (version !== STATE_VERSION) throw new StateCorruptError(`unsupported state version ${version}`);
+  const plan = plans[r.varint()];
+  if (plan === undefined) return r.fail('unknown entity');
+  if (r.u32() !== plan.fingerprint) throw new StateCorruptError(`state was written for another ${plan.entity} feature layout`);
+  const state = emptyState(plan);
+  const z = r.varint();
+  state.newest = z === 0 ? undefined : (z - 1) % 2 === 0 ? (z - 1) / 2 : -z / 2;
+  const newest = state.newest ?? 0;
+  const strings: string[] = [];
+  for (let n = r.count(); n > 0; n--) strings.push(r.string());
+  const str = () => {
+    const s = strings[r.varint()];
+    return s ?? r.fail('bad string index');
+  };
+  const time = () => newest - r.varint();
+  const ids = r.count();
+  for (let n = ids; n > 0; n--) state.dedup.set(str(), time());
+  r.check(state.dedup.size === ids, 'repeated event id');
+  for (const p of plan.series) {
+    const present = r.varint();
+    if (present > 0) state.series[p.index] = readSeries(r, p, newest - present + 1, newest);
+  }
+  for (const p of plan.lasts) {
+    const present = r.varint();
+    if (present === 0) continue;
+    const ts = newest - present + 1;
+    let value: LastValue = ts;
+    if (p.field !== undefined) {
+      if (p.type === 'string') value = str();
+      else if (p.type === 'vector') value = r.f32s(p.dim!);
+      else value = r.num();
+    }
+    state.lasts[p.index] = { ts, value };
+  }
+  for (const p of plan.distincts) {
+    const present = r.varint();
+    if (present === 0) continue;
+    const values = new Map<string, number[]>();
+    const newestTile = Math.floor(newest / p.tileMs);
+    const n = r.count();
+    for (let i = 0; i < n; i++) values.set(str(), readTiles(r, newestTile, 1));
+    r.check(values.size === n, 'repeated distinct value');
+    state.distincts[p.index] = { lastTs: newest - present + 1, values, sweptTile: -Infinity };
+  }
+  for (const p of plan.recents) {
+    const n = r.count();
+    r.check(n <= p.k, 'too many last_k values');
+    if (n === 0) continue;
+    const values: string[] = [];
+    const times: number[] = [];
+    for (let i = 0; i < n; i++) {
+      values.push(str());
+      times.push(time());
+    }
+    r.check(new Set(values).size === n, 'repeated last_k value');
+    state.recents[p.index] = { values, times };
+  }
+  r.check(r.remaining === 0, 'trailing bytes');
+  return state;
+}

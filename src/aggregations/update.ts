@@ -1,0 +1,215 @@
+/**
+ * Applying one event to each slot kind. Each returns whether the slot took
+ * the event; a slot skips events too old to change anything it can still
+ * output at `now` or later, and values that are missing or not finite.
+ */
+import { addToSum } from './numbers.ts';
+import { currentTile, type DistinctPlan, type LastPlan, type RecentPlan, type SeriesPlan } from './plan.ts';
+import type { DistinctState, EntityState, LastValue, SeriesState } from './state.ts';
+
+export function finite(raw: unknown): number | undefined {
+  // `+ 0` turns -0 into 0, so equal sums and maxima also look equal.
+  return typeof raw === 'number' && Number.isFinite(raw) ? raw + 0 : undefined;
+}
+
+/** Values distinct_count and last_k track: non-empty strings without \x1f (the list separator), or numbers. */
+export function keyValue(raw: unknown): string | undefined {
+  if (typeof raw === 'string') return raw === '' || raw.includes('\x1f') ? undefined : raw;
+  return typeof raw === 'number' && Number.isFinite(raw) ? String(raw) : undefined;
+}
+
+function newSeries(p: SeriesPlan, lastTs: number): SeriesState {
+  return {
+    lastTs,
+    idx: [],
+    count: [],
+    sum: p.needSum ? [] : undefined,
+    scale: p.needSum ? [] : undefined,
+    min: p.needMin ? [] : undefined,
+    max: p.needMax ? [] : undefined,
+  };
+}
+
+function insertTile(s: SeriesState, at: number, tile: number): void {
+  if (at === s.idx.length) {
+    s.idx.push(tile);
+    s.count.push(0);
+    s.sum?.push(0);
+    s.scale?.push(0);
+    s.min?.push(Infinity);
+    s.max?.push(-Infinity);
+    return;
+  }
+  s.idx.splice(at, 0, tile);
+  s.count.splice(at, 0, 0);
+  s.sum?.splice(at, 0, 0);
+  s.scale?.splice(at, 0, 0);
+  s.min?.splice(at, 0, Infinity);
+  s.max?.splice(at, 0, -Infinity);
+}
+
+/** Removes the first n items without allocating (splice would return them). */
+function dropFront(a: number[] | undefined, n: number): void {
+  if (a === undefined) return;
+  a.copyWithin(0, n);
+  a.length -= n;
+}
+
+/** Drops tiles before `lo`. */
+export function trimSeries(s: SeriesState, lo: number): void {
+  let n = 0;
+  while (n < s.idx.length && s.idx[n]! < lo) n++;
+  if (n === 0) return;
+  dropFront(s.idx, n);
+  dropFront(s.count, n);
+  dropFront(s.sum, n);
+  dropFront(s.scale, n);
+  dropFront(s.min, n);
+  dropFront(s.max, n);
+}
+
+/**
+ * Adds one event to a series: `v` is the field's value (0 for plain counts)
+ * and `d` its decimals (see numbers.ts), both computed once per event.
+ */
+export function addToSeries(state: EntityState, p: SeriesPlan, v: number, d: number, t: number, now: number): boolean {
+  const tile = Math.floor(t / p.tileMs);
+  const lo = currentTile(now, p.tileMs) - p.spanTiles + 1;
+  if (tile < lo && t + p.maxTtlMs <= now) return false;
+  let s = state.series[p.index];
+  if (s === undefined) s = state.series[p.index] = newSeries(p, t);
+  else if (t > s.lastTs) s.lastTs = t;
+  if (tile < lo) return true;
+
+  const idx = s.idx;
+  let j = idx.length - 1;
+  if (j < 0 || idx[j]! < tile) {
+    insertTile(s, ++j, tile);
+    // Trimming is amortized: tiles before `lo` are invisible to reads until then.
+    if (j > 2 * p.spanTiles && idx[0]! < lo) {
+      trimSeries(s, lo);
+      j = idx.length - 1;
+    }
+  } else if (idx[j] !== tile) {
+    while (j >= 0 && idx[j]! > tile) j--;
+    if (j < 0 || idx[j] !== tile) insertTile(s, ++j, tile);
+  }
+  s.count[j]!++;
+  if (s.sum !== undefined) addToSum(s.sum, s.scale!, j, v, d);
+  if (s.min !== undefined && v < s.min[j]!) s.min[j] = v;
+  if (s.max !== undefined && v > s.max[j]!) s.max[j] = v;
+  return true;
+}
+
+/** Keeps the tiles after `cur` and the newest one at or before it; none before `lo`. */
+function pruneTiles(tiles: number[], lo: number, cur: number): void {
+  let keep = tiles.length;
+  while (keep > 0 && tiles[keep - 1]! > cur) keep--;
+  const from = keep > 0 && tiles[keep - 1]! >= lo ? keep - 1 : keep;
+  if (from > 0) dropFront(tiles, from);
+}
+
+export function sweepDistinct(d: DistinctState, lo: number, cur: number): void {
+  d.values.forEach((tiles, value) => {
+    pruneTiles(tiles, lo, cur);
+    if (tiles.length === 0) d.values.delete(value);
+  });
+  d.sweptTile = cur;
+}
+
+export function addDistinct(state: EntityState, p: DistinctPlan, fields: Record<string, unknown>, t: number, now: number): boolean {
+  const value = keyValue(fields[p.field]);
+  if (value === undefined) return false;
+  const tile = Math.floor(t / p.tileMs);
+  const cur = currentTile(now, p.tileMs);
+  const lo = cur - p.spanTiles + 1;
+  if (tile < lo && t + p.maxTtlMs <= now) return false;
+  let d = state.distincts[p.index];
+  if (d === undefined) d = state.distincts[p.index] = { lastTs: t, values: new Map(), sweptTile: cur };
+  else if (t > d.lastTs) d.lastTs = t;
+  if (tile < lo) return true;
+  if (cur > d.sweptTile) sweepDistinct(d, lo, cur);
+  const tiles = d.values.get(value);
+  if (tiles === undefined) {
+    d.values.set(value, [tile]);
+    return true;
+  }
+  let j = tiles.length - 1;
+  if (tiles[j] === tile) return true;
+  while (j >= 0 && tiles[j]! > tile) j--;
+  if (j < 0 || tiles[j] !== tile) tiles.splice(j + 1, 0, tile);
+  pruneTiles(tiles, lo, cur);
+  return true;
+}
+
+/** Recency order: newer first; at equal times the larger value first. */
+export function newer(t1: number, v1: string, t2: number, v2: string): boolean {
+  return t1 > t2 || (t1 === t2 && v1 > v2);
+}
+
+export function addRecent(state: EntityState, p: RecentPlan, fields: Record<string, unknown>, t: number, now: number): boolean {
+  const value = keyValue(fields[p.field]);
+  if (value === undefined || t + p.maxTtlMs <= now) return false;
+  let r = state.recents[p.index];
+  if (r === undefined) r = state.recents[p.index] = { values: [], times: [] };
+  const { values, times } = r;
+  const at = values.indexOf(value);
+  if (at >= 0) {
+    if (t > times[at]!) times[at] = t;
+    return true;
+  }
+  if (values.length < p.k) {
+    values.push(value);
+    times.push(t);
+    return true;
+  }
+  // Full: the new value replaces the oldest entry if it is newer.
+  let oldest = 0;
+  for (let i = 1; i < values.length; i++) if (newer(times[oldest]!, values[oldest]!, times[i]!, values[i]!)) oldest = i;
+  if (newer(t, value, times[oldest]!, values[oldest]!)) {
+    values[oldest] = value;
+    times[oldest] = t;
+  }
+  return true;
+}
+
+function lastValue(p: LastPlan, raw: unknown): LastValue | undefined {
+  switch (p.type) {
+    case 'int':
+      if (typeof raw === 'boolean') return raw ? 1 : 0;
+      return Number.isSafeInteger(raw) ? (raw as number) + 0 : undefined;
+    case 'float':
+      return finite(raw);
+    case 'string':
+      return typeof raw === 'string' ? raw : undefined;
+    default: {
+      if (!(Array.isArray(raw) || raw instanceof Float32Array) || raw.length !== p.dim) return undefined;
+      const vec = Float32Array.from(raw as ArrayLike<number>);
+      for (let i = 0; i < vec.length; i++) if (!Number.isFinite(vec[i])) return undefined;
+      return vec;
+    }
+  }
+}
+
+/** Total order on one slot's values, for ties in event time: the larger value wins. */
+export function compareLast(a: LastValue, b: LastValue): number {
+  if (typeof a === 'number') return a - (b as number);
+  if (typeof a === 'string') return a < (b as string) ? -1 : a > (b as string) ? 1 : 0;
+  const bv = b as Float32Array;
+  for (let i = 0; i < a.length && i < bv.length; i++) if (a[i] !== bv[i]) return a[i]! - bv[i]!;
+  return a.length - bv.length;
+}
+
+export function addLast(state: EntityState, p: LastPlan, fields: Record<string, unknown>, t: number, now: number): boolean {
+  if (t + p.maxTtlMs <= now) return false;
+  const value = p.field === undefined ? t : lastValue(p, fields[p.field]);
+  if (value === undefined) return false;
+  const cur = state.lasts[p.index];
+  if (cur === undefined) state.lasts[p.index] = { ts: t, value };
+  else if (t > cur.ts || (t === cur.ts && compareLast(value, cur.value) > 0)) {
+    cur.ts = t;
+    cur.value = value;
+  }
+  return true;
+}
+

@@ -1,0 +1,131 @@
+/**
+ * The authored form of a feature registry (what `defineConfig` and a JSON
+ * file contain) and the compile-time feature vector type derived from it.
+ */
+import type { z } from 'zod';
+import type { Duration } from './duration.ts';
+
+export const FEATURE_TYPES = ['int', 'float', 'string', 'string_list', 'vector'] as const;
+export type FeatureType = (typeof FEATURE_TYPES)[number];
+
+/** Operators over an event-time window kept as tiles. */
+export const WINDOWED_OPS = ['count', 'sum', 'avg', 'min', 'max', 'distinct_count'] as const;
+/**
+ * Operators over the latest events, without a window; they lapse by freshness.
+ * `last_time` is the newest event time in epoch seconds; `last_k` the k most
+ * recent distinct values of a field, newest first.
+ */
+export const LATEST_OPS = ['last', 'last_time', 'last_k'] as const;
+export const STORED_OPS = [...WINDOWED_OPS, ...LATEST_OPS] as const;
+export type WindowedOp = (typeof WINDOWED_OPS)[number];
+export type StoredOp = (typeof STORED_OPS)[number];
+
+/** Read-time features: `time_since` an input time feature; the rest from the request time (UTC). */
+export const ON_DEMAND_KINDS = ['time_since', 'hour_of_day', 'day_of_week', 'is_weekend'] as const;
+export type OnDemandKind = (typeof ON_DEMAND_KINDS)[number];
+export const TIME_UNITS = ['ms', 's', 'm', 'h', 'd'] as const;
+export type TimeUnit = (typeof TIME_UNITS)[number];
+
+export const FIELD_KINDS = ['string', 'number', 'int', 'boolean', 'time', 'vector'] as const;
+export type FieldKind = (typeof FIELD_KINDS)[number];
+/** A JSON-friendly event field declaration; a trailing `?` makes it optional. */
+export type FieldSpec = FieldKind | `${FieldKind}?`;
+export const BUILTIN_SCHEMAS = ['transactions', 'logins', 'profiles', 'embeddings'] as const;
+export type BuiltinSchemaName = (typeof BUILTIN_SCHEMAS)[number];
+
+export interface EntityInput {
+  name: string;
+}
+
+export interface SourceInput {
+  name: string;
+  /** Kafka topic; defaults to the source name. */
+  topic?: string;
+  entity: string;
+  /** Field holding the entity id (also the Kafka message key). */
+  keyField: string;
+  /** Field holding the event time: epoch milliseconds or an ISO-8601 string. */
+  timeField: string;
+  /** Field holding the optional event id used for de-duplication; default `event_id`. */
+  idField?: string;
+  /** A zod schema (TS modules), a built-in schema name, or a field map (JSON files). */
+  schema: z.ZodType | BuiltinSchemaName | Readonly<Record<string, FieldSpec>>;
+  maxMessageBytes?: number;
+}
+
+export type DefaultInput = number | string | readonly string[] | readonly number[] | null;
+
+export interface FeatureInput {
+  name: string;
+  source: string;
+  op: StoredOp;
+  /** Event field read by the operator; not used by `count` and `last_time`. */
+  field?: string;
+  /** Required for windowed ops, not allowed for latest ops. */
+  window?: Duration;
+  /** Tile size; by default the largest round size giving the window at least 20 tiles. */
+  tile?: Duration;
+  type: FeatureType;
+  /** The value the model was trained with for a missing feature. */
+  default: DefaultInput;
+  /** Defaults to the window; required for latest ops. The field is removed after 2 x freshness without events. */
+  freshness?: Duration;
+  /** `last_k` only: how many values to keep. */
+  k?: number;
+  /** `vector` only: the dimension. */
+  dim?: number;
+}
+
+export interface OnDemandInput {
+  name: string;
+  entity: string;
+  kind: OnDemandKind;
+  /** `time_since` only: a stored feature holding a time. */
+  input?: string;
+  /** Unit of the input time; default `ms`. */
+  inputUnit?: 'ms' | 's';
+  /** Unit of the result (floored); default `s`. */
+  unit?: TimeUnit;
+  type?: 'int';
+  default: number;
+}
+
+export interface GroupInput {
+  name: string;
+  features: readonly string[];
+}
+
+export interface RegistryInput {
+  entities: readonly EntityInput[];
+  sources: readonly SourceInput[];
+  features: readonly FeatureInput[];
+  onDemand?: readonly OnDemandInput[];
+  /** Features stored together in one Redis hash; default one group `features` per entity. */
+  groups?: readonly GroupInput[];
+}
+
+/** Identity: exists so a registry literal keeps its literal types for FeatureValues. */
+export function defineConfig<const C extends RegistryInput>(config: C): C {
+  return config;
+}
+
+type ValueOfType<T extends FeatureType> = T extends 'int' | 'float'
+  ? number
+  : T extends 'string'
+    ? string
+    : T extends 'string_list'
+      ? string[]
+      : Float32Array;
+
+type Simplify<T> = { [K in keyof T]: T[K] } & {};
+
+/** The feature vector a reader returns for a registry, on-demand features included. */
+export type FeatureValues<C extends RegistryInput> = Simplify<
+  {
+    [F in C['features'][number] as F['name']]:
+      | ValueOfType<F['type']>
+      | (F['default'] extends null ? null : never);
+  } & {
+    [F in NonNullable<C['onDemand']>[number] as F['name']]: number;
+  }
+>;
