@@ -1,0 +1,149 @@
+/**
+ * Reader latency against the Redis at REDIS_URL, same run, same data:
+ *   reader      createFeatureReader().getMany (cache disabled): decode, defaults, on-demand, metrics
+ *   sequential  one awaited HGETALL per entity (the seed's anti-pattern)
+ *   bare        one ioredis pipeline of HGETALLs, no decoding (the floor)
+ * for batches of 1, 10, 100 and 500 entities of the default registry, plus the
+ * cost of an in-process cache hit. Modes are interleaved per iteration so
+ * drift (GC, other load) hits all three alike.
+ */
+import { loadavg } from 'node:os';
+import { Redis } from 'ioredis';
+import { Registry as MetricsRegistry } from 'prom-client';
+import { loadEnvConfig } from '../src/config.ts';
+import { createFeatureReader } from '../src/serving/reader.ts';
+import { loadRegistryFile, type FeatureValue } from '../src/schemas/registry.ts';
+import { encodeFeatureValue } from '../src/stores/codec.ts';
+import { UPDATED_FIELD, VERSION_FIELD } from '../src/stores/entity-state.ts';
+import { Keys } from '../src/stores/keys.ts';
+
+const BATCHES = [1, 10, 100, 500] as const;
+const ENTITIES = 500;
+const MODES = ['reader', 'sequential', 'bare'] as const;
+type Mode = (typeof MODES)[number];
+
+function iterationsFor(batch: number): number {
+  return batch >= 500 ? 150 : batch >= 100 ? 300 : 600;
+}
+
+function percentile(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+}
+
+const round = (n: number, digits = 1) => Number(n.toFixed(digits));
+
+export default async function run(): Promise<{ metrics: Record<string, number | string>; table: Array<Record<string, string | number>> }> {
+  const env = loadEnvConfig();
+  const registry = await loadRegistryFile();
+  const keys = new Keys({ prefix: `fs-bench-${process.pid}-${Date.now()}:` });
+  const redis = new Redis(env.REDIS_URL, { enableOfflineQueue: true, maxRetriesPerRequest: 0 });
+  const ids = Array.from({ length: ENTITIES }, (_, i) => `u${i}`);
+  const vectorKeys = ids.map((entityId) => keys.vector({ entityType: 'user', entityId }, 'features'));
+  try {
+    await seed(redis, registry.featuresOf('user'), vectorKeys);
+    const reader = createFeatureReader({ registry, redis, dynamodb: false, keys, cache: false, metrics: new MetricsRegistry(), deadlineMs: 1_000 });
+    const cached = createFeatureReader({ registry, redis, dynamodb: false, keys, metrics: new MetricsRegistry(), deadlineMs: 1_000 });
+
+    const calls: Record<Mode, (n: number) => Promise<unknown>> = {
+      reader: (n) => reader.getMany('user', ids.slice(0, n)),
+      sequential: async (n) => {
+        for (let i = 0; i < n; i++) await redis.hgetall(vectorKeys[i]!);
+      },
+      bare: (n) => {
+        const p = redis.pipeline();
+        for (let i = 0; i < n; i++) p.hgetall(vectorKeys[i]!);
+        return p.exec();
+      },
+    };
+
+    const table: Array<Record<string, string | number>> = [];
+    const metrics: Record<string, number | string> = {
+      redis_url: env.REDIS_URL.replace(/\/\/[^@]*@/, '//'),
+      entities: ENTITIES,
+      features_per_entity: registry.featuresOf('user').length,
+      // Other work on the machine inflates every mode alike; recorded to read the absolute numbers.
+      load_avg_1m_start: round(loadavg()[0]!, 2),
+    };
+    for (const batch of BATCHES) {
+      const samples: Record<Mode, number[]> = { reader: [], sequential: [], bare: [] };
+      const iterations = iterationsFor(batch);
+      for (let i = -Math.ceil(iterations / 10); i < iterations; i++) {
+        for (const mode of MODES) {
+          const started = performance.now();
+          await calls[mode](batch);
+          if (i >= 0) samples[mode].push(performance.now() - started);
+        }
+      }
+      for (const mode of MODES) {
+        const sorted = samples[mode].sort((a, b) => a - b);
+        const p50 = percentile(sorted, 50) * 1_000;
+        const p99 = percentile(sorted, 99) * 1_000;
+        metrics[`${mode}_batch${batch}_p50_us`] = round(p50);
+        metrics[`${mode}_batch${batch}_p99_us`] = round(p99);
+        table.push({ batch, mode, p50_us: round(p50), p99_us: round(p99), iterations });
+      }
+    }
+    metrics.batch100_p50_vs_bare = round(Number(metrics.reader_batch100_p50_us) / Number(metrics.bare_batch100_p50_us), 3);
+    metrics.batch100_p50_vs_sequential = round(Number(metrics.reader_batch100_p50_us) / Number(metrics.sequential_batch100_p50_us), 3);
+    const hit = await cacheHitNs(cached);
+    metrics.cache_hit_ns = hit.wall;
+    metrics.cache_hit_cpu_ns = hit.cpu;
+    metrics.load_avg_1m_end = round(loadavg()[0]!, 2);
+    await reader.close();
+    await cached.close();
+    return { metrics, table };
+  } finally {
+    if (redis.status === 'ready') await redis.unlink(...vectorKeys);
+    redis.disconnect();
+  }
+}
+
+/**
+ * Median over rounds of the mean awaited get() time for an entity already in
+ * the cache: wall clock, and this process's CPU time (which other load on the
+ * machine inflates far less).
+ */
+async function cacheHitNs(reader: ReturnType<typeof createFeatureReader>): Promise<{ wall: number; cpu: number }> {
+  await reader.get('user', 'u1');
+  const wall: number[] = [];
+  const cpu: number[] = [];
+  const calls = 2_000;
+  for (let r = 0; r < 30; r++) {
+    const cpuStart = process.cpuUsage();
+    const started = process.hrtime.bigint();
+    for (let i = 0; i < calls; i++) await reader.get('user', 'u1');
+    wall.push(Number(process.hrtime.bigint() - started) / calls);
+    const used = process.cpuUsage(cpuStart);
+    cpu.push(((used.user + used.system) * 1_000) / calls);
+  }
+  const median = (xs: number[]) => Math.round(percentile(xs.sort((a, b) => a - b), 50));
+  return { wall: median(wall), cpu: median(cpu) };
+}
+
+/** The default registry's vector for every entity, encoded as the worker writes it. */
+async function seed(redis: Redis, features: ReadonlyArray<{ name: string; type: string }>, vectorKeys: string[]): Promise<void> {
+  const sample: Record<string, FeatureValue> = {
+    tx_count_1h: 14,
+    tx_sum_1h: 892.5,
+    tx_count_24h: 61,
+    tx_sum_24h: 3120.75,
+    avg_tx_90d: 63.4,
+    distinct_merchants_7d: 8,
+    recent_merchants: ['m1', 'm2', 'm3', 'm4', 'm5'],
+    credit_score_bucket: 3,
+    is_premium: 1,
+    created_at: Date.now() - 547 * 86_400_000,
+    last_login_ts: Math.floor(Date.now() / 1000) - 600,
+  };
+  const pipeline = redis.pipeline();
+  for (const key of vectorKeys) {
+    const fields: Record<string, string | Buffer> = { [VERSION_FIELD]: '1', [UPDATED_FIELD]: String(Date.now()) };
+    for (const f of features) {
+      const value = sample[f.name];
+      if (value !== undefined) fields[f.name] = encodeFeatureValue(f as never, value);
+    }
+    pipeline.hset(key, fields);
+    pipeline.pexpire(key, 600_000);
+  }
+  await pipeline.exec();
+}

@@ -1,0 +1,117 @@
+/**
+ * Turns store replies into stored vectors: every stored feature decoded to its
+ * type, or its training-time default when missing or corrupt. Never throws on
+ * bad data; bad values are counted instead.
+ */
+import type { FeatureValue } from '../schemas/registry.ts';
+import { decodeFeatureValue } from '../stores/codec.ts';
+import { itemToVector } from '../stores/dynamo-item.ts';
+import type { DynamoItem } from './dynamo-batch.ts';
+import { FIRST_FEATURE, UPDATED_AT, VERSION_AT, type EntityPlan } from './plan.ts';
+import type { HashReply } from './redis-batch.ts';
+
+/** An entity's stored features before on-demand features are added; what the cache holds. */
+export interface StoredVector {
+  /** Stored feature values in the plan's `features` order. */
+  values: readonly FeatureValue[];
+  defaulted: string[];
+  source: 'redis' | 'dynamodb' | 'default';
+  /** Oldest write time among the stored parts, epoch ms. */
+  updatedMs: number | undefined;
+  version: number | undefined;
+}
+
+/** Defaulted values by reason, summed over a call and then counted once. */
+export interface DefaultCounts {
+  missing: number;
+  corrupt: number;
+  unavailable: number;
+}
+
+export function emptyCounts(): DefaultCounts {
+  return { missing: 0, corrupt: 0, unavailable: 0 };
+}
+
+/** All defaults: nothing stored (`missing`) or no store answered (`unavailable`). */
+export function defaultVector(plan: EntityPlan, counts: DefaultCounts, reason: 'missing' | 'unavailable'): StoredVector {
+  counts[reason] += plan.featureNames.length;
+  // Stored vectors are never mutated (the reader copies into each answer), so the defaults are shared.
+  return { values: plan.defaults, defaulted: [...plan.featureNames], source: 'default', updatedMs: undefined, version: undefined };
+}
+
+/**
+ * Decodes one entity's group hashes, `replies[start + g]` for group g.
+ * Undefined when no group hash exists (a miss, for the caller to resolve).
+ */
+export function fromRedis(plan: EntityPlan, replies: readonly HashReply[], start: number, counts: DefaultCounts): StoredVector | undefined {
+  const values = new Array<FeatureValue>(plan.features.length);
+  const defaulted: string[] = [];
+  let found = false;
+  let missing = 0;
+  let corrupt = 0;
+  let updatedMs: number | undefined;
+  let version: number | undefined;
+  for (let g = 0; g < plan.groups.length; g++) {
+    const group = plan.groups[g]!;
+    const reply = replies[start + g];
+    // A wrong-type key counts as corrupt; an absent hash (all nulls) as missing.
+    const failed = reply instanceof Error;
+    const row = reply === undefined || failed || !anyValue(reply) ? undefined : reply;
+    if (row !== undefined) {
+      found = true;
+      const written = Number(text(row[UPDATED_AT]));
+      if (Number.isFinite(written)) updatedMs = updatedMs === undefined ? written : Math.min(updatedMs, written);
+      const v = Number(text(row[VERSION_AT]));
+      if (Number.isSafeInteger(v)) version = version === undefined ? v : Math.max(version, v);
+    }
+    const { features, slots } = group;
+    for (let f = 0; f < features.length; f++) {
+      const feature = features[f]!;
+      const raw = row?.[FIRST_FEATURE + f];
+      const decoded = raw === undefined || raw === null ? undefined : decodeFeatureValue(feature, raw);
+      if (decoded?.ok) {
+        values[slots[f]!] = decoded.value;
+        continue;
+      }
+      values[slots[f]!] = feature.default;
+      defaulted.push(feature.name);
+      if (decoded !== undefined || failed) corrupt++;
+      else missing++;
+    }
+  }
+  if (!found) return undefined;
+  counts.missing += missing;
+  counts.corrupt += corrupt;
+  return { values, defaulted, source: 'redis', updatedMs, version };
+}
+
+function text(raw: string | Buffer | null | undefined): string | undefined {
+  return raw === undefined || raw === null || typeof raw === 'string' ? (raw ?? undefined) : raw.toString('utf8');
+}
+
+function anyValue(row: ReadonlyArray<string | Buffer | null>): boolean {
+  for (const v of row) if (v !== null) return true;
+  return false;
+}
+
+/** Decodes one entity's DynamoDB item; undefined when absent or expired. */
+export function fromDynamo(plan: EntityPlan, item: DynamoItem | undefined, nowMs: number, counts: DefaultCounts): StoredVector | undefined {
+  if (item === undefined) return undefined;
+  const decoded = itemToVector(item, plan.features, nowMs);
+  if (decoded === undefined) return undefined;
+  const values = new Array<FeatureValue>(plan.features.length);
+  const defaulted: string[] = [];
+  for (let i = 0; i < plan.features.length; i++) {
+    const feature = plan.features[i]!;
+    const value = decoded.features[feature.name];
+    if (value === undefined) {
+      values[i] = feature.default;
+      defaulted.push(feature.name);
+    } else {
+      values[i] = value;
+    }
+  }
+  counts.corrupt += decoded.corrupt.length;
+  counts.missing += defaulted.length - decoded.corrupt.length;
+  return { values, defaulted, source: 'dynamodb', updatedMs: decoded.updatedMs, version: decoded.version };
+}

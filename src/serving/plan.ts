@@ -1,0 +1,74 @@
+/**
+ * What the reader needs per entity type, worked out once from the registry so
+ * the hot path never filters feature lists: the groups (one Redis hash each),
+ * the stored features with their defaults, and the on-demand features.
+ */
+import { FeaturestreamError } from '../errors.ts';
+import type { FeatureValue, Registry, ResolvedFeature, ResolvedOnDemandFeature } from '../schemas/registry.ts';
+import { readerProjection } from '../stores/dynamo-item.ts';
+import { UPDATED_FIELD, VERSION_FIELD } from '../stores/entity-state.ts';
+import type { HashFields } from './redis-batch.ts';
+
+/** One group: a Redis hash read with HMGET `_version _updated_ms <features...>`. */
+export interface GroupPlan extends HashFields {
+  name: string;
+  features: readonly ResolvedFeature[];
+  /** Position of each of `features` in the entity's value array. */
+  slots: readonly number[];
+}
+
+/** Positions in a group's HMGET reply; features follow from FIRST_FEATURE on. */
+export const VERSION_AT = 0;
+export const UPDATED_AT = 1;
+export const FIRST_FEATURE = 2;
+
+export interface EntityPlan {
+  entity: string;
+  groups: readonly GroupPlan[];
+  features: readonly ResolvedFeature[];
+  onDemand: readonly ResolvedOnDemandFeature[];
+  /**
+   * Every stored feature at its training-time default, in `features` order.
+   * Stored vectors keep values positionally like this: filling an array is
+   * much cheaper than building an object key by key, which happens once, when
+   * the answer is assembled.
+   */
+  defaults: readonly FeatureValue[];
+  /** Names of all stored features, the `defaulted` list of an all-default vector. */
+  featureNames: readonly string[];
+  dynamoProjection: { expression: string; names: Record<string, string> };
+}
+
+export function planEntities(registry: Registry): Map<string, EntityPlan> {
+  const plans = new Map<string, EntityPlan>();
+  for (const { name: entity } of registry.entities) {
+    const features = registry.featuresOf(entity);
+    const slotOf = new Map(features.map((f, i) => [f.name, i]));
+    const groups = registry.groupsOf(entity).map((g) => {
+      const members = g.features.map((n) => features[slotOf.get(n)!]!);
+      return {
+        name: g.name,
+        features: members,
+        slots: g.features.map((n) => slotOf.get(n)!),
+        fields: [VERSION_FIELD, UPDATED_FIELD, ...members.map((f) => f.name)],
+        binary: members.some((f) => f.type === 'vector'),
+      };
+    });
+    plans.set(entity, {
+      entity,
+      groups,
+      features,
+      onDemand: registry.onDemand.filter((o) => o.entity === entity),
+      defaults: features.map((f) => f.default),
+      featureNames: features.map((f) => f.name),
+      dynamoProjection: readerProjection(features),
+    });
+  }
+  return plans;
+}
+
+export function unknownEntity(entity: string, plans: Map<string, EntityPlan>): FeaturestreamError {
+  return new FeaturestreamError('NOT_FOUND', `unknown entity type "${entity}"; the registry has ${[...plans.keys()].join(', ')}`, false, {
+    details: { entity },
+  });
+}

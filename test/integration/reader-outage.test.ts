@@ -1,0 +1,156 @@
+/**
+ * Redis failures on the serving path, against a redis-server this test owns
+ * (the shared one is never touched): a hung Redis (SIGSTOP) and a stopped
+ * one. Every call must return within its deadline, from DynamoDB or defaults,
+ * and the breaker must open, then close once Redis is back.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
+import { Redis } from 'ioredis';
+import { Registry as MetricsRegistry } from 'prom-client';
+import { ownPid, stopProcess } from '../../scripts/services/process.ts';
+import { ensureRedis, redisProcess } from '../../scripts/services/redis.ts';
+import { createDynamoClient } from '../../src/stores/dynamodb.ts';
+import { createFeatureReader } from '../../src/index.ts';
+import { Keys } from '../../src/stores/keys.ts';
+import { randomName } from '../helpers/names.ts';
+import { testDynamo } from '../helpers/services.ts';
+import { waitFor } from '../helpers/wait.ts';
+import { metricValue, putDynamoUser, seedUsers, testConfig } from './reader-fixtures.ts';
+
+const DEADLINE_MS = 50;
+// Timer and event-loop jitter on a busy 2-core machine; the reader keeps a margin of its own.
+const JITTER_MS = 5;
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+const dir = mkdtempSync(join(tmpdir(), 'fs-reader-outage-'));
+let port = 0;
+const log = () => undefined;
+
+beforeAll(async () => {
+  port = await freePort();
+  await ensureRedis({ dir, port }, log);
+});
+
+afterAll(async () => {
+  const proc = redisProcess({ dir, port });
+  const pid = ownPid(proc);
+  if (pid !== undefined) process.kill(pid, 'SIGCONT');
+  await stopProcess(proc, 3_000);
+  rmSync(dir, { recursive: true, force: true });
+});
+
+async function seed(keys: Keys, ids: string[]): Promise<void> {
+  const redis = new Redis({ port, host: '127.0.0.1', maxRetriesPerRequest: 0 });
+  try {
+    await seedUsers(redis, keys, ids.map((id) => [id, { tx_count_1h: 7 }]));
+  } finally {
+    redis.disconnect();
+  }
+}
+
+/** Calls getMany `n` times, asserting each call's own latency; returns the sources seen. */
+async function callsWithinDeadline(reader: ReturnType<typeof createFeatureReader<typeof testConfig>>, ids: string[], n: number): Promise<Set<string>> {
+  const sources = new Set<string>();
+  for (let i = 0; i < n; i++) {
+    const lag = monitorEventLoopDelay({ resolution: 1 });
+    lag.enable();
+    const started = performance.now();
+    const vectors = await reader.getMany('user', ids);
+    const elapsed = performance.now() - started;
+    lag.disable();
+    expect(elapsed, `call ${i} took ${elapsed.toFixed(1)} ms (event loop delay max ${(lag.max / 1e6).toFixed(1)} ms)`).toBeLessThanOrEqual(DEADLINE_MS + JITTER_MS);
+    expect(vectors).toHaveLength(ids.length);
+    for (const v of vectors) sources.add(`${v.entityId}:${v.source}`);
+  }
+  return sources;
+}
+
+describe('reader under Redis failure', () => {
+  it('keeps its deadline through a hung and a stopped Redis, falls back, and recovers', async () => {
+    const { client, table } = await testDynamo();
+    const keys = new Keys({ prefix: `${randomName('fs-outage')}:` });
+    const metrics = new MetricsRegistry();
+    const reader = createFeatureReader({
+      registry: testConfig,
+      redis: { url: `redis://127.0.0.1:${port}` },
+      dynamodb: { client, table },
+      keys,
+      metrics,
+      cache: false,
+      deadlineMs: DEADLINE_MS,
+      breaker: { failureThreshold: 3, openMs: 300 },
+    });
+    onTestFinished(() => reader.close());
+    expect(await reader.ready()).toBe(true);
+    await seed(keys, ['u1', 'u2']);
+    await putDynamoUser(client, table, keys, 'u1', { tx_count_1h: 70 });
+    const ids = ['u1', 'u2'];
+    expect(await callsWithinDeadline(reader, ids, 5)).toEqual(new Set(['u1:redis', 'u2:redis']));
+
+    // Hung: the socket stays open but nothing answers, so only the timers can save the deadline.
+    const proc = redisProcess({ dir, port });
+    process.kill(ownPid(proc)!, 'SIGSTOP');
+    const hung = await callsWithinDeadline(reader, ids, 20);
+    // Until the breaker opens, Redis's timeout eats part of the deadline and DynamoDB may not make it.
+    expect([...hung].every((s) => ['u1:dynamodb', 'u1:default', 'u2:default'].includes(s))).toBe(true);
+    expect(hung).toContain('u1:dynamodb');
+    expect(reader.breakerState).not.toBe('closed');
+    expect(await metricValue(metrics, 'featurestream_reader_redis_failures_total', { reason: 'timeout' })).toBeGreaterThanOrEqual(3);
+    expect(await metricValue(metrics, 'featurestream_reader_redis_failures_total', { reason: 'circuit_open' })).toBeGreaterThan(0);
+    process.kill(ownPid(proc)!, 'SIGCONT');
+
+    // Stopped: connection refused; calls fail fast (no offline queue) and keep falling back.
+    await stopProcess(proc, 3_000);
+    const stopped = await callsWithinDeadline(reader, ids, 20);
+    expect(stopped).toEqual(new Set(['u1:dynamodb', 'u2:default']));
+    await waitFor('breaker to open', () => reader.breakerState === 'open', { timeoutMs: 5_000, intervalMs: 10 });
+    expect(await metricValue(metrics, 'featurestream_reader_breaker_state', { target: 'redis' })).toBe(2);
+
+    // Back: a half-open probe succeeds and the breaker closes (the new server is empty, so reseed).
+    await ensureRedis({ dir, port }, log);
+    await seed(keys, ids);
+    await waitFor(
+      'breaker to close and Redis to serve again',
+      async () => {
+        const [u1] = await reader.getMany('user', ids);
+        return reader.breakerState === 'closed' && u1!.source === 'redis';
+      },
+      { timeoutMs: 20_000, intervalMs: 50 },
+    );
+    expect(await metricValue(metrics, 'featurestream_reader_breaker_state', { target: 'redis' })).toBe(0);
+  });
+
+  it('serves defaults within the deadline when neither store answers', async () => {
+    const keys = new Keys({ prefix: `${randomName('fs-outage')}:` });
+    const deadPort = await freePort();
+    const client = createDynamoClient({ DYNAMODB_ENDPOINT: `http://127.0.0.1:${deadPort}`, AWS_REGION: 'us-east-1' });
+    onTestFinished(() => client.destroy());
+    const reader = createFeatureReader({
+      registry: testConfig,
+      redis: { url: `redis://127.0.0.1:${deadPort}` },
+      dynamodb: { client, table: 'nowhere' },
+      keys,
+      metrics: new MetricsRegistry(),
+      deadlineMs: DEADLINE_MS,
+      cache: { ttlMs: 60_000 },
+    });
+    onTestFinished(() => reader.close());
+    const sources = await callsWithinDeadline(reader, ['u1', 'u2', 'u3'], 10);
+    expect(sources).toEqual(new Set(['u1:default', 'u2:default', 'u3:default']));
+  });
+});

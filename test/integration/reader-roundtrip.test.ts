@@ -1,0 +1,133 @@
+import { describe, expect, expectTypeOf, it, onTestFinished, vi } from 'vitest';
+import { Registry as MetricsRegistry } from 'prom-client';
+import { EntityIdError } from '../../src/errors.ts';
+import { createFeatureReader, type FeatureReaderOptions } from '../../src/index.ts';
+import { Keys } from '../../src/stores/keys.ts';
+import { randomName } from '../helpers/names.ts';
+import { testDynamo, testRedis } from '../helpers/services.ts';
+import { waitFor } from '../helpers/wait.ts';
+import { metricValue, putDynamoUser, seedUsers, testConfig } from './reader-fixtures.ts';
+
+const DAY = 86_400_000;
+const requestTimeMs = Date.UTC(2026, 2, 15, 13, 30);
+
+async function setup(extra: Partial<FeatureReaderOptions<typeof testConfig>> = {}) {
+  const prefix = `${randomName('fs-reader')}:`;
+  const redis = await testRedis(prefix);
+  const keys = new Keys({ prefix });
+  const metrics = new MetricsRegistry();
+  const reader = createFeatureReader({ registry: testConfig, redis, dynamodb: false, keys, metrics, cache: false, deadlineMs: 1_000, ...extra });
+  onTestFinished(() => reader.close());
+  return { redis, keys, metrics, reader };
+}
+
+describe('reader round trip', () => {
+  it('decodes typed values, fills defaults on a miss and computes on-demand features at the request time', async () => {
+    const { redis, keys, reader } = await setup();
+    const writtenAt = Date.now() - 1_000;
+    await seedUsers(
+      redis,
+      keys,
+      [
+        ['u1', { tx_count_1h: 14, tx_sum_1h: 892.5, recent_merchants: ['m1', 'm2'], created_at: requestTimeMs - 10 * DAY - 5, country: 'FR', embedding: new Float32Array([0.5, -1.5]) }],
+        ['u2', { tx_count_1h: 3 }],
+      ],
+      { version: 7, updatedMs: writtenAt },
+    );
+
+    const [u1, u2, u3] = await reader.getMany('user', ['u1', 'u2', 'u3'], { requestTimeMs });
+
+    expect(u1).toMatchObject({ entityId: 'u1', source: 'redis', defaulted: [], version: 7 });
+    expect(u1!.features).toEqual({
+      tx_count_1h: 14,
+      tx_sum_1h: 892.5,
+      recent_merchants: ['m1', 'm2'],
+      created_at: requestTimeMs - 10 * DAY - 5,
+      country: 'FR',
+      embedding: new Float32Array([0.5, -1.5]),
+      account_age_days: 10,
+      hour_of_day: 13,
+    });
+    expect(u1!.ageMs).toBeGreaterThanOrEqual(1_000);
+    expect(u1!.ageMs).toBeLessThan(60_000);
+
+    // u2 has one field in one group: everything else is the training-time default.
+    expect(u2).toMatchObject({ source: 'redis', features: { tx_count_1h: 3, tx_sum_1h: 0, recent_merchants: [], country: 'unknown', embedding: new Float32Array([0, 0]) } });
+    expect(u2!.defaulted.sort()).toEqual(['country', 'created_at', 'embedding', 'recent_merchants', 'tx_sum_1h']);
+
+    expect(u3).toMatchObject({ entityId: 'u3', source: 'default', ageMs: undefined, features: { tx_count_1h: 0, country: 'unknown', hour_of_day: 13 } });
+    expect(u3!.defaulted).toHaveLength(6);
+    expect(u3!.version).toBeUndefined();
+
+    // Compile-time: vectors are typed from the defineConfig registry, per entity type.
+    expectTypeOf(u1!.features.tx_count_1h).toEqualTypeOf<number>();
+    expectTypeOf(u1!.features.country).toEqualTypeOf<string>();
+    expectTypeOf(u1!.features.recent_merchants).toEqualTypeOf<string[]>();
+    expectTypeOf(u1!.features.embedding).toEqualTypeOf<Float32Array>();
+    expectTypeOf(u1!.features.account_age_days).toEqualTypeOf<number>();
+    expectTypeOf(u1!.features).not.toHaveProperty('merchant_tx_1h');
+    const merchant = await reader.get('merchant', 'm1');
+    expectTypeOf(merchant.features).toEqualTypeOf<{ merchant_tx_1h: number }>();
+    expect(merchant.features).toEqual({ merchant_tx_1h: 0 });
+  });
+
+  it('reads every group of every entity in one pipeline', async () => {
+    const { redis, keys, reader } = await setup();
+    const ids = Array.from({ length: 200 }, (_, i) => `u${i}`);
+    await seedUsers(redis, keys, ids.map((id, i) => [id, { tx_count_1h: i, country: `c${i}` }]));
+    const pipelines = vi.spyOn(redis, 'pipeline');
+    const vectors = await reader.getMany('user', ids);
+    expect(pipelines).toHaveBeenCalledTimes(1);
+    expect(vectors.map((v) => [v.features.tx_count_1h, v.features.country])).toEqual(ids.map((_, i) => [i, `c${i}`]));
+  });
+
+  it('serves the default for a corrupt value or key and counts it', async () => {
+    const { redis, keys, metrics, reader } = await setup();
+    await seedUsers(redis, keys, [['u1', { tx_count_1h: 1, tx_sum_1h: 2.5 }]]);
+    await redis.hset(keys.vector({ entityType: 'user', entityId: 'u1' }, 'velocity'), 'tx_count_1h', 'not-a-number');
+    await redis.set(keys.vector({ entityType: 'user', entityId: 'u1' }, 'profile'), 'wrong type');
+
+    const u1 = await reader.get('user', 'u1');
+
+    expect(u1.source).toBe('redis');
+    expect(u1.features).toMatchObject({ tx_count_1h: 0, tx_sum_1h: 2.5, country: 'unknown' });
+    expect(u1.defaulted.sort()).toEqual(['country', 'created_at', 'embedding', 'recent_merchants', 'tx_count_1h']);
+    expect(await metricValue(metrics, 'featurestream_reader_defaulted_values_total', { reason: 'corrupt' })).toBe(4);
+    expect(await metricValue(metrics, 'featurestream_reader_defaulted_values_total', { reason: 'missing' })).toBe(1);
+  });
+
+  it('follows the active keyspace version', async () => {
+    const { redis, keys, reader } = await setup({ activeVersionTtlMs: 50 });
+    await seedUsers(redis, keys, [['u1', { tx_count_1h: 1 }]]);
+    await seedUsers(redis, keys, [['u1', { tx_count_1h: 2 }]], { keyspaceVersion: 2 });
+    expect((await reader.get('user', 'u1')).features.tx_count_1h).toBe(1);
+    await redis.set(keys.activeVersion(), '2');
+    await waitFor('reader to switch to keyspace v2', async () => (await reader.get('user', 'u1')).features.tx_count_1h === 2);
+  });
+
+  it('reads DynamoDB on request, on a Redis miss with read-through, and treats expired items as missing', async () => {
+    const { client, table } = await testDynamo();
+    const { redis, keys, reader } = await setup({ dynamodb: { client, table }, readThrough: true });
+    await seedUsers(redis, keys, [['u1', { tx_count_1h: 1 }]]);
+    await putDynamoUser(client, table, keys, 'u1', { tx_count_1h: 10 }, { version: 3 });
+    await putDynamoUser(client, table, keys, 'u2', { tx_count_1h: 20, country: 'DE', embedding: new Float32Array([1, 2]) });
+    await putDynamoUser(client, table, keys, 'u3', { tx_count_1h: 30 }, { expiresAtMs: Date.now() - 1_000 });
+
+    expect(await reader.get('user', 'u1')).toMatchObject({ source: 'redis', features: { tx_count_1h: 1 } });
+    expect(await reader.get('user', 'u1', { source: 'dynamodb' })).toMatchObject({ source: 'dynamodb', version: 3, features: { tx_count_1h: 10 } });
+    const [u2, u3] = await reader.getMany('user', ['u2', 'u3']);
+    expect(u2).toMatchObject({ source: 'dynamodb', features: { tx_count_1h: 20, country: 'DE', embedding: new Float32Array([1, 2]), tx_sum_1h: 0 } });
+    expect(u2!.defaulted.sort()).toEqual(['created_at', 'recent_merchants', 'tx_sum_1h']);
+    expect(u3).toMatchObject({ source: 'default', features: { tx_count_1h: 0 } });
+  });
+
+  it('refuses ids that could address another key, and unknown entity types', async () => {
+    const { reader } = await setup();
+    for (const bad of ['a:b', '{u1}', 'u 1', 'u\n1', 'x#y', '', 'x'.repeat(129)]) {
+      await expect(reader.get('user', bad)).rejects.toThrow(EntityIdError);
+    }
+    await expect(reader.getMany('user', ['ok', 'u1:velocity'])).rejects.toThrow(EntityIdError);
+    // @ts-expect-error not an entity type of the registry
+    await expect(reader.get('account', 'u1')).rejects.toMatchObject({ code: 'NOT_FOUND' });
+  });
+});
