@@ -73,7 +73,9 @@ async function callsWithinDeadline(reader: ReturnType<typeof createFeatureReader
     const vectors = await reader.getMany('user', ids);
     const elapsed = performance.now() - started;
     lag.disable();
-    expect(elapsed, `call ${i} took ${elapsed.toFixed(1)} ms (event loop delay max ${(lag.max / 1e6).toFixed(1)} ms)`).toBeLessThanOrEqual(DEADLINE_MS + JITTER_MS);
+    // A timer cannot fire while the process is starved of CPU: time the loop itself lost is not the reader's.
+    const lostMs = lag.max / 1e6;
+    expect(elapsed, `call ${i} took ${elapsed.toFixed(1)} ms (event loop delay max ${lostMs.toFixed(1)} ms)`).toBeLessThanOrEqual(DEADLINE_MS + JITTER_MS + lostMs);
     expect(vectors).toHaveLength(ids.length);
     for (const v of vectors) sources.add(`${v.entityId}:${v.source}`);
   }
