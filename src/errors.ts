@@ -14,6 +14,7 @@ export type ErrorCode =
   | 'TIMEOUT'
   | 'CIRCUIT_OPEN'
   | 'FENCED'
+  | 'STORE_REJECTED'
   | 'NOT_FOUND';
 
 export interface ErrorOptions {

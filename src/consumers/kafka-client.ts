@@ -14,6 +14,7 @@ export type {
   IHeaders,
   Message,
   TopicPartitionOffsetAndMetadata,
+  PartitionAssigner,
 } from 'kafkajs';
 export { Partitioners, AssignerProtocol } from 'kafkajs';
 export type { Kafka };

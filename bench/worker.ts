@@ -1,0 +1,261 @@
+/**
+ * Worker throughput and freshness against the real services (KAFKA_BROKERS,
+ * REDIS_URL from the environment), with its own baseline in the same run:
+ *   events_per_sec (1 and 4 partitions): backlog drained by one in-process worker
+ *   raw_consume_events_per_sec: bare kafkajs eachBatch over the same 4-partition topic
+ *   ratio: worker / raw, 4 partitions
+ *   freshness_ms_p50/_p99: write time minus event time at a steady 5,000 events/s
+ * The default registry is used (11 features incl. last_k and distinct_count).
+ */
+import { spawn } from 'node:child_process';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Redis } from 'ioredis';
+import { loadEnvConfig } from '../src/config.ts';
+import { createKafka, type Kafka, type Message } from '../src/consumers/kafka-client.ts';
+import { createWorker } from '../src/consumers/worker.ts';
+import { workerMetrics } from '../src/metrics.ts';
+import { createLogger } from '../src/logger.ts';
+import { defaultRegistryConfig } from '../src/schemas/default-registry.ts';
+import { parseRegistry } from '../src/schemas/registry.ts';
+import { randomBytes } from 'node:crypto';
+
+const EVENTS = Number(process.env.BENCH_WORKER_EVENTS ?? 200_000);
+const USERS = 20_000;
+const FRESHNESS_RATE = 5_000;
+const FRESHNESS_SECONDS = 10;
+
+const env = loadEnvConfig();
+const id = () => randomBytes(4).toString('hex');
+
+function tx(i: number, ts: number): Message {
+  const user = `u${(i * 7919) % USERS}`;
+  return { key: user, value: JSON.stringify({ event_id: `e${i}`, user_id: user, amount: (i % 1000) / 10, merchant_id: `m${i % 200}`, ts }) };
+}
+
+async function setup(kafka: Kafka, partitions: number) {
+  const prefix = `fs-bench-${id()}`;
+  const input = { ...defaultRegistryConfig, sources: defaultRegistryConfig.sources.map((s) => ({ ...s, topic: `${prefix}-${s.name}` })) };
+  const registry = parseRegistry(input);
+  const admin = kafka.admin();
+  await admin.connect();
+  const topics = registry.sources.map((s) => s.topic);
+  await admin.createTopics({ topics: topics.map((topic) => ({ topic, numPartitions: partitions })), waitForLeaders: true });
+  return { prefix, registry, admin, topics, txTopic: `${prefix}-transactions` };
+}
+
+async function fill(kafka: Kafka, topic: string, count: number): Promise<void> {
+  const producer = kafka.producer();
+  await producer.connect();
+  const now = Date.now();
+  const chunk = 5_000;
+  const inFlight: Promise<unknown>[] = [];
+  for (let i = 0; i < count; i += chunk) {
+    const messages = Array.from({ length: Math.min(chunk, count - i) }, (_, j) => tx(i + j, now - ((i + j) % 3_000_000)));
+    inFlight.push(producer.send({ topic, messages, acks: 1 }));
+    if (inFlight.length >= 4) await inFlight.shift();
+  }
+  await Promise.all(inFlight);
+  await producer.disconnect();
+}
+
+async function consumedTotal(topic: string): Promise<number> {
+  const m = await workerMetrics.eventsConsumed.get();
+  return m.values.filter((v) => v.labels.topic === topic).reduce((a, v) => a + v.value, 0);
+}
+
+/** Drains the backlog with one worker; rate measured from its first batch to the last event. */
+async function workerRun(kafka: Kafka, partitions: number): Promise<{ eps: number; cleanup: () => Promise<void>; txTopic: string; kafka: Kafka }> {
+  const s = await setup(kafka, partitions);
+  await fill(kafka, s.txTopic, EVENTS);
+  const worker = createWorker({
+    registry: s.registry,
+    env: { ...env, FEATURESTREAM_KEY_PREFIX: `${s.prefix}:` },
+    groupId: `${s.prefix}-group`,
+    metricsPort: false,
+    logger: createLogger({ level: 'warn' }),
+  });
+  const base = await consumedTotal(s.txTopic);
+  await worker.start();
+  let t0 = 0;
+  for (;;) {
+    const n = (await consumedTotal(s.txTopic)) - base;
+    if (n > 0 && t0 === 0) t0 = performance.now();
+    if (n >= EVENTS) break;
+    await sleep(5);
+  }
+  // Consumed counts at batch start; wait for the last commit so every write is in.
+  for (;;) {
+    const offsets = await s.admin.fetchOffsets({ groupId: `${s.prefix}-group`, topics: [s.txTopic] });
+    if (offsets[0]!.partitions.reduce((a, p) => a + Math.max(0, Number(p.offset)), 0) >= EVENTS) break;
+    await sleep(5);
+  }
+  const eps = EVENTS / ((performance.now() - t0) / 1000);
+  return {
+    eps,
+    txTopic: s.txTopic,
+    kafka,
+    cleanup: async () => {
+      await worker.stop();
+      await cleanupKeys(`${s.prefix}:`);
+      await s.admin.deleteTopics({ topics: s.topics }).catch(() => undefined);
+      await s.admin.disconnect();
+    },
+  };
+}
+
+async function rawRun(kafka: Kafka, topic: string): Promise<number> {
+  const consumer = kafka.consumer({ groupId: `fs-bench-raw-${id()}` });
+  await consumer.connect();
+  await consumer.subscribe({ topics: [topic], fromBeginning: true });
+  let n = 0;
+  let t0 = 0;
+  let t1 = 0;
+  await consumer.run({
+    eachBatch: async ({ batch }) => {
+      if (t0 === 0) t0 = performance.now();
+      for (const m of batch.messages) if (m.value) n += 1;
+      if (n >= EVENTS && t1 === 0) t1 = performance.now();
+    },
+  });
+  while (t1 === 0) await sleep(5);
+  await consumer.disconnect();
+  return EVENTS / ((t1 - t0) / 1000);
+}
+
+/** Quantile from histogram bucket deltas, interpolated linearly inside the bucket. */
+function quantile(buckets: Array<{ le: number; count: number }>, q: number): number {
+  const total = buckets.at(-1)!.count;
+  const target = q * total;
+  let prevLe = 0;
+  let prevCount = 0;
+  for (const b of buckets) {
+    if (b.count >= target) {
+      if (!Number.isFinite(b.le)) return prevLe;
+      return prevLe + ((target - prevCount) / Math.max(1, b.count - prevCount)) * (b.le - prevLe);
+    }
+    prevLe = b.le;
+    prevCount = b.count;
+  }
+  return prevLe;
+}
+
+async function freshnessBuckets(): Promise<Array<{ le: number; count: number }>> {
+  const m = await workerMetrics.freshness.get();
+  return m.values
+    .filter((v) => v.metricName?.endsWith('_bucket'))
+    .map((v) => ({ le: v.labels.le === '+Inf' ? Infinity : Number(v.labels.le), count: v.value }))
+    .sort((a, b) => a.le - b.le);
+}
+
+/**
+ * Producer for the freshness run, in its own process so its timers and the
+ * worker's CPU work do not delay each other (the event time is taken at send).
+ */
+const PACED_PRODUCER = `
+import { createKafka, Partitioners } from './src/consumers/kafka-client.ts';
+const [topic, rate, seconds, users] = process.argv.slice(1);
+const kafka = createKafka({ brokers: process.env.KAFKA_BROKERS.split(','), clientId: 'fs-bench-paced' });
+const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner });
+await producer.connect();
+const tickMs = 20, perTick = (Number(rate) * tickMs) / 1000, start = performance.now();
+let i = 0;
+for (let tick = 0; tick < (Number(seconds) * 1000) / tickMs; tick++) {
+  const wait = start + tick * tickMs - performance.now();
+  if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+  const ts = Date.now();
+  const messages = Array.from({ length: perTick }, () => {
+    const user = 'u' + ((i * 7919) % Number(users));
+    const body = { event_id: 'p' + i, user_id: user, amount: (i % 1000) / 10, merchant_id: 'm' + (i % 200), ts };
+    i += 1;
+    return { key: user, value: JSON.stringify(body) };
+  });
+  await producer.send({ topic, acks: 1, messages });
+}
+await producer.disconnect();
+`;
+
+function pacedProducer(topic: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(
+      process.execPath,
+      ['--import', 'tsx', '--input-type=module', '-e', PACED_PRODUCER, topic, String(FRESHNESS_RATE), String(FRESHNESS_SECONDS), String(USERS)],
+      { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, KAFKA_BROKERS: env.KAFKA_BROKERS.join(',') } },
+    );
+    child.once('error', reject);
+    child.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`paced producer exited with ${code}`))));
+  });
+}
+
+async function freshnessRun(kafka: Kafka): Promise<{ p50: number; p99: number; cleanup: () => Promise<void> }> {
+  const s = await setup(kafka, 4);
+  const worker = createWorker({
+    registry: s.registry,
+    env: { ...env, FEATURESTREAM_KEY_PREFIX: `${s.prefix}:` },
+    groupId: `${s.prefix}-group`,
+    metricsPort: false,
+    logger: createLogger({ level: 'warn' }),
+  });
+  await worker.start();
+  while (!worker.ready()) await sleep(50);
+  const before = await freshnessBuckets();
+  await pacedProducer(s.txTopic);
+  // Let the last events land before reading the histogram.
+  await sleep(1_000);
+  const after = await freshnessBuckets();
+  const delta = after.map((b, k) => ({ le: b.le, count: b.count - (before[k]?.count ?? 0) }));
+  return {
+    p50: quantile(delta, 0.5),
+    p99: quantile(delta, 0.99),
+    cleanup: async () => {
+      await worker.stop();
+      await cleanupKeys(`${s.prefix}:`);
+      await s.admin.deleteTopics({ topics: s.topics }).catch(() => undefined);
+      await s.admin.disconnect();
+    },
+  };
+}
+
+async function cleanupKeys(prefix: string): Promise<void> {
+  const redis = new Redis(env.REDIS_URL);
+  let cursor = '0';
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1_000);
+    cursor = next;
+    if (keys.length) await redis.unlink(...keys);
+  } while (cursor !== '0');
+  redis.disconnect();
+}
+
+export default async function run(): Promise<{ metrics: Record<string, number | string>; table: Array<Record<string, string | number>> }> {
+  const kafka = createKafka({ brokers: env.KAFKA_BROKERS, clientId: `fs-bench-${id()}` });
+  const one = await workerRun(kafka, 1);
+  await one.cleanup();
+  const four = await workerRun(kafka, 4);
+  const raw = await rawRun(kafka, four.txTopic);
+  await four.cleanup();
+  const fresh = await freshnessRun(kafka);
+  await fresh.cleanup();
+  const ratio = four.eps / raw;
+  const metrics = {
+    events: EVENTS,
+    events_per_sec_1p: Math.round(one.eps),
+    events_per_sec_4p: Math.round(four.eps),
+    events_per_sec: Math.round(Math.max(one.eps, four.eps)),
+    raw_consume_events_per_sec: Math.round(raw),
+    ratio: Number(ratio.toFixed(3)),
+    freshness_rate_per_sec: FRESHNESS_RATE,
+    freshness_ms_p50: Math.round(fresh.p50),
+    freshness_ms_p99: Math.round(fresh.p99),
+  };
+  return {
+    metrics,
+    table: [
+      { case: 'worker, 1 partition', events_per_sec: metrics.events_per_sec_1p, goal: '>= 50000' },
+      { case: 'worker, 4 partitions', events_per_sec: metrics.events_per_sec_4p, goal: '>= 50000' },
+      { case: 'raw kafkajs eachBatch, 4 partitions', events_per_sec: metrics.raw_consume_events_per_sec, goal: '' },
+      { case: 'ratio worker/raw (4p)', events_per_sec: metrics.ratio, goal: '>= 0.5' },
+      { case: `freshness p50 ms @ ${FRESHNESS_RATE}/s`, events_per_sec: metrics.freshness_ms_p50, goal: '' },
+      { case: `freshness p99 ms @ ${FRESHNESS_RATE}/s`, events_per_sec: metrics.freshness_ms_p99, goal: '<= 250' },
+    ],
+  };
+}

@@ -1,0 +1,59 @@
+/**
+ * `featurestream worker`: runs one materialization worker until SIGTERM or
+ * SIGINT, then shuts down gracefully (finish the batch, commit, leave the group).
+ */
+import type { Command } from 'commander';
+import { loadEnvConfig } from '../config.ts';
+import { ConfigError } from '../errors.ts';
+import { createLogger } from '../logger.ts';
+import { loadRegistryFile } from '../schemas/registry.ts';
+import { createWorker, WORKER_DEFAULTS } from '../consumers/worker.ts';
+
+function port(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new ConfigError(`--metrics-port ${value}: expected 0-65535`);
+  return n;
+}
+
+function positiveInt(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n <= 0) throw new ConfigError(`${value}: expected a positive integer`);
+  return n;
+}
+
+export function register(program: Command): void {
+  program
+    .command('worker')
+    .description('consume the source topics and materialize feature vectors into Redis')
+    .option('--config <file>', 'feature registry: JSON, or a TS/JS module exporting it (default: built-in registry)')
+    .option('--group <id>', 'Kafka consumer group id', WORKER_DEFAULTS.groupId)
+    .option('--metrics-port <n>', 'port for /metrics, /healthz, /readyz (default: METRICS_PORT)', port)
+    .option('--session-timeout <ms>', 'Kafka group session timeout: how fast a dead worker\'s partitions move', positiveInt, WORKER_DEFAULTS.sessionTimeoutMs)
+    .action(async (opts: { config?: string; group: string; metricsPort?: number; sessionTimeout: number }) => {
+      const env = loadEnvConfig();
+      const logger = createLogger({ level: env.LOG_LEVEL });
+      const registry = await loadRegistryFile(opts.config);
+      const worker = createWorker({
+        registry,
+        env,
+        groupId: opts.group,
+        metricsPort: opts.metricsPort ?? env.METRICS_PORT,
+        sessionTimeoutMs: opts.sessionTimeout,
+        logger,
+      });
+      let stopping: Promise<void> | undefined;
+      const shutdown = (signal: string) => {
+        logger.info({ signal }, 'shutting down');
+        stopping ??= worker.stop().then(
+          () => process.exit(0),
+          (err: unknown) => {
+            logger.error({ err }, 'unclean shutdown');
+            process.exit(1);
+          },
+        );
+      };
+      process.once('SIGTERM', () => shutdown('SIGTERM'));
+      process.once('SIGINT', () => shutdown('SIGINT'));
+      await worker.start();
+    });
+}

@@ -1,0 +1,44 @@
+/**
+ * Retrying a Redis-dependent step through an outage: exponential backoff with
+ * jitter, capped low so work resumes within about a second of Redis returning.
+ * The caller's `keepGoing` stops the loop on shutdown or a lost partition.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import { isRetriable } from '../errors.ts';
+import type { Logger } from '../logger.ts';
+import { workerMetrics } from '../metrics.ts';
+
+export interface RetryOptions {
+  /** Called between attempts (kafkajs heartbeat); may throw to abort (rebalance). */
+  between?: () => Promise<void>;
+  /** False stops retrying: the step is abandoned and the result is undefined. */
+  keepGoing: () => boolean;
+  logger: Logger;
+  initialMs?: number;
+  maxMs?: number;
+}
+
+export type Outcome<T> = { done: true; value: T } | { done: false };
+
+export async function retryWhileUnavailable<T>(step: () => Promise<T>, o: RetryOptions): Promise<Outcome<T>> {
+  let delay = o.initialMs ?? 100;
+  const maxMs = o.maxMs ?? 1_000;
+  let failures = 0;
+  for (;;) {
+    if (!o.keepGoing()) return { done: false };
+    try {
+      const value = await step();
+      if (failures > 0) o.logger.info({ failures }, 'redis reachable again; resuming');
+      return { done: true, value };
+    } catch (err) {
+      if (!isRetriable(err)) throw err;
+      failures += 1;
+      workerMetrics.redisUnavailable.inc();
+      // One line at the first failure and then every ~10th: an outage must not flood the logs.
+      if (failures === 1 || failures % 10 === 0) o.logger.warn({ err, failures }, 'retriable failure (redis outage or version race); pausing this partition and retrying');
+    }
+    await o.between?.();
+    await sleep(delay * (0.5 + Math.random() / 2));
+    delay = Math.min(maxMs, delay * 2);
+  }
+}

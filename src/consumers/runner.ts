@@ -1,0 +1,95 @@
+/**
+ * The eachBatch handler: decode and validate a topic-partition batch, group
+ * events by entity, hand them to the Materializer, then commit the batch's
+ * offsets to Kafka only after the dead letters and Redis writes are durable.
+ */
+import { InvalidEventError } from '../errors.ts';
+import type { Logger } from '../logger.ts';
+import type { Registry } from '../schemas/registry.ts';
+import { decodeEvent } from '../schemas/events.ts';
+import { workerMetrics } from '../metrics.ts';
+import type { Consumer, EachBatchPayload } from './kafka-client.ts';
+import type { DeadLetter, DeadLetterSink } from './dead-letter.ts';
+import type { EntityWork, Materializer } from './materializer.ts';
+import type { PartitionLock } from './partition-lock.ts';
+import { retryWhileUnavailable } from './backoff.ts';
+import { commitBatch, updateLag } from './offsets.ts';
+
+export interface RunnerDeps {
+  registry: Registry;
+  materializer: Materializer;
+  deadLetters: DeadLetterSink;
+  lock: PartitionLock;
+  consumer: () => Consumer;
+  clock: () => number;
+  logger: Logger;
+  /** Events with a time further ahead of the worker's clock are dead-lettered (EVENT_IN_FUTURE). */
+  maxFutureSkewMs: number;
+  /** False once shutdown has begun. */
+  running: () => boolean;
+}
+
+interface Decoded {
+  works: EntityWork[];
+  dead: DeadLetter[];
+}
+
+export function decodeBatch(payload: Pick<EachBatchPayload, 'batch'>, registry: Registry, nowMs: number, maxFutureSkewMs: number): Decoded {
+  const { topic, partition, messages } = payload.batch;
+  const source = registry.sourceByTopic(topic);
+  const dead: DeadLetter[] = [];
+  const byEntity = new Map<string, EntityWork>();
+  if (!source) throw new Error(`no source in the registry reads topic ${topic}`);
+  for (const message of messages) {
+    try {
+      const event = decodeEvent(source, message.value);
+      if (event.eventTimeMs > nowMs + maxFutureSkewMs) {
+        throw new InvalidEventError('EVENT_IN_FUTURE', `${source.name} event: time ${event.eventTimeMs} is more than ${maxFutureSkewMs} ms ahead of ${nowMs}`);
+      }
+      let work = byEntity.get(event.entityId);
+      if (!work) {
+        work = { ref: { entityType: source.entity, entityId: event.entityId }, partition, topic, events: [] };
+        byEntity.set(event.entityId, work);
+      }
+      work.events.push({ event, offset: Number(message.offset), message });
+    } catch (err) {
+      if (!(err instanceof InvalidEventError)) throw err;
+      dead.push({ topic, partition, message, error: err });
+    }
+  }
+  return { works: [...byEntity.values()], dead };
+}
+
+export function createBatchHandler(d: RunnerDeps): (payload: EachBatchPayload) => Promise<void> {
+  return async (payload) => {
+    const { batch, heartbeat, isRunning, isStale } = payload;
+    const last = batch.messages.at(-1);
+    if (!last) return;
+    await d.lock.run(batch.partition, async () => {
+      const keepGoing = () => d.running() && isRunning() && !isStale();
+      if (!keepGoing()) return;
+      const started = performance.now();
+      workerMetrics.eventsConsumed.inc({ topic: batch.topic }, batch.messages.length);
+      const outcome = await retryWhileUnavailable(
+        async () => {
+          // Decoded inside the retry: `now` must be fresh after an outage.
+          const nowMs = d.clock();
+          const { works, dead } = decodeBatch(payload, d.registry, nowMs, d.maxFutureSkewMs);
+          await d.materializer.run(works, nowMs, {
+            deadLetter: (more) => d.deadLetters.send(dead.splice(0).concat(more)),
+            progress: heartbeat,
+          });
+          await d.deadLetters.send(dead);
+        },
+        { keepGoing, between: heartbeat, logger: d.logger },
+      );
+      // A lost partition or shutdown: commit nothing; the next owner redoes the batch behind the fence.
+      if (!outcome.done || isStale()) return;
+      payload.resolveOffset(last.offset);
+      await commitBatch(d.consumer(), batch.topic, batch.partition, last.offset);
+      updateLag(batch.topic, batch.partition, batch.highWatermark, last.offset);
+      workerMetrics.batchDuration.observe(performance.now() - started);
+      await heartbeat();
+    });
+  };
+}

@@ -1,0 +1,173 @@
+/**
+ * createWorker: wires the materialization worker together (Kafka group member,
+ * batch runner, Redis sink, dead-letter producer, timers, HTTP probes). The
+ * CLI and in-process tests both start workers through this entry.
+ */
+import { WindowEngine } from '../aggregations/engine.ts';
+import type { EnvConfig } from '../config.ts';
+import { createLogger, type Logger } from '../logger.ts';
+import { registry as metricsRegistry, collectProcessMetrics } from '../metrics.ts';
+import { startHttpServer, type RunningHttpServer } from '../http-server.ts';
+import type { Registry } from '../schemas/registry.ts';
+import { Keys } from '../stores/keys.ts';
+import { createRedis, type RedisClient } from '../stores/redis.ts';
+import { loadScripts } from '../stores/scripts.ts';
+import { createKafka, Partitioners, type Producer } from './kafka-client.ts';
+import { DeadLetterSink } from './dead-letter.ts';
+import { GroupMember } from './group.ts';
+import { Materializer } from './materializer.ts';
+import { PartitionLock } from './partition-lock.ts';
+import { createBatchHandler } from './runner.ts';
+import { TimerLoop } from './timers.ts';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+export interface WorkerOptions {
+  registry: Registry;
+  env: EnvConfig;
+  groupId?: string;
+  /** Defaults to `new Keys({ prefix: env.FEATURESTREAM_KEY_PREFIX, hashTags: <Redis Cluster> })`. */
+  keys?: Keys;
+  keyspaceVersion?: number;
+  /** Port for /metrics, /healthz, /readyz; 0 = any free port; false = no server. */
+  metricsPort?: number | false;
+  /** Wall clock in ms; injectable so tests can evaluate at a known time. */
+  clock?: () => number;
+  logger?: Logger;
+  maxFutureSkewMs?: number;
+  dedupHorizonMs?: number;
+  timerIntervalMs?: number;
+  sessionTimeoutMs?: number;
+  partitionsConsumedConcurrently?: number;
+  /** Entity states kept in memory between batches (skips their load and decode); 0 disables. */
+  stateCacheSize?: number;
+}
+
+export interface Worker {
+  start(): Promise<void>;
+  /** Graceful: finishes running batches, commits, leaves the group, closes connections. */
+  stop(): Promise<void>;
+  ready(): boolean;
+  /** The bound metrics port, once started with a server. */
+  metricsPort(): number | undefined;
+  readonly keys: Keys;
+}
+
+export const WORKER_DEFAULTS = {
+  groupId: 'featurestream-worker',
+  maxFutureSkewMs: 5 * 60_000,
+  dedupHorizonMs: 60 * 60_000,
+  timerIntervalMs: 1_000,
+  sessionTimeoutMs: 10_000,
+  partitionsConsumedConcurrently: 4,
+  stateCacheSize: 100_000,
+} as const;
+
+export function createWorker(options: WorkerOptions): Worker {
+  const o = { ...WORKER_DEFAULTS, ...stripUndefined(options) };
+  const logger = (o.logger ?? createLogger({ level: o.env.LOG_LEVEL })).child({ component: 'worker', group: o.groupId });
+  const clock = o.clock ?? Date.now;
+  const keyspaceVersion = o.keyspaceVersion ?? 1;
+  const keys = o.keys ?? new Keys({ prefix: o.env.FEATURESTREAM_KEY_PREFIX, hashTags: o.env.REDIS_CLUSTER_NODES !== undefined });
+  const topics = [...new Set(o.registry.sources.map((s) => s.topic))];
+  let running = false;
+  let redis: RedisClient | undefined;
+  let producer: Producer | undefined;
+  let member: GroupMember | undefined;
+  let timers: TimerLoop | undefined;
+  let http: RunningHttpServer | undefined;
+
+  const ready = () => running && redis?.status === 'ready' && member?.joined() === true;
+
+  return {
+    keys,
+    ready,
+    metricsPort: () => http?.port,
+    async start() {
+      running = true;
+      redis = createRedis(o.env, { failFast: true, commandTimeoutMs: 10_000 });
+      // Connection errors are retried by the sink with backoff; ioredis would otherwise log every one.
+      redis.on('error', () => undefined);
+      loadScripts(redis);
+      const client = redis;
+      await untilReady(client, () => running, logger);
+      const kafka = createKafka({ brokers: o.env.KAFKA_BROKERS, clientId: o.env.KAFKA_CLIENT_ID, logger });
+      producer = kafka.producer({ allowAutoTopicCreation: true, createPartitioner: Partitioners.DefaultPartitioner });
+      await producer.connect();
+      const engine = new WindowEngine(o.registry, { maxFutureSkewMs: o.maxFutureSkewMs, dedupHorizonMs: o.dedupHorizonMs });
+      const materializer = new Materializer({ redis, keys, registry: o.registry, engine, keyspaceVersion, logger, stateCacheSize: o.stateCacheSize });
+      const lock = new PartitionLock();
+      const deadLetters = new DeadLetterSink(producer);
+      const group: GroupMember = new GroupMember({
+        kafka,
+        groupId: o.groupId,
+        topics,
+        logger,
+        sessionTimeoutMs: o.sessionTimeoutMs,
+        heartbeatIntervalMs: Math.max(500, Math.floor(o.sessionTimeoutMs / 5)),
+        partitionsConsumedConcurrently: o.partitionsConsumedConcurrently,
+        eachBatch: createBatchHandler({
+          registry: o.registry,
+          materializer,
+          deadLetters,
+          lock,
+          consumer: () => group.consumer(),
+          clock,
+          logger,
+          maxFutureSkewMs: o.maxFutureSkewMs,
+          running: () => running,
+        }),
+      });
+      member = group;
+      timers = new TimerLoop({
+        redis,
+        keys,
+        keyspaceVersion,
+        materializer,
+        lock,
+        owned: () => group.ownedPartitions(),
+        clock,
+        logger,
+        intervalMs: o.timerIntervalMs,
+      });
+      if (o.metricsPort !== false) {
+        collectProcessMetrics();
+        http = await startHttpServer({
+          port: o.metricsPort ?? o.env.METRICS_PORT,
+          registry: metricsRegistry,
+          health: () => ({ ok: running }),
+          ready: () => ({ ok: ready(), detail: { redis: client.status, joined: group.joined() } }),
+        });
+      }
+      await group.start();
+      timers.start();
+      logger.info({ topics, metricsPort: http?.port }, 'worker started');
+    },
+    async stop() {
+      if (!running) return;
+      running = false;
+      await timers?.stop();
+      await member?.stop();
+      await producer?.disconnect();
+      await http?.close();
+      redis?.disconnect();
+      logger.info('worker stopped');
+    },
+  };
+}
+
+/** Start-up waits for Redis instead of failing: workers may start before the store does. */
+async function untilReady(client: RedisClient, keepGoing: () => boolean, logger: Logger): Promise<void> {
+  const started = Date.now();
+  let warned = false;
+  while (client.status !== 'ready' && keepGoing()) {
+    if (!warned && Date.now() - started > 5_000) {
+      logger.warn({ status: client.status }, 'waiting for redis');
+      warned = true;
+    }
+    await sleep(50);
+  }
+}
+
+function stripUndefined<T extends object>(o: T): T {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T;
+}

@@ -1,0 +1,63 @@
+/**
+ * Private Redis / Kafka servers for fault tests that stop a server: each on a
+ * spare loopback port in its own temp dir, stopped by pid afterwards. The
+ * shared test services are never touched.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { onTestFinished } from 'vitest';
+import { ensureRedis, redisProcess } from '../../scripts/services/redis.ts';
+import { ensureKafka, kafkaProcess } from '../../scripts/services/kafka.ts';
+import { portOpen, stopProcess } from '../../scripts/services/process.ts';
+
+async function sparePort(span = 1): Promise<number> {
+  for (;;) {
+    const port = 20_000 + Math.floor(Math.random() * 20_000);
+    const taken = await Promise.all(Array.from({ length: span }, (_, i) => portOpen(port + i)));
+    if (!taken.some(Boolean)) return port;
+  }
+}
+
+const log = (m: string) => process.stderr.write(`[private-services] ${m}\n`);
+
+export interface PrivateServer {
+  endpoint: string;
+  /** Graceful stop (SIGTERM): Redis flushes its AOF, Kafka its logs. */
+  stop(): Promise<void>;
+  /** Starts it again on the same port and data dir. */
+  start(): Promise<void>;
+}
+
+/** A Redis with an fsync-always AOF, so a stop/start keeps every acknowledged write. */
+export async function privateRedis(): Promise<PrivateServer> {
+  const dir = mkdtempSync(join(tmpdir(), 'fs-redis-'));
+  const port = await sparePort();
+  const o = { dir, port, args: ['--appendonly', 'yes', '--appendfsync', 'always'] };
+  const endpoint = await ensureRedis(o, log);
+  onTestFinished(async () => {
+    await stopProcess(redisProcess(o), 3_000);
+    rmSync(dir, { recursive: true, force: true });
+  });
+  return {
+    endpoint,
+    stop: async () => void (await stopProcess(redisProcess(o), 5_000)),
+    start: async () => void (await ensureRedis(o, log)),
+  };
+}
+
+export async function privateKafka(): Promise<PrivateServer> {
+  const dir = mkdtempSync(join(tmpdir(), 'fs-kafka-'));
+  const port = await sparePort(2);
+  const o = { dir, port, heapMb: 512 };
+  const endpoint = await ensureKafka(o, log);
+  onTestFinished(async () => {
+    await stopProcess(kafkaProcess(o), 10_000);
+    rmSync(dir, { recursive: true, force: true });
+  });
+  return {
+    endpoint,
+    stop: async () => void (await stopProcess(kafkaProcess(o), 20_000)),
+    start: async () => void (await ensureKafka(o, log)),
+  };
+}
