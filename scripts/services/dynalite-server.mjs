@@ -1,9 +1,10 @@
-// Runs dynalite (a DynamoDB-compatible server on LevelDB) in memory on loopback.
-// Usage: node dynalite-server.mjs <port>
+// Runs dynalite (a DynamoDB-compatible server on LevelDB) on loopback, in memory unless a data dir is given.
+// Usage: node dynalite-server.mjs <port> [data-dir]  (a data dir keeps tables across restarts, for outage tests)
 import dynalite from 'dynalite';
 
 const port = Number(process.argv[2] ?? 8000);
-const server = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
+const path = process.argv[3];
+const server = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0, ...(path ? { path } : {}) });
 server.listen(port, '127.0.0.1', (err) => {
   if (err) {
     console.error(err);

@@ -9,6 +9,8 @@ const serverScript = resolve(dirname(fileURLToPath(import.meta.url)), 'dynalite-
 export interface DynaliteOptions {
   dir: string;
   port: number;
+  /** LevelDB directory: tables survive a stop/start (outage tests). Default: in memory. */
+  dataDir?: string;
 }
 
 export function dynaliteProcess(o: DynaliteOptions): ManagedProcess {
@@ -43,7 +45,7 @@ export async function ensureDynalite(o: DynaliteOptions, log: (m: string) => voi
   } else if (await portOpen(o.port)) {
     throw new Error(`port ${o.port} is taken by a process that is not ours; set FS_DYNAMODB_PORT or DYNAMODB_ENDPOINT`);
   }
-  startDetached(proc, process.execPath, [serverScript, String(o.port)]);
+  startDetached(proc, process.execPath, [serverScript, String(o.port), ...(o.dataDir ? [o.dataDir] : [])]);
   await waitUntil(proc, 'ready', () => dynaliteHealthy(o.port), 20_000);
   return endpoint;
 }

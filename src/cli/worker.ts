@@ -29,7 +29,9 @@ export function register(program: Command): void {
     .option('--group <id>', 'Kafka consumer group id', WORKER_DEFAULTS.groupId)
     .option('--metrics-port <n>', 'port for /metrics, /healthz, /readyz (default: METRICS_PORT)', port)
     .option('--session-timeout <ms>', 'Kafka group session timeout: how fast a dead worker\'s partitions move', positiveInt, WORKER_DEFAULTS.sessionTimeoutMs)
-    .action(async (opts: { config?: string; group: string; metricsPort?: number; sessionTimeout: number }) => {
+    .option('--no-dual-write', 'do not copy vectors to DynamoDB')
+    .option('--no-sync-workers', 'enqueue DynamoDB sync jobs but leave them to `featurestream sync` processes')
+    .action(async (opts: { config?: string; group: string; metricsPort?: number; sessionTimeout: number; dualWrite: boolean; syncWorkers: boolean }) => {
       const env = loadEnvConfig();
       const logger = createLogger({ level: env.LOG_LEVEL });
       const registry = await loadRegistryFile(opts.config);
@@ -39,6 +41,8 @@ export function register(program: Command): void {
         groupId: opts.group,
         metricsPort: opts.metricsPort ?? env.METRICS_PORT,
         sessionTimeoutMs: opts.sessionTimeout,
+        dualWrite: opts.dualWrite,
+        runSyncWorkers: opts.syncWorkers,
         logger,
       });
       let stopping: Promise<void> | undefined;

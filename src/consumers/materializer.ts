@@ -90,6 +90,8 @@ export interface MaterializerOptions {
   logger: Logger;
   /** Entity states kept in memory between batches; 0 or unset disables the cache. */
   stateCacheSize?: number;
+  /** DynamoDB dual-write: told about every entity of a run once its Redis writes are durable. */
+  sync?: { enqueue(keyspaceVersion: number, refs: readonly EntityRef[]): Promise<void> };
 }
 
 export class Materializer {
@@ -103,7 +105,7 @@ export class Materializer {
 
   /**
    * Applies and writes every work item; resolves once all writes are durable in
-   * Redis. One load round trip per round; the writes go out in chunks, each
+   * Redis and handed to the DynamoDB sync. One load round trip per round; the writes go out in chunks, each
    * pipeline sent while the next chunk is planned, so Redis and the engine work
    * at the same time instead of taking turns.
    */
@@ -139,6 +141,9 @@ export class Materializer {
       pending = (await Promise.all(writes)).flat();
       if (pending.length > 0) workerMetrics.casConflicts.inc(pending.length);
     }
+    // Every entity of the run, written now or by an earlier attempt that failed before this
+    // point: the sync reads current Redis data, so an extra ref costs one skipped conditional put.
+    await this.o.sync?.enqueue(this.o.keyspaceVersion, works.map((w) => w.ref));
   }
 
   /** Cached states first; the misses in one pipelined round trip. */

@@ -19,6 +19,9 @@ import { Materializer } from './materializer.ts';
 import { PartitionLock } from './partition-lock.ts';
 import { createBatchHandler } from './runner.ts';
 import { TimerLoop } from './timers.ts';
+import { retryWhileUnavailable } from './backoff.ts';
+import { ServiceUnavailableError } from '../errors.ts';
+import { createSyncQueue, startSyncService, type SyncQueue, type SyncService } from '../sync/index.ts';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 export interface WorkerOptions {
@@ -40,6 +43,10 @@ export interface WorkerOptions {
   partitionsConsumedConcurrently?: number;
   /** Entity states kept in memory between batches (skips their load and decode); 0 disables. */
   stateCacheSize?: number;
+  /** Hand every written entity to the DynamoDB sync queue before committing; default true. */
+  dualWrite?: boolean;
+  /** Also run sync workers (queue -> DynamoDB) in this process; default true. */
+  runSyncWorkers?: boolean;
 }
 
 export interface Worker {
@@ -60,6 +67,8 @@ export const WORKER_DEFAULTS = {
   sessionTimeoutMs: 10_000,
   partitionsConsumedConcurrently: 4,
   stateCacheSize: 100_000,
+  dualWrite: true,
+  runSyncWorkers: true,
 } as const;
 
 export function createWorker(options: WorkerOptions): Worker {
@@ -75,6 +84,8 @@ export function createWorker(options: WorkerOptions): Worker {
   let member: GroupMember | undefined;
   let timers: TimerLoop | undefined;
   let http: RunningHttpServer | undefined;
+  let syncQueue: SyncQueue | undefined;
+  let syncService: Promise<SyncService | undefined> | undefined;
 
   const ready = () => running && redis?.status === 'ready' && member?.joined() === true;
 
@@ -94,7 +105,25 @@ export function createWorker(options: WorkerOptions): Worker {
       producer = kafka.producer({ allowAutoTopicCreation: true, createPartitioner: Partitioners.DefaultPartitioner });
       await producer.connect();
       const engine = new WindowEngine(o.registry, { maxFutureSkewMs: o.maxFutureSkewMs, dedupHorizonMs: o.dedupHorizonMs });
-      const materializer = new Materializer({ redis, keys, registry: o.registry, engine, keyspaceVersion, logger, stateCacheSize: o.stateCacheSize });
+      if (o.dualWrite) syncQueue = createSyncQueue({ env: o.env, keys, connection: redis });
+      // DynamoDB being down must not hold the worker back: the sync workers start whenever it answers.
+      if (o.dualWrite && o.runSyncWorkers) {
+        const startSync = () =>
+          startSyncService({ env: o.env, registry: o.registry, keys, logger }).catch((err: unknown) => {
+            throw new ServiceUnavailableError('dynamodb', `sync workers not started: ${String(err)}`, { cause: err });
+          });
+        syncService = retryWhileUnavailable(startSync, { keepGoing: () => running, logger, maxMs: 10_000 }).then((r) => (r.done ? r.value : undefined));
+      }
+      const materializer = new Materializer({
+        redis,
+        keys,
+        registry: o.registry,
+        engine,
+        keyspaceVersion,
+        logger,
+        stateCacheSize: o.stateCacheSize,
+        ...(syncQueue ? { sync: syncQueue } : {}),
+      });
       const lock = new PartitionLock();
       const deadLetters = new DeadLetterSink(producer);
       const group: GroupMember = new GroupMember({
@@ -149,6 +178,8 @@ export function createWorker(options: WorkerOptions): Worker {
       await member?.stop();
       await producer?.disconnect();
       await http?.close();
+      await (await syncService)?.close();
+      await syncQueue?.close();
       redis?.disconnect();
       logger.info('worker stopped');
     },

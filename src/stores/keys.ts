@@ -7,6 +7,7 @@
  *   user:u12345:state         serialized window state + applied offsets (hash)
  *   fs:timers:<partition>     due time -> entity, for re-materializing quiet entities (zset)
  *   fs:active_version         the keyspace version readers follow (string)
+ *   fs:backfill, fs:handover, fs:layouts   backfill bookkeeping (see consumers/backfill)
  * Version N >= 2 inserts `vN:` after the prefix. With hashTags the entity part
  * becomes `{u12345}` so an entity's keys share one Cluster slot (one Lua call).
  */
@@ -57,6 +58,50 @@ export class Keys {
 
   activeVersion(): string {
     return `${this.prefix}fs:active_version`;
+  }
+
+  /** The running backfill's record (JSON: target version, group, offsets), so a restart resumes the same build. */
+  backfill(): string {
+    return `${this.prefix}fs:backfill`;
+  }
+
+  /** Hash the backfill and live workers share while version N takes over: positions and switched partitions. */
+  handover(): string {
+    return `${this.prefix}fs:handover`;
+  }
+
+  /** Hash keyspace version -> registry layout fingerprint: a worker writes only versions built for its registry. */
+  layouts(): string {
+    return `${this.prefix}fs:layouts`;
+  }
+
+  /**
+   * BullMQ queue name of the DynamoDB sync. BullMQ forbids `:` in queue names
+   * and builds its own keys as `<bullPrefix>:<name>:...`, so our namespace goes
+   * into the prefix instead. One queue serves every keyspace version (jobs say
+   * which version they are for).
+   */
+  syncQueueName(): string {
+    return 'fs-sync';
+  }
+
+  /** BullMQ `prefix` option; on a Cluster the `{}` hash tag keeps all queue keys in one slot, as BullMQ requires. */
+  bullPrefix(): string {
+    return this.hashTags ? `${this.prefix}{fs-bull}` : `${this.prefix}fs-bull`;
+  }
+
+  /** SCAN pattern matching the vector hashes of one entity type and group. */
+  vectorPattern(entityType: string, group: string, version = 1): string {
+    return this.vector({ entityType, entityId: '*' }, group, version);
+  }
+
+  /** Inverse of `vector` for one entity type, group and version; undefined for other keys. */
+  parseVector(key: string, entityType: string, group: string, version = 1): EntityRef | undefined {
+    const [head, tail] = this.vectorPattern(entityType, group, version).split('*') as [string, string];
+    if (!key.startsWith(head) || !key.endsWith(tail) || key.length <= head.length + tail.length) return undefined;
+    const id = key.slice(head.length, key.length - tail.length);
+    const entityId = this.hashTags ? id.replace(/^\{(.*)\}$/, '$1') : id;
+    return { entityType, entityId };
   }
 
   /** Redis key prefix matching every key of one version, for SCAN-based tools. */

@@ -26,3 +26,12 @@ describe('Keys', () => {
     expect(k.parseDynamoPk(k.dynamoPk(u, 3), 1)).toBeUndefined();
   });
 });
+
+describe('Keys.parseVector', () => {
+  it('recovers the entity from a vector key, with and without hash tags', () => {
+    for (const k of [new Keys({ prefix: 'p:' }), new Keys({ hashTags: true })]) {
+      expect(k.parseVector(k.vector(u, 'features', 2), 'user', 'features', 2)).toEqual(u);
+      expect(k.parseVector(k.state(u, 2), 'user', 'features', 2)).toBeUndefined();
+    }
+  });
+});

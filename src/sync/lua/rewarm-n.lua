@@ -1,0 +1,61 @@
+--[[
+Restores one entity from its DynamoDB item after Redis lost data, unless
+Redis already holds this or a newer version of it (the worker may have
+written since): versions never go backwards.
+
+Called with a variable key count (the `n` in the file name).
+
+KEYS[1]   state hash
+KEYS[2..] vector hashes, one per feature group, in the order of the blocks below
+ARGV[1]   item version (`_version`)
+ARGV[2]   item write time, ms (`_updated_ms`)
+ARGV[3]   state key TTL, ms
+ARGV[4]   serialized engine state, or "" to leave the state hash alone (item without state)
+ARGV[5]   m = number of applied-offset pairs that follow
+ARGV[6..] m pairs: offset field, offset
+then one block per vector key: key TTL ms, s, s pairs (field, value)
+
+Returns 1 when restored; 0 when Redis already had this or a newer version
+(nothing written).
+]]
+local version = tonumber(ARGV[1])
+for k = 1, #KEYS do
+  local stored = tonumber(redis.call('HGET', KEYS[k], '_version') or '0')
+  if stored >= version then
+    return 0
+  end
+end
+
+-- Older leftovers (e.g. a fresh state the worker built after the data loss)
+-- are replaced whole, so no stale field survives next to restored ones.
+redis.call('DEL', unpack(KEYS))
+
+local m = tonumber(ARGV[5])
+local i = 6
+if ARGV[4] ~= '' then
+  local set = {'s', ARGV[4], '_version', version}
+  for _ = 1, m do
+    set[#set + 1] = ARGV[i]
+    set[#set + 1] = ARGV[i + 1]
+    i = i + 2
+  end
+  redis.call('HSET', KEYS[1], unpack(set))
+  redis.call('PEXPIRE', KEYS[1], ARGV[3])
+else
+  i = i + 2 * m
+end
+
+for k = 2, #KEYS do
+  local ttl = ARGV[i]
+  local s = tonumber(ARGV[i + 1])
+  i = i + 2
+  local set = {'_version', version, '_updated_ms', ARGV[2]}
+  for _ = 1, s do
+    set[#set + 1] = ARGV[i]
+    set[#set + 1] = ARGV[i + 1]
+    i = i + 2
+  end
+  redis.call('HSET', KEYS[k], unpack(set))
+  redis.call('PEXPIRE', KEYS[k], ttl)
+end
+return 1
