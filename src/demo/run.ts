@@ -1,0 +1,133 @@
+/**
+ * The main job a newcomer runs: topics created, a synthetic workload streamed through
+ * the worker with a live progress line, then vectors served and batch latency shown
+ * next to a sequential loop. Ends by itself unless `follow`.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import { loadEnvConfig } from '../config.ts';
+import { createKafka, Partitioners } from '../consumers/kafka-client.ts';
+import { createWorker, WORKER_DEFAULTS } from '../consumers/worker.ts';
+import { createLogger } from '../logger.ts';
+import { workerMetrics } from '../metrics.ts';
+import { loadRegistryFile } from '../schemas/registry.ts';
+import { createFeatureReader } from '../serving/reader.ts';
+import { Keys } from '../stores/keys.ts';
+import { createRedis } from '../stores/redis.ts';
+import { ensureTopics, groupLag, produceEvents } from './produce.ts';
+import { percentile, table, timeIt, vectorRows } from './report.ts';
+import { syntheticEvents, userId } from './workload.ts';
+
+export interface DemoOptions {
+  events: number;
+  users: number;
+  partitions: number;
+  follow: boolean;
+  config?: string;
+}
+
+const SHOWN = ['tx_count_1h', 'tx_sum_24h', 'avg_tx_90d', 'distinct_merchants_7d', 'credit_score_bucket', 'is_premium', 'account_age_days', 'recent_merchants'];
+
+async function counterTotal(counter: { get(): Promise<{ values: Array<{ value: number }> }> }): Promise<number> {
+  return (await counter.get()).values.reduce((sum, v) => sum + v.value, 0);
+}
+
+export async function runDemo(o: DemoOptions): Promise<void> {
+  const env = loadEnvConfig();
+  const logger = createLogger({ level: process.env.LOG_LEVEL ?? 'warn' });
+  const registry = await loadRegistryFile(o.config);
+  const topics = [...new Set(registry.sources.map((s) => s.topic))];
+  const out = (line: string) => process.stdout.write(`${line}\n`);
+  const tty = process.stdout.isTTY === true;
+
+  const kafka = createKafka({ brokers: env.KAFKA_BROKERS, clientId: 'featurestream-demo', logger });
+  const admin = kafka.admin();
+  await admin.connect();
+  await ensureTopics(admin, topics, o.partitions);
+  out(`topics ready: ${topics.join(', ')} (${o.partitions} partitions each, dead letters in <topic>.dlq)`);
+
+  const worker = createWorker({ registry, env, logger, metricsPort: env.METRICS_PORT });
+  await worker.start().catch(async (err: unknown) => {
+    if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw err;
+    await worker.stop();
+    throw new Error(`METRICS_PORT ${env.METRICS_PORT} is in use; set METRICS_PORT to a free port`);
+  });
+
+  // Kafka's own (murmur2) partitioner: the same key lands on the same partition number in every topic.
+  const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner });
+  await producer.connect();
+  const step = 40;
+  const startMs = Date.now() - o.events * step;
+  const events = syntheticEvents({ users: o.users, startMs, stepMs: step, seed: Date.now() % 1_000_000 });
+
+  out(`streaming ${o.events.toLocaleString()} synthetic events (Zipf users, late, duplicated and malformed ones included) ...`);
+  const t0 = Date.now();
+  let produced = 0;
+  const progress = async () => {
+    const consumed = await counterTotal(workerMetrics.eventsConsumed);
+    const dead = await counterTotal(workerMetrics.eventsDeadLettered);
+    const secs = (Date.now() - t0) / 1000;
+    const line = `produced ${produced.toLocaleString()}  consumed ${consumed.toLocaleString()}  ${Math.round(consumed / secs).toLocaleString()} events/s  lag ${(produced - consumed).toLocaleString()}  dead-lettered ${dead}`;
+    if (tty) process.stdout.write(`\r${line.padEnd(100)}`);
+    else out(line);
+  };
+  const ticker = setInterval(() => void progress(), tty ? 250 : 2_000);
+  await produceEvents(producer, events, o.events, (n) => (produced = n));
+  while ((await groupLag(admin, WORKER_DEFAULTS.groupId, topics)) > 0) await sleep(250);
+  clearInterval(ticker);
+  await progress();
+  if (tty) out('');
+  out(`all events materialized in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+
+  const reader = createFeatureReader({ registry, env: process.env, logger });
+  await reader.ready(5_000);
+  const hot = Array.from({ length: 5 }, (_, i) => userId(i));
+  out('\nfeature vectors of the five busiest users (one pipelined round trip):');
+  out(table(vectorRows(await reader.getMany('user', hot), SHOWN)));
+  out(table(vectorRows(await reader.getMany('user', ['nobody-here']), SHOWN.slice(0, 4))));
+  out('(an unknown user gets the training-time defaults, source "default")');
+
+  await latencyReport(registry, env, out);
+  out(`\nmetrics: curl http://127.0.0.1:${worker.metricsPort() ?? env.METRICS_PORT}/metrics   (health: /healthz, /readyz)`);
+
+  if (o.follow) {
+    out('--follow: streaming ~200 events/s until Ctrl-C');
+    const stop = new Promise<void>((resolve) => {
+      process.once('SIGINT', resolve);
+      process.once('SIGTERM', resolve);
+    });
+    let done = false;
+    void stop.then(() => (done = true));
+    while (!done) {
+      await produceEvents(producer, events, 100, () => undefined, 100);
+      await Promise.race([sleep(500), stop]);
+    }
+  }
+  await reader.close();
+  await producer.disconnect();
+  await admin.disconnect();
+  await worker.stop();
+}
+
+async function latencyReport(registry: Awaited<ReturnType<typeof loadRegistryFile>>, env: ReturnType<typeof loadEnvConfig>, out: (l: string) => void): Promise<void> {
+  const reader = createFeatureReader({ registry, env: process.env, cache: false, deadlineMs: 1_000 });
+  const redis = createRedis(env);
+  const ids = Array.from({ length: 100 }, (_, i) => userId(i));
+  const keyspace = new Keys({ prefix: env.FEATURESTREAM_KEY_PREFIX });
+  const keys = ids.map((entityId) => keyspace.vector({ entityType: 'user', entityId }, 'features'));
+  await reader.ready(5_000);
+  await reader.getMany('user', ids);
+  const batch = await timeIt(200, () => reader.getMany('user', ids));
+  const sequential = await timeIt(30, async () => {
+    for (const key of keys) await redis.hgetall(key);
+  });
+  out('\nlookup latency for 100 users (cache off):');
+  out(
+    table([
+      { method: 'reader.getMany (one round trip)', p50_ms: percentile(batch, 50).toFixed(2), p99_ms: percentile(batch, 99).toFixed(2) },
+      { method: 'sequential HGETALL loop', p50_ms: percentile(sequential, 50).toFixed(2), p99_ms: percentile(sequential, 99).toFixed(2) },
+    ]),
+  );
+  out(`speed-up at p50: ${(percentile(sequential, 50) / percentile(batch, 50)).toFixed(1)}x`);
+  await reader.close();
+  redis.disconnect();
+}
