@@ -2,12 +2,14 @@
  * Benchmark runner: `npm run bench` runs every bench/<name>.ts, `npm run bench -- <name>` one.
  * Each benchmark exports `default async function run(): Promise<BenchResult>` and runs
  * its own baseline in the same process, so results are ratios, not absolute claims.
- * Results go to bench/results/<name>.json and a table to stdout.
+ * Results go to bench/results/<name>.json and a table to stdout; bench/results/SUMMARY.md
+ * collects the headline figures of all of them.
  */
 import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { writeSummary } from './summary.ts';
 
 export interface BenchResult {
   metrics: Record<string, number | string>;
@@ -17,7 +19,7 @@ export interface BenchResult {
 const here = dirname(fileURLToPath(import.meta.url));
 const resultsDir = join(here, 'results');
 const available = readdirSync(here)
-  .filter((f) => f.endsWith('.ts') && f !== 'run.ts' && !f.startsWith('_'))
+  .filter((f) => f.endsWith('.ts') && !['run.ts', 'summary.ts'].includes(f) && !f.startsWith('_'))
   .map((f) => f.slice(0, -3))
   .sort();
 
@@ -56,6 +58,7 @@ async function main(): Promise<void> {
   const unknown = wanted.filter((w) => !available.includes(w));
   if (unknown.length) throw new Error(`unknown benchmark(s) ${unknown.join(', ')}; available: ${available.join(', ')}`);
   for (const name of wanted.length ? wanted : available) await runOne(name);
+  console.log(`\n${writeSummary(resultsDir)}`);
 }
 
 main().then(

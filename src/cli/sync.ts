@@ -3,6 +3,7 @@
  * SIGTERM or SIGINT (the worker command can also run them in-process).
  */
 import type { Command } from 'commander';
+import { stopOnSignals } from './shutdown.ts';
 import { loadEnvConfig } from '../config.ts';
 import { ConfigError } from '../errors.ts';
 import { createLogger } from '../logger.ts';
@@ -41,20 +42,6 @@ export function register(program: Command): void {
         ready: () => ({ ok: service.sync.worker.isRunning() }),
       });
       logger.info({ table: env.DYNAMODB_TABLE, metricsPort: http.port }, 'sync started');
-      let stopping = false;
-      const shutdown = (signal: string) => {
-        if (stopping) return;
-        stopping = true;
-        logger.info({ signal }, 'shutting down');
-        Promise.all([service.close(), http.close()]).then(
-          () => process.exit(0),
-          (err: unknown) => {
-            logger.error({ err }, 'unclean shutdown');
-            process.exit(1);
-          },
-        );
-      };
-      process.once('SIGTERM', () => shutdown('SIGTERM'));
-      process.once('SIGINT', () => shutdown('SIGINT'));
+      stopOnSignals(logger, () => Promise.all([service.close(), http.close()]));
     });
 }

@@ -8,6 +8,7 @@ import { ConfigError } from '../errors.ts';
 import { createLogger } from '../logger.ts';
 import { loadRegistryFile } from '../schemas/registry.ts';
 import { createWorker, WORKER_DEFAULTS } from '../consumers/worker.ts';
+import { stopOnSignals } from './shutdown.ts';
 
 function port(value: string): number {
   const n = Number(value);
@@ -45,19 +46,7 @@ export function register(program: Command): void {
         runSyncWorkers: opts.syncWorkers,
         logger,
       });
-      let stopping: Promise<void> | undefined;
-      const shutdown = (signal: string) => {
-        logger.info({ signal }, 'shutting down');
-        stopping ??= worker.stop().then(
-          () => process.exit(0),
-          (err: unknown) => {
-            logger.error({ err }, 'unclean shutdown');
-            process.exit(1);
-          },
-        );
-      };
-      process.once('SIGTERM', () => shutdown('SIGTERM'));
-      process.once('SIGINT', () => shutdown('SIGINT'));
+      stopOnSignals(logger, () => worker.stop());
       await worker.start();
     });
 }

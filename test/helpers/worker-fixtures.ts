@@ -12,6 +12,7 @@ import type { Admin, Kafka, Message } from '../../src/consumers/kafka-client.ts'
 import { WORKER_DEFAULTS } from '../../src/consumers/worker.ts';
 import { parseRegistry, type Registry } from '../../src/schemas/registry.ts';
 import { Keys } from '../../src/stores/keys.ts';
+import { prng } from '../../src/demo/workload.ts';
 import { RESERVED_VECTOR_FIELDS } from '../../src/stores/entity-state.ts';
 import type { ExpectedVectors, ProducedMessage } from './reference.ts';
 import { randomName } from './names.ts';
@@ -63,17 +64,8 @@ export async function createScenario(createTopic: (partitions?: number) => Promi
   return { topics, registry: parseRegistry(input), configFile, prefix, groupId: randomName('fs-group'), keys: new Keys({ prefix }) };
 }
 
-/** Small deterministic PRNG so a failing run can be replayed from its seed. */
-export function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Deterministic PRNG (the demo's) so a failing run can be replayed from its seed. */
+export const rng = prng;
 
 export interface TopicMessage {
   topic: string;

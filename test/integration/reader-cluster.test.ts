@@ -4,7 +4,6 @@
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished, vi } from 'vitest';
@@ -15,19 +14,10 @@ import { ensureRedis, redisProcess } from '../../scripts/services/redis.ts';
 import { createFeatureReader } from '../../src/index.ts';
 import { keySlot, SLOT_COUNT } from '../../src/serving/slot.ts';
 import { Keys } from '../../src/stores/keys.ts';
+import { freePort } from '../helpers/ports.ts';
 import { waitFor } from '../helpers/wait.ts';
 import { queueUser, testConfig } from './reader-fixtures.ts';
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 const dir = mkdtempSync(join(tmpdir(), 'fs-reader-cluster-'));
 const ports: number[] = [];

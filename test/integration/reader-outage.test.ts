@@ -5,7 +5,6 @@
  * and the breaker must open, then close once Redis is back.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
@@ -18,6 +17,7 @@ import { createDynamoClient } from '../../src/stores/dynamodb.ts';
 import { createFeatureReader } from '../../src/index.ts';
 import { Keys } from '../../src/stores/keys.ts';
 import { randomName } from '../helpers/names.ts';
+import { freePort } from '../helpers/ports.ts';
 import { testDynamo } from '../helpers/services.ts';
 import { waitFor } from '../helpers/wait.ts';
 import { metricValue, putDynamoUser, seedUsers, testConfig } from './reader-fixtures.ts';
@@ -26,16 +26,6 @@ const DEADLINE_MS = 50;
 // Timer and event-loop jitter on a busy 2-core machine; the reader keeps a margin of its own.
 const JITTER_MS = 5;
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 const dir = mkdtempSync(join(tmpdir(), 'fs-reader-outage-'));
 let port = 0;

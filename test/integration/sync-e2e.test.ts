@@ -15,9 +15,10 @@ import { createWorker } from '../../src/consumers/worker.ts';
 import { createDynamoClient } from '../../src/stores/dynamodb.ts';
 import { randomName } from '../helpers/names.ts';
 import { testDynamo, testEnv, testKafka, testRedis } from '../helpers/services.ts';
+import { freePort } from '../helpers/ports.ts';
 import { waitFor } from '../helpers/wait.ts';
 import { ENGINE_OPTIONS, caughtUp, committedTotal, createScenario, produce, produceOverTime, randomEvents, rng } from '../helpers/worker-fixtures.ts';
-import { dynamoVectors, freePort, redisVectors } from './sync-fixtures.ts';
+import { dynamoVectors, redisVectors } from './sync-fixtures.ts';
 
 describe('dual-write to DynamoDB through the worker', () => {
   it('converges: every DynamoDB item equals its Redis vector after thousands of updates', async () => {

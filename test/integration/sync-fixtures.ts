@@ -3,7 +3,6 @@
  * worker's own write path (Materializer + WindowEngine, no Kafka), a sync
  * service and queue on a random prefix, and readers of both stores' vectors.
  */
-import { createServer } from 'node:net';
 import { onTestFinished } from 'vitest';
 import type { Redis } from 'ioredis';
 import { ScanCommand, type AttributeValue, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
@@ -132,13 +131,3 @@ export async function dynamoVectors(client: DynamoDBClient, table: string, s: Pi
   return out;
 }
 
-/** A loopback port nobody listens on right now, for a private server. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-    server.once('error', reject);
-  });
-}

@@ -14,8 +14,9 @@ import { createDynamoClient } from '../../src/stores/dynamodb.ts';
 import { syncMetrics } from '../../src/sync/metrics.ts';
 import { randomName } from '../helpers/names.ts';
 import { testRedis } from '../helpers/services.ts';
+import { freePort } from '../helpers/ports.ts';
 import { waitFor } from '../helpers/wait.ts';
-import { createSyncScenario, dynamoVectors, freePort, redisVectors, refs, startSync, users } from './sync-fixtures.ts';
+import { createSyncScenario, dynamoVectors, redisVectors, refs, startSync, users } from './sync-fixtures.ts';
 
 async function gauge(g: typeof syncMetrics.queueDepth): Promise<number> {
   return (await g.get()).values[0]?.value ?? 0;

@@ -14,8 +14,9 @@ import { stopProcess } from '../../scripts/services/process.ts';
 import { rewarm } from '../../src/sync/rewarm.ts';
 import { SyncLayout } from '../../src/sync/snapshot.ts';
 import { testDynamo, testRedis } from '../helpers/services.ts';
+import { freePort } from '../helpers/ports.ts';
 import { waitFor } from '../helpers/wait.ts';
-import { createSyncScenario, dynamoVectors, freePort, PARTITIONS, redisVectors, refs, startSync, users, type SyncScenario } from './sync-fixtures.ts';
+import { createSyncScenario, dynamoVectors, PARTITIONS, redisVectors, refs, startSync, users, type SyncScenario } from './sync-fixtures.ts';
 
 async function stateOffsets(redis: Redis, s: SyncScenario, ids: string[]): Promise<Array<Record<string, string>>> {
   return Promise.all(

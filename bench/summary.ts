@@ -1,0 +1,59 @@
+/**
+ * bench/results/SUMMARY.md: one table of the headline figures of every benchmark, each beside
+ * the baseline measured in the same run, with the goal from the issue that asked for it.
+ */
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+interface Row {
+  bench: string;
+  figure: string;
+  metric: string;
+  baseline?: string;
+  goal: string;
+}
+
+const ROWS: Row[] = [
+  { bench: 'aggregations', figure: 'engine events/s (1 core)', metric: 'events_per_sec', baseline: 'baseline_events_per_sec', goal: '>= 1,000,000' },
+  { bench: 'aggregations', figure: 'state bytes, median', metric: 'state_bytes_median', goal: '<= 1,024' },
+  { bench: 'aggregations', figure: 'state bytes, p99', metric: 'state_bytes_p99', goal: '' },
+  { bench: 'worker', figure: 'worker events/s (4 partitions)', metric: 'events_per_sec_4p', baseline: 'raw_consume_events_per_sec', goal: '>= 50,000; ratio >= 0.5' },
+  { bench: 'worker', figure: 'worker events/s (1 partition)', metric: 'events_per_sec_1p', goal: '' },
+  { bench: 'worker', figure: 'freshness p99 ms at 5,000 events/s', metric: 'freshness_ms_p99', goal: '<= 250' },
+  { bench: 'reader', figure: 'reader batch 100 p50 us', metric: 'reader_batch100_p50_us', baseline: 'bare_batch100_p50_us', goal: '<= 1.2 x bare' },
+  { bench: 'reader', figure: 'reader batch 100 p50 us vs sequential', metric: 'reader_batch100_p50_us', baseline: 'sequential_batch100_p50_us', goal: '<= 0.25 x sequential' },
+  { bench: 'reader', figure: 'cache hit ns', metric: 'cache_hit_ns', goal: '<= 5,000' },
+  { bench: 'sync', figure: 'DynamoDB sync items/s (conditional PutItem)', metric: 'items_per_sec', baseline: 'baseline_batchwrite_items_per_sec', goal: '' },
+  { bench: 'sync', figure: 'sync lag p99 ms at a steady rate', metric: 'lag_ms_p99', goal: '' },
+  { bench: 'backfill', figure: 'backfill replay events/s', metric: 'events_per_sec', baseline: 'raw_consume_events_per_sec', goal: '' },
+];
+
+const fmt = (v: unknown) => (typeof v === 'number' ? v.toLocaleString('en-US', { maximumFractionDigits: 3 }) : String(v ?? 'n/a'));
+
+export function writeSummary(resultsDir: string): string {
+  const results = new Map<string, { date: string; metrics: Record<string, number | string> }>();
+  for (const bench of new Set(ROWS.map((r) => r.bench))) {
+    const file = join(resultsDir, `${bench}.json`);
+    if (existsSync(file)) results.set(bench, JSON.parse(readFileSync(file, 'utf8')));
+  }
+  const lines = [
+    '# Benchmark summary',
+    '',
+    'Written by `npm run bench` from `bench/results/*.json`. Each baseline ran in the same process run as its figure.',
+    '',
+    '| benchmark | figure | value | baseline | value / baseline | goal | measured |',
+    '|---|---|---|---|---|---|---|',
+  ];
+  for (const row of ROWS) {
+    const r = results.get(row.bench);
+    if (!r) continue;
+    const value = r.metrics[row.metric];
+    const base = row.baseline ? r.metrics[row.baseline] : undefined;
+    const ratio = typeof value === 'number' && typeof base === 'number' && base !== 0 ? (value / base).toFixed(3) : '';
+    const baseText = row.baseline ? `${fmt(base)} (${row.baseline})` : '';
+    lines.push(`| ${row.bench} | ${row.figure} | ${fmt(value)} | ${baseText} | ${ratio} | ${row.goal} | ${r.date.slice(0, 16)} |`);
+  }
+  const text = `${lines.join('\n')}\n`;
+  writeFileSync(join(resultsDir, 'SUMMARY.md'), text);
+  return text;
+}
