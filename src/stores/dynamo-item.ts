@@ -14,6 +14,8 @@
  *   updated_ms  N  write time in epoch ms (the Redis hash's `_updated_ms`)
  *   expires_at  N  TTL in epoch seconds, equal to the Redis key's expiry
  *   state       B  optional serialized window state, for rebuilding Redis
+ *   _offsets    M  optional Kafka offsets the state has applied (`o:<topic>:<partition>` -> N),
+ *                  so a rebuilt entity fences redelivered events; `_` cannot start a feature name
  *
  * DynamoDB deletes expired items lazily (up to days late), so readers treat an
  * item whose expires_at has passed as missing. Feature names that collide with
@@ -29,6 +31,7 @@ export const ITEM_ATTRIBUTES = {
   updatedMs: 'updated_ms',
   expiresAt: 'expires_at',
   state: 'state',
+  offsets: '_offsets',
 } as const;
 
 const RESERVED = new Set<string>([DYNAMO_PARTITION_KEY, ...Object.values(ITEM_ATTRIBUTES)]);

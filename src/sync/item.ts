@@ -5,15 +5,9 @@
  * applied twice when Kafka redelivers them.
  */
 import type { AttributeValue } from '@aws-sdk/client-dynamodb';
-import { vectorToItem, type ItemFeature } from '../stores/dynamo-item.ts';
+import { ITEM_ATTRIBUTES, vectorToItem, type ItemFeature } from '../stores/dynamo-item.ts';
 import type { EntityRef, Keys } from '../stores/keys.ts';
 import type { EntitySnapshot } from './snapshot.ts';
-
-/**
- * M of N: state-hash offset field -> last applied offset. Feature names must
- * start with a letter (registry schema), so a leading `_` cannot collide.
- */
-export const OFFSETS_ATTRIBUTE = '_offsets';
 
 /**
  * DynamoDB items are capped at 400 KB; the vector, key and metadata need a few
@@ -40,7 +34,7 @@ export function snapshotToItem(
   if (keep && snapshot.offsets.size > 0) {
     const m: Record<string, AttributeValue> = {};
     for (const [field, offset] of snapshot.offsets) m[field] = { N: String(offset) };
-    item[OFFSETS_ATTRIBUTE] = { M: m };
+    item[ITEM_ATTRIBUTES.offsets] = { M: m };
   }
   return { item, stateOmitted: state !== undefined && !keep };
 }
@@ -48,7 +42,7 @@ export function snapshotToItem(
 /** Offsets stored by snapshotToItem; malformed entries are dropped (the fence then only errs towards reapplying). */
 export function itemOffsets(item: Record<string, AttributeValue>): Map<string, number> {
   const out = new Map<string, number>();
-  for (const [field, value] of Object.entries(item[OFFSETS_ATTRIBUTE]?.M ?? {})) {
+  for (const [field, value] of Object.entries(item[ITEM_ATTRIBUTES.offsets]?.M ?? {})) {
     const n = Number(value.N);
     if (Number.isSafeInteger(n)) out.set(field, n);
   }

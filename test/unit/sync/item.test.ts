@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { parseRegistry } from '../../../src/schemas/registry.ts';
 import { itemToVector } from '../../../src/stores/dynamo-item.ts';
 import { Keys } from '../../../src/stores/keys.ts';
-import { itemOffsets, MAX_STATE_BYTES, OFFSETS_ATTRIBUTE, snapshotToItem } from '../../../src/sync/item.ts';
+import { ITEM_ATTRIBUTES } from '../../../src/stores/dynamo-item.ts';
+import { itemOffsets, MAX_STATE_BYTES, snapshotToItem } from '../../../src/sync/item.ts';
 import type { EntitySnapshot } from '../../../src/sync/snapshot.ts';
 
 const registry = parseRegistry({
@@ -37,7 +38,7 @@ describe('snapshotToItem', () => {
       state: { B: new Uint8Array([1, 2, 3]) },
       n: { N: '3' },
       avg: { N: '1.5' },
-      [OFFSETS_ATTRIBUTE]: { M: { 'o:tx:2': { N: '41' } } },
+      [ITEM_ATTRIBUTES.offsets]: { M: { 'o:tx:2': { N: '41' } } },
     });
     const back = itemToVector(item, features, 0)!;
     expect(back.features).toEqual({ n: 3, avg: 1.5 });
@@ -49,7 +50,7 @@ describe('snapshotToItem', () => {
     const { item, stateOmitted } = snapshotToItem(keys, ref, 1, snapshot(new Uint8Array(MAX_STATE_BYTES + 1)), features);
     expect(stateOmitted).toBe(true);
     expect(item.state).toBeUndefined();
-    expect(item[OFFSETS_ATTRIBUTE]).toBeUndefined();
+    expect(item[ITEM_ATTRIBUTES.offsets]).toBeUndefined();
     expect(item.n).toEqual({ N: '3' });
   });
 
@@ -62,7 +63,7 @@ describe('snapshotToItem', () => {
 
 describe('itemOffsets', () => {
   it('drops malformed entries', () => {
-    expect(itemOffsets({ [OFFSETS_ATTRIBUTE]: { M: { a: { N: '5' }, b: { N: 'x' }, c: { S: '1' } } } })).toEqual(new Map([['a', 5]]));
+    expect(itemOffsets({ [ITEM_ATTRIBUTES.offsets]: { M: { a: { N: '5' }, b: { N: 'x' }, c: { S: '1' } } } })).toEqual(new Map([['a', 5]]));
     expect(itemOffsets({})).toEqual(new Map());
   });
 });
