@@ -1,7 +1,9 @@
 /**
  * Versioned last-writer-wins PutItem. The condition makes the write a no-op
  * when DynamoDB already holds this version or a newer one, so concurrent,
- * late and repeated sync jobs can never move an item backwards.
+ * late and repeated sync jobs can never move an item backwards. An expired item
+ * (DynamoDB deletes them days late) loses to any write: an entity that returns
+ * after its TTL starts its versions again.
  */
 import { PutItemCommand, type AttributeValue, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DYNAMO_PARTITION_KEY } from '../stores/keys.ts';
@@ -18,9 +20,9 @@ export async function putIfNewer(client: DynamoDBClient, table: string, item: Re
       new PutItemCommand({
         TableName: table,
         Item: item,
-        ConditionExpression: 'attribute_not_exists(#pk) OR #v < :v',
-        ExpressionAttributeNames: { '#pk': DYNAMO_PARTITION_KEY, '#v': ITEM_ATTRIBUTES.version },
-        ExpressionAttributeValues: { ':v': item[ITEM_ATTRIBUTES.version]! },
+        ConditionExpression: 'attribute_not_exists(#pk) OR #v < :v OR #exp < :now',
+        ExpressionAttributeNames: { '#pk': DYNAMO_PARTITION_KEY, '#v': ITEM_ATTRIBUTES.version, '#exp': ITEM_ATTRIBUTES.expiresAt },
+        ExpressionAttributeValues: { ':v': item[ITEM_ATTRIBUTES.version]!, ':now': { N: String(Math.floor(Date.now() / 1000)) } },
       }),
     );
     return { kind: 'written' };

@@ -67,6 +67,21 @@ describe('DynamoDB sync', () => {
     expect(await queue.queue.getFailedCount()).toBe(0);
   });
 
+  it('replaces an expired item whatever its version: an entity back after its TTL syncs again', async () => {
+    const redis = await testRedis('fs-sync-');
+    const { client, table } = await testDynamo();
+    const s = createSyncScenario(redis);
+    await s.write(['u8'], 1);
+    const pk = s.keys.dynamoPk({ entityType: 'user', entityId: 'u8' });
+    // Expired a minute ago but not yet deleted by DynamoDB, from the entity's previous life.
+    const stale = { pk: { S: pk }, version: { N: '1000' }, updated_ms: { N: '1' }, expires_at: { N: String(Math.floor(Date.now() / 1000) - 60) } };
+    await client.send(new PutItemCommand({ TableName: table, Item: stale }));
+    const { queue } = await startSync(s, client, table);
+    await queue.enqueue(1, refs(['u8']));
+    await waitFor('the queue to drain', () => drained(queue));
+    expect(await dynamoVectors(client, table, s)).toEqual(await redisVectors(redis, s, ['u8']));
+  });
+
   it('concurrent jobs over changing entities never regress an item and converge to Redis', async () => {
     const redis = await testRedis('fs-sync-');
     const { client, table } = await testDynamo();
