@@ -139,12 +139,8 @@ export class WindowEngine {
   /** Checks and remembers an event id. */
   private isDuplicate(state: EntityState, id: string, t: number): boolean {
     const from = Math.max(state.newest ?? t, t) - this.dedupHorizonMs;
-    const prev = state.dedup.get(id);
-    if (prev !== undefined && prev >= from) return true;
-    if (t >= from) {
-      state.dedup.set(id, t);
-      if (state.dedup.size > state.dedupPruneAt) pruneDedup(state, this.dedupHorizonMs);
-    }
+    if (state.dedup.repeated(id, t, from)) return true;
+    if (state.dedup.size > state.dedup.pruneAt) pruneDedup(state, this.dedupHorizonMs);
     return false;
   }
 

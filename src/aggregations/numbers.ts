@@ -21,19 +21,19 @@ export function decimals(v: number): number {
   return FLOAT;
 }
 
-/** Adds v, which has `d` = decimals(v), to tile j of parallel (sum, scale) arrays. */
-export function addToSum(sum: number[], scale: number[], j: number, v: number, d: number): void {
-  const s = scale[j]!;
+/** Adds v, which has `d` = decimals(v), to the sum whose units are a[at] and scale a[at + 1]. */
+export function addToSum(a: number[], at: number, v: number, d: number): void {
+  const s = a[at + 1]!;
   if (s === FLOAT) {
-    sum[j]! += v;
+    a[at]! += v;
     return;
   }
   if (d === FLOAT) {
-    sum[j] = sum[j]! / POW10[s]! + v;
-    scale[j] = FLOAT;
+    a[at] = a[at]! / POW10[s]! + v;
+    a[at + 1] = FLOAT;
     return;
   }
-  let units = sum[j]!;
+  let units = a[at]!;
   let sc = s;
   if (d > sc) {
     units *= POW10[d - sc]!;
@@ -41,29 +41,32 @@ export function addToSum(sum: number[], scale: number[], j: number, v: number, d
   }
   const next = units + Math.round(v * POW10[sc]!);
   if (Math.abs(next) > MAX_SCALED) {
-    sum[j] = units / POW10[sc]! + v;
-    scale[j] = FLOAT;
+    a[at] = units / POW10[sc]! + v;
+    a[at + 1] = FLOAT;
   } else {
-    sum[j] = next;
-    scale[j] = sc;
+    a[at] = next;
+    a[at + 1] = sc;
   }
 }
 
-/** Sum of tiles [a, b): exact when every tile is scaled and the total stays below 2^53 units. */
-export function sumRange(sum: readonly number[], scale: readonly number[], a: number, b: number): number {
+/**
+ * Sum over the (units, scale) pairs at a[j], a[j + 1] for j = from, from + stride, ... < to:
+ * exact when every one is scaled and the total stays below 2^53 units.
+ */
+export function sumRange(a: readonly number[], stride: number, from: number, to: number): number {
   let top = 0;
   let float = false;
-  for (let j = a; j < b; j++) {
-    const s = scale[j]!;
+  for (let j = from; j < to; j += stride) {
+    const s = a[j + 1]!;
     if (s === FLOAT) float = true;
     else if (s > top) top = s;
   }
   if (!float) {
     let units = 0;
-    for (let j = a; j < b; j++) units += sum[j]! * POW10[top - scale[j]!]!;
+    for (let j = from; j < to; j += stride) units += a[j]! * POW10[top - a[j + 1]!]!;
     if (Math.abs(units) <= Number.MAX_SAFE_INTEGER) return units / POW10[top]! + 0;
   }
   let total = 0;
-  for (let j = a; j < b; j++) total += scale[j] === FLOAT ? sum[j]! : sum[j]! / POW10[scale[j]!]!;
+  for (let j = from; j < to; j += stride) total += a[j + 1] === FLOAT ? a[j]! : a[j]! / POW10[a[j + 1]!]!;
   return total + 0;
 }

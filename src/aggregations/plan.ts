@@ -17,6 +17,12 @@ export interface SeriesPlan {
   needSum: boolean;
   needMin: boolean;
   needMax: boolean;
+  /** Layout of a tile in SeriesState.tiles: numbers per tile, and offsets of min and max (-1: not kept); sum units and scale sit at 2 and 3. */
+  stride: number;
+  minAt: number;
+  maxAt: number;
+  /** A new tile's numbers (index 0 to be set). */
+  blank: number[];
 }
 
 export interface LastPlan {
@@ -105,6 +111,17 @@ function slotFor<T>(slots: Map<string, T>, key: string, make: () => T): T {
   return slot;
 }
 
+function layoutTiles(p: SeriesPlan): void {
+  const blank = [0, 0];
+  if (p.needSum) blank.push(0, 0);
+  if (p.needMin) blank.push(Infinity);
+  if (p.needMax) blank.push(-Infinity);
+  p.minAt = p.needMin ? blank.indexOf(Infinity) : -1;
+  p.maxAt = p.needMax ? blank.indexOf(-Infinity) : -1;
+  p.stride = blank.length;
+  p.blank = blank;
+}
+
 export function compileEntity(registry: Registry, entity: string, entityIndex: number): EntityPlan {
   const features = registry.featuresOf(entity);
   const series = new Map<string, SeriesPlan>();
@@ -131,7 +148,20 @@ export function compileEntity(registry: Registry, entity: string, entityIndex: n
             alwaysNumeric(source, g.field),
         )?.field;
       const slot = slotFor(series, `${f.source}\0${shared ?? ''}\0${tileMs}`, () => {
-        const s: SeriesPlan = { index: series.size, field: shared, tileMs, spanTiles: 0, maxTtlMs: 0, needSum: false, needMin: false, needMax: false };
+        const s: SeriesPlan = {
+          index: series.size,
+          field: shared,
+          tileMs,
+          spanTiles: 0,
+          maxTtlMs: 0,
+          needSum: false,
+          needMin: false,
+          needMax: false,
+          stride: 0,
+          minAt: -1,
+          maxAt: -1,
+          blank: [],
+        };
         sourceOf.set(s, f.source);
         return s;
       });
@@ -190,6 +220,7 @@ export function compileEntity(registry: Registry, entity: string, entityIndex: n
     group.needDecimals ||= slot.needSum;
     group.series.push(slot);
   }
+  for (const slot of series.values()) layoutTiles(slot);
   add('lasts', lasts.values());
   add('distincts', distincts.values());
   add('recents', recents.values());

@@ -5,30 +5,33 @@
 import type { FeatureValue } from '../schemas/registry.ts';
 import { sumRange } from './numbers.ts';
 import { currentTile, type EntityPlan, type Output } from './plan.ts';
-import { DEDUP_PRUNE_MIN, type EntityState, type RecentState, type SeriesState } from './state.ts';
+import type { EntityState, RecentState, SeriesState } from './state.ts';
 import { newer, sweepDistinct, trimSeries } from './update.ts';
 
-/** Indices [a, b) of the tiles in [lo, hi]. */
-function tileRange(idx: readonly number[], lo: number, hi: number): [number, number] {
-  let b = idx.length;
-  while (b > 0 && idx[b - 1]! > hi) b--;
+/** Element offsets [a, b) of the tiles in [lo, hi]. */
+function tileRange(s: SeriesState, lo: number, hi: number): [number, number] {
+  const { tiles, stride } = s;
+  let b = tiles.length;
+  while (b > 0 && tiles[b - stride]! > hi) b -= stride;
   let a = b;
-  while (a > 0 && idx[a - 1]! >= lo) a--;
+  while (a > 0 && tiles[a - stride]! >= lo) a -= stride;
   return [a, b];
 }
 
 function seriesValue(o: Extract<Output, { kind: 'series' }>, s: SeriesState, now: number): FeatureValue {
   const cur = currentTile(now, o.slot.tileMs);
-  const [a, b] = tileRange(s.idx, cur - o.tiles + 1, cur);
+  const [a, b] = tileRange(s, cur - o.tiles + 1, cur);
+  const { tiles, stride } = s;
   const op = o.feature.op;
-  if (op === 'sum') return a === b ? 0 : sumRange(s.sum!, s.scale!, a, b);
+  if (op === 'sum') return a === b ? 0 : sumRange(tiles, stride, a + 2, b + 2);
   let count = 0;
-  for (let j = a; j < b; j++) count += s.count[j]!;
+  for (let j = a; j < b; j += stride) count += tiles[j + 1]!;
   if (op === 'count') return count;
   if (count === 0) return o.feature.default;
-  if (op === 'avg') return sumRange(s.sum!, s.scale!, a, b) / count;
+  if (op === 'avg') return sumRange(tiles, stride, a + 2, b + 2) / count;
+  const at = op === 'min' ? o.slot.minAt : o.slot.maxAt;
   let best = op === 'min' ? Infinity : -Infinity;
-  for (let j = a; j < b; j++) best = op === 'min' ? Math.min(best, s.min![j]!) : Math.max(best, s.max![j]!);
+  for (let j = a; j < b; j += stride) best = op === 'min' ? Math.min(best, tiles[j + at]!) : Math.max(best, tiles[j + at]!);
   return best;
 }
 
@@ -86,7 +89,10 @@ export function outputChange(o: Output, state: EntityState, now: number): number
       at(s.lastTs + ttl);
       const T = o.slot.tileMs;
       const cur = currentTile(now, T);
-      for (const i of s.idx) at((i > cur ? i : i + o.tiles) * T + 1);
+      for (let j = 0; j < s.tiles.length; j += s.stride) {
+        const i = s.tiles[j]!;
+        at((i > cur ? i : i + o.tiles) * T + 1);
+      }
       break;
     }
     case 'distinct': {
@@ -122,7 +128,7 @@ export function evictState(plan: EntityPlan, state: EntityState, now: number, de
     deadBefore = Math.min(deadBefore, lo * p.tileMs, now - p.maxTtlMs);
     if (s === undefined) continue;
     trimSeries(s, lo);
-    if (s.idx.length === 0 && s.lastTs + p.maxTtlMs <= now) state.series[p.index] = undefined;
+    if (s.tiles.length === 0 && s.lastTs + p.maxTtlMs <= now) state.series[p.index] = undefined;
   }
   for (const p of plan.distincts) {
     const d = state.distincts[p.index];
@@ -136,10 +142,16 @@ export function evictState(plan: EntityPlan, state: EntityState, now: number, de
     const r = state.recents[p.index];
     deadBefore = Math.min(deadBefore, now - p.maxTtlMs);
     if (r === undefined) continue;
-    const keep = r.times.map((t) => t + p.maxTtlMs > now);
-    r.values = r.values.filter((_, i) => keep[i]);
-    r.times = r.times.filter((_, i) => keep[i]);
-    if (r.values.length === 0) state.recents[p.index] = undefined;
+    const { values, times, hashes } = r;
+    let w = 0;
+    for (let i = 0; i < values.length; i++) {
+      if (times[i]! + p.maxTtlMs <= now) continue;
+      values[w] = values[i]!;
+      times[w] = times[i]!;
+      hashes[w++] = hashes[i]!;
+    }
+    values.length = times.length = hashes.length = w;
+    if (w === 0) state.recents[p.index] = undefined;
   }
   for (const p of plan.lasts) {
     const l = state.lasts[p.index];
@@ -155,8 +167,5 @@ export function evictState(plan: EntityPlan, state: EntityState, now: number, de
  */
 export function pruneDedup(state: EntityState, horizonMs: number, deadBefore = -Infinity): void {
   const from = Math.max((state.newest ?? -Infinity) - horizonMs, deadBefore);
-  state.dedup.forEach((t, id) => {
-    if (t < from) state.dedup.delete(id);
-  });
-  state.dedupPruneAt = Math.max(DEDUP_PRUNE_MIN, state.dedup.size * 2);
+  state.dedup.prune(from);
 }

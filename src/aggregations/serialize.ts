@@ -15,18 +15,16 @@
  */
 import { StateCorruptError } from '../errors.ts';
 import { ByteReader, ByteWriter } from './bytes.ts';
+import { hashOf } from './dedup.ts';
 import type { EntityPlan } from './plan.ts';
-import { emptyState, type EntityState, type LastValue, type SeriesState } from './state.ts';
+import { SeriesState, emptyState, type EntityState, type LastValue } from './state.ts';
 
 export const STATE_VERSION = 1;
 
-function writeTiles(w: ByteWriter, tiles: readonly number[], newestTile: number): void {
-  w.varint(tiles.length);
-  let prev = 0;
-  tiles.forEach((t, i) => {
-    w.varint(i === 0 ? newestTile - t : t - prev - 1);
-    prev = t;
-  });
+/** The tile list tiles[0], tiles[stride], ... */
+function writeTiles(w: ByteWriter, tiles: readonly number[], newestTile: number, stride = 1): void {
+  w.varint(tiles.length / stride);
+  for (let j = 0; j < tiles.length; j += stride) w.varint(j === 0 ? newestTile - tiles[j]! : tiles[j]! - tiles[j - stride]! - 1);
 }
 
 function readTiles(r: ByteReader, newestTile: number, min: number): number[] {
@@ -42,7 +40,7 @@ function stringTable(state: EntityState): Map<string, number> {
   const add = (s: string) => {
     if (!table.has(s)) table.set(s, table.size);
   };
-  for (const id of state.dedup.keys()) add(id);
+  for (const id of state.dedup.ids) add(id);
   for (const l of state.lasts) if (typeof l?.value === 'string') add(l.value);
   for (const d of state.distincts) if (d) for (const v of d.values.keys()) add(v);
   for (const r of state.recents) if (r) for (const v of r.values) add(v);
@@ -61,20 +59,22 @@ export function serializeState(plan: EntityPlan, state: EntityState): Uint8Array
   for (const s of table.keys()) w.string(s);
   const ref = (s: string) => w.varint(table.get(s)!);
   w.varint(state.dedup.size);
-  for (const [id, t] of state.dedup) {
-    ref(id);
-    w.varint(newest - t);
+  const { ids, times } = state.dedup;
+  for (let i = 0; i < ids.length; i++) {
+    ref(ids[i]!);
+    w.varint(newest - times[i]!);
   }
   for (const p of plan.series) {
     const s = state.series[p.index];
     w.varint(s === undefined ? 0 : newest - s.lastTs + 1);
     if (s === undefined) continue;
-    writeTiles(w, s.idx, Math.floor(newest / p.tileMs));
-    for (let j = 0; j < s.idx.length; j++) {
-      w.varint(s.count[j]!);
-      if (s.sum) w.scaled(s.sum[j]!, s.scale![j]!);
-      if (s.min) w.num(s.min[j]!);
-      if (s.max) w.num(s.max[j]!);
+    const a = s.tiles;
+    writeTiles(w, a, Math.floor(newest / p.tileMs), p.stride);
+    for (let j = 0; j < a.length; j += p.stride) {
+      w.varint(a[j + 1]!);
+      if (p.needSum) w.scaled(a[j + 2]!, a[j + 3]!);
+      if (p.minAt >= 0) w.num(a[j + p.minAt]!);
+      if (p.maxAt >= 0) w.num(a[j + p.maxAt]!);
     }
   }
   for (const p of plan.lasts) {
@@ -107,30 +107,18 @@ export function serializeState(plan: EntityPlan, state: EntityState): Uint8Array
   return w.finish();
 }
 
-function readSeries(r: ByteReader, plan: EntityPlan['series'][number], lastTs: number, newest: number): SeriesState {
-  const idx = readTiles(r, Math.floor(newest / plan.tileMs), 0);
-  const s: SeriesState = {
-    lastTs,
-    idx,
-    count: [],
-    sum: plan.needSum ? [] : undefined,
-    scale: plan.needSum ? [] : undefined,
-    min: plan.needMin ? [] : undefined,
-    max: plan.needMax ? [] : undefined,
-  };
-  for (let j = 0; j < idx.length; j++) {
+function readSeries(r: ByteReader, p: EntityPlan['series'][number], lastTs: number, newest: number): SeriesState {
+  const idx = readTiles(r, Math.floor(newest / p.tileMs), 0);
+  const tiles: number[] = [];
+  for (const i of idx) {
     const n = r.varint();
     r.check(n > 0, 'empty tile');
-    s.count.push(n);
-    if (s.sum) {
-      const [units, scale] = r.scaled();
-      s.sum.push(units);
-      s.scale!.push(scale);
-    }
-    if (s.min) s.min.push(r.num());
-    if (s.max) s.max.push(r.num());
+    tiles.push(i, n);
+    if (p.needSum) tiles.push(...r.scaled());
+    if (p.needMin) tiles.push(r.num());
+    if (p.needMax) tiles.push(r.num());
   }
-  return s;
+  return new SeriesState(lastTs, p.stride, tiles);
 }
 
 /** Decodes state for one of `plans` (indexed by entity index); throws StateCorruptError on any mismatch. */
@@ -192,7 +180,7 @@ export function deserializeState(plans: readonly EntityPlan[], bytes: Uint8Array
       times.push(time());
     }
     r.check(new Set(values).size === n, 'repeated last_k value');
-    state.recents[p.index] = { values, times };
+    state.recents[p.index] = { values, times, hashes: values.map(hashOf) };
   }
   r.check(r.remaining === 0, 'trailing bytes');
   return state;

@@ -1,16 +1,25 @@
 /** In-memory state of one entity; slots are created on their first event. */
+import { DedupMemory } from './dedup.ts';
 
-/** Sparse tiles of one series, as parallel arrays sorted by tile index. */
-export interface SeriesState {
-  /** Newest event time the series took, for freshness. */
-  lastTs: number;
-  idx: number[];
-  count: number[];
-  sum: number[] | undefined;
-  /** Per tile: decimals of `sum` (see numbers.ts), or FLOAT. */
-  scale: number[] | undefined;
-  min: number[] | undefined;
-  max: number[] | undefined;
+/**
+ * Sparse tiles of one series, sorted by tile index, interleaved in one array
+ * (fewer objects to allocate and to chase per event): per tile its index,
+ * count, then sum units and scale, min, max as the plan needs (`stride`).
+ */
+export class SeriesState {
+  constructor(
+    /** Newest event time the series took, for freshness. */
+    public lastTs: number,
+    readonly stride: number,
+    public tiles: number[] = [],
+  ) {}
+
+  /** Tile indices, ascending (for inspection: the engine reads `tiles`). */
+  get idx(): number[] {
+    const out: number[] = [];
+    for (let j = 0; j < this.tiles.length; j += this.stride) out.push(this.tiles[j]!);
+    return out;
+  }
 }
 
 export type LastValue = number | string | Float32Array;
@@ -32,10 +41,11 @@ export interface DistinctState {
   sweptTile: number;
 }
 
-/** last_k entries as parallel arrays (k is small): a value and its newest event time. */
+/** last_k entries as parallel arrays (k is small): a value, its newest event time, and its hash (see dedup.ts). */
 export interface RecentState {
   values: string[];
   times: number[];
+  hashes: number[];
 }
 
 export interface EntityState {
@@ -49,12 +59,8 @@ export interface EntityState {
   distincts: (DistinctState | undefined)[];
   recents: (RecentState | undefined)[];
   /** Event id -> event time, for de-duplication. */
-  dedup: Map<string, number>;
-  /** Dedup size that triggers the next prune; not persisted. */
-  dedupPruneAt: number;
+  dedup: DedupMemory;
 }
-
-export const DEDUP_PRUNE_MIN = 32;
 
 export interface StateShape {
   entity: string;
@@ -75,7 +81,6 @@ export function emptyState(slots: StateShape): EntityState {
     lasts: slots.lasts.map(() => undefined),
     distincts: slots.distincts.map(() => undefined),
     recents: slots.recents.map(() => undefined),
-    dedup: new Map(),
-    dedupPruneAt: DEDUP_PRUNE_MIN,
+    dedup: new DedupMemory(),
   };
 }

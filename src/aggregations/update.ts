@@ -3,9 +3,10 @@
  * the event; a slot skips events too old to change anything it can still
  * output at `now` or later, and values that are missing or not finite.
  */
+import { hashOf } from './dedup.ts';
 import { addToSum } from './numbers.ts';
 import { currentTile, type DistinctPlan, type LastPlan, type RecentPlan, type SeriesPlan } from './plan.ts';
-import type { DistinctState, EntityState, LastValue, SeriesState } from './state.ts';
+import { SeriesState, type DistinctState, type EntityState, type LastValue } from './state.ts';
 
 export function finite(raw: unknown): number | undefined {
   // `+ 0` turns -0 into 0, so equal sums and maxima also look equal.
@@ -18,54 +19,35 @@ export function keyValue(raw: unknown): string | undefined {
   return typeof raw === 'number' && Number.isFinite(raw) ? String(raw) : undefined;
 }
 
-function newSeries(p: SeriesPlan, lastTs: number): SeriesState {
-  return {
-    lastTs,
-    idx: [],
-    count: [],
-    sum: p.needSum ? [] : undefined,
-    scale: p.needSum ? [] : undefined,
-    min: p.needMin ? [] : undefined,
-    max: p.needMax ? [] : undefined,
-  };
-}
-
-function insertTile(s: SeriesState, at: number, tile: number): void {
-  if (at === s.idx.length) {
-    s.idx.push(tile);
-    s.count.push(0);
-    s.sum?.push(0);
-    s.scale?.push(0);
-    s.min?.push(Infinity);
-    s.max?.push(-Infinity);
+/** Inserts a blank tile at element offset `at` without allocating beyond the array's own growth. */
+function insertTile(s: SeriesState, p: SeriesPlan, at: number, tile: number): void {
+  const blank = p.blank;
+  if (s.tiles.length === 0) {
+    // Exact capacity: most series of a quiet entity hold a tile or two.
+    s.tiles = blank.slice();
+    s.tiles[0] = tile;
     return;
   }
-  s.idx.splice(at, 0, tile);
-  s.count.splice(at, 0, 0);
-  s.sum?.splice(at, 0, 0);
-  s.scale?.splice(at, 0, 0);
-  s.min?.splice(at, 0, Infinity);
-  s.max?.splice(at, 0, -Infinity);
+  const a = s.tiles;
+  const end = a.length;
+  for (let k = 0; k < blank.length; k++) a.push(blank[k]!);
+  if (at < end) a.copyWithin(at + blank.length, at, end);
+  for (let k = 0; k < blank.length; k++) a[at + k] = blank[k]!;
+  a[at] = tile;
 }
 
 /** Removes the first n items without allocating (splice would return them). */
-function dropFront(a: number[] | undefined, n: number): void {
-  if (a === undefined) return;
+function dropFront(a: number[], n: number): void {
   a.copyWithin(0, n);
   a.length -= n;
 }
 
 /** Drops tiles before `lo`. */
 export function trimSeries(s: SeriesState, lo: number): void {
-  let n = 0;
-  while (n < s.idx.length && s.idx[n]! < lo) n++;
-  if (n === 0) return;
-  dropFront(s.idx, n);
-  dropFront(s.count, n);
-  dropFront(s.sum, n);
-  dropFront(s.scale, n);
-  dropFront(s.min, n);
-  dropFront(s.max, n);
+  const a = s.tiles;
+  let j = 0;
+  while (j < a.length && a[j]! < lo) j += s.stride;
+  if (j > 0) dropFront(a, j);
 }
 
 /**
@@ -77,27 +59,32 @@ export function addToSeries(state: EntityState, p: SeriesPlan, v: number, d: num
   const lo = currentTile(now, p.tileMs) - p.spanTiles + 1;
   if (tile < lo && t + p.maxTtlMs <= now) return false;
   let s = state.series[p.index];
-  if (s === undefined) s = state.series[p.index] = newSeries(p, t);
+  if (s === undefined) s = state.series[p.index] = new SeriesState(t, p.stride);
   else if (t > s.lastTs) s.lastTs = t;
   if (tile < lo) return true;
 
-  const idx = s.idx;
-  let j = idx.length - 1;
-  if (j < 0 || idx[j]! < tile) {
-    insertTile(s, ++j, tile);
+  const w = p.stride;
+  let a = s.tiles;
+  let j = a.length - w;
+  if (j < 0 || a[j]! < tile) {
+    insertTile(s, p, (j += w), tile);
+    a = s.tiles;
     // Trimming is amortized: tiles before `lo` are invisible to reads until then.
-    if (j > 2 * p.spanTiles && idx[0]! < lo) {
+    if (j > 2 * p.spanTiles * w && a[0]! < lo) {
       trimSeries(s, lo);
-      j = idx.length - 1;
+      j = a.length - w;
     }
-  } else if (idx[j] !== tile) {
-    while (j >= 0 && idx[j]! > tile) j--;
-    if (j < 0 || idx[j] !== tile) insertTile(s, ++j, tile);
+  } else if (a[j] !== tile) {
+    while (j >= 0 && a[j]! > tile) j -= w;
+    if (j < 0 || a[j] !== tile) {
+      insertTile(s, p, (j += w), tile);
+      a = s.tiles;
+    }
   }
-  s.count[j]!++;
-  if (s.sum !== undefined) addToSum(s.sum, s.scale!, j, v, d);
-  if (s.min !== undefined && v < s.min[j]!) s.min[j] = v;
-  if (s.max !== undefined && v > s.max[j]!) s.max[j] = v;
+  a[j + 1]!++;
+  if (p.needSum) addToSum(a, j + 2, v, d);
+  if (p.minAt >= 0 && v < a[j + p.minAt]!) a[j + p.minAt] = v;
+  if (p.maxAt >= 0 && v > a[j + p.maxAt]!) a[j + p.maxAt] = v;
   return true;
 }
 
@@ -150,10 +137,20 @@ export function newer(t1: number, v1: string, t2: number, v2: string): boolean {
 export function addRecent(state: EntityState, p: RecentPlan, fields: Record<string, unknown>, t: number, now: number): boolean {
   const value = keyValue(fields[p.field]);
   if (value === undefined || t + p.maxTtlMs <= now) return false;
-  let r = state.recents[p.index];
-  if (r === undefined) r = state.recents[p.index] = { values: [], times: [] };
-  const { values, times } = r;
-  const at = values.indexOf(value);
+  const h = hashOf(value);
+  const r = state.recents[p.index];
+  if (r === undefined) {
+    state.recents[p.index] = { values: [value], times: [t], hashes: [h] };
+    return true;
+  }
+  const { values, times, hashes } = r;
+  let at = -1;
+  for (let i = 0; i < hashes.length; i++) {
+    if (hashes[i] === h && values[i] === value) {
+      at = i;
+      break;
+    }
+  }
   if (at >= 0) {
     if (t > times[at]!) times[at] = t;
     return true;
@@ -161,6 +158,7 @@ export function addRecent(state: EntityState, p: RecentPlan, fields: Record<stri
   if (values.length < p.k) {
     values.push(value);
     times.push(t);
+    hashes.push(h);
     return true;
   }
   // Full: the new value replaces the oldest entry if it is newer.
@@ -169,6 +167,7 @@ export function addRecent(state: EntityState, p: RecentPlan, fields: Record<stri
   if (newer(t, value, times[oldest]!, values[oldest]!)) {
     values[oldest] = value;
     times[oldest] = t;
+    hashes[oldest] = h;
   }
   return true;
 }
