@@ -10,7 +10,16 @@ const program = new Command('featurestream').description('Low-latency ML feature
 
 export type Register = (program: Command) => void;
 
-const commands: Array<() => Promise<{ register: Register }>> = [];
+const commands: Array<() => Promise<{ register: Register }>> = [
+  () => import('./worker.ts'),
+  () => import('./get.ts'),
+  () => import('./demo.ts'),
+  () => import('./size.ts'),
+  () => import('./sync.ts'),
+  () => import('./dlq.ts'),
+  () => import('./rewarm.ts'),
+  () => import('./backfill.ts'),
+];
 
 async function main(): Promise<void> {
   for (const load of commands) (await load()).register(program);

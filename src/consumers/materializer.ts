@@ -1,11 +1,12 @@
 /**
  * The sink: loads the state of every entity a batch touches in one pipelined
  * round trip (minus those in the in-memory state cache), applies the events
- * past each entity's offset fence, and writes state + vectors with one fenced
- * Lua call per entity (compare-and-set on `_version`), pipelined in chunks of
- * WRITE_CHUNK entities. Entities whose CAS fails are reloaded and reapplied; events a
- * newer writer already applied are then skipped by the fence, so redelivery,
- * replays and zombie workers never double-count.
+ * past each entity's offset fence, and writes state + vectors with fenced Lua
+ * calls (compare-and-set on `_version` per entity, up to ENTITIES_PER_CALL
+ * entities per call), pipelined in chunks of WRITE_CHUNK entities. Entities
+ * whose CAS fails are reloaded and reapplied; events a newer writer already
+ * applied are then skipped by the fence, so redelivery, replays and zombie
+ * workers never double-count.
  *
  * The fence is the highest applied offset per topic-partition, which is exact
  * because every writer applies a contiguous run of a partition starting at or
@@ -19,7 +20,8 @@ import type { NormalizedEvent } from '../schemas/events.ts';
 import type { Registry } from '../schemas/registry.ts';
 import { encodeFeatureValue } from '../stores/codec.ts';
 import type { EntityRef, Keys } from '../stores/keys.ts';
-import type { RedisClient } from '../stores/redis.ts';
+import { isCluster, type RedisClient } from '../stores/redis.ts';
+import { keySlot } from '../serving/slot.ts';
 import { queueScript } from '../stores/scripts.ts';
 import { pack, type Packable } from '../stores/msgpack.ts';
 import { EMPTY_STATE, parseStoredState, timerMember, type StoredState } from '../stores/entity-state.ts';
@@ -70,7 +72,8 @@ interface Plan {
   /** Applied offsets after this write, for the cache. */
   offsets: Map<string, number>;
   keys: string[];
-  args: Buffer;
+  /** The entity's block of the materialize script's argument. */
+  block: Packable;
   next: number | undefined;
   appliedTimes: number[];
   outcomes: Map<string, number>;
@@ -80,6 +83,8 @@ interface Plan {
 const MAX_ROUNDS = 8;
 /** Entities per write pipeline: big enough to amortize a round trip, small enough to overlap with planning. */
 const WRITE_CHUNK = 1_000;
+/** Entities per script call: amortizes the per-command cost while keeping each call short for readers. */
+const ENTITIES_PER_CALL = 100;
 
 export interface MaterializerOptions {
   redis: RedisClient;
@@ -97,10 +102,12 @@ export interface MaterializerOptions {
 export class Materializer {
   private readonly layout: EntityLayout;
   private readonly cache: StateCache | undefined;
+  private readonly cluster: boolean;
 
   constructor(private readonly o: MaterializerOptions) {
     this.layout = new EntityLayout(o.registry);
     this.cache = o.stateCacheSize ? new StateCache(o.stateCacheSize) : undefined;
+    this.cluster = isCluster(o.redis);
   }
 
   /**
@@ -109,7 +116,7 @@ export class Materializer {
    * pipeline sent while the next chunk is planned, so Redis and the engine work
    * at the same time instead of taking turns.
    */
-  async run(works: EntityWork[], nowMs: number, hooks: MaterializeHooks): Promise<void> {
+  async run(works: EntityWork[], nowMs: number, hooks: MaterializeHooks, version = this.o.keyspaceVersion): Promise<void> {
     let pending = works;
     // A CAS retry replans the same events; each refused one is dead-lettered once.
     const sent = new Set<string>();
@@ -117,21 +124,21 @@ export class Materializer {
       if (round >= MAX_ROUNDS) {
         throw new FeaturestreamError('FENCED', `${pending.length} entities kept losing the version race`, true);
       }
-      const stored = await this.load(pending);
+      const stored = await this.load(pending, version);
       const writes: Array<Promise<EntityWork[]>> = [];
       try {
         for (let from = 0; from < pending.length; from += WRITE_CHUNK) {
           const dead: DeadLetter[] = [];
           const plans: Plan[] = [];
           for (let i = from; i < Math.min(from + WRITE_CHUNK, pending.length); i++) {
-            const plan = this.plan(pending[i]!, stored[i]!, nowMs, dead);
+            const plan = this.plan(pending[i]!, stored[i]!, nowMs, dead, version);
             if (plan) plans.push(plan);
           }
           const unsent = dead.filter((d) => !sent.has(`${d.topic}:${d.partition}:${d.message.offset}`));
           // Durable before the write that moves their fence past them.
           await hooks.deadLetter(unsent);
           for (const d of unsent) sent.add(`${d.topic}:${d.partition}:${d.message.offset}`);
-          writes.push(this.write(plans));
+          writes.push(this.write(plans, nowMs, version));
           await hooks.progress?.();
         }
       } catch (err) {
@@ -143,16 +150,16 @@ export class Materializer {
     }
     // Every entity of the run, written now or by an earlier attempt that failed before this
     // point: the sync reads current Redis data, so an extra ref costs one skipped conditional put.
-    await this.o.sync?.enqueue(this.o.keyspaceVersion, works.map((w) => w.ref));
+    await this.o.sync?.enqueue(version, works.map((w) => w.ref));
   }
 
   /** Cached states first; the misses in one pipelined round trip. */
-  private async load(works: EntityWork[]): Promise<Loaded[]> {
+  private async load(works: EntityWork[], version: number): Promise<Loaded[]> {
     const out: Loaded[] = new Array(works.length);
     const misses: number[] = [];
     const pipeline = this.o.redis.pipeline();
     works.forEach((w, i) => {
-      const key = this.o.keys.state(w.ref, this.o.keyspaceVersion);
+      const key = this.o.keys.state(w.ref, version);
       const hit = this.cache?.take(key);
       if (hit) {
         out[i] = { key, stored: { version: hit.version, bytes: undefined, offsets: hit.offsets }, state: hit.state };
@@ -168,7 +175,7 @@ export class Materializer {
     return out;
   }
 
-  private plan(work: EntityWork, loaded: Loaded, nowMs: number, dead: DeadLetter[]): Plan | undefined {
+  private plan(work: EntityWork, loaded: Loaded, nowMs: number, dead: DeadLetter[], version: number): Plan | undefined {
     const { engine } = this.o;
     const { stored } = loaded;
     const fenceField = work.topic === undefined ? undefined : this.layout.offsetField(work.topic, work.partition);
@@ -206,7 +213,7 @@ export class Materializer {
     if (fenceField !== undefined && last !== undefined) applied.set(fenceField, last.offset);
     const blocks: Packable[] = [];
     for (const group of entity.groups) {
-      keys.push(this.o.keys.vector(work.ref, group.name, this.o.keyspaceVersion));
+      keys.push(this.o.keys.vector(work.ref, group.name, version));
       const values = evaluation.groups[group.name] ?? {};
       const set: Packable[] = [];
       const del: string[] = [];
@@ -217,21 +224,24 @@ export class Materializer {
       }
       blocks.push([group.keyTtlMs, set, del]);
     }
-    const args = pack([stored.version, nowMs, entity.stateTtlMs, engine.serialize(state), offsets, blocks]);
-    return { work, state, offsets: applied, keys, args, next: engine.nextChangeAt(state, nowMs), appliedTimes, outcomes };
+    const block = [entity.groups.length, stored.version, entity.stateTtlMs, engine.serialize(state), offsets, blocks];
+    return { work, state, offsets: applied, keys, block, next: engine.nextChangeAt(state, nowMs), appliedTimes, outcomes };
   }
 
   /** Returns the work whose CAS failed, to be reloaded and reapplied. */
-  private async write(plans: Plan[]): Promise<EntityWork[]> {
+  private async write(plans: Plan[], nowMs: number, version: number): Promise<EntityWork[]> {
     if (plans.length === 0) return [];
     const pipeline = this.o.redis.pipeline();
+    const calls = this.calls(plans);
+    for (const call of calls) {
+      queueScript(pipeline, 'materialize', call.flatMap((plan) => plan.keys), [pack([nowMs, ...call.map((plan) => plan.block)])]);
+    }
     // Event writes only pull timers earlier (ZADD LT), one command per timer index;
     // a spurious early timer costs one re-evaluation.
     const pull = new Map<string, Array<string | number>>();
     for (const plan of plans) {
-      queueScript(pipeline, 'materialize', plan.keys, [plan.args]);
       const { ref, partition, timerDue } = plan.work;
-      const timers = this.o.keys.timers(partition, this.o.keyspaceVersion);
+      const timers = this.o.keys.timers(partition, version);
       const member = timerMember(ref.entityType, ref.entityId);
       if (timerDue !== undefined) {
         queueScript(pipeline, 'timerReschedule', [timers], [member, timerDue, plan.next ?? '']);
@@ -248,22 +258,51 @@ export class Materializer {
     workerMetrics.redisWriteDuration.observe(performance.now() - started);
 
     const conflicts: EntityWork[] = [];
-    let at = 0;
-    for (const plan of plans) {
-      const [status, version] = replies[at] as [number, number];
-      at += plan.work.timerDue === undefined ? 1 : 2;
-      if (status === 1) {
-        this.cache?.put(plan.keys[0]!, { version, offsets: plan.offsets, state: plan.state });
+    // Counted per write, not per entity: labelled prom-client updates cost more than the rest of the bookkeeping.
+    const applied = new Map<string, Map<string, number>>();
+    let timerWrites = 0;
+    for (const [c, call] of calls.entries()) {
+      const statuses = replies[c] as number[];
+      call.forEach((plan, i) => {
+        if (statuses[2 * i] !== 1) {
+          // The timer script may have run although the state write lost; the retry then
+          // schedules with ZADD LT, which is right whatever the script did.
+          conflicts.push({ ...plan.work, timerDue: undefined });
+          return;
+        }
+        this.cache?.put(plan.keys[0]!, { version: statuses[2 * i + 1]!, offsets: plan.offsets, state: plan.state });
         for (const t of plan.appliedTimes) workerMetrics.freshness.observe(Math.max(0, doneMs - t));
-        for (const [outcome, n] of plan.outcomes) workerMetrics.eventsApplied.inc({ topic: plan.work.topic!, outcome }, n);
-        if (plan.work.rematerialize) workerMetrics.timerWrites.inc();
-        continue;
-      }
-      // The timer script may have run although the state write lost; the retry then
-      // schedules with ZADD LT, which is right whatever the script did.
-      conflicts.push({ ...plan.work, timerDue: undefined });
+        if (plan.work.rematerialize) timerWrites += 1;
+        if (plan.work.topic === undefined) return;
+        const byOutcome = applied.get(plan.work.topic) ?? new Map<string, number>();
+        for (const [outcome, n] of plan.outcomes) byOutcome.set(outcome, (byOutcome.get(outcome) ?? 0) + n);
+        applied.set(plan.work.topic, byOutcome);
+      });
     }
+    for (const [topic, byOutcome] of applied) for (const [outcome, n] of byOutcome) workerMetrics.eventsApplied.inc({ topic, outcome }, n);
+    if (timerWrites > 0) workerMetrics.timerWrites.inc(timerWrites);
     return conflicts;
+  }
+
+  /** Plans grouped into script calls: any entities on one node, only one slot's on a Cluster. */
+  private calls(plans: Plan[]): Plan[][] {
+    const calls: Plan[][] = [];
+    if (!this.cluster) {
+      for (let i = 0; i < plans.length; i += ENTITIES_PER_CALL) calls.push(plans.slice(i, i + ENTITIES_PER_CALL));
+      return calls;
+    }
+    const bySlot = new Map<number, Plan[]>();
+    for (const plan of plans) {
+      const slot = keySlot(plan.keys[0]!);
+      const group = bySlot.get(slot);
+      if (group && group.length < ENTITIES_PER_CALL) group.push(plan);
+      else {
+        const fresh = [plan];
+        calls.push(fresh);
+        bySlot.set(slot, fresh);
+      }
+    }
+    return calls;
   }
 }
 

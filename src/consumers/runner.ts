@@ -5,8 +5,8 @@
  */
 import { InvalidEventError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
-import type { Registry } from '../schemas/registry.ts';
-import { decodeEvent } from '../schemas/events.ts';
+import type { Registry, ResolvedSource } from '../schemas/registry.ts';
+import { decodeEvent, type NormalizedEvent } from '../schemas/events.ts';
 import { workerMetrics } from '../metrics.ts';
 import type { Consumer, EachBatchPayload } from './kafka-client.ts';
 import type { DeadLetter, DeadLetterSink } from './dead-letter.ts';
@@ -14,6 +14,8 @@ import type { EntityWork, Materializer } from './materializer.ts';
 import type { PartitionLock } from './partition-lock.ts';
 import { retryWhileUnavailable } from './backoff.ts';
 import { commitBatch, updateLag } from './offsets.ts';
+import type { BatchVersions } from './backfill/versions.ts';
+import { fastDecoder, type FastDecoder } from './fast-decode.ts';
 
 export interface RunnerDeps {
   registry: Registry;
@@ -21,6 +23,8 @@ export interface RunnerDeps {
   deadLetters: DeadLetterSink;
   lock: PartitionLock;
   consumer: () => Consumer;
+  /** Keyspace version per batch: follows the active version through a backfill handover. */
+  versions: BatchVersions;
   clock: () => number;
   logger: Logger;
   /** Events with a time further ahead of the worker's clock are dead-lettered (EVENT_IN_FUTURE). */
@@ -34,15 +38,24 @@ interface Decoded {
   dead: DeadLetter[];
 }
 
+const fastDecoders = new WeakMap<ResolvedSource, FastDecoder | undefined>();
+
+function decoderOf(source: ResolvedSource): (value: Buffer | null) => NormalizedEvent {
+  if (!fastDecoders.has(source)) fastDecoders.set(source, fastDecoder(source));
+  const fast = fastDecoders.get(source);
+  return fast ? (value) => fast(value) ?? decodeEvent(source, value) : (value) => decodeEvent(source, value);
+}
+
 export function decodeBatch(payload: Pick<EachBatchPayload, 'batch'>, registry: Registry, nowMs: number, maxFutureSkewMs: number): Decoded {
   const { topic, partition, messages } = payload.batch;
   const source = registry.sourceByTopic(topic);
   const dead: DeadLetter[] = [];
   const byEntity = new Map<string, EntityWork>();
   if (!source) throw new Error(`no source in the registry reads topic ${topic}`);
+  const decode = decoderOf(source);
   for (const message of messages) {
     try {
-      const event = decodeEvent(source, message.value);
+      const event = decode(message.value);
       if (event.eventTimeMs > nowMs + maxFutureSkewMs) {
         throw new InvalidEventError('EVENT_IN_FUTURE', `${source.name} event: time ${event.eventTimeMs} is more than ${maxFutureSkewMs} ms ahead of ${nowMs}`);
       }
@@ -74,12 +87,19 @@ export function createBatchHandler(d: RunnerDeps): (payload: EachBatchPayload) =
         async () => {
           // Decoded inside the retry: `now` must be fresh after an outage.
           const nowMs = d.clock();
+          const version = await d.versions.forBatch(batch.topic, batch.partition, Number(batch.messages[0]!.offset));
           const { works, dead } = decodeBatch(payload, d.registry, nowMs, d.maxFutureSkewMs);
-          await d.materializer.run(works, nowMs, {
-            deadLetter: (more) => d.deadLetters.send(dead.splice(0).concat(more)),
-            progress: heartbeat,
-          });
+          await d.materializer.run(
+            works,
+            nowMs,
+            {
+              deadLetter: (more) => d.deadLetters.send(dead.splice(0).concat(more)),
+              progress: heartbeat,
+            },
+            version,
+          );
           await d.deadLetters.send(dead);
+          await d.versions.written(batch.topic, batch.partition, version);
         },
         { keepGoing, between: heartbeat, logger: d.logger },
       );

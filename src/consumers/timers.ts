@@ -11,11 +11,13 @@ import type { RedisClient } from '../stores/redis.ts';
 import { parseTimerMember } from '../stores/entity-state.ts';
 import type { EntityWork, Materializer } from './materializer.ts';
 import type { PartitionLock } from './partition-lock.ts';
+import type { BatchVersions } from './backfill/versions.ts';
 
 export interface TimerLoopOptions {
   redis: RedisClient;
   keys: Keys;
-  keyspaceVersion: number;
+  /** The timer index follows the version this worker writes (see backfill/versions.ts). */
+  versions: Pick<BatchVersions, 'forTimers'>;
   materializer: Materializer;
   lock: PartitionLock;
   owned: () => Set<number>;
@@ -49,10 +51,12 @@ export class TimerLoop {
     const partitions = [...this.o.owned()];
     if (partitions.length === 0) return;
     try {
+      const version = await this.o.versions.forTimers();
+      if (version === undefined) return;
       const nowMs = this.o.clock();
       const pipeline = this.o.redis.pipeline();
       for (const p of partitions) {
-        pipeline.zrangebyscore(this.o.keys.timers(p, this.o.keyspaceVersion), '-inf', nowMs, 'WITHSCORES', 'LIMIT', 0, this.o.maxPerTick ?? 2_000);
+        pipeline.zrangebyscore(this.o.keys.timers(p, version), '-inf', nowMs, 'WITHSCORES', 'LIMIT', 0, this.o.maxPerTick ?? 2_000);
       }
       const replies = (await pipeline.exec()) ?? [];
       for (const [i, p] of partitions.entries()) {
@@ -60,7 +64,7 @@ export class TimerLoop {
         if (err) throw err;
         const works = toWorks(flat as string[], p);
         if (works.length === 0) continue;
-        await this.o.lock.run(p, () => this.o.materializer.run(works, this.o.clock(), { deadLetter: async () => undefined }));
+        await this.o.lock.run(p, () => this.o.materializer.run(works, this.o.clock(), { deadLetter: async () => undefined }, version));
       }
       this.failures = 0;
     } catch (err) {

@@ -19,6 +19,7 @@ import { Materializer } from './materializer.ts';
 import { PartitionLock } from './partition-lock.ts';
 import { createBatchHandler } from './runner.ts';
 import { TimerLoop } from './timers.ts';
+import { fixedVersions, KeyspaceVersions } from './backfill/versions.ts';
 import { retryWhileUnavailable } from './backoff.ts';
 import { ServiceUnavailableError } from '../errors.ts';
 import { createSyncQueue, startSyncService, type SyncQueue, type SyncService } from '../sync/index.ts';
@@ -30,6 +31,7 @@ export interface WorkerOptions {
   groupId?: string;
   /** Defaults to `new Keys({ prefix: env.FEATURESTREAM_KEY_PREFIX, hashTags: <Redis Cluster> })`. */
   keys?: Keys;
+  /** Pins the worker to one keyspace version; default: follow the active version (`keys.activeVersion()`) per batch and timer tick. */
   keyspaceVersion?: number;
   /** Port for /metrics, /healthz, /readyz; 0 = any free port; false = no server. */
   metricsPort?: number | false;
@@ -75,7 +77,6 @@ export function createWorker(options: WorkerOptions): Worker {
   const o = { ...WORKER_DEFAULTS, ...stripUndefined(options) };
   const logger = (o.logger ?? createLogger({ level: o.env.LOG_LEVEL })).child({ component: 'worker', group: o.groupId });
   const clock = o.clock ?? Date.now;
-  const keyspaceVersion = o.keyspaceVersion ?? 1;
   const keys = o.keys ?? new Keys({ prefix: o.env.FEATURESTREAM_KEY_PREFIX, hashTags: o.env.REDIS_CLUSTER_NODES !== undefined });
   const topics = [...new Set(o.registry.sources.map((s) => s.topic))];
   let running = false;
@@ -105,7 +106,8 @@ export function createWorker(options: WorkerOptions): Worker {
       producer = kafka.producer({ allowAutoTopicCreation: true, createPartitioner: Partitioners.DefaultPartitioner });
       await producer.connect();
       const engine = new WindowEngine(o.registry, { maxFutureSkewMs: o.maxFutureSkewMs, dedupHorizonMs: o.dedupHorizonMs });
-      if (o.dualWrite) syncQueue = createSyncQueue({ env: o.env, keys, connection: redis });
+      // Its own connection: BullMQ defines ~60 scripts on a client, and ioredis copies them into every pipeline the worker builds.
+      if (o.dualWrite) syncQueue = createSyncQueue({ env: o.env, keys });
       // DynamoDB being down must not hold the worker back: the sync workers start whenever it answers.
       if (o.dualWrite && o.runSyncWorkers) {
         const startSync = () =>
@@ -114,12 +116,13 @@ export function createWorker(options: WorkerOptions): Worker {
           });
         syncService = retryWhileUnavailable(startSync, { keepGoing: () => running, logger, maxMs: 10_000 }).then((r) => (r.done ? r.value : undefined));
       }
+      const versions = o.keyspaceVersion === undefined ? new KeyspaceVersions(redis, keys, o.registry) : fixedVersions(o.keyspaceVersion);
       const materializer = new Materializer({
         redis,
         keys,
         registry: o.registry,
         engine,
-        keyspaceVersion,
+        keyspaceVersion: o.keyspaceVersion ?? 1,
         logger,
         stateCacheSize: o.stateCacheSize,
         ...(syncQueue ? { sync: syncQueue } : {}),
@@ -140,6 +143,7 @@ export function createWorker(options: WorkerOptions): Worker {
           deadLetters,
           lock,
           consumer: () => group.consumer(),
+          versions,
           clock,
           logger,
           maxFutureSkewMs: o.maxFutureSkewMs,
@@ -150,7 +154,7 @@ export function createWorker(options: WorkerOptions): Worker {
       timers = new TimerLoop({
         redis,
         keys,
-        keyspaceVersion,
+        versions,
         materializer,
         lock,
         owned: () => group.ownedPartitions(),

@@ -41,9 +41,21 @@ function writeStr(at: number, v: string): number {
   return at + size + n;
 }
 
+/** Short ASCII strings byte by byte: cheaper than a native utf8 write for the many small names and numbers. */
+function writeShortAscii(at: number, v: string): number {
+  ensure(at + 1 + v.length);
+  for (let i = 0; i < v.length; i++) {
+    const c = v.charCodeAt(i);
+    if (c >= 0x80) return writeStr(at, v);
+    scratch[at + 1 + i] = c;
+  }
+  scratch[at] = 0xa0 | v.length;
+  return at + 1 + v.length;
+}
+
 function write(at: number, v: Packable): number {
-  if (typeof v === 'number') return writeStr(at, String(v));
-  if (typeof v === 'string') return writeStr(at, v);
+  if (typeof v === 'number') v = String(v);
+  if (typeof v === 'string') return v.length < 32 ? writeShortAscii(at, v) : writeStr(at, v);
   if (v instanceof Uint8Array) {
     ensure(at + 5 + v.length);
     const start = header(at, v.length, 0xa0, 32, 0xd9, 0xda, 0xdb);

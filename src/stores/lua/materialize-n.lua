@@ -1,72 +1,89 @@
 --[[
-Fenced, atomic write of one entity: its window state and every feature vector
-of its entity type, or nothing at all.
+Fenced, atomic writes of several entities in one call: per entity its window
+state and every feature vector of its entity type, or nothing at all. One call
+for many entities saves the per-command cost on both sides; on a Cluster the
+caller only groups entities whose keys share a slot.
 
-Called with a variable key count (the `n` in the file name): the caller passes
-numkeys = 1 + number of feature groups.
+Called with a variable key count (the `n` in the file name).
 
-KEYS[1]     state hash: `s` = engine state bytes, `_version`, `o:<topic>:<partition>` = last applied offset
-KEYS[2..]   one vector hash per feature group, in the order of the group blocks below
+KEYS        per entity, in the order of the entity blocks: its state hash
+            (`s` = engine state bytes, `_version`, `o:<topic>:<partition>` =
+            last applied offset), then one vector hash per feature group
 ARGV[1]     MessagePack array (numbers as decimal strings):
-              [1] expected `_version` of the state hash ("0" when the entity has no state yet)
-              [2] write time, ms since epoch (stored as `_updated_ms`)
-              [3] state key TTL, ms
-              [4] serialized engine state (bin)
-              [5] {offset field, offset, ...}: each offset must be above the stored one
-              [6] one block per vector key: {key TTL ms, {field, value, ...} to set, {field, ...} to delete}
+              [1] write time, ms since epoch (stored as `_updated_ms`)
+              [2..] one block per entity:
+                [1] number of vector keys of the entity
+                [2] expected `_version` of the state hash ("0" when the entity has no state yet)
+                [3] state key TTL, ms
+                [4] serialized engine state
+                [5] {offset field, offset, ...}: each offset must be above the stored one
+                [6] one block per vector key: {key TTL ms, {field, value, ...} to set, {field, ...} to delete}
 
-Returns {1, new version} on success; {0, stored version} when `_version` moved
-(another writer won: reload and reapply); {-1, stored version} when an offset
-would move backwards (the caller's view is stale). Nothing is written unless 1.
+Returns {status, version} pairs flattened, one per entity: {1, new version} on
+success; {0, stored version} when `_version` moved (another writer won: reload
+and reapply); {-1, stored version} when an offset would move backwards (the
+caller's view is stale). Nothing of an entity is written unless 1.
 ]]
-local p = cmsgpack.unpack(ARGV[1])
-local state = KEYS[1]
-local offsets = p[5]
-local fields = {'_version'}
-for i = 1, #offsets, 2 do fields[#fields + 1] = offsets[i] end
-local current = redis.call('HMGET', state, unpack(fields))
-local stored = tonumber(current[1] or '0')
-if stored ~= tonumber(p[1]) then
-  return {0, stored}
-end
-for i = 2, #current do
-  if current[i] and tonumber(current[i]) >= tonumber(offsets[2 * i - 2]) then
-    return {-1, stored}
+local function write(state, first, last, p, now)
+  local offsets = p[5]
+  local fields = {'_version'}
+  for i = 1, #offsets, 2 do fields[#fields + 1] = offsets[i] end
+  local current = redis.call('HMGET', state, unpack(fields))
+  local stored = tonumber(current[1] or '0')
+  if stored ~= tonumber(p[2]) then
+    return 0, stored
   end
-end
-
--- Without state the vector's counter may still live on (the state key expired
--- first): versions must never go backwards for readers and the DynamoDB sync.
-local version = stored
-if stored == 0 then
-  for k = 2, #KEYS do
-    local v = tonumber(redis.call('HGET', KEYS[k], '_version') or '0')
-    if v > version then version = v end
+  for i = 2, #current do
+    if current[i] and tonumber(current[i]) >= tonumber(offsets[2 * i - 2]) then
+      return -1, stored
+    end
   end
-end
-version = version + 1
 
-offsets[#offsets + 1] = 's'
-offsets[#offsets + 1] = p[4]
-offsets[#offsets + 1] = '_version'
-offsets[#offsets + 1] = version
-redis.call('HSET', state, unpack(offsets))
-redis.call('PEXPIRE', state, p[3])
-
-local groups = p[6]
-for k = 2, #KEYS do
-  local g = groups[k - 1]
-  local key = KEYS[k]
-  local set = g[2]
-  set[#set + 1] = '_version'
-  set[#set + 1] = version
-  set[#set + 1] = '_updated_ms'
-  set[#set + 1] = p[2]
-  redis.call('HSET', key, unpack(set))
-  if #g[3] > 0 then
-    redis.call('HDEL', key, unpack(g[3]))
+  -- Without state the vector's counter may still live on (the state key expired
+  -- first): versions must never go backwards for readers and the DynamoDB sync.
+  local version = stored
+  if stored == 0 then
+    for k = first, last do
+      local v = tonumber(redis.call('HGET', KEYS[k], '_version') or '0')
+      if v > version then version = v end
+    end
   end
-  redis.call('PEXPIRE', key, g[1])
+  version = version + 1
+
+  offsets[#offsets + 1] = 's'
+  offsets[#offsets + 1] = p[4]
+  offsets[#offsets + 1] = '_version'
+  offsets[#offsets + 1] = version
+  redis.call('HSET', state, unpack(offsets))
+  redis.call('PEXPIRE', state, p[3])
+
+  local groups = p[6]
+  for k = first, last do
+    local g = groups[k - first + 1]
+    local key = KEYS[k]
+    local set = g[2]
+    set[#set + 1] = '_version'
+    set[#set + 1] = version
+    set[#set + 1] = '_updated_ms'
+    set[#set + 1] = now
+    redis.call('HSET', key, unpack(set))
+    if #g[3] > 0 then
+      redis.call('HDEL', key, unpack(g[3]))
+    end
+    redis.call('PEXPIRE', key, g[1])
+  end
+  return 1, version
 end
 
-return {1, version}
+local args = cmsgpack.unpack(ARGV[1])
+local out = {}
+local at = 1
+for e = 2, #args do
+  local p = args[e]
+  local vectors = tonumber(p[1])
+  local status, version = write(KEYS[at], at + 1, at + vectors, p, args[1])
+  out[#out + 1] = status
+  out[#out + 1] = version
+  at = at + 1 + vectors
+end
+return out
