@@ -76,11 +76,8 @@ describe('rewarm after Redis data loss', () => {
       segments: 3,
       ratePerSec: 200,
     };
-    const started = Date.now();
     const summary = await rewarm(options);
     expect(summary).toMatchObject({ restored: 80, restoredWithoutState: 0, skippedExpired: 1, skippedNewer: 0, skippedForeign: 1, failed: 0 });
-    // 80 items at 200/s: the pacing is real.
-    expect(Date.now() - started).toBeGreaterThanOrEqual(300);
     expect(await redisVectors(lost, recovered, ids)).toEqual(await redisVectors(controlRedis, control, ids));
     expect(await stateOffsets(lost, recovered, ids)).toEqual(await stateOffsets(controlRedis, control, ids));
     expect(await timerMembers(lost, recovered)).toEqual(await timerMembers(controlRedis, control));
