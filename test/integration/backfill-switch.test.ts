@@ -116,4 +116,43 @@ describe('backfill switch', () => {
     expect(await redis.exists(s.keys.backfill())).toBe(0);
     expect(await redis.hget(s.keys.handover(), 'version')).toBeNull();
   });
+
+  it('with an unchanged registry the running worker follows the pointer without a restart', async () => {
+    const { kafka, admin, createTopic } = await testKafka();
+    const s = await createScenario(createTopic, 2);
+    const redis = await testRedis(s.prefix);
+    const topics = [s.topics.tx, s.topics.logins];
+    const seed = Date.now() % 100_000;
+    await produce(kafka, randomEvents(s, 1_500, 80, Date.now(), rng(seed)));
+    const env = loadEnvConfig(testEnv({ FEATURESTREAM_KEY_PREFIX: s.prefix }));
+    const live = createWorker({ registry: s.registry, env, groupId: s.groupId, metricsPort: false, sessionTimeoutMs: 6_000, ...ENGINE_OPTIONS });
+    onTestFinished(() => live.stop());
+    await live.start();
+    await waitFor('the worker to catch up', () => caughtUp(admin, s.groupId, topics), { timeoutMs: 60_000 });
+
+    let flowing = true;
+    const traffic = produceOverTime(kafka, s, { chunks: 1_000, perChunk: 20, users: 80, pauseMs: 100, seed: seed + 1, stop: () => !flowing });
+    const backfill = createBackfill({
+      registry: s.registry,
+      env,
+      since: 'earliest',
+      groupId: randomName('fs-backfill'),
+      liveGroupId: s.groupId,
+      sessionTimeoutMs: 6_000,
+      logger: createLogger({ level: 'warn' }),
+      ...ENGINE_OPTIONS,
+    });
+    onTestFinished(() => backfill.stop());
+    const summary = await Promise.race([
+      backfill.run(),
+      new Promise<never>((_, reject) => setTimeout(() => reject(new Error('backfill did not complete the handover')), 90_000)),
+    ]);
+    expect(summary).toMatchObject({ version: 2, switched: true, completed: true });
+    flowing = false;
+    await traffic;
+    await waitFor('the worker to catch up', () => caughtUp(admin, s.groupId, topics), { timeoutMs: 60_000 });
+
+    const expected = referenceVectors(s.registry, await readTopics(kafka, admin, topics), Date.now(), ENGINE_OPTIONS);
+    expect(await readVersionVectors(redis, s.registry, s.keys, expected.keys(), 2), `seed ${seed}`).toEqual(expected);
+  });
 });

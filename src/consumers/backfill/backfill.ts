@@ -90,6 +90,8 @@ export interface Backfill {
   stop(): void;
 }
 
+/** Longer than a live worker's version-view cache (1 s) plus a batch in flight. */
+const CLOSE_GRACE_MS = 5_000;
 const DEFAULTS = { dualWrite: true, liveGroupId: WORKER_DEFAULTS.groupId, switchLag: 1_000, pollMs: 500, progress: 'none' as ProgressMode, emptyGroupTimeoutMs: 60_000 };
 
 export function createBackfill(options: BackfillOptions): Backfill {
@@ -217,6 +219,8 @@ export function createBackfill(options: BackfillOptions): Backfill {
     progress: Progress;
     filter: ReplayFilter;
     group: GroupMember;
+    /** When the handover was closed: the backfill keeps tailing until the live workers cannot write the old version any more. */
+    closedAt?: number;
   }
 
   /** The control loop: progress, end detection, the switch, and the end of the handover. True when the backfill completed. */
@@ -257,12 +261,26 @@ export function createBackfill(options: BackfillOptions): Backfill {
       await switchPointer(redis, record);
       await saveRecord(redis, keys, record);
       progress.note(`pointer switched to version ${record.version}; tailing until the live group has switched every partition`);
-    } else if (record.phase === 'switched' && (await everyPartitionSwitched(redis, admin, record, progress.positions, live))) {
+    } else if (record.phase === 'switched' && w.closedAt === undefined && (await everyPartitionSwitched(redis, admin, record, progress.positions, live))) {
       await closeHandover(redis, keys);
+      w.closedAt = performance.now();
+    } else if (w.closedAt !== undefined && (await drained(admin, record, progress.positions, w.closedAt))) {
       await deleteRecord(redis, keys);
       return true;
     }
     return false;
+  }
+
+  /**
+   * After the close, a live batch decided on a view from just before it may still go to the old
+   * version. Views live at most 1 s and fallbacks are re-read, so after a grace
+   * those batches are committed; the backfill stops once it has applied up to the live group's
+   * commits, which covers them, and the live workers write N from there on.
+   */
+  async function drained(admin: Admin, record: BackfillRecord, positions: Offsets, closedAt: number): Promise<boolean> {
+    if (performance.now() - closedAt < CLOSE_GRACE_MS) return false;
+    const liveAt = await committedOffsets(admin, o.liveGroupId, record.topics);
+    return Object.keys(positions).every((tp) => positions[tp]! >= (liveAt[tp] ?? 0));
   }
 
   async function switchPointer(redis: RedisClient, record: BackfillRecord): Promise<void> {
