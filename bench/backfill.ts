@@ -12,6 +12,7 @@
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
+import { deleteMatching } from '../src/stores/redis.ts';
 import { loadEnvConfig } from '../src/config.ts';
 import { createBackfill } from '../src/consumers/backfill/backfill.ts';
 import { backfillMetrics } from '../src/consumers/backfill/metrics.ts';
@@ -143,12 +144,7 @@ async function rawRun(kafka: Kafka, count: number): Promise<number> {
 
 async function cleanupKeys(prefix: string): Promise<void> {
   const redis = new Redis(env.REDIS_URL);
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1_000);
-    cursor = next;
-    if (keys.length) await redis.unlink(...keys);
-  } while (cursor !== '0');
+  await deleteMatching(redis, `${prefix}*`);
   redis.disconnect();
 }
 

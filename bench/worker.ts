@@ -17,6 +17,7 @@
 import { spawn } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
+import { deleteMatching } from '../src/stores/redis.ts';
 import { loadEnvConfig } from '../src/config.ts';
 import { createKafka, type Kafka, type Message } from '../src/consumers/kafka-client.ts';
 import { createLogger } from '../src/logger.ts';
@@ -242,12 +243,7 @@ async function freshnessRun(kafka: Kafka): Promise<{ p50: number; p99: number; c
 
 async function cleanupKeys(prefix: string): Promise<void> {
   const redis = new Redis(env.REDIS_URL);
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1_000);
-    cursor = next;
-    if (keys.length) await redis.unlink(...keys);
-  } while (cursor !== '0');
+  await deleteMatching(redis, `${prefix}*`);
   redis.disconnect();
 }
 

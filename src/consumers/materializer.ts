@@ -20,7 +20,7 @@ import type { NormalizedEvent } from '../schemas/events.ts';
 import type { Registry } from '../schemas/registry.ts';
 import { encodeFeatureValue } from '../stores/codec.ts';
 import type { EntityRef, Keys } from '../stores/keys.ts';
-import { isCluster, type RedisClient } from '../stores/redis.ts';
+import { execPipeline, isCluster, type RedisClient } from '../stores/redis.ts';
 import { keySlot } from '../serving/slot.ts';
 import { queueScript } from '../stores/scripts.ts';
 import { pack, type Packable } from '../stores/msgpack.ts';
@@ -170,7 +170,7 @@ export class Materializer {
       }
     });
     if (misses.length === 0) return out;
-    const replies = await execPipeline(pipeline);
+    const replies = await execChecked(pipeline);
     misses.forEach((i, k) => (out[i]!.stored = parseStoredState(replies[k] as Record<string, Buffer>, out[i]!.key)));
     return out;
   }
@@ -253,7 +253,7 @@ export class Materializer {
     }
     for (const [timers, pairs] of pull) pipeline.zadd(timers, 'LT', ...pairs);
     const started = performance.now();
-    const replies = await execPipeline(pipeline);
+    const replies = await execChecked(pipeline);
     const doneMs = Date.now();
     workerMetrics.redisWriteDuration.observe(performance.now() - started);
 
@@ -314,15 +314,8 @@ const TRANSIENT_REPLY = /^(LOADING|BUSY|TRYAGAIN|CLUSTERDOWN|MASTERDOWN|READONLY
  * retriable Redis outage; any other error reply (a script bug, a wrong key
  * type) is not, so it cannot hold a partition in an endless retry loop.
  */
-async function execPipeline(pipeline: ChainableCommander): Promise<unknown[]> {
-  let results: Array<[Error | null, unknown]> | null;
-  try {
-    results = await pipeline.exec();
-  } catch (err) {
-    throw new ServiceUnavailableError('redis', (err as Error).message, { cause: err });
-  }
-  if (!results) throw new ServiceUnavailableError('redis', 'pipeline returned no replies');
-  return results.map(([err, value]) => {
+async function execChecked(pipeline: ChainableCommander): Promise<unknown[]> {
+  return (await execPipeline(pipeline)).map(([err, value]) => {
     if (!err) return value;
     if (err.name === 'ReplyError' && !TRANSIENT_REPLY.test(err.message)) {
       throw new FeaturestreamError('STORE_REJECTED', `redis rejected a worker command: ${err.message}`, false, { cause: err });

@@ -1,4 +1,5 @@
-import { Redis, Cluster, type RedisOptions, type ClusterOptions } from 'ioredis';
+import { Redis, Cluster, type ChainableCommander, type RedisOptions, type ClusterOptions } from 'ioredis';
+import { ServiceUnavailableError } from '../errors.ts';
 import type { EnvConfig } from '../config.ts';
 
 export type RedisClient = Redis | Cluster;
@@ -41,4 +42,29 @@ export function createRedis(env: Pick<EnvConfig, 'REDIS_URL' | 'REDIS_CLUSTER_NO
 
 export function isCluster(client: RedisClient): client is Cluster {
   return client instanceof Cluster;
+}
+
+/**
+ * Sends a pipeline. A failed round trip (connection, timeout) is a retriable outage; the
+ * per-command replies, errors included, are left to the caller to judge.
+ */
+export async function execPipeline(pipeline: ChainableCommander): Promise<Array<[Error | null, unknown]>> {
+  let results: Array<[Error | null, unknown]> | null;
+  try {
+    results = await pipeline.exec();
+  } catch (err) {
+    throw new ServiceUnavailableError('redis', (err as Error).message, { cause: err });
+  }
+  if (!results) throw new ServiceUnavailableError('redis', 'pipeline returned no replies');
+  return results;
+}
+
+/** Deletes every key matching `pattern` on a single node (tests and benchmarks clean up their prefix). */
+export async function deleteMatching(redis: Redis, pattern: string): Promise<void> {
+  let cursor = '0';
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1_000);
+    cursor = next;
+    if (keys.length) await redis.unlink(...keys);
+  } while (cursor !== '0');
 }

@@ -5,8 +5,7 @@
  * entities do not, and ioredis refuses cross-node pipelines.
  */
 import type { ChainableCommander } from 'ioredis';
-import { ServiceUnavailableError } from '../errors.ts';
-import { isCluster, type RedisClient } from '../stores/redis.ts';
+import { execPipeline, isCluster, type RedisClient } from '../stores/redis.ts';
 
 /** Per-entity reply: the script's value, or the error Redis returned for that entity alone. */
 export type EntityReply = { ok: true; value: unknown } | { ok: false; error: Error };
@@ -20,28 +19,16 @@ export async function perEntity(
   if (!isCluster(redis)) {
     const pipeline = redis.pipeline();
     for (let i = 0; i < count; i++) queue(pipeline, i);
-    return replies(await exec(pipeline));
+    return replies(await execPipeline(pipeline));
   }
   const all = await Promise.all(
     Array.from({ length: count }, async (_, i) => {
       const pipeline = redis.pipeline();
       queue(pipeline, i);
-      return replies(await exec(pipeline))[0]!;
+      return replies(await execPipeline(pipeline))[0]!;
     }),
   );
   return all;
-}
-
-/** A failed round trip (connection, timeout) is an outage worth retrying; per-command errors are left to the caller. */
-async function exec(pipeline: ChainableCommander): Promise<Array<[Error | null, unknown]>> {
-  let results: Array<[Error | null, unknown]> | null;
-  try {
-    results = await pipeline.exec();
-  } catch (err) {
-    throw new ServiceUnavailableError('redis', (err as Error).message, { cause: err });
-  }
-  if (!results) throw new ServiceUnavailableError('redis', 'pipeline returned no replies');
-  return results;
 }
 
 function replies(results: Array<[Error | null, unknown]>): EntityReply[] {

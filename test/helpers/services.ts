@@ -3,6 +3,7 @@ import { Redis } from 'ioredis';
 import { CreateTableCommand, DeleteTableCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { createKafka, type Admin, type Kafka } from '../../src/consumers/kafka-client.ts';
 import { createDynamoClient } from '../../src/stores/dynamodb.ts';
+import { deleteMatching } from '../../src/stores/redis.ts';
 import { randomName } from './names.ts';
 
 export function endpoints() {
@@ -42,14 +43,7 @@ export async function testRedis(prefix?: string): Promise<Redis> {
     await redis.ping();
   });
   onTestFinished(async () => {
-    if (prefix && redis.status === 'ready') {
-      let cursor = '0';
-      do {
-        const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 500);
-        cursor = next;
-        if (keys.length) await redis.unlink(...keys);
-      } while (cursor !== '0');
-    }
+    if (prefix && redis.status === 'ready') await deleteMatching(redis, `${prefix}*`);
     redis.disconnect();
   });
   return redis;

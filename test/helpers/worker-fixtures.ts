@@ -145,11 +145,16 @@ export async function caughtUp(admin: Admin, groupId: string, topics: string[]):
   return true;
 }
 
-export async function readVectors(redis: Redis, s: Scenario, entityIds: Iterable<string>): Promise<ExpectedVectors> {
+export async function readVectors(
+  redis: Redis,
+  s: Pick<Scenario, 'registry' | 'keys'>,
+  entityIds: Iterable<string>,
+  version = 1,
+): Promise<ExpectedVectors> {
   const ids = [...entityIds];
   const groups = s.registry.groupsOf('user');
   const pipeline = redis.pipeline();
-  for (const id of ids) for (const g of groups) pipeline.hgetallBuffer(s.keys.vector({ entityType: 'user', entityId: id }, g.name));
+  for (const id of ids) for (const g of groups) pipeline.hgetallBuffer(s.keys.vector({ entityType: 'user', entityId: id }, g.name, version));
   const replies = (await pipeline.exec()) ?? [];
   const out: ExpectedVectors = new Map();
   let i = 0;

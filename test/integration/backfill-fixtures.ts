@@ -7,11 +7,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import type { Redis } from 'ioredis';
 import { parseRegistry, type Registry } from '../../src/schemas/registry.ts';
-import { RESERVED_VECTOR_FIELDS } from '../../src/stores/entity-state.ts';
-import type { Keys } from '../../src/stores/keys.ts';
-import type { ExpectedVectors } from '../helpers/reference.ts';
 import { randomName } from '../helpers/names.ts';
 import { registryInput, type Scenario } from '../helpers/worker-fixtures.ts';
 
@@ -31,29 +27,6 @@ export function withNewFeature(s: Scenario): { registry: Registry; configFile: s
   const configFile = join(dirname(s.configFile), 'registry-v2.json');
   writeFileSync(configFile, JSON.stringify(extended));
   return { registry: parseRegistry(extended), configFile };
-}
-
-export async function readVersionVectors(redis: Redis, registry: Registry, keys: Keys, ids: Iterable<string>, version: number): Promise<ExpectedVectors> {
-  const list = [...ids];
-  const groups = registry.groupsOf('user');
-  const pipeline = redis.pipeline();
-  for (const id of list) for (const g of groups) pipeline.hgetallBuffer(keys.vector({ entityType: 'user', entityId: id }, g.name, version));
-  const replies = (await pipeline.exec()) ?? [];
-  const out: ExpectedVectors = new Map();
-  let i = 0;
-  for (const id of list) {
-    const entity: Record<string, Record<string, string>> = {};
-    for (const g of groups) {
-      const raw = (replies[i++]?.[1] ?? {}) as Record<string, Buffer>;
-      entity[g.name] = Object.fromEntries(
-        Object.entries(raw)
-          .filter(([f]) => !RESERVED_VECTOR_FIELDS.has(f))
-          .map(([f, v]) => [f, v.toString('latin1')]),
-      );
-    }
-    out.set(id, entity);
-  }
-  return out;
 }
 
 export interface ChildBackfill {

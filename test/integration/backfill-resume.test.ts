@@ -8,8 +8,8 @@ import { referenceVectors } from '../helpers/reference.ts';
 import { testEnv, testKafka, testRedis } from '../helpers/services.ts';
 import { randomName } from '../helpers/names.ts';
 import { waitFor } from '../helpers/wait.ts';
-import { ENGINE_OPTIONS, committedTotal, createScenario, produce, randomEvents, readTopics, rng } from '../helpers/worker-fixtures.ts';
-import { readVersionVectors, spawnBackfill, withNewFeature, type ChildBackfill } from './backfill-fixtures.ts';
+import { ENGINE_OPTIONS, committedTotal, createScenario, produce, randomEvents, readTopics, readVectors, rng } from '../helpers/worker-fixtures.ts';
+import { spawnBackfill, withNewFeature, type ChildBackfill } from './backfill-fixtures.ts';
 
 describe('backfill resume', () => {
   it('ends identical after a kill -9 midway', async () => {
@@ -46,7 +46,7 @@ describe('backfill resume', () => {
     expect(summary).toMatchObject({ version: 2, resumed: true, completed: true, switched: false });
 
     const expected = referenceVectors(v2.registry, await readTopics(kafka, admin, topics), Date.now(), ENGINE_OPTIONS);
-    expect(await readVersionVectors(redis, v2.registry, s.keys, expected.keys(), 2), `seed ${seed}`).toEqual(expected);
+    expect(await readVectors(redis, { registry: v2.registry, keys: s.keys }, expected.keys(), 2), `seed ${seed}`).toEqual(expected);
     expect(await redis.get(s.keys.activeVersion())).toBeNull();
     expect(await redis.get(s.keys.backfill())).toBeNull();
   });

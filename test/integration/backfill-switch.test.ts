@@ -19,8 +19,8 @@ import { referenceVectors } from '../helpers/reference.ts';
 import { randomName } from '../helpers/names.ts';
 import { testEnv, testKafka, testRedis } from '../helpers/services.ts';
 import { waitFor } from '../helpers/wait.ts';
-import { ENGINE_OPTIONS, caughtUp, committedTotal, createScenario, produce, produceOverTime, randomEvents, readTopics, rng } from '../helpers/worker-fixtures.ts';
-import { NEW_FEATURE, readVersionVectors, withNewFeature } from './backfill-fixtures.ts';
+import { ENGINE_OPTIONS, caughtUp, committedTotal, createScenario, produce, produceOverTime, randomEvents, readTopics, readVectors, rng } from '../helpers/worker-fixtures.ts';
+import { NEW_FEATURE, withNewFeature } from './backfill-fixtures.ts';
 
 describe('backfill switch', () => {
   it('hands a backfilled version with a new feature over to the live workers exactly', async () => {
@@ -108,7 +108,7 @@ describe('backfill switch', () => {
     await readLoop;
 
     const expected = referenceVectors(v2.registry, await readTopics(kafka, admin, topics), Date.now(), ENGINE_OPTIONS);
-    expect(await readVersionVectors(redis, v2.registry, s.keys, expected.keys(), 2), `seed ${seed}`).toEqual(expected);
+    expect(await readVectors(redis, { registry: v2.registry, keys: s.keys }, expected.keys(), 2), `seed ${seed}`).toEqual(expected);
     expect(calls).not.toContain('mixed');
     const firstV2 = calls.indexOf('v2');
     expect(firstV2).toBeGreaterThan(0);
@@ -153,6 +153,6 @@ describe('backfill switch', () => {
     await waitFor('the worker to catch up', () => caughtUp(admin, s.groupId, topics), { timeoutMs: 60_000 });
 
     const expected = referenceVectors(s.registry, await readTopics(kafka, admin, topics), Date.now(), ENGINE_OPTIONS);
-    expect(await readVersionVectors(redis, s.registry, s.keys, expected.keys(), 2), `seed ${seed}`).toEqual(expected);
+    expect(await readVectors(redis, { registry: s.registry, keys: s.keys }, expected.keys(), 2), `seed ${seed}`).toEqual(expected);
   });
 });
