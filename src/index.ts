@@ -10,7 +10,7 @@ export type { FeatureReaderOptions, RedisSettings } from './serving/setup.ts';
 export type { FeatureVector, VectorSource, EntityName, EntityFeatureValues } from './serving/types.ts';
 export type { ReadSource } from './serving/fetcher.ts';
 export type { BreakerOptions, BreakerState } from './serving/breaker.ts';
-export { validateEntityId, MAX_ENTITY_ID_LENGTH } from './serving/entity-id.ts';
+export { validateEntityId, MAX_ENTITY_ID_LENGTH } from './schemas/entity-id.ts';
 
 // Registry
 export { defineConfig, loadRegistryFile, parseRegistry } from './schemas/registry.ts';

@@ -13,6 +13,11 @@ export interface NormalizedEvent {
   /** Epoch milliseconds. */
   eventTimeMs: number;
   eventId?: string;
+  /**
+   * Arrival time, epoch ms: the Kafka record timestamp (or the worker's clock
+   * at consumption). The de-duplication horizon is measured in it.
+   */
+  arrivalMs?: number;
   /** The schema's output: times as epoch ms, booleans as 0/1. */
   fields: Record<string, unknown>;
 }

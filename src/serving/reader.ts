@@ -10,7 +10,7 @@ import { computeOnDemand } from '../aggregations/on-demand.ts';
 import type { FeatureValue, RegistryInput } from '../schemas/registry.ts';
 import type { BreakerState } from './breaker.ts';
 import { emptyCounts, defaultVector, type StoredVector } from './decode.ts';
-import { validateEntityId } from './entity-id.ts';
+import { validateEntityId } from '../schemas/entity-id.ts';
 import type { ReadSource } from './fetcher.ts';
 import { unknownEntity, type EntityPlan } from './plan.ts';
 import { resolveReaderSetup, type FeatureReaderOptions, type ReaderSetup } from './setup.ts';

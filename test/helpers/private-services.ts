@@ -10,6 +10,7 @@ import { onTestFinished } from 'vitest';
 import { ensureRedis, redisProcess } from '../../scripts/services/redis.ts';
 import { ensureKafka, kafkaProcess } from '../../scripts/services/kafka.ts';
 import { portOpen, stopProcess } from '../../scripts/services/process.ts';
+import { startRedisCluster, type RedisClusterHandle } from '../../scripts/services/redis-cluster.ts';
 
 async function sparePort(span = 1): Promise<number> {
   for (;;) {
@@ -59,5 +60,25 @@ export async function privateKafka(): Promise<PrivateServer> {
     endpoint,
     stop: async () => void (await stopProcess(kafkaProcess(o), 20_000)),
     start: async () => void (await ensureKafka(o, log)),
+  };
+}
+
+/**
+ * A private Redis Cluster (3 masters with 1 replica each by default, short
+ * node timeout) in its own temp dir, stopped and removed when the calling
+ * suite ends. Pass the returned `seeds` as REDIS_CLUSTER_NODES.
+ */
+export async function privateRedisCluster(options: { masters?: number; replicasPerMaster?: number; args?: string[] } = {}): Promise<RedisClusterHandle> {
+  const dir = mkdtempSync(join(tmpdir(), 'fs-redis-cluster-'));
+  const masters = options.masters ?? 3;
+  const replicasPerMaster = options.replicasPerMaster ?? 1;
+  const basePort = await sparePort(masters * (1 + replicasPerMaster));
+  const cluster = await startRedisCluster({ dir, basePort, masters, replicasPerMaster, ...(options.args ? { args: options.args } : {}) }, log);
+  return {
+    ...cluster,
+    stop: async () => {
+      await cluster.stop();
+      rmSync(dir, { recursive: true, force: true });
+    },
   };
 }

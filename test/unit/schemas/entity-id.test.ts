@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { EntityIdError } from '../../../src/errors.ts';
-import { validateEntityId } from '../../../src/serving/entity-id.ts';
+import { validateEntityId } from '../../../src/schemas/entity-id.ts';
 
 describe('validateEntityId', () => {
   it.each(['u12345', 'a', 'x'.repeat(128), 'user-42_b.c', 'ünïcode', 'a/b@c'])('accepts %j', (id) => {
