@@ -1,9 +1,9 @@
 import { inject, onTestFinished } from 'vitest';
-import { Redis } from 'ioredis';
+import { Cluster, Redis } from 'ioredis';
 import { CreateTableCommand, DeleteTableCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { createKafka, type Admin, type Kafka } from '../../src/consumers/kafka-client.ts';
 import { createDynamoClient } from '../../src/stores/dynamodb.ts';
-import { deleteMatching } from '../../src/stores/redis.ts';
+import { deleteMatching, type RedisClient } from '../../src/stores/redis.ts';
 import { randomName } from './names.ts';
 
 export function endpoints() {
@@ -17,6 +17,7 @@ export function testEnv(overrides: Record<string, string> = {}): NodeJS.ProcessE
     KAFKA_BROKERS: e.kafkaBrokers.join(','),
     REDIS_URL: e.redisUrl,
     DYNAMODB_ENDPOINT: e.dynamodbEndpoint,
+    ...(e.redisClusterNodes ? { REDIS_CLUSTER_NODES: e.redisClusterNodes.join(',') } : {}),
     LOG_LEVEL: 'warn',
     ...overrides,
   };
@@ -47,6 +48,38 @@ export async function testRedis(prefix?: string): Promise<Redis> {
     redis.disconnect();
   });
   return redis;
+}
+
+/** True in the Redis Cluster pass: the code under test talks to REDIS_CLUSTER_NODES. */
+export function onCluster(): boolean {
+  return endpoints().redisClusterNodes !== undefined;
+}
+
+/**
+ * The Redis the code under test writes to: the Cluster in the cluster pass,
+ * else the single node. Keys under `prefix` are deleted after the test (on
+ * every master of a Cluster).
+ */
+export async function testRedisClient(prefix?: string): Promise<RedisClient> {
+  const seeds = endpoints().redisClusterNodes;
+  if (seeds === undefined) return testRedis(prefix);
+  const nodes = seeds.map((hp) => ({ host: hp.split(':')[0]!, port: Number(hp.split(':')[1]) }));
+  const cluster = new Cluster(nodes, { redisOptions: { maxRetriesPerRequest: 1, connectTimeout: 2_000 } });
+  cluster.on('error', () => undefined);
+  await reachable('Redis Cluster', seeds.join(','), async () => {
+    await new Promise<void>((resolve, reject) => {
+      if (cluster.status === 'ready') return resolve();
+      cluster.once('ready', () => resolve());
+      setTimeout(() => reject(new Error(`cluster not ready (${cluster.status})`)), 10_000);
+    });
+  });
+  onTestFinished(async () => {
+    if (prefix && cluster.status === 'ready') {
+      await Promise.all(cluster.nodes('master').map((node) => deleteMatching(node, `${prefix}*`)));
+    }
+    cluster.disconnect();
+  });
+  return cluster;
 }
 
 /** A kafkajs client (through the project's one Kafka module) plus a connected admin; topics created with `createTopic` are deleted after the test. */

@@ -5,6 +5,8 @@ export interface Endpoints {
   kafkaBrokers: string[];
   redisUrl: string;
   dynamodbEndpoint: string;
+  /** Set for the Redis Cluster pass (REDIS_CLUSTER_NODES): cluster-ready tests then run against it. */
+  redisClusterNodes?: string[];
 }
 
 declare module 'vitest' {
@@ -23,12 +25,13 @@ const HOW_TO_START =
  * else every integration test fails with the command that starts the services.
  */
 export default async function setup(project: TestProject): Promise<(() => Promise<void>) | undefined> {
-  const { KAFKA_BROKERS, REDIS_URL, DYNAMODB_ENDPOINT } = process.env;
+  const { KAFKA_BROKERS, REDIS_URL, DYNAMODB_ENDPOINT, REDIS_CLUSTER_NODES } = process.env;
   if (KAFKA_BROKERS && REDIS_URL && DYNAMODB_ENDPOINT) {
     project.provide('endpoints', {
       kafkaBrokers: KAFKA_BROKERS.split(',').map((s) => s.trim()),
       redisUrl: REDIS_URL,
       dynamodbEndpoint: DYNAMODB_ENDPOINT,
+      ...(REDIS_CLUSTER_NODES ? { redisClusterNodes: REDIS_CLUSTER_NODES.split(',').map((s) => s.trim()) } : {}),
     });
     return undefined;
   }
