@@ -1,4 +1,4 @@
-import { envSchema, type EnvConfig } from './schemas/env.ts';
+import { envFields, envSchema, SECRET_VARIABLES, type EnvConfig } from './schemas/env.ts';
 import { ConfigError } from './errors.ts';
 
 export type { EnvConfig };
@@ -9,7 +9,7 @@ export type { EnvConfig };
  */
 export function loadEnvConfig(env: NodeJS.ProcessEnv = process.env): EnvConfig {
   const input: Record<string, string> = {};
-  for (const key of Object.keys(envSchema.shape)) {
+  for (const key of Object.keys(envFields.shape)) {
     const value = env[key];
     if (value !== undefined && value !== '') input[key] = value;
   }
@@ -17,7 +17,9 @@ export function loadEnvConfig(env: NodeJS.ProcessEnv = process.env): EnvConfig {
   if (!parsed.success) {
     const problems = parsed.error.issues.map((issue) => {
       const name = String(issue.path[0] ?? 'environment');
-      return `${name}=${JSON.stringify(input[name] ?? '')}: ${issue.message}`;
+      // Secrets are named, never echoed.
+      const shown = SECRET_VARIABLES.has(name) ? '<redacted>' : JSON.stringify(input[name] ?? '');
+      return `${name}=${shown}: ${issue.message}`;
     });
     throw new ConfigError(`invalid environment: ${problems.join('; ')}`, {
       details: { variables: parsed.error.issues.map((i) => String(i.path[0])) },
