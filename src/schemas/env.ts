@@ -37,8 +37,8 @@ const flag = z
 
 export const SASL_MECHANISMS = ['PLAIN', 'SCRAM-SHA-256', 'SCRAM-SHA-512', 'OAUTHBEARER'] as const;
 
-/** Variables whose values are never printed, not even in a validation error. */
-export const SECRET_VARIABLES: ReadonlySet<string> = new Set(['KAFKA_SASL_PASSWORD', 'REDIS_PASSWORD', 'REDIS_URL']);
+/** Variables whose values are never printed, not even in a validation error (REDIS_URL: its password part). */
+export const SECRET_VARIABLES: ReadonlySet<string> = new Set(['KAFKA_SASL_PASSWORD', 'REDIS_PASSWORD']);
 
 /** Environment variables featurestream reads; defaults match docker-compose.yml. */
 export const envFields = z.object({
