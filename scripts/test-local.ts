@@ -17,6 +17,8 @@ const KAFKA_LEGACY_FILES = [
   'test/integration/worker-exactness.test.ts',
   'test/integration/worker-dlq.test.ts',
   'test/integration/worker-rebalance.test.ts',
+  'test/integration/secure-connections.test.ts',
+  'test/integration/quiet-logs.test.ts',
 ];
 
 interface Pass {
