@@ -41,7 +41,7 @@ export interface DistinctState {
   sweptTile: number;
 }
 
-/** last_k entries as parallel arrays (k is small): a value, its newest event time, and its hash (see dedup.ts). */
+/** last_k entries as parallel arrays (k is small): a value, its newest event time, and its hashOf (see dedup.ts). */
 export interface RecentState {
   values: string[];
   times: number[];
@@ -58,7 +58,7 @@ export interface EntityState {
   lasts: (LastState | undefined)[];
   distincts: (DistinctState | undefined)[];
   recents: (RecentState | undefined)[];
-  /** Event id -> event time, for de-duplication. */
+  /** Hashes of counted (source, event id) pairs by arrival time, for de-duplication. */
   dedup: DedupMemory;
 }
 

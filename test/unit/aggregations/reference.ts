@@ -12,8 +12,10 @@ export interface ReferenceOptions {
 
 export class ReferenceModel {
   private readonly accepted: NormalizedEvent[] = [];
-  private readonly seen = new Map<string, number>();
-  private newest: number | undefined;
+  /** `source id` -> arrival of the copy that counted. */
+  private readonly counted = new Map<string, number>();
+  /** Latest arrival so far. */
+  private clock = -Infinity;
 
   constructor(
     private readonly registry: Registry,
@@ -21,17 +23,22 @@ export class ReferenceModel {
     private readonly o: ReferenceOptions,
   ) {}
 
-  /** 'future' where the engine must throw EVENT_IN_FUTURE. */
+  /**
+   * 'future' where the engine must throw EVENT_IN_FUTURE. Arrival is the
+   * event's arrivalMs, else now; a re-sent (source, id) is a duplicate while
+   * the copy that counted arrived less than the horizon before the latest
+   * arrival so far.
+   */
   apply(e: NormalizedEvent, now: number): 'future' | 'duplicate' | 'accepted' {
-    const t = e.eventTimeMs;
-    if (t > now + this.o.maxFutureSkewMs) return 'future';
+    const arrival = e.arrivalMs ?? now;
+    if (e.eventTimeMs > arrival + this.o.maxFutureSkewMs) return 'future';
+    this.clock = Math.max(this.clock, arrival);
     if (e.eventId !== undefined) {
-      const from = Math.max(this.newest ?? t, t) - this.o.dedupHorizonMs;
-      const prev = this.seen.get(e.eventId);
-      if (prev !== undefined && prev >= from) return 'duplicate';
-      if (t >= from) this.seen.set(e.eventId, t);
+      const key = JSON.stringify([e.source, e.eventId]);
+      const first = this.counted.get(key);
+      if (first !== undefined && this.clock - first < this.o.dedupHorizonMs) return 'duplicate';
+      this.counted.set(key, arrival);
     }
-    this.newest = Math.max(this.newest ?? t, t);
     this.accepted.push(e);
     return 'accepted';
   }
