@@ -53,7 +53,7 @@ describe('reader round trip', () => {
 
     // u2 has one field in one group: everything else is the training-time default.
     expect(u2).toMatchObject({ source: 'redis', features: { tx_count_1h: 3, tx_sum_1h: 0, recent_merchants: [], country: 'unknown', embedding: new Float32Array([0, 0]) } });
-    expect(u2!.defaulted.sort()).toEqual(['country', 'created_at', 'embedding', 'recent_merchants', 'tx_sum_1h']);
+    expect([...u2!.defaulted].sort()).toEqual(['country', 'created_at', 'embedding', 'recent_merchants', 'tx_sum_1h']);
 
     expect(u3).toMatchObject({ entityId: 'u3', source: 'default', ageMs: undefined, features: { tx_count_1h: 0, country: 'unknown', hour_of_day: 13 } });
     expect(u3!.defaulted).toHaveLength(6);
@@ -62,12 +62,12 @@ describe('reader round trip', () => {
     // Compile-time: vectors are typed from the defineConfig registry, per entity type.
     expectTypeOf(u1!.features.tx_count_1h).toEqualTypeOf<number>();
     expectTypeOf(u1!.features.country).toEqualTypeOf<string>();
-    expectTypeOf(u1!.features.recent_merchants).toEqualTypeOf<string[]>();
+    expectTypeOf(u1!.features.recent_merchants).toEqualTypeOf<readonly string[]>();
     expectTypeOf(u1!.features.embedding).toEqualTypeOf<Float32Array>();
     expectTypeOf(u1!.features.account_age_days).toEqualTypeOf<number>();
     expectTypeOf(u1!.features).not.toHaveProperty('merchant_tx_1h');
     const merchant = await reader.get('merchant', 'm1');
-    expectTypeOf(merchant.features).toEqualTypeOf<{ merchant_tx_1h: number }>();
+    expectTypeOf(merchant.features).toEqualTypeOf<{ readonly merchant_tx_1h: number }>();
     expect(merchant.features).toEqual({ merchant_tx_1h: 0 });
   });
 
@@ -91,7 +91,7 @@ describe('reader round trip', () => {
 
     expect(u1.source).toBe('redis');
     expect(u1.features).toMatchObject({ tx_count_1h: 0, tx_sum_1h: 2.5, country: 'unknown' });
-    expect(u1.defaulted.sort()).toEqual(['country', 'created_at', 'embedding', 'recent_merchants', 'tx_count_1h']);
+    expect([...u1.defaulted].sort()).toEqual(['country', 'created_at', 'embedding', 'recent_merchants', 'tx_count_1h']);
     expect(await metricValue(metrics, 'featurestream_reader_defaulted_values_total', { reason: 'corrupt' })).toBe(4);
     expect(await metricValue(metrics, 'featurestream_reader_defaulted_values_total', { reason: 'missing' })).toBe(1);
   });
@@ -117,7 +117,7 @@ describe('reader round trip', () => {
     expect(await reader.get('user', 'u1', { source: 'dynamodb' })).toMatchObject({ source: 'dynamodb', version: 3, features: { tx_count_1h: 10 } });
     const [u2, u3] = await reader.getMany('user', ['u2', 'u3']);
     expect(u2).toMatchObject({ source: 'dynamodb', features: { tx_count_1h: 20, country: 'DE', embedding: new Float32Array([1, 2]), tx_sum_1h: 0 } });
-    expect(u2!.defaulted.sort()).toEqual(['created_at', 'recent_merchants', 'tx_sum_1h']);
+    expect([...u2!.defaulted].sort()).toEqual(['created_at', 'recent_merchants', 'tx_sum_1h']);
     expect(u3).toMatchObject({ source: 'default', features: { tx_count_1h: 0 } });
   });
 
