@@ -34,14 +34,16 @@
  *   ahead of its arrival throws InvalidEventError EVENT_IN_FUTURE. Arrival is
  *   `event.arrivalMs` (the Kafka record timestamp), else `nowMs`: a replay of
  *   the same records decides the same way, whatever the consumer lag.
- * - De-duplication, in arrival time: each entity has an arrival clock, the
- *   latest arrival among its events so far (this one included). An event
- *   with an id is a 'duplicate' when the same (source, id) counted at an
- *   arrival less than `dedupHorizonMs` (default 1 h) before the clock,
- *   whatever its event time; otherwise it counts and its arrival is
- *   remembered. With arrivals in order this is "a re-sent id counts once if
- *   it arrives within the horizon of its first arrival". Memory: a 52-bit
- *   hash and a time per id counted within one horizon (see dedup.ts).
+ * - De-duplication, in arrival time: each entity has an arrival clock per
+ *   source, the latest arrival among that source's events so far (this one
+ *   included). An event with an id is a 'duplicate' when the same (source,
+ *   id) counted at an arrival less than `dedupHorizonMs` (default 1 h)
+ *   before that clock, whatever its event time; otherwise it counts and its
+ *   arrival is remembered. With arrivals in order (one partition, record
+ *   timestamps) this is "a re-sent id counts once if it arrives within the
+ *   horizon of its first arrival"; one clock per source keeps a lagging
+ *   topic from being judged by another topic's newer timestamps. Memory: a
+ *   52-bit hash and a time per id counted within one horizon (dedup.ts).
  * - NaN, Infinity and missing values never enter state: the slot skips them.
  * - Time only moves forward: pass each state a non-decreasing `nowMs`, since
  *   `apply` and `evict` drop tiles that no later window can read.
@@ -125,7 +127,7 @@ export class WindowEngine {
         { details: { source: event.source, eventTimeMs: t, arrivalMs: arrival } },
       );
     }
-    const dedup = state.dedup;
+    const dedup = state.dedup[sp.index]!;
     dedup.tick(arrival);
     if (event.eventId !== undefined && dedup.repeated(eventKeyHash(event.source, event.eventId), arrival, this.dedupHorizonMs)) {
       return 'duplicate';

@@ -154,5 +154,5 @@ export function evictState(plan: EntityPlan, state: EntityState, now: number, de
     if (l !== undefined && l.ts + p.maxTtlMs <= now) state.lasts[p.index] = undefined;
   }
   // Ids are forgotten by the arrival clock only, never by `now`: a replay decides as the first run did.
-  state.dedup.prune(dedupHorizonMs);
+  for (const d of state.dedup) d.prune(dedupHorizonMs);
 }

@@ -3,8 +3,8 @@
  *
  *   u8 version | entity index | u32 LE layout fingerprint | newest: 0 = none, else zigzag + 1
  *   strings: count, then (utf-8 length, bytes); every string below is an index into this table
- *   dedup: arrival clock (0 = none, else zigzag + 1); count; then per id
- *     (u32 LE low hash bits, high hash bits, clock - arrival)
+ *   dedup, per source of the entity: count; if count > 0 the arrival clock
+ *     (zigzag), then per id (u32 LE low hash bits, high hash bits, clock - arrival)
  *   per series slot: 0 = absent, else newest - lastTs + 1; tile count; tiles
  *   per last slot: 0 = absent, else newest - ts + 1; value (number | string | dim x f32 LE)
  *   per distinct slot: 0 = absent, else newest - lastTs + 1; value count; (value, tile count, tiles)
@@ -17,7 +17,7 @@
  * Version 1 differs only in its dedup section: count, then (id, newest - event
  * time), ids in the string table. Read for upgrades: each id is remembered
  * under every source of the entity (v1 ids were unique across them), as
- * counted at the newest event time, which also starts the arrival clock.
+ * counted at the newest event time, which also starts the arrival clocks.
  */
 import { StateCorruptError } from '../errors.ts';
 import { ByteReader, ByteWriter } from './bytes.ts';
@@ -75,14 +75,17 @@ export function serializeState(plan: EntityPlan, state: EntityState): Uint8Array
   w.varint(table.size);
   for (const s of table.keys()) w.string(s);
   const ref = (s: string) => w.varint(table.get(s)!);
-  const { clock, hashes, arrivals } = state.dedup;
-  writeOptional(w, clock);
-  w.varint(hashes.length);
-  for (let i = 0; i < hashes.length; i++) {
-    const h = hashes[i]!;
-    w.u32(h % TWO_32);
-    w.varint(Math.floor(h / TWO_32));
-    w.varint(clock! - arrivals[i]!);
+  for (const { clock, hashes, arrivals } of state.dedup) {
+    w.varint(hashes.length);
+    // Without ids the clock decides nothing, so it is not kept.
+    if (hashes.length === 0) continue;
+    w.zigzag(clock!);
+    for (let i = 0; i < hashes.length; i++) {
+      const h = hashes[i]!;
+      w.u32(h % TWO_32);
+      w.varint(Math.floor(h / TWO_32));
+      w.varint(clock! - arrivals[i]!);
+    }
   }
   for (const p of plan.series) {
     const s = state.series[p.index];
@@ -142,31 +145,34 @@ function readSeries(r: ByteReader, p: EntityPlan['series'][number], lastTs: numb
 }
 
 function readDedup(r: ByteReader, state: EntityState): void {
-  const dedup = state.dedup;
-  dedup.clock = readOptional(r);
-  const n = r.count();
-  r.check(n === 0 || dedup.clock !== undefined, 'event ids without an arrival clock');
-  for (let i = 0; i < n; i++) {
-    const low = r.u32();
-    const high = r.varint();
-    r.check(high < HASH_HIGH_LIMIT, 'bad event id hash');
-    r.check(dedup.restore(high * TWO_32 + low, dedup.clock! - r.varint()), 'repeated event id');
+  for (const dedup of state.dedup) {
+    const n = r.count();
+    if (n === 0) continue;
+    const clock = (dedup.clock = r.zigzag());
+    for (let i = 0; i < n; i++) {
+      const low = r.u32();
+      const high = r.varint();
+      r.check(high < HASH_HIGH_LIMIT, 'bad event id hash');
+      r.check(dedup.restore(high * TWO_32 + low, clock - r.varint()), 'repeated event id');
+    }
   }
 }
 
 /** Version 1 kept ids with their event times; see the layout comment for the conversion. */
 function readDedupV1(r: ByteReader, plan: EntityPlan, state: EntityState, str: () => string): void {
   const n = r.count();
-  const dedup = state.dedup;
-  if (n > 0) dedup.clock = state.newest;
-  r.check(n === 0 || dedup.clock !== undefined, 'event ids without a newest time');
+  const clock = state.newest;
+  r.check(n === 0 || clock !== undefined, 'event ids without a newest time');
   const seen = new Set<string>();
   for (let i = 0; i < n; i++) {
     const id = str();
     r.varint();
     r.check(!seen.has(id), 'repeated event id');
     seen.add(id);
-    for (const source of plan.bySource.keys()) dedup.restore(eventKeyHash(source, id), dedup.clock!);
+    plan.sources.forEach((source, s) => {
+      state.dedup[s]!.clock = clock;
+      state.dedup[s]!.restore(eventKeyHash(source, id), clock!);
+    });
   }
 }
 

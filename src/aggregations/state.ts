@@ -58,13 +58,14 @@ export interface EntityState {
   lasts: (LastState | undefined)[];
   distincts: (DistinctState | undefined)[];
   recents: (RecentState | undefined)[];
-  /** Hashes of counted (source, event id) pairs by arrival time, for de-duplication. */
-  dedup: DedupMemory;
+  /** Per source of the entity (plan order): hashes of counted event ids by arrival time, for de-duplication. */
+  dedup: DedupMemory[];
 }
 
 export interface StateShape {
   entity: string;
   entityIndex: number;
+  sources: readonly unknown[];
   series: readonly unknown[];
   lasts: readonly unknown[];
   distincts: readonly unknown[];
@@ -81,6 +82,6 @@ export function emptyState(slots: StateShape): EntityState {
     lasts: slots.lasts.map(() => undefined),
     distincts: slots.distincts.map(() => undefined),
     recents: slots.recents.map(() => undefined),
-    dedup: new DedupMemory(),
+    dedup: slots.sources.map(() => new DedupMemory()),
   };
 }
