@@ -5,7 +5,11 @@ import { defineConfig } from 'vitest/config';
  * cluster pass: `--project cluster` with REDIS_CLUSTER_NODES set). A file
  * joins once its Redis access goes through testRedisClient()/testEnv().
  */
-const CLUSTER_READY: string[] = [];
+const CLUSTER_READY: string[] = [
+  'test/integration/reader-roundtrip.test.ts',
+  'test/integration/reader-cache.test.ts',
+  'test/integration/reader-deadline.test.ts',
+];
 
 const integration = {
   environment: 'node' as const,

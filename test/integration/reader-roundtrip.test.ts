@@ -3,8 +3,9 @@ import { Registry as MetricsRegistry } from 'prom-client';
 import { EntityIdError } from '../../src/errors.ts';
 import { createFeatureReader, type FeatureReaderOptions } from '../../src/index.ts';
 import { Keys } from '../../src/stores/keys.ts';
+import { isCluster } from '../../src/stores/redis.ts';
 import { randomName } from '../helpers/names.ts';
-import { testDynamo, testRedis } from '../helpers/services.ts';
+import { onCluster, testDynamo, testRedisClient } from '../helpers/services.ts';
 import { waitFor } from '../helpers/wait.ts';
 import { metricValue, putDynamoUser, seedUsers, testConfig } from './reader-fixtures.ts';
 
@@ -13,8 +14,8 @@ const requestTimeMs = Date.UTC(2026, 2, 15, 13, 30);
 
 async function setup(extra: Partial<FeatureReaderOptions<typeof testConfig>> = {}) {
   const prefix = `${randomName('fs-reader')}:`;
-  const redis = await testRedis(prefix);
-  const keys = new Keys({ prefix });
+  const redis = await testRedisClient(prefix);
+  const keys = new Keys({ prefix, hashTags: onCluster() });
   const metrics = new MetricsRegistry();
   const reader = createFeatureReader({ registry: testConfig, redis, dynamodb: false, keys, metrics, cache: false, deadlineMs: 1_000, ...extra });
   onTestFinished(() => reader.close());
@@ -71,13 +72,14 @@ describe('reader round trip', () => {
     expect(merchant.features).toEqual({ merchant_tx_1h: 0 });
   });
 
-  it('reads every group of every entity in one pipeline', async () => {
+  it('reads every group of every entity in one pipeline (one per master on a Cluster)', async () => {
     const { redis, keys, reader } = await setup();
     const ids = Array.from({ length: 200 }, (_, i) => `u${i}`);
     await seedUsers(redis, keys, ids.map((id, i) => [id, { tx_count_1h: i, country: `c${i}` }]));
     const pipelines = vi.spyOn(redis, 'pipeline');
     const vectors = await reader.getMany('user', ids);
-    expect(pipelines).toHaveBeenCalledTimes(1);
+    // 200 entities hit every master of a 3-master Cluster.
+    expect(pipelines).toHaveBeenCalledTimes(isCluster(redis) ? redis.nodes('master').length : 1);
     expect(vectors.map((v) => [v.features.tx_count_1h, v.features.country])).toEqual(ids.map((_, i) => [i, `c${i}`]));
   });
 

@@ -6,8 +6,11 @@
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { Registry as MetricsRegistry } from 'prom-client';
 import { ConfigError, createFeatureReader, type FeatureReaderOptions } from '../../../src/index.ts';
-import { defineConfig } from '../../../src/schemas/registry.ts';
-import { heldRedis, type Row } from './scripted-redis.ts';
+import type { BatchGetItemCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { defineConfig, parseRegistry } from '../../../src/schemas/registry.ts';
+import { vectorToItem } from '../../../src/stores/dynamo-item.ts';
+import { Keys } from '../../../src/stores/keys.ts';
+import { heldRedis, scriptedRedis, type Row } from './scripted-redis.ts';
 
 const config = defineConfig({
   entities: [{ name: 'user' }],
@@ -55,6 +58,29 @@ describe('per-call deadlines', () => {
     release();
     expect(await patient).toMatchObject({ source: 'redis', features: { tx_count_1h: 7 } });
     expect(sent).toHaveLength(1);
+  });
+
+  it('a joiner whose deadline outlasts the fetch it joined falls back to DynamoDB on its own', async () => {
+    const keys = new Keys({ prefix: 't:' });
+    const item = vectorToItem(keys, { entityType: 'user', entityId: 'u1' }, 1, { features: { tx_count_1h: 9 }, version: 1, updatedMs: Date.now(), expiresAtMs: Date.now() + 60_000 }, parseRegistry(config).featuresOf('user'));
+    let reads = 0;
+    // The first BatchGetItem (the shared fetch's) never answers; the joiner's own read does.
+    const dynamo = {
+      send: (command: BatchGetItemCommand, options: { abortSignal: AbortSignal }) => {
+        reads++;
+        if (reads === 1) return new Promise((_, reject) => options.abortSignal.addEventListener('abort', () => reject(new Error('aborted'))));
+        expect(command.input.RequestItems!.t!.Keys).toHaveLength(1);
+        return Promise.resolve({ Responses: { t: [item] } });
+      },
+    } as unknown as DynamoDBClient;
+    const redis = scriptedRedis(() => Promise.reject(new Error('connection lost')));
+    const reader = createFeatureReader({ registry: config, redis: redis.client, dynamodb: { client: dynamo, table: 't' }, keys, metrics: new MetricsRegistry(), cache: false, deadlineMs: 50 });
+    onTestFinished(() => reader.close());
+    const first = reader.get('user', 'u1');
+    const joiner = reader.get('user', 'u1', { deadlineMs: 5_000 });
+    expect((await first).source).toBe('default');
+    expect(await joiner).toMatchObject({ source: 'dynamodb', features: { tx_count_1h: 9 } });
+    expect(reads).toBe(2);
   });
 
   it('rejects a deadline that is NaN, zero, negative or infinite, per call and in the options', async () => {
