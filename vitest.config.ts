@@ -5,7 +5,15 @@ import { defineConfig } from 'vitest/config';
  * cluster pass: `--project cluster` with REDIS_CLUSTER_NODES set). A file
  * joins once its Redis access goes through testRedisClient()/testEnv().
  */
-const CLUSTER_READY: string[] = [];
+const CLUSTER_READY: string[] = [
+  'test/integration/worker-exactness.test.ts',
+  'test/integration/worker-fence.test.ts',
+  'test/integration/worker-crash.test.ts',
+  'test/integration/worker-rebalance.test.ts',
+  'test/integration/worker-lapse.test.ts',
+  'test/integration/worker-dlq.test.ts',
+  'test/integration/worker-kafka-restart.test.ts',
+];
 
 const integration = {
   environment: 'node' as const,

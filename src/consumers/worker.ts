@@ -12,6 +12,7 @@ import type { Registry } from '../schemas/registry.ts';
 import { Keys } from '../stores/keys.ts';
 import { createRedis, type RedisClient } from '../stores/redis.ts';
 import { loadScripts } from '../stores/scripts.ts';
+import type { WaitReplicas } from '../stores/node-pipelines.ts';
 import { createKafka, Partitioners, type Producer } from './kafka-client.ts';
 import { DeadLetterSink } from './dead-letter.ts';
 import { GroupMember } from './group.ts';
@@ -45,6 +46,14 @@ export interface WorkerOptions {
   partitionsConsumedConcurrently?: number;
   /** Entity states kept in memory between batches (skips their load and decode); 0 disables. */
   stateCacheSize?: number;
+  /**
+   * Replicas every write must reach (Redis WAIT, per master) before the batch's offsets
+   * commit, so a failover cannot drop committed writes. `auto` (default): 1 on masters that
+   * have replicas, none on those without; 0 disables.
+   */
+  waitReplicas?: WaitReplicas;
+  /** Longest WAIT per pipeline; fewer acknowledgements by then retry the batch. */
+  waitTimeoutMs?: number;
   /** Hand every written entity to the DynamoDB sync queue before committing; default true. */
   dualWrite?: boolean;
   /** Also run sync workers (queue -> DynamoDB) in this process; default true. */
@@ -69,6 +78,8 @@ export const WORKER_DEFAULTS = {
   sessionTimeoutMs: 10_000,
   partitionsConsumedConcurrently: 4,
   stateCacheSize: 100_000,
+  waitReplicas: 'auto' as WaitReplicas,
+  waitTimeoutMs: 2_000,
   dualWrite: true,
   runSyncWorkers: true,
 } as const;
@@ -125,6 +136,7 @@ export function createWorker(options: WorkerOptions): Worker {
         keyspaceVersion: o.keyspaceVersion ?? 1,
         logger,
         stateCacheSize: o.stateCacheSize,
+        ...(o.waitReplicas === 0 ? {} : { replicaWait: { replicas: o.waitReplicas, timeoutMs: o.waitTimeoutMs } }),
         ...(syncQueue ? { sync: syncQueue } : {}),
       });
       const lock = new PartitionLock();
