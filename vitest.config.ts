@@ -13,6 +13,7 @@ const CLUSTER_READY: string[] = [
   'test/integration/worker-lapse.test.ts',
   'test/integration/worker-dlq.test.ts',
   'test/integration/worker-kafka-restart.test.ts',
+  'test/integration/worker-versions.test.ts',
 ];
 
 const integration = {
