@@ -30,6 +30,7 @@ import type { KafkaMessage } from './kafka-client.ts';
 import type { DeadLetter } from './dead-letter.ts';
 import { EntityLayout } from './entity-layout.ts';
 import { StateCache, type EngineState } from './state-cache.ts';
+import { quarantineError, quarantineLetters, type StateSource } from './quarantine.ts';
 
 export interface PendingEvent {
   event: NormalizedEvent;
@@ -63,6 +64,16 @@ interface Loaded {
   stored: StoredState;
   /** Set when the state came from the cache (already deserialized). */
   state: EngineState | undefined;
+  /** The state hash could not be read or parsed: the entity is quarantined. */
+  error?: FeaturestreamError;
+  /** A rebuilt state replacing an unusable hash: the write overwrites it whatever its `_version`. */
+  replace?: boolean;
+}
+
+/** An entity whose work failed for a reason tied to it alone. */
+interface Broken {
+  work: EntityWork;
+  error: FeaturestreamError;
 }
 
 interface Plan {
@@ -74,6 +85,15 @@ interface Plan {
   next: number | undefined;
   appliedTimes: number[];
   outcomes: Map<string, number>;
+}
+
+interface WriteResult {
+  retry: EntityWork[];
+  broken: Broken[];
+}
+
+function isRetriableError(err: unknown): boolean {
+  return err instanceof FeaturestreamError && err.retriable;
 }
 
 /** A CAS round that keeps failing means another writer is hammering the same entity; the batch is retried later. */
@@ -92,6 +112,8 @@ export interface MaterializerOptions {
   stateCacheSize?: number;
   /** DynamoDB dual-write: told about every entity of a run once its Redis writes are durable. */
   sync?: { enqueue(keyspaceVersion: number, refs: readonly EntityRef[]): Promise<void> };
+  /** Last good states of quarantined entities (the DynamoDB copy); without it their events are dead-lettered. */
+  stateSource?: StateSource;
   /** Writes count as durable only once this many replicas of their master acknowledged them (WAIT); unset: no WAIT. */
   replicaWait?: ReplicaWait;
 }
@@ -121,19 +143,30 @@ export class Materializer {
     const waited = new Set<string>();
     // Entities whose script call failed along with others: written alone next round to find the culprit.
     const alone = new Set<EntityWork>();
+    // Quarantined entities rebuilt from their DynamoDB copy: planned from it instead of Redis next round.
+    const rebuilt = new Map<EntityWork, Loaded>();
     for (let round = 0; pending.length > 0; round++) {
       if (round >= MAX_ROUNDS) {
         throw new FeaturestreamError('FENCED', `${pending.length} entities kept losing the version race`, true);
       }
-      const stored = await this.load(pending, version);
-      const writes: Array<Promise<EntityWork[]>> = [];
+      const stored = await this.load(pending, version, rebuilt);
+      const writes: Array<Promise<WriteResult>> = [];
+      const broken: Broken[] = [];
       try {
         for (let from = 0; from < pending.length; from += WRITE_CHUNK) {
           const dead: DeadLetter[] = [];
           const plans: Plan[] = [];
           for (let i = from; i < Math.min(from + WRITE_CHUNK, pending.length); i++) {
-            const plan = this.plan(pending[i]!, stored[i]!, nowMs, dead, version);
-            if (plan) plans.push(plan);
+            const work = pending[i]!;
+            const loaded = stored[i]!;
+            try {
+              if (loaded.error) throw loaded.error;
+              const plan = this.plan(work, loaded, nowMs, dead, version);
+              if (plan) plans.push(plan);
+            } catch (err) {
+              if (isRetriableError(err)) throw err;
+              broken.push({ work, error: quarantineError(err, loaded.key) });
+            }
           }
           const unsent = dead.filter((d) => !sent.has(`${d.topic}:${d.partition}:${d.message.offset}`));
           // Durable before the write that moves their fence past them.
@@ -146,8 +179,11 @@ export class Materializer {
         await Promise.allSettled(writes);
         throw err;
       }
-      pending = (await Promise.all(writes)).flat();
+      const results = await Promise.all(writes);
+      pending = results.flatMap((r) => r.retry);
       if (pending.length > 0) workerMetrics.casConflicts.inc(pending.length);
+      broken.push(...results.flatMap((r) => r.broken));
+      pending.push(...(await this.quarantine(broken, version, rebuilt, hooks, sent)));
     }
     await this.waitForUnwritten(works, version, waited);
     // Every entity of the run, written now or by an earlier attempt that failed before this
@@ -172,15 +208,51 @@ export class Materializer {
     if (missing) await pipelines.exec(this.options.replicaWait);
   }
 
-  /** Cached states first; the misses in one round trip (one pipeline per master). */
-  private async load(works: EntityWork[], version: number): Promise<Loaded[]> {
+  /**
+   * Broken entities: rebuilt from their last good copy (returned, to be written over the broken
+   * hash next round), or, when there is none or the rebuilt one broke too, their events dead-lettered.
+   */
+  private async quarantine(
+    broken: Broken[],
+    version: number,
+    rebuilt: Map<EntityWork, Loaded>,
+    hooks: MaterializeHooks,
+    sent: Set<string>,
+  ): Promise<EntityWork[]> {
+    const again: EntityWork[] = [];
+    const letters: DeadLetter[] = [];
+    for (const { work, error } of broken) {
+      const key = this.options.keys.state(work.ref, version);
+      const copy = rebuilt.has(work) ? undefined : await this.options.stateSource?.fetch(work.ref, version);
+      if (copy) {
+        const stored: StoredState = { version: 0, bytes: Buffer.from(copy.bytes), offsets: copy.offsets };
+        rebuilt.set(work, { key, stored, state: undefined, replace: true });
+        workerMetrics.quarantined.inc({ outcome: 'rebuilt' });
+        this.options.logger.warn({ err: error, key }, 'entity quarantined: rebuilding its state from the DynamoDB copy');
+        again.push(work);
+        continue;
+      }
+      rebuilt.delete(work);
+      workerMetrics.quarantined.inc({ outcome: 'dead_lettered' });
+      this.options.logger.warn({ err: error, key, events: work.events.length }, 'entity quarantined: its events go to the dead-letter topic');
+      letters.push(...quarantineLetters(work, error).filter((d) => !sent.has(`${d.topic}:${d.partition}:${d.message.offset}`)));
+    }
+    await hooks.deadLetter(letters);
+    for (const d of letters) sent.add(`${d.topic}:${d.partition}:${d.message.offset}`);
+    return again;
+  }
+
+  /** Rebuilt and cached states first; the misses in one round trip (one pipeline per master). */
+  private async load(works: EntityWork[], version: number, rebuilt: Map<EntityWork, Loaded>): Promise<Loaded[]> {
     const out: Loaded[] = new Array(works.length);
     const misses: Array<[index: number, position: number]> = [];
     const pipelines = new NodePipelines(this.options.redis);
     works.forEach((w, i) => {
       const key = this.options.keys.state(w.ref, version);
-      const hit = this.cache?.take(key);
-      if (hit) {
+      const copy = rebuilt.get(w);
+      const hit = copy ? undefined : this.cache?.take(key);
+      if (copy) out[i] = copy;
+      else if (hit) {
         out[i] = { key, stored: { version: hit.version, bytes: undefined, offsets: hit.offsets }, state: hit.state };
       } else {
         misses.push([i, pipelines.queue(key, (p) => p.hgetallBuffer(key))]);
@@ -190,9 +262,15 @@ export class Materializer {
     if (misses.length === 0) return out;
     const replies = await pipelines.exec();
     for (const [i, position] of misses) {
+      const loaded = out[i]!;
       const [err, reply] = replies[position]!;
-      if (err) throw classifyRedisError(err);
-      out[i]!.stored = parseStoredState(reply as Record<string, Buffer>, out[i]!.key);
+      try {
+        if (err) throw classifyRedisError(err);
+        loaded.stored = parseStoredState(reply as Record<string, Buffer>, loaded.key);
+      } catch (error) {
+        if (isRetriableError(error)) throw error;
+        loaded.error = quarantineError(error, loaded.key);
+      }
     }
     return out;
   }
@@ -246,6 +324,7 @@ export class Materializer {
     const write: EntityWrite = {
       stateKey: loaded.key,
       expectedVersion: stored.version,
+      ...(loaded.replace ? { replaceCorrupt: true } : {}),
       stateTtlMs: entity.stateTtlMs,
       state: engine.serialize(state),
       offsets: moved,
@@ -254,9 +333,10 @@ export class Materializer {
     return { work, state, offsets: applied, write, next: engine.nextChangeAt(state, nowMs), appliedTimes, outcomes };
   }
 
-  /** Returns the work to reload and reapply: entities whose CAS failed, or whose call failed along with others. */
-  private async write(plans: Plan[], nowMs: number, version: number, alone: Set<EntityWork>, waited: Set<string>): Promise<EntityWork[]> {
-    if (plans.length === 0) return [];
+  /** Work to reload and reapply (lost CAS, or a call that failed along with others), and entities whose own write was refused. */
+  private async write(plans: Plan[], nowMs: number, version: number, alone: Set<EntityWork>, waited: Set<string>): Promise<WriteResult> {
+    const broken: Broken[] = [];
+    if (plans.length === 0) return { retry: [], broken };
     const pipelines = new NodePipelines(this.options.redis);
     const outcomesOf = queueMaterialize(
       pipelines,
@@ -296,7 +376,11 @@ export class Materializer {
       const plan = plans[i]!;
       if (outcome.status === 'failed') {
         const error = classifyRedisError(outcome.error);
-        if (error.retriable || outcome.alone) throw error;
+        if (error.retriable) throw error;
+        if (outcome.alone) {
+          broken.push({ work: plan.work, error });
+          return;
+        }
         alone.add(plan.work);
         retry.push({ ...plan.work, timerDue: undefined });
         return;
@@ -317,6 +401,6 @@ export class Materializer {
     });
     for (const [topic, byOutcome] of applied) for (const [outcome, n] of byOutcome) workerMetrics.eventsApplied.inc({ topic, outcome }, n);
     if (timerWrites > 0) workerMetrics.timerWrites.inc(timerWrites);
-    return retry;
+    return { retry, broken };
   }
 }

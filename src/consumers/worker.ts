@@ -17,6 +17,9 @@ import { createKafka, Partitioners, type Producer } from './kafka-client.ts';
 import { DeadLetterSink } from './dead-letter.ts';
 import { GroupMember } from './group.ts';
 import { Materializer } from './materializer.ts';
+import { dynamoStateSource } from './quarantine.ts';
+import { createDynamoClient } from '../stores/dynamodb.ts';
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { PartitionLock } from './partition-lock.ts';
 import { createBatchHandler } from './runner.ts';
 import { TimerLoop } from './timers.ts';
@@ -97,6 +100,7 @@ export function createWorker(options: WorkerOptions): Worker {
   let timers: TimerLoop | undefined;
   let http: RunningHttpServer | undefined;
   let syncQueue: SyncQueue | undefined;
+  let dynamo: DynamoDBClient | undefined;
   let syncService: Promise<SyncService | undefined> | undefined;
 
   const ready = () => running && redis?.status === 'ready' && member?.joined() === true;
@@ -127,6 +131,7 @@ export function createWorker(options: WorkerOptions): Worker {
           });
         syncService = retryWhileUnavailable(startSync, { keepGoing: () => running, logger, maxMs: 10_000 }).then((r) => (r.done ? r.value : undefined));
       }
+      dynamo = o.dualWrite ? createDynamoClient(o.env, { maxAttempts: 2 }) : undefined;
       const versions = o.keyspaceVersion === undefined ? new KeyspaceVersions(redis, keys, o.registry) : fixedVersions(o.keyspaceVersion);
       const materializer = new Materializer({
         redis,
@@ -136,6 +141,8 @@ export function createWorker(options: WorkerOptions): Worker {
         keyspaceVersion: o.keyspaceVersion ?? 1,
         logger,
         stateCacheSize: o.stateCacheSize,
+        // A quarantined entity's state comes back from its DynamoDB copy (kept only with dual-write).
+        ...(dynamo ? { stateSource: dynamoStateSource(dynamo, o.env.DYNAMODB_TABLE, keys) } : {}),
         ...(o.waitReplicas === 0 ? {} : { replicaWait: { replicas: o.waitReplicas, timeoutMs: o.waitTimeoutMs } }),
         ...(syncQueue ? { sync: syncQueue } : {}),
       });
@@ -196,6 +203,7 @@ export function createWorker(options: WorkerOptions): Worker {
       await http?.close();
       await (await syncService)?.close();
       await syncQueue?.close();
+      dynamo?.destroy();
       redis?.disconnect();
       logger.info('worker stopped');
     },

@@ -169,7 +169,9 @@ export async function readVectors(
   for (const id of ids) {
     const entity: Record<string, Record<string, string>> = {};
     for (const g of groups) {
-      const raw = (replies[i++]?.[1] ?? {}) as Record<string, Buffer>;
+      const [err, reply] = replies[i++]!;
+      if (err) throw err;
+      const raw = reply as Record<string, Buffer>;
       entity[g.name] = Object.fromEntries(
         Object.entries(raw)
           .filter(([f]) => !RESERVED_VECTOR_FIELDS.has(f))

@@ -73,10 +73,15 @@ describe('worker across Redis Cluster failovers', () => {
     onTestFinished(async () => {
       for (const c of children) await stopChild(c, 'SIGKILL');
     });
-    const nodes = cluster.seeds.map((hp) => ({ host: hp.split(':')[0]!, port: Number(hp.split(':')[1]) }));
-    const redis = new Cluster(nodes, { redisOptions: { maxRetriesPerRequest: 1 } });
-    redis.on('error', () => undefined);
-    onTestFinished(() => redis.disconnect());
+    const connect = async () => {
+      const nodes = cluster.seeds.map((hp) => ({ host: hp.split(':')[0]!, port: Number(hp.split(':')[1]) }));
+      const client = new Cluster(nodes, { redisOptions: { maxRetriesPerRequest: 1 } });
+      client.on('error', () => undefined);
+      onTestFinished(() => client.disconnect());
+      await waitFor('a cluster client', () => client.status === 'ready');
+      return client;
+    };
+    let redis = await connect();
 
     const progress = async (what: string, child: ChildWorker) => {
       const before = await committedTotal(admin, s.groupId, topics);
@@ -112,6 +117,11 @@ describe('worker across Redis Cluster failovers', () => {
       } else {
         const port = await busiestMaster();
         await cluster.kill(port);
+        // Healthy is not enough: until the node timeout passes, the dead node still "serves" its slots.
+        await waitFor('a replica to take over the killed master\'s slots', async () => {
+          const masters = (await cluster.nodes()).filter((n) => n.role === 'master');
+          return masters.length === 3 && masters.every((m) => m.port !== port) && masters.reduce((sum, m) => sum + m.slots, 0) === 16_384;
+        }, { timeoutMs: 60_000, intervalMs: 200 });
         await cluster.waitHealthy(60_000);
         await cluster.restart(port);
         await cluster.waitHealthy(60_000);
@@ -125,6 +135,8 @@ describe('worker across Redis Cluster failovers', () => {
     await traffic;
     await waitFor(`the worker to catch up (log ${worker.logFile})`, () => caughtUp(admin, s.groupId, topics), { timeoutMs: 120_000, intervalMs: 250 });
 
+    // A fresh client: the slot table after three failovers.
+    redis = await connect();
     const expected = referenceVectors(s.registry, await readTopics(kafka, admin, topics), Date.now(), ENGINE_OPTIONS);
     expect(expected.size).toBeGreaterThan(100);
     expect(await readVectors(redis, s, expected.keys()), `seed ${seed}`).toEqual(expected);

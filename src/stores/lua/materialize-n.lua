@@ -15,7 +15,7 @@ ARGV[1]     MessagePack array (numbers as decimal strings):
               [2..] one block per entity:
                 [1] number of vector keys of the entity
                 [2] expected `_version` of the state hash ("0" when the entity has no state yet),
-                    or "replace": overwrite a state hash whose `_version` is unreadable
+                    or "replace": delete the entity's hashes (unreadable, even of another type) and write anew
                 [3] state key TTL, ms
                 [4] serialized engine state
                 [5] {offset field, offset, ...}: each offset must be above the stored one
@@ -51,7 +51,9 @@ local function write(state, first, last, p, now)
       end
     end
   else
+    -- A quarantined entity's rebuild: its hashes may hold anything (even another type).
     redis.call('DEL', state)
+    for k = first, last do redis.call('DEL', KEYS[k]) end
     stored = 0
   end
 
