@@ -14,6 +14,7 @@ const CLUSTER_READY: string[] = [
   'test/integration/worker-dlq.test.ts',
   'test/integration/worker-kafka-restart.test.ts',
   'test/integration/worker-versions.test.ts',
+  'test/integration/worker-quarantine.test.ts',
 ];
 
 const integration = {

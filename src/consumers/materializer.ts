@@ -142,9 +142,9 @@ export class Materializer {
     // Masters whose pipelines ended with WAIT in this run; the others get a bare WAIT at the end.
     const waited = new Set<string>();
     // Entities whose script call failed along with others: written alone next round to find the culprit.
-    const alone = new Set<EntityWork>();
+    const alone = new Set<string>();
     // Quarantined entities rebuilt from their DynamoDB copy: planned from it instead of Redis next round.
-    const rebuilt = new Map<EntityWork, Loaded>();
+    const rebuilt = new Map<string, Loaded>();
     for (let round = 0; pending.length > 0; round++) {
       if (round >= MAX_ROUNDS) {
         throw new FeaturestreamError('FENCED', `${pending.length} entities kept losing the version race`, true);
@@ -215,7 +215,7 @@ export class Materializer {
   private async quarantine(
     broken: Broken[],
     version: number,
-    rebuilt: Map<EntityWork, Loaded>,
+    rebuilt: Map<string, Loaded>,
     hooks: MaterializeHooks,
     sent: Set<string>,
   ): Promise<EntityWork[]> {
@@ -223,16 +223,16 @@ export class Materializer {
     const letters: DeadLetter[] = [];
     for (const { work, error } of broken) {
       const key = this.options.keys.state(work.ref, version);
-      const copy = rebuilt.has(work) ? undefined : await this.options.stateSource?.fetch(work.ref, version);
+      const copy = rebuilt.has(key) ? undefined : await this.options.stateSource?.fetch(work.ref, version);
       if (copy) {
         const stored: StoredState = { version: 0, bytes: Buffer.from(copy.bytes), offsets: copy.offsets };
-        rebuilt.set(work, { key, stored, state: undefined, replace: true });
+        rebuilt.set(key, { key, stored, state: undefined, replace: true });
         workerMetrics.quarantined.inc({ outcome: 'rebuilt' });
         this.options.logger.warn({ err: error, key }, 'entity quarantined: rebuilding its state from the DynamoDB copy');
         again.push(work);
         continue;
       }
-      rebuilt.delete(work);
+      rebuilt.delete(key);
       workerMetrics.quarantined.inc({ outcome: 'dead_lettered' });
       this.options.logger.warn({ err: error, key, events: work.events.length }, 'entity quarantined: its events go to the dead-letter topic');
       letters.push(...quarantineLetters(work, error).filter((d) => !sent.has(`${d.topic}:${d.partition}:${d.message.offset}`)));
@@ -243,13 +243,13 @@ export class Materializer {
   }
 
   /** Rebuilt and cached states first; the misses in one round trip (one pipeline per master). */
-  private async load(works: EntityWork[], version: number, rebuilt: Map<EntityWork, Loaded>): Promise<Loaded[]> {
+  private async load(works: EntityWork[], version: number, rebuilt: Map<string, Loaded>): Promise<Loaded[]> {
     const out: Loaded[] = new Array(works.length);
     const misses: Array<[index: number, position: number]> = [];
     const pipelines = new NodePipelines(this.options.redis);
     works.forEach((w, i) => {
       const key = this.options.keys.state(w.ref, version);
-      const copy = rebuilt.get(w);
+      const copy = rebuilt.get(key);
       const hit = copy ? undefined : this.cache?.take(key);
       if (copy) out[i] = copy;
       else if (hit) {
@@ -334,7 +334,7 @@ export class Materializer {
   }
 
   /** Work to reload and reapply (lost CAS, or a call that failed along with others), and entities whose own write was refused. */
-  private async write(plans: Plan[], nowMs: number, version: number, alone: Set<EntityWork>, waited: Set<string>): Promise<WriteResult> {
+  private async write(plans: Plan[], nowMs: number, version: number, alone: Set<string>, waited: Set<string>): Promise<WriteResult> {
     const broken: Broken[] = [];
     if (plans.length === 0) return { retry: [], broken };
     const pipelines = new NodePipelines(this.options.redis);
@@ -342,7 +342,7 @@ export class Materializer {
       pipelines,
       nowMs,
       plans.map((plan) => plan.write),
-      (i) => alone.has(plans[i]!.work),
+      (i) => alone.has(plans[i]!.write.stateKey),
     );
     // Event writes only pull timers earlier (ZADD LT), one command per timer index;
     // a spurious early timer costs one re-evaluation.
@@ -381,7 +381,7 @@ export class Materializer {
           broken.push({ work: plan.work, error });
           return;
         }
-        alone.add(plan.work);
+        alone.add(plan.write.stateKey);
         retry.push({ ...plan.work, timerDue: undefined });
         return;
       }
