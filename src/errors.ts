@@ -15,7 +15,8 @@ export type ErrorCode =
   | 'CIRCUIT_OPEN'
   | 'FENCED'
   | 'STORE_REJECTED'
-  | 'NOT_FOUND';
+  | 'NOT_FOUND'
+  | 'REDIS_DATA_LOST';
 
 export interface ErrorOptions {
   cause?: unknown;

@@ -110,6 +110,11 @@ export class Materializer {
     this.cluster = isCluster(o.redis);
   }
 
+  /** Forgets every cached state (after a Redis data loss, see recovery.ts). */
+  clearCache(): void {
+    this.cache?.clear();
+  }
+
   /**
    * Applies and writes every work item; resolves once all writes are durable in
    * Redis and handed to the DynamoDB sync. One load round trip per round; the writes go out in chunks, each

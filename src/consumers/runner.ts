@@ -16,6 +16,7 @@ import { retryWhileUnavailable } from './backoff.ts';
 import { commitBatch, updateLag } from './offsets.ts';
 import type { BatchVersions } from './backfill/versions.ts';
 import { fastDecoder, type FastDecoder } from './fast-decode.ts';
+import type { BatchRecovery } from './recovery.ts';
 
 export interface RunnerDeps {
   registry: Registry;
@@ -31,6 +32,8 @@ export interface RunnerDeps {
   maxFutureSkewMs: number;
   /** False once shutdown has begun. */
   running: () => boolean;
+  /** Redis data-loss detection and recovery (recovery.ts); absent = none. */
+  recovery?: BatchRecovery;
 }
 
 interface Decoded {
@@ -85,9 +88,11 @@ export function createBatchHandler(d: RunnerDeps): (payload: EachBatchPayload) =
       workerMetrics.eventsConsumed.inc({ topic: batch.topic }, batch.messages.length);
       const outcome = await retryWhileUnavailable(
         async () => {
+          const firstOffset = Number(batch.messages[0]!.offset);
+          if (d.recovery && !(await d.recovery.beforeBatch(batch.topic, batch.partition, firstOffset, payload))) return false;
           // Decoded inside the retry: `now` must be fresh after an outage.
           const nowMs = d.clock();
-          const version = await d.versions.forBatch(batch.topic, batch.partition, Number(batch.messages[0]!.offset));
+          const version = await d.versions.forBatch(batch.topic, batch.partition, firstOffset);
           const { works, dead } = decodeBatch(payload, d.registry, nowMs, d.maxFutureSkewMs);
           await d.materializer.run(
             works,
@@ -100,11 +105,13 @@ export function createBatchHandler(d: RunnerDeps): (payload: EachBatchPayload) =
           );
           await d.deadLetters.send(dead);
           await d.versions.written(batch.topic, batch.partition, version);
+          await d.recovery?.afterWrite(batch.topic, batch.partition, Number(last.offset), works.map((w) => w.ref), version);
+          return true;
         },
         { keepGoing, between: heartbeat, logger: d.logger },
       );
       // A lost partition or shutdown: commit nothing; the next owner redoes the batch behind the fence.
-      if (!outcome.done || isStale()) return;
+      if (!outcome.done || !outcome.value || isStale()) return;
       payload.resolveOffset(last.offset);
       await commitBatch(d.consumer(), batch.topic, batch.partition, last.offset);
       updateLag(batch.topic, batch.partition, batch.highWatermark, last.offset);
