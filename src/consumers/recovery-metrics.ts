@@ -3,14 +3,10 @@ import { Counter, Histogram } from 'prom-client';
 import { registry } from '../metrics.ts';
 
 export const recoveryMetrics = {
-  losses: new Counter({
-    name: 'featurestream_recovery_losses_total',
-    help: 'Recoveries after a Redis master lost all data (restore from DynamoDB + replay)',
-    registers: [registry],
-  }),
-  rollbacks: new Counter({
-    name: 'featurestream_recovery_rollbacks_total',
-    help: 'Partitions replayed because a Redis master rolled back behind their recovery mark',
+  recoveries: new Counter({
+    name: 'featurestream_recovery_total',
+    help: 'Recoveries from a Redis data loss (restore from DynamoDB + replay), by what the marks showed',
+    labelNames: ['anomaly'] as const,
     registers: [registry],
   }),
   duration: new Histogram({

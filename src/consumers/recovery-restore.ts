@@ -79,24 +79,24 @@ async function dropSuspects(d: RestoreDeps, suspects: readonly Suspect[]): Promi
   });
 }
 
-/**
- * For every topic and partition number of `partitions`: the offset to replay
- * from. `positions` (by topic:partition) holds positions known better than the
- * group's commit (the batch that saw the loss); a partition never moves
- * forward past its position.
- */
-export async function replayStarts(
-  d: RestoreDeps,
-  partitions: ReadonlySet<number>,
-  positions: ReadonlyMap<string, number>,
-): Promise<Array<{ topic: string; partition: number; start: number }>> {
+export interface PartitionPosition {
+  topic: string;
+  partition: number;
+  /** Where the partition would read next: the batch in hand, else the group's commit, else the log start. */
+  position: number;
+  /** Replay start after a total loss: min(position, max(log start, offset at now - state horizon)). */
+  horizonStart: number;
+}
+
+/** For every topic and partition number of `partitions`; `positions` (by topic:partition) overrides the commit. */
+export async function partitionPositions(d: RestoreDeps, partitions: ReadonlySet<number>, positions: ReadonlyMap<string, number>): Promise<PartitionPosition[]> {
   const horizonAt = d.clock() - stateHorizonMs(d.registry);
   const [low, byTime, committed] = await Promise.all([
     offsetsAt(d.admin, d.topics, 'earliest'),
     offsetsAt(d.admin, d.topics, horizonAt),
     committedOffsets(d.admin, d.groupId, d.topics),
   ]);
-  const out: Array<{ topic: string; partition: number; start: number }> = [];
+  const out: PartitionPosition[] = [];
   for (const topic of d.topics) {
     for (const partition of partitions) {
       const tp = topicPartition(topic, partition);
@@ -104,7 +104,7 @@ export async function replayStarts(
       if (first === undefined) continue;
       const done = committed[tp];
       const position = positions.get(tp) ?? (done !== undefined && done >= 0 ? done : first);
-      out.push({ topic, partition, start: Math.min(position, Math.max(first, byTime[tp] ?? first)) });
+      out.push({ topic, partition, position, horizonStart: Math.min(position, Math.max(first, byTime[tp] ?? first)) });
     }
   }
   return out;

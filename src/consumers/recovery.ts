@@ -35,7 +35,7 @@ import type { Admin, Consumer } from './kafka-client.ts';
 import { topicPartition } from './backfill/handover.ts';
 import type { BatchVersions } from './backfill/versions.ts';
 import { RecoveryMarks, type NodeMark } from './recovery-marks.ts';
-import { replayStarts, restoreFromDynamo, type Suspect } from './recovery-restore.ts';
+import { partitionPositions, restoreFromDynamo, type Suspect } from './recovery-restore.ts';
 import { recoveryMetrics } from './recovery-metrics.ts';
 
 /** What the batch runner calls (runner.ts `recovery`). */
@@ -81,6 +81,8 @@ export class RedisDataLostError extends FeaturestreamError {
   }
 }
 
+type Anomaly = 'lost' | 'rolled back' | 'suspects';
+
 /** Low watermarks move only forward: a cached one errs towards treating a partition as having progress. */
 const LOW_TTL_MS = 60_000;
 const HEARTBEAT_EVERY_MS = 1_000;
@@ -93,6 +95,8 @@ export class Recovery implements BatchRecovery {
   /** Where a partition was sought last: a first batch starting later means Kafka has no records in between. */
   private readonly sought = new Map<string, number>();
   private suspects: Suspect[] = [];
+  /** Counts seeks: a batch that saw one while it waited was fetched before it. */
+  private seeks = 0;
   private lows: { at: number; value: Map<string, number> } | undefined;
 
   constructor(private readonly o: RecoveryOptions) {
@@ -112,36 +116,25 @@ export class Recovery implements BatchRecovery {
   async beforeBatch(topic: string, partition: number, firstOffset: number, { heartbeat, isStale }: BatchControl): Promise<boolean> {
     const tp = topicPartition(topic, partition);
     this.inFlight.delete(tp);
+    const generation = this.seeks;
     for (;;) {
-      // A recovery may have sought this partition while the batch waited: its events are not to be written.
-      if (isStale()) return false;
+      // A recovery sought this partition while the batch waited: its events are not to be written.
+      if (isStale() || this.seeks !== generation) return false;
       if (this.recovering) {
         await this.waitFor(this.recovering, heartbeat);
         continue;
       }
       const marks = await this.marks.read(topic, partition);
-      // Suspects: a loss or rollback seen after a batch's writes. Their entities may have been rebuilt on
-      // the wrong base (a CAS reload of a rolled-back state moves the fence past events it never applied).
-      if (this.suspects.length > 0 || marks.some((m) => m.mark === undefined)) {
-        if (this.suspects.length > 0 || (await this.hasProgress(tp, firstOffset))) {
-          this.recovering ??= this.recover(topic, partition, firstOffset, heartbeat).finally(() => (this.recovering = undefined));
-          continue;
-        }
+      const anomaly = await this.anomaly(tp, marks, firstOffset);
+      if (anomaly === 'fresh') {
         // A partition's very first batch: the marks start here, so a loss during it is seen after its writes.
         await this.marks.init(topic, partition, firstOffset - 1);
         continue;
       }
-      const behind = Math.min(...marks.map((m) => m.mark!));
-      // Sought to behind + 1 and the first record is later: Kafka holds nothing in between (compaction, transaction markers).
-      if (behind < firstOffset - 1 && this.sought.get(tp) !== behind + 1) {
-        // Cached states may be newer than what the master kept.
-        this.o.clearCache();
-        this.seek(topic, partition, behind + 1);
-        recoveryMetrics.rollbacks.inc();
-        this.o.logger.info({ topic, partition, from: behind + 1, batchAt: firstOffset }, 'redis rolled back behind this partition; replaying it from the last surviving mark');
-        return false;
+      if (anomaly !== undefined) {
+        this.recovering ??= this.recover(topic, partition, firstOffset, anomaly, heartbeat).finally(() => (this.recovering = undefined));
+        continue;
       }
-      if (isStale()) return false;
       this.sought.delete(tp);
       this.inFlight.set(tp, marks);
       return true;
@@ -165,9 +158,21 @@ export class Recovery implements BatchRecovery {
     throw new RedisDataLostError(`redis lost data while a batch of ${tp} was written; redoing it after the recovery check`);
   }
 
-  private async recover(topic: string, partition: number, position: number, heartbeat: () => Promise<void>): Promise<void> {
+  /**
+   * What the marks of a partition at `position` say: undefined = nothing lost;
+   * `fresh` = no marks yet and nothing before `position`; else the kind of loss.
+   */
+  private async anomaly(tp: string, marks: readonly NodeMark[], position: number): Promise<Anomaly | 'fresh' | undefined> {
+    if (this.suspects.length > 0) return 'suspects';
+    if (marks.some((m) => m.mark === undefined)) return (await this.hasProgress(tp, position)) ? 'lost' : 'fresh';
+    const behind = Math.min(...marks.map((m) => m.mark!));
+    // Sought to behind + 1 and the first record is later: Kafka holds nothing in between (compaction, transaction markers).
+    return behind < position - 1 && this.sought.get(tp) !== behind + 1 ? 'rolled back' : undefined;
+  }
+
+  private async recover(topic: string, partition: number, position: number, anomaly: Anomaly, heartbeat: () => Promise<void>): Promise<void> {
     try {
-      await this.restore(topic, partition, position, heartbeat);
+      await this.restore(topic, partition, position, anomaly, heartbeat);
     } catch (err) {
       // DynamoDB, Kafka or Redis away: retriable, so the batch backs off and the next check recovers again.
       if (err instanceof FeaturestreamError && err.retriable) throw err;
@@ -175,27 +180,41 @@ export class Recovery implements BatchRecovery {
     }
   }
 
-  private async restore(topic: string, partition: number, position: number, heartbeat: () => Promise<void>): Promise<void> {
+  /**
+   * A rollback restores from DynamoDB too: a rolled-back entity's `_version` can be
+   * below the one DynamoDB already holds, and the rewarm script puts the newer
+   * one back, so the replay moves both stores forward again.
+   */
+  private async restore(topic: string, partition: number, position: number, anomaly: Anomaly, heartbeat: () => Promise<void>): Promise<void> {
     const tp = topicPartition(topic, partition);
     const started = performance.now();
     const o = this.o;
-    o.logger.warn({ trigger: tp }, 'redis lost this worker\'s data (recovery marks missing); restoring from DynamoDB and replaying');
+    o.logger.warn({ trigger: tp, anomaly }, 'redis lost data this worker wrote; restoring from DynamoDB and replaying');
     await this.waitFor(this.drained(tp), heartbeat);
     o.clearCache();
     const suspects = this.suspects;
-    const restore = { ...o, admin: o.admin() };
-    const { version, summary } = await this.waitFor(restoreFromDynamo(restore, suspects), heartbeat);
-    this.suspects = this.suspects.slice(suspects.length);
-    const starts = await replayStarts(restore, new Set([...o.owned(), partition]), new Map([[tp, position]]));
-    for (const { topic: t, partition: p, start } of starts) {
-      await this.marks.set(t, p, start - 1);
-      this.seek(t, p, start);
+    const deps = { ...o, admin: o.admin() };
+    const { version, summary } = await this.waitFor(restoreFromDynamo(deps, suspects), heartbeat);
+    const positions = await partitionPositions(deps, new Set([...o.owned(), partition]), new Map([[tp, position]]));
+    const replays: string[] = [];
+    for (const p of positions) {
+      const ptp = topicPartition(p.topic, p.partition);
+      const marks = await this.marks.read(p.topic, p.partition);
+      const lost = suspects.length > 0 || marks.some((m) => m.mark === undefined);
+      const start = lost ? p.horizonStart : Math.min(p.position, ...marks.map((m) => m.mark! + 1));
+      if (start >= p.position && !lost) continue;
+      await this.marks.set(p.topic, p.partition, start - 1);
+      if (start < p.position) {
+        this.seek(p.topic, p.partition, start);
+        replays.push(`${ptp}@${start}`);
+      }
     }
+    this.suspects = this.suspects.slice(suspects.length);
     // Restored and sought; the cache may have picked up entries from batches that ran meanwhile.
     o.clearCache();
-    recoveryMetrics.losses.inc();
+    recoveryMetrics.recoveries.inc({ anomaly });
     recoveryMetrics.duration.observe((performance.now() - started) / 1000);
-    o.logger.warn({ version, restored: summary.restored, skippedNewer: summary.skippedNewer, suspects: suspects.length, replayFrom: starts.map((s) => `${topicPartition(s.topic, s.partition)}@${s.start}`) }, 'redis restored from DynamoDB; replaying');
+    o.logger.warn({ version, restored: summary.restored, skippedNewer: summary.skippedNewer, suspects: suspects.length, replays }, 'redis restored from DynamoDB; replaying');
   }
 
   /** Other partitions' batches that passed their check finish (or fail) their writes first, bounded. */
@@ -205,6 +224,7 @@ export class Recovery implements BatchRecovery {
   }
 
   private seek(topic: string, partition: number, offset: number): void {
+    this.seeks += 1;
     this.sought.set(topicPartition(topic, partition), offset);
     this.o.consumer().seek({ topic, partition, offset: String(offset) });
   }
