@@ -10,6 +10,7 @@ import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { loadEnvConfig } from '../../src/config.ts';
 import type { Admin, Kafka } from '../../src/consumers/kafka-client.ts';
 import { createWorker, type Worker } from '../../src/consumers/worker.ts';
+import { recoveryMetrics } from '../../src/consumers/recovery-metrics.ts';
 import { Keys } from '../../src/stores/keys.ts';
 import { referenceVectors } from '../helpers/reference.ts';
 import { randomName } from '../helpers/names.ts';
@@ -17,6 +18,11 @@ import { testEnv } from '../helpers/services.ts';
 import { waitFor } from '../helpers/wait.ts';
 import { ENGINE_OPTIONS, caughtUp, readTopics, readVectors, type Scenario } from '../helpers/worker-fixtures.ts';
 import { dynamoVectors, redisVectors } from './sync-fixtures.ts';
+
+/** Recoveries this process ran so far (all workers in it). */
+export async function recoveries(): Promise<number> {
+  return (await recoveryMetrics.recoveries.get()).values.reduce((a, v) => a + v.value, 0);
+}
 
 export function startWorker(s: Pick<Scenario, 'registry' | 'prefix' | 'groupId'>, env: Record<string, string>): Worker {
   const worker = createWorker({

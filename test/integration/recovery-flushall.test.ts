@@ -6,16 +6,11 @@
  */
 import { Redis } from 'ioredis';
 import { describe, it, onTestFinished } from 'vitest';
-import { recoveryMetrics } from '../../src/consumers/recovery-metrics.ts';
 import { privateRedis } from '../helpers/private-services.ts';
 import { testDynamo, testKafka, testRedis } from '../helpers/services.ts';
 import { waitFor } from '../helpers/wait.ts';
 import { committedTotal, createScenario, produceOverTime } from '../helpers/worker-fixtures.ts';
-import { expectSameAsTwin, startWorker, twinOf } from './recovery-fixtures.ts';
-
-async function recoveries(): Promise<number> {
-  return (await recoveryMetrics.recoveries.get()).values.reduce((a, v) => a + v.value, 0);
-}
+import { expectSameAsTwin, recoveries, startWorker, twinOf } from './recovery-fixtures.ts';
 
 describe('recovery from FLUSHALL under load', () => {
   it('ends equal to a twin that never lost Redis', async () => {
