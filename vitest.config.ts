@@ -5,7 +5,11 @@ import { defineConfig } from 'vitest/config';
  * cluster pass: `--project cluster` with REDIS_CLUSTER_NODES set). A file
  * joins once its Redis access goes through testRedisClient()/testEnv().
  */
-const CLUSTER_READY: string[] = [];
+const CLUSTER_READY: string[] = [
+  'test/integration/sync-basic.test.ts',
+  'test/integration/sync-e2e.test.ts',
+  'test/integration/sync-outage.test.ts',
+];
 
 const integration = {
   environment: 'node' as const,
