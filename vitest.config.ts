@@ -18,6 +18,9 @@ const CLUSTER_READY: string[] = [
   'test/integration/worker-kafka-restart.test.ts',
   'test/integration/worker-versions.test.ts',
   'test/integration/worker-quarantine.test.ts',
+  'test/integration/sync-basic.test.ts',
+  'test/integration/sync-e2e.test.ts',
+  'test/integration/sync-outage.test.ts',
 ];
 
 const integration = {

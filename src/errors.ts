@@ -16,7 +16,8 @@ export type ErrorCode =
   | 'FENCED'
   | 'STORE_REJECTED'
   | 'NOT_FOUND'
-  | 'REPLICA_LAG';
+  | 'REPLICA_LAG'
+  | 'REDIS_DATA_LOST';
 
 export interface ErrorOptions {
   cause?: unknown;

@@ -127,6 +127,11 @@ export class Materializer {
     this.cache = options.stateCacheSize ? new StateCache(options.stateCacheSize) : undefined;
   }
 
+  /** Forgets every cached state (after a Redis data loss, see recovery.ts). */
+  clearCache(): void {
+    this.cache?.clear();
+  }
+
   /**
    * Applies and writes every work item; resolves once all writes are durable in
    * Redis (acknowledged by replicas when configured) and handed to the DynamoDB

@@ -16,6 +16,7 @@ import { retryWhileUnavailable } from './backoff.ts';
 import { commitBatch, updateLag } from './offsets.ts';
 import type { BatchVersions } from './backfill/versions.ts';
 import { fastDecoder, type FastDecoder } from './fast-decode.ts';
+import type { BatchRecovery } from './recovery.ts';
 
 export interface RunnerDeps {
   registry: Registry;
@@ -31,6 +32,8 @@ export interface RunnerDeps {
   maxFutureSkewMs: number;
   /** False once shutdown has begun. */
   running: () => boolean;
+  /** Redis data-loss detection and recovery (recovery.ts); absent = none. */
+  recovery?: BatchRecovery;
 }
 
 interface Decoded {
@@ -100,18 +103,22 @@ export function createBatchHandler(d: RunnerDeps): (payload: EachBatchPayload) =
       };
       const outcome = await retryWhileUnavailable(
         async () => {
+          const firstOffset = Number(batch.messages[0]!.offset);
+          if (d.recovery && !(await d.recovery.beforeBatch(batch.topic, batch.partition, firstOffset, payload))) return false;
           // `now` is taken per attempt: windows are evaluated at the time of the write.
           const nowMs = d.clock();
-          const version = await d.versions.forBatch(batch.topic, batch.partition, Number(batch.messages[0]!.offset));
+          const version = await d.versions.forBatch(batch.topic, batch.partition, firstOffset);
           // Durable before the write that moves the fence past them.
           await deadLetterOnce(dead);
           await d.materializer.run(works, nowMs, { deadLetter: deadLetterOnce, progress: heartbeat }, version);
           await d.versions.written(batch.topic, batch.partition, version);
+          await d.recovery?.afterWrite(batch.topic, batch.partition, Number(last.offset), works.map((w) => w.ref), version);
+          return true;
         },
         { keepGoing, between: heartbeat, logger: d.logger, fatal: 'retry' },
       );
       // A lost partition or shutdown: commit nothing; the next owner redoes the batch behind the fence.
-      if (!outcome.done || isStale()) return;
+      if (!outcome.done || !outcome.value || isStale()) return;
       payload.resolveOffset(last.offset);
       await commitBatch(d.consumer(), batch.topic, batch.partition, last.offset);
       updateLag(batch.topic, batch.partition, batch.highWatermark, last.offset);

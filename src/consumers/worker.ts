@@ -28,6 +28,7 @@ import { retryWhileUnavailable } from './backoff.ts';
 import { ServiceUnavailableError } from '../errors.ts';
 import { createSyncQueue, startSyncService, type SyncQueue, type SyncService } from '../sync/index.ts';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { createRecovery } from './recovery-wiring.ts';
 
 export interface WorkerOptions {
   registry: Registry;
@@ -61,6 +62,8 @@ export interface WorkerOptions {
   dualWrite?: boolean;
   /** Also run sync workers (queue -> DynamoDB) in this process; default true. */
   runSyncWorkers?: boolean;
+  /** Detect Redis data loss per batch and recover from DynamoDB + a replay (recovery.ts); default: with dualWrite. */
+  recovery?: boolean;
 }
 
 export interface Worker {
@@ -102,6 +105,7 @@ export function createWorker(options: WorkerOptions): Worker {
   let syncQueue: SyncQueue | undefined;
   let dynamo: DynamoDBClient | undefined;
   let syncService: Promise<SyncService | undefined> | undefined;
+  let closeRecovery: (() => Promise<void>) | undefined;
 
   const ready = () => running && redis?.status === 'ready' && member?.joined() === true;
 
@@ -148,6 +152,10 @@ export function createWorker(options: WorkerOptions): Worker {
       });
       const lock = new PartitionLock();
       const deadLetters = new DeadLetterSink(producer);
+      const recovery = (o.recovery ?? o.dualWrite)
+        ? await createRecovery({ env: o.env, kafka, redis, keys, registry: o.registry, engine, groupId: o.groupId, topics, logger, clock, materializer, consumer: () => group.consumer(), owned: () => group.ownedPartitions() })
+        : undefined;
+      if (recovery) closeRecovery = recovery.close;
       const group: GroupMember = new GroupMember({
         kafka,
         groupId: o.groupId,
@@ -167,13 +175,14 @@ export function createWorker(options: WorkerOptions): Worker {
           logger,
           maxFutureSkewMs: o.maxFutureSkewMs,
           running: () => running,
+          ...(recovery ? { recovery: recovery.recovery } : {}),
         }),
       });
       member = group;
       timers = new TimerLoop({
         redis,
         keys,
-        versions,
+        versions: recovery ? recovery.recovery.gateTimers(versions) : versions,
         materializer,
         lock,
         owned: () => group.ownedPartitions(),
@@ -203,6 +212,7 @@ export function createWorker(options: WorkerOptions): Worker {
       await http?.close();
       await (await syncService)?.close();
       await syncQueue?.close();
+      await closeRecovery?.();
       dynamo?.destroy();
       redis?.disconnect();
       logger.info('worker stopped');
