@@ -15,7 +15,9 @@ export type ErrorCode =
   | 'CIRCUIT_OPEN'
   | 'FENCED'
   | 'STORE_REJECTED'
-  | 'NOT_FOUND';
+  | 'NOT_FOUND'
+  | 'REPLICA_LAG'
+  | 'REDIS_DATA_LOST';
 
 export interface ErrorOptions {
   cause?: unknown;
@@ -53,7 +55,7 @@ export class RegistryError extends FeaturestreamError {
 /** Input that can never be processed: dead-lettered, never retried. */
 export class InvalidEventError extends FeaturestreamError {
   constructor(
-    code: Extract<ErrorCode, 'EVENT_INVALID' | 'EVENT_TOO_LARGE' | 'EVENT_IN_FUTURE'>,
+    code: Extract<ErrorCode, 'EVENT_INVALID' | 'EVENT_TOO_LARGE' | 'EVENT_IN_FUTURE' | 'ENTITY_ID_INVALID'>,
     message: string,
     options?: ErrorOptions,
   ) {

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { Redis, Cluster, type ChainableCommander, type RedisOptions, type ClusterOptions } from 'ioredis';
-import { ConfigError, ServiceUnavailableError } from '../errors.ts';
+import { ConfigError, FeaturestreamError, ServiceUnavailableError } from '../errors.ts';
 import type { EnvConfig } from '../config.ts';
 
 export type RedisClient = Redis | Cluster;
@@ -118,12 +118,40 @@ export async function execPipeline(pipeline: ChainableCommander): Promise<Array<
   return results;
 }
 
-/** Deletes every key matching `pattern` on a single node (tests and benchmarks clean up their prefix). */
+/**
+ * Replies that mean "not now" rather than "never": a restart or overload (LOADING, BUSY, OOM,
+ * MASTERDOWN), a failover in progress (READONLY on a demoted master, CLUSTERDOWN, TRYAGAIN),
+ * or a slot that moved (MOVED, ASK: ioredis refreshes its slot table, the retry goes to the new owner).
+ */
+const TRANSIENT_REPLY = /^(LOADING|BUSY|TRYAGAIN|CLUSTERDOWN|MASTERDOWN|READONLY|OOM|MOVED|ASK|NOREPLICAS)\b/;
+
+/** Classifies one failed command: a retriable outage, or a rejection (`STORE_REJECTED`) retrying cannot fix. */
+export function classifyRedisError(err: Error): FeaturestreamError {
+  if (err instanceof FeaturestreamError) return err;
+  if (err.name === 'ReplyError' && !TRANSIENT_REPLY.test(err.message)) {
+    return new FeaturestreamError('STORE_REJECTED', `redis rejected a command: ${err.message}`, false, { cause: err });
+  }
+  return new ServiceUnavailableError('redis', err.message, { cause: err });
+}
+
+/**
+ * Runs a pipeline and returns its replies; the first failed command throws, classified by
+ * classifyRedisError (connection failures and timeouts are retriable, so is every transient reply).
+ */
+export async function execChecked(pipeline: ChainableCommander): Promise<unknown[]> {
+  return (await execPipeline(pipeline)).map(([err, value]) => {
+    if (err) throw classifyRedisError(err);
+    return value;
+  });
+}
+
+/** Deletes every key matching `pattern` on one node (of a Cluster too) (tests and benchmarks clean up their prefix). */
 export async function deleteMatching(redis: Redis, pattern: string): Promise<void> {
   let cursor = '0';
   do {
     const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1_000);
     cursor = next;
-    if (keys.length) await redis.unlink(...keys);
+    // One UNLINK per key: a Cluster node refuses a multi-key UNLINK across slots (CROSSSLOT).
+    if (keys.length) await execChecked(keys.reduce((pipeline, key) => pipeline.unlink(key), redis.pipeline()));
   } while (cursor !== '0');
 }
