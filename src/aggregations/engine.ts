@@ -136,6 +136,7 @@ export class WindowEngine {
     const f = event.fields;
     let took = false;
     for (const g of sp.numeric) {
+      if (g.filter !== undefined && !g.filter(f)) continue;
       let v = 0;
       if (g.field !== undefined) {
         const x = finite(f[g.field]);
@@ -145,9 +146,9 @@ export class WindowEngine {
       const d = g.needDecimals ? decimals(v) : 0;
       for (const p of g.series) if (addToSeries(state, p, v, d, t, nowMs)) took = true;
     }
-    for (const p of sp.lasts) if (addLast(state, p, f, t, nowMs)) took = true;
-    for (const p of sp.distincts) if (addDistinct(state, p, f, t, nowMs)) took = true;
-    for (const p of sp.recents) if (addRecent(state, p, f, t, nowMs)) took = true;
+    for (const p of sp.lasts) if ((p.filter === undefined || p.filter(f)) && addLast(state, p, f, t, nowMs)) took = true;
+    for (const p of sp.distincts) if ((p.filter === undefined || p.filter(f)) && addDistinct(state, p, f, t, nowMs)) took = true;
+    for (const p of sp.recents) if ((p.filter === undefined || p.filter(f)) && addRecent(state, p, f, t, nowMs)) took = true;
     return took ? 'applied' : 'expired';
   }
 

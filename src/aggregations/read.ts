@@ -29,10 +29,30 @@ function seriesValue(o: Extract<Output, { kind: 'series' }>, s: SeriesState, now
   if (op === 'count') return count;
   if (count === 0) return o.feature.default;
   if (op === 'avg') return sumRange(tiles, stride, a + 2, b + 2) / count;
+  if (op === 'stddev' || op === 'variance') {
+    const variance = mergedVariance(tiles, stride, a, b, o.slot.momentsAt);
+    return op === 'variance' ? variance : Math.sqrt(variance);
+  }
   const at = op === 'min' ? o.slot.minAt : o.slot.maxAt;
   let best = op === 'min' ? Infinity : -Infinity;
   for (let j = a; j < b; j += stride) best = op === 'min' ? Math.min(best, tiles[j + at]!) : Math.max(best, tiles[j + at]!);
   return best;
+}
+
+/** Population variance of the tiles at [a, b), merging their Welford moments (Chan et al.). */
+function mergedVariance(tiles: readonly number[], stride: number, a: number, b: number, at: number): number {
+  let n = 0;
+  let mean = 0;
+  let m2 = 0;
+  for (let j = a; j < b; j += stride) {
+    const nb = tiles[j + 1]!;
+    const delta = tiles[j + at]! - mean;
+    const total = n + nb;
+    mean += (delta * nb) / total;
+    m2 += tiles[j + at + 1]! + (delta * delta * n * nb) / total;
+    n = total;
+  }
+  return Math.max(0, m2 / n) + 0;
 }
 
 /** Values of last_k at `now`, newest first. */

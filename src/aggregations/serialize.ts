@@ -11,7 +11,8 @@
  *   per last_k slot: entry count; (value, newest - time)
  *
  * Tile lists: first `newestTile - tile`, then the gap to each next tile minus one.
- * A series tile: count, then its sum (units at a scale), min, max as needed.
+ * A series tile: count, then its sum (units at a scale), min, max, and the
+ * Welford mean and M2 (stddev/variance) as needed.
  * Numbers with up to 6 decimals are one varint (see ByteWriter.scaled).
  *
  * Version 1 differs only in its dedup section: count, then (id, newest - event
@@ -98,6 +99,10 @@ export function serializeState(plan: EntityPlan, state: EntityState): Uint8Array
       if (p.needSum) w.scaled(a[j + 2]!, a[j + 3]!);
       if (p.minAt >= 0) w.num(a[j + p.minAt]!);
       if (p.maxAt >= 0) w.num(a[j + p.maxAt]!);
+      if (p.momentsAt >= 0) {
+        w.num(a[j + p.momentsAt]!);
+        w.num(a[j + p.momentsAt + 1]!);
+      }
     }
   }
   for (const p of plan.lasts) {
@@ -140,6 +145,12 @@ function readSeries(r: ByteReader, p: EntityPlan['series'][number], lastTs: numb
     if (p.needSum) tiles.push(...r.scaled());
     if (p.needMin) tiles.push(r.num());
     if (p.needMax) tiles.push(r.num());
+    if (p.needMoments) {
+      tiles.push(r.num());
+      const m2 = r.num();
+      r.check(m2 >= 0, 'negative M2');
+      tiles.push(m2);
+    }
   }
   return new SeriesState(lastTs, p.stride, tiles);
 }

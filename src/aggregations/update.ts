@@ -81,8 +81,15 @@ export function addToSeries(state: EntityState, p: SeriesPlan, v: number, d: num
       a = s.tiles;
     }
   }
-  a[j + 1]!++;
+  const n = ++a[j + 1]!;
   if (p.needSum) addToSum(a, j + 2, v, d);
+  if (p.momentsAt >= 0) {
+    // Welford: numerically stable mean and M2 (sum of squared deviations) of the tile.
+    const m = p.momentsAt;
+    const delta = v - a[j + m]!;
+    a[j + m]! += delta / n;
+    a[j + m + 1]! += delta * (v - a[j + m]!);
+  }
   if (p.minAt >= 0 && v < a[j + p.minAt]!) a[j + p.minAt] = v;
   if (p.maxAt >= 0 && v > a[j + p.maxAt]!) a[j + p.maxAt] = v;
   return true;

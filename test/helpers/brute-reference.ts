@@ -89,7 +89,7 @@ export function bruteForceVectors(registry: Registry, messages: readonly RawMess
 
 /** A stored feature's value at `now` over one entity's accepted events (any order), or undefined when lapsed. */
 export function bruteFeature(f: ResolvedFeature, all: readonly NormalizedEvent[], now: number): FeatureValue | undefined {
-  const events = all.filter((e) => e.source === f.source);
+  const events = all.filter((e) => e.source === f.source && matches(f, e.fields));
   const raw = (e: NormalizedEvent) => (f.field === undefined ? undefined : e.fields[f.field]);
   const fresh = (ts: number[]) => ts.length > 0 && Math.max(...ts) + f.ttlMs > now;
   switch (f.op) {
@@ -97,7 +97,9 @@ export function bruteFeature(f: ResolvedFeature, all: readonly NormalizedEvent[]
     case 'sum':
     case 'avg':
     case 'min':
-    case 'max': {
+    case 'max':
+    case 'stddev':
+    case 'variance': {
       const valid = f.field === undefined ? events : events.filter((e) => Number.isFinite(raw(e)));
       if (!fresh(valid.map((e) => e.eventTimeMs))) return undefined;
       const xs = inWindow(valid, f, now).map((e) => (f.field === undefined ? 0 : (raw(e) as number)));
@@ -105,6 +107,12 @@ export function bruteFeature(f: ResolvedFeature, all: readonly NormalizedEvent[]
       if (f.op === 'sum') return exactSum(xs);
       if (xs.length === 0) return f.default;
       if (f.op === 'avg') return exactSum(xs) / xs.length;
+      if (f.op === 'stddev' || f.op === 'variance') {
+        // Two passes, in exact decimal where possible: the population variance by its definition.
+        const mean = exactSum(xs) / xs.length;
+        const variance = xs.reduce((acc, x) => acc + (x - mean) ** 2, 0) / xs.length;
+        return f.op === 'variance' ? variance : Math.sqrt(variance);
+      }
       return (f.op === 'min' ? Math.min : Math.max)(...xs) + 0;
     }
     case 'distinct_count': {
@@ -135,6 +143,27 @@ export function bruteFeature(f: ResolvedFeature, all: readonly NormalizedEvent[]
       return best && best.t + f.ttlMs > now ? best.v : undefined;
     }
   }
+}
+
+/** The README's filter semantics: predicates ANDed; a comparison with an absent field is false, except exists: false. */
+function matches(f: ResolvedFeature, fields: Record<string, unknown>): boolean {
+  if (f.where === undefined) return true;
+  if (typeof f.where === 'function') return f.where(fields) === true;
+  const asDecoded = (v: string | number | boolean) => (typeof v === 'boolean' ? Number(v) : v);
+  return f.where.every((p) => {
+    const x = fields[p.field];
+    const present = x !== undefined && x !== null;
+    if (p.exists !== undefined && present !== p.exists) return false;
+    if (p.eq !== undefined && x !== asDecoded(p.eq)) return false;
+    if (p.ne !== undefined && (!present || x === asDecoded(p.ne))) return false;
+    if (p.in !== undefined && !p.in.map(asDecoded).includes(x as string | number)) return false;
+    const n = typeof x === 'number' ? x : undefined;
+    if (p.gt !== undefined && !(n !== undefined && n > p.gt)) return false;
+    if (p.gte !== undefined && !(n !== undefined && n >= p.gte)) return false;
+    if (p.lt !== undefined && !(n !== undefined && n < p.lt)) return false;
+    if (p.lte !== undefined && !(n !== undefined && n <= p.lte)) return false;
+    return true;
+  });
 }
 
 /** At tile edges the true [now - W, now); between them the documented [tileStart(now) + T - W, tileStart(now) + T). */
