@@ -63,6 +63,27 @@ export interface RecentPlan {
   maxTtlMs: number;
 }
 
+/** `window: "lifetime"` count/sum/min/max: one running aggregate, reset when it lapsed (see update.ts). */
+export interface LifetimePlan {
+  index: number;
+  filter: SlotFilter;
+  /** Undefined: counts every event. */
+  field: string | undefined;
+  ttlMs: number;
+}
+
+/** first (k = 0: one typed value) and first_k (k distinct values): the earliest since the slot was last fresh. */
+export interface FirstPlan {
+  index: number;
+  filter: SlotFilter;
+  field: string;
+  type: ResolvedFeature['type'];
+  /** Always undefined: first takes no vectors. */
+  dim: undefined;
+  k: number;
+  ttlMs: number;
+}
+
 /** Series reading one field (or plain counts) under one filter: the value is read and checked once per event. */
 export interface NumericGroup {
   field: string | undefined;
@@ -78,6 +99,8 @@ export interface SourcePlan {
   lasts: LastPlan[];
   distincts: DistinctPlan[];
   recents: RecentPlan[];
+  lifetimes: LifetimePlan[];
+  firsts: FirstPlan[];
 }
 
 /** One output feature and the slot it reads. */
@@ -85,7 +108,9 @@ export type Output =
   | { kind: 'series'; feature: ResolvedFeature; slot: SeriesPlan; tiles: number }
   | { kind: 'last'; feature: ResolvedFeature; slot: LastPlan }
   | { kind: 'distinct'; feature: ResolvedFeature; slot: DistinctPlan; tiles: number }
-  | { kind: 'recent'; feature: ResolvedFeature; slot: RecentPlan; k: number };
+  | { kind: 'recent'; feature: ResolvedFeature; slot: RecentPlan; k: number }
+  | { kind: 'lifetime'; feature: ResolvedFeature; slot: LifetimePlan }
+  | { kind: 'first'; feature: ResolvedFeature; slot: FirstPlan };
 
 export interface EntityPlan {
   entity: string;
@@ -96,6 +121,8 @@ export interface EntityPlan {
   lasts: LastPlan[];
   distincts: DistinctPlan[];
   recents: RecentPlan[];
+  lifetimes: LifetimePlan[];
+  firsts: FirstPlan[];
   bySource: Map<string, SourcePlan>;
   outputs: Output[];
   groups: string[];
@@ -156,6 +183,8 @@ export function compileEntity(registry: Registry, entity: string, entityIndex: n
   const lasts = new Map<string, LastPlan>();
   const distincts = new Map<string, DistinctPlan>();
   const recents = new Map<string, RecentPlan>();
+  const lifetimes = new Map<string, LifetimePlan>();
+  const firsts = new Map<string, FirstPlan>();
   const sourceOf = new Map<object, string>();
   const outputs: Output[] = [];
   // One function per distinct filter, so slots under equal filters test it once per event.
@@ -165,7 +194,30 @@ export function compileEntity(registry: Registry, entity: string, entityIndex: n
     const source = registry.source(f.source)!;
     let filter: SlotFilter;
     if (f.filterKey !== undefined) filter = slotFor(filters, f.filterKey, () => f.filter);
-    if (SERIES_OPS.has(f.op)) {
+    // Lifetime slots are keyed by TTL too: each resets when it lapses, so features share one only under the same TTL.
+    if (f.lifetime && (f.op === 'first' || f.op === 'first_k')) {
+      const k = f.op === 'first_k' ? f.k! : 0;
+      const slot = slotFor(firsts, `${f.source}\0${f.field}\0${f.type}\0${k}\0${f.ttlMs}${filterPart(f)}`, () => ({
+        index: firsts.size,
+        filter,
+        field: f.field!,
+        type: f.type,
+        dim: undefined,
+        k,
+        ttlMs: f.ttlMs,
+      }));
+      sourceOf.set(slot, f.source);
+      outputs.push({ kind: 'first', feature: f, slot });
+    } else if (f.lifetime) {
+      const slot = slotFor(lifetimes, `${f.source}\0${f.field ?? ''}\0${f.ttlMs}${filterPart(f)}`, () => ({
+        index: lifetimes.size,
+        filter,
+        field: f.field,
+        ttlMs: f.ttlMs,
+      }));
+      sourceOf.set(slot, f.source);
+      outputs.push({ kind: 'lifetime', feature: f, slot });
+    } else if (SERIES_OPS.has(f.op)) {
       const tileMs = f.tileMs!;
       const tiles = f.windowMs! / tileMs;
       // A plain count joins a numeric series of the same source and tile when every event carries that field.
@@ -178,6 +230,7 @@ export function compileEntity(registry: Registry, entity: string, entityIndex: n
             g.filterKey === f.filterKey &&
             g.field !== undefined &&
             g.op !== 'distinct_count' &&
+            !g.lifetime &&
             alwaysNumeric(source, g.field),
         )?.field;
       const slot = slotFor(series, `${f.source}\0${shared ?? ''}\0${tileMs}${filterPart(f)}`, () => {
@@ -247,9 +300,9 @@ export function compileEntity(registry: Registry, entity: string, entityIndex: n
 
   const bySource = new Map<string, SourcePlan>();
   for (const s of registry.sources) {
-    if (s.entity === entity) bySource.set(s.name, { index: bySource.size, numeric: [], lasts: [], distincts: [], recents: [] });
+    if (s.entity === entity) bySource.set(s.name, { index: bySource.size, numeric: [], lasts: [], distincts: [], recents: [], lifetimes: [], firsts: [] });
   }
-  const add = <K extends 'lasts' | 'distincts' | 'recents'>(key: K, slots: Iterable<SourcePlan[K][number]>) => {
+  const add = <K extends 'lasts' | 'distincts' | 'recents' | 'lifetimes' | 'firsts'>(key: K, slots: Iterable<SourcePlan[K][number]>) => {
     for (const slot of slots) (bySource.get(sourceOf.get(slot)!)![key] as SourcePlan[K][number][]).push(slot);
   };
   for (const slot of series.values()) {
@@ -263,12 +316,17 @@ export function compileEntity(registry: Registry, entity: string, entityIndex: n
   add('lasts', lasts.values());
   add('distincts', distincts.values());
   add('recents', recents.values());
+  add('lifetimes', lifetimes.values());
+  add('firsts', firsts.values());
 
   const layout = {
     s: [...series.entries()].map(([k, s]) => [k, s.needSum, s.needMin, s.needMax, ...(s.needMoments ? [true] : [])]),
     l: [...lasts.keys()],
     d: [...distincts.keys()],
     r: [...recents.keys()],
+    // Only when present: the layouts (and fingerprints) of registries without them are unchanged.
+    ...(lifetimes.size > 0 ? { lt: [...lifetimes.keys()] } : {}),
+    ...(firsts.size > 0 ? { f: [...firsts.keys()] } : {}),
   };
   return {
     entity,
@@ -278,6 +336,8 @@ export function compileEntity(registry: Registry, entity: string, entityIndex: n
     lasts: [...lasts.values()],
     distincts: [...distincts.values()],
     recents: [...recents.values()],
+    lifetimes: [...lifetimes.values()],
+    firsts: [...firsts.values()],
     bySource,
     outputs,
     groups: registry.groupsOf(entity).map((g) => g.name),

@@ -3,10 +3,11 @@
  * their own, and eviction of what no later read can see.
  */
 import type { FeatureValue } from '../schemas/registry.ts';
+import { FLOAT, POW10 } from './numbers.ts';
 import { sumRange } from './numbers.ts';
 import { currentTile, type EntityPlan, type Output } from './plan.ts';
 import type { EntityState, RecentState, SeriesState } from './state.ts';
-import { newer, sweepDistinct, trimSeries } from './update.ts';
+import { firstList, newer, sweepDistinct, trimSeries } from './update.ts';
 
 /** Element offsets [a, b) of the tiles in [lo, hi]. */
 function tileRange(s: SeriesState, lo: number, hi: number): [number, number] {
@@ -92,6 +93,19 @@ export function outputValue(o: Output, state: EntityState, now: number): Feature
       if (l === undefined || l.ts + ttl <= now) return undefined;
       return o.slot.field === undefined ? Math.floor(l.ts / 1000) : l.value;
     }
+    case 'lifetime': {
+      const s = state.lifetimes[o.slot.index];
+      if (s === undefined || s.lastTs + ttl <= now) return undefined;
+      const op = o.feature.op;
+      if (op === 'count') return s.count;
+      if (op === 'sum') return (s.sum[1] === FLOAT ? s.sum[0]! : s.sum[0]! / POW10[s.sum[1]!]!) + 0;
+      return op === 'min' ? s.min : s.max;
+    }
+    case 'first': {
+      const s = state.firsts[o.slot.index];
+      if (s === undefined || s.lastTs + ttl <= now) return undefined;
+      return o.slot.k === 0 ? s.values[0]! : (firstList(s.values, s.times) as string[]);
+    }
   }
 }
 
@@ -135,6 +149,12 @@ export function outputChange(o: Output, state: EntityState, now: number): number
       if (l !== undefined) at(l.ts + ttl);
       break;
     }
+    case 'lifetime':
+    case 'first': {
+      const s = (o.kind === 'lifetime' ? state.lifetimes : state.firsts)[o.slot.index];
+      if (s !== undefined) at(s.lastTs + ttl);
+      break;
+    }
   }
   return next;
 }
@@ -172,6 +192,14 @@ export function evictState(plan: EntityPlan, state: EntityState, now: number, de
   for (const p of plan.lasts) {
     const l = state.lasts[p.index];
     if (l !== undefined && l.ts + p.maxTtlMs <= now) state.lasts[p.index] = undefined;
+  }
+  for (const p of plan.lifetimes) {
+    const s = state.lifetimes[p.index];
+    if (s !== undefined && s.lastTs + p.ttlMs <= now) state.lifetimes[p.index] = undefined;
+  }
+  for (const p of plan.firsts) {
+    const s = state.firsts[p.index];
+    if (s !== undefined && s.lastTs + p.ttlMs <= now) state.firsts[p.index] = undefined;
   }
   // Ids are forgotten by the arrival clock only, never by `now`: a replay decides as the first run did.
   for (const d of state.dedup) d.prune(dedupHorizonMs);

@@ -9,6 +9,8 @@
  *   per last slot: 0 = absent, else newest - ts + 1; value (number | string | dim x f32 LE)
  *   per distinct slot: 0 = absent, else newest - lastTs + 1; value count; (value, tile count, tiles)
  *   per last_k slot: entry count; (value, newest - time)
+ *   per lifetime slot: 0 = absent, else newest - lastTs + 1; count; sum (scaled); min; max
+ *   per first/first_k slot: 0 = absent, else newest - lastTs + 1; entry count; (value, newest - time)
  *
  * Tile lists: first `newestTile - tile`, then the gap to each next tile minus one.
  * A series tile: count, then its sum (units at a scale), min, max, and the
@@ -62,6 +64,7 @@ function stringTable(state: EntityState): Map<string, number> {
   for (const l of state.lasts) if (typeof l?.value === 'string') add(l.value);
   for (const d of state.distincts) if (d) for (const v of d.values.keys()) add(v);
   for (const r of state.recents) if (r) for (const v of r.values) add(v);
+  for (const f of state.firsts) if (f) for (const v of f.values) if (typeof v === 'string') add(v);
   return table;
 }
 
@@ -130,6 +133,26 @@ export function serializeState(plan: EntityPlan, state: EntityState): Uint8Array
     r?.values.forEach((v, i) => {
       ref(v);
       w.varint(newest - r.times[i]!);
+    });
+  }
+  for (const p of plan.lifetimes) {
+    const s = state.lifetimes[p.index];
+    w.varint(s === undefined ? 0 : newest - s.lastTs + 1);
+    if (s === undefined) continue;
+    w.varint(s.count);
+    w.scaled(s.sum[0]!, s.sum[1]!);
+    w.num(s.min);
+    w.num(s.max);
+  }
+  for (const p of plan.firsts) {
+    const s = state.firsts[p.index];
+    w.varint(s === undefined ? 0 : newest - s.lastTs + 1);
+    if (s === undefined) continue;
+    w.varint(s.values.length);
+    s.values.forEach((v, i) => {
+      if (typeof v === 'string') ref(v);
+      else w.num(v as number);
+      w.varint(newest - s.times[i]!);
     });
   }
   return w.finish();
@@ -245,6 +268,28 @@ export function deserializeState(plans: readonly EntityPlan[], bytes: Uint8Array
     }
     r.check(new Set(values).size === n, 'repeated last_k value');
     state.recents[p.index] = { values, times, hashes: values.map(hashOf) };
+  }
+  for (const p of plan.lifetimes) {
+    const present = r.varint();
+    if (present === 0) continue;
+    const count = r.count();
+    r.check(count > 0, 'empty lifetime aggregate');
+    const sum = r.scaled();
+    state.lifetimes[p.index] = { lastTs: newest - present + 1, count, sum, min: r.num(), max: r.num() };
+  }
+  for (const p of plan.firsts) {
+    const present = r.varint();
+    if (present === 0) continue;
+    const n = r.count();
+    r.check(n > 0 && n <= Math.max(1, p.k), 'bad first_k size');
+    const values: LastValue[] = [];
+    const times: number[] = [];
+    for (let i = 0; i < n; i++) {
+      values.push(p.k > 0 || p.type === 'string' ? str() : r.num());
+      times.push(time());
+    }
+    r.check(new Set(values).size === n, 'repeated first_k value');
+    state.firsts[p.index] = { lastTs: newest - present + 1, values, times };
   }
   r.check(r.remaining === 0, 'trailing bytes');
   return state;

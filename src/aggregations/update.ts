@@ -4,8 +4,8 @@
  * output at `now` or later, and values that are missing or not finite.
  */
 import { hashOf } from './dedup.ts';
-import { addToSum } from './numbers.ts';
-import { currentTile, type DistinctPlan, type LastPlan, type RecentPlan, type SeriesPlan } from './plan.ts';
+import { addToSum, decimals } from './numbers.ts';
+import { currentTile, type DistinctPlan, type FirstPlan, type LastPlan, type LifetimePlan, type RecentPlan, type SeriesPlan } from './plan.ts';
 import { SeriesState, type DistinctState, type EntityState, type LastValue } from './state.ts';
 
 export function finite(raw: unknown): number | undefined {
@@ -179,7 +179,7 @@ export function addRecent(state: EntityState, p: RecentPlan, fields: Record<stri
   return true;
 }
 
-function lastValue(p: LastPlan, raw: unknown): LastValue | undefined {
+function lastValue(p: Pick<LastPlan, 'type' | 'dim'>, raw: unknown): LastValue | undefined {
   switch (p.type) {
     case 'int':
       if (typeof raw === 'boolean') return raw ? 1 : 0;
@@ -219,3 +219,75 @@ export function addLast(state: EntityState, p: LastPlan, fields: Record<string, 
   return true;
 }
 
+
+/**
+ * Lifetime slots hold everything since they were last fresh. A slot that has
+ * lapsed (no event for its TTL) starts afresh with the next event that is
+ * itself fresh; an event older than the TTL only joins a live slot. Judged
+ * at apply time, so eviction timing never changes a value.
+ */
+function live(s: { lastTs: number } | undefined, ttlMs: number, t: number, now: number): 'live' | 'restart' | 'skip' {
+  if (s !== undefined && s.lastTs + ttlMs > now) return 'live';
+  return t + ttlMs <= now ? 'skip' : 'restart';
+}
+
+export function addLifetime(state: EntityState, p: LifetimePlan, fields: Record<string, unknown>, t: number, now: number): boolean {
+  let v = 0;
+  if (p.field !== undefined) {
+    const x = finite(fields[p.field]);
+    if (x === undefined) return false;
+    v = x;
+  }
+  let s = state.lifetimes[p.index];
+  const how = live(s, p.ttlMs, t, now);
+  if (how === 'skip') return false;
+  if (how === 'restart' || s === undefined) s = state.lifetimes[p.index] = { lastTs: t, count: 0, sum: [0, 0], min: Infinity, max: -Infinity };
+  else if (t > s.lastTs) s.lastTs = t;
+  s.count++;
+  addToSum(s.sum, 0, v, decimals(v));
+  if (v < s.min) s.min = v;
+  if (v > s.max) s.max = v;
+  return true;
+}
+
+/** Earliness order: earlier first; at equal times the smaller value first. */
+function earlier(t1: number, v1: LastValue, t2: number, v2: LastValue): boolean {
+  return t1 < t2 || (t1 === t2 && compareLast(v1, v2) < 0);
+}
+
+export function addFirst(state: EntityState, p: FirstPlan, fields: Record<string, unknown>, t: number, now: number): boolean {
+  const value = p.k === 0 ? lastValue(p, fields[p.field]) : keyValue(fields[p.field]);
+  if (value === undefined) return false;
+  let s = state.firsts[p.index];
+  const how = live(s, p.ttlMs, t, now);
+  if (how === 'skip') return false;
+  if (how === 'restart' || s === undefined) s = state.firsts[p.index] = { lastTs: t, values: [], times: [] };
+  else if (t > s.lastTs) s.lastTs = t;
+  const { values, times } = s;
+  const at = p.k === 0 ? (values.length > 0 ? 0 : -1) : values.indexOf(value);
+  if (p.k > 0 && at >= 0) {
+    if (t < times[at]!) times[at] = t;
+    return true;
+  }
+  if (values.length < Math.max(1, p.k)) {
+    values.push(value);
+    times.push(t);
+    return true;
+  }
+  // Full: the new value replaces the latest entry if it is earlier.
+  let latest = 0;
+  for (let i = 1; i < values.length; i++) if (earlier(times[latest]!, values[latest]!, times[i]!, values[i]!)) latest = i;
+  if (earlier(t, value, times[latest]!, values[latest]!)) {
+    values[latest] = value;
+    times[latest] = t;
+  }
+  return true;
+}
+
+/** first_k's list: earliest first. */
+export function firstList(values: readonly LastValue[], times: readonly number[]): LastValue[] {
+  return values
+    .map((v, i) => [v, times[i]!] as const)
+    .sort(([v1, t1], [v2, t2]) => (earlier(t1, v1, t2, v2) ? -1 : 1))
+    .map(([v]) => v);
+}

@@ -16,7 +16,12 @@ export const WINDOWED_OPS = ['count', 'sum', 'avg', 'min', 'max', 'distinct_coun
  * recent distinct values of a field, newest first.
  */
 export const LATEST_OPS = ['last', 'last_time', 'last_k'] as const;
-export const STORED_OPS = [...WINDOWED_OPS, ...LATEST_OPS] as const;
+/** The earliest events since the feature was last fresh: `first` value by event time, `first_k` distinct values, earliest first. */
+export const EARLIEST_OPS = ['first', 'first_k'] as const;
+export const STORED_OPS = [...WINDOWED_OPS, ...LATEST_OPS, ...EARLIEST_OPS] as const;
+/** Ops that take `window: "lifetime"`: every event since the feature was last fresh (it lapses only by freshness). */
+export const LIFETIME_OPS = ['count', 'sum', 'min', 'max', 'first', 'first_k'] as const;
+export const LIFETIME = 'lifetime';
 export type WindowedOp = (typeof WINDOWED_OPS)[number];
 export type StoredOp = (typeof STORED_OPS)[number];
 
@@ -95,8 +100,8 @@ export interface FeatureInput {
   op: StoredOp;
   /** Event field read by the operator; not used by `count` and `last_time`. */
   field?: string;
-  /** Required for windowed ops, not allowed for latest ops. */
-  window?: Duration;
+  /** Required for windowed ops, not allowed for latest ops; `"lifetime"` for count, sum, min, max, first, first_k. */
+  window?: Duration | typeof LIFETIME;
   /** Tile size; by default the largest round size giving the window at least 20 tiles. */
   tile?: Duration;
   type: FeatureType;
@@ -104,7 +109,7 @@ export interface FeatureInput {
   default: DefaultInput;
   /** Defaults to the window; required for latest ops. The field is removed after 2 x freshness without events. */
   freshness?: Duration;
-  /** `last_k` only: how many values to keep. */
+  /** `last_k` and `first_k` only: how many values to keep. */
   k?: number;
   /** `vector` only: the dimension. */
   dim?: number;

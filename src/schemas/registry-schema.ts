@@ -11,6 +11,8 @@ import {
   TIME_UNITS,
   type OnDemandKind,
   WINDOWED_OPS,
+  LIFETIME,
+  LIFETIME_OPS,
   type EventFields,
   type FeatureType,
   type FieldKind,
@@ -67,7 +69,7 @@ const feature = z.strictObject({
   source: name,
   op: z.enum(STORED_OPS),
   field: fieldName.optional(),
-  window: duration.optional(),
+  window: z.union([z.literal(LIFETIME), duration]).optional(),
   tile: duration.optional(),
   type: z.enum(FEATURE_TYPES),
   default: z.union([z.number(), z.string(), z.array(z.string()), z.array(z.number()), z.null()]),
@@ -111,6 +113,8 @@ const ALLOWED_TYPES: Record<StoredOp, readonly FeatureType[]> = {
   last: ['int', 'float', 'string', 'vector'],
   last_time: ['int'],
   last_k: ['string_list'],
+  first: ['int', 'float', 'string'],
+  first_k: ['string_list'],
 };
 
 type Parsed = z.output<typeof base>;
@@ -219,10 +223,15 @@ function checkFeature(ctx: Ctx, r: Parsed, i: number, sources: Map<string, Parse
     issue(ctx, at('field'), `source "${f.source}" has no field "${f.field}"`);
   }
   checkWhere(ctx, f.where, fields, at('where'));
-  const windowed = (WINDOWED_OPS as readonly string[]).includes(f.op);
-  const windowMs = f.window === undefined ? undefined : parseDuration(f.window);
+  const lifetime = f.window === LIFETIME;
+  const earliest = f.op === 'first' || f.op === 'first_k';
+  if (lifetime && !(LIFETIME_OPS as readonly string[]).includes(f.op)) {
+    issue(ctx, at('window'), `op ${f.op} has no lifetime form; lifetime works for ${LIFETIME_OPS.join(', ')}`);
+  }
+  const windowed = !lifetime && !earliest && (WINDOWED_OPS as readonly string[]).includes(f.op);
+  const windowMs = f.window === undefined || lifetime ? undefined : parseDuration(f.window);
   if (windowed && f.window === undefined) issue(ctx, at('window'), `op ${f.op} needs a window`);
-  if (!windowed && f.window !== undefined) issue(ctx, at('window'), `op ${f.op} has no window; use freshness`);
+  if (!windowed && !lifetime && f.window !== undefined) issue(ctx, at('window'), earliest ? `op ${f.op} takes only window "lifetime"` : `op ${f.op} has no window; use freshness`);
   if (!windowed && f.tile !== undefined) issue(ctx, at('tile'), `op ${f.op} has no window, so no tiles`);
   if (windowed && windowMs !== undefined) {
     if (windowMs < MIN_WINDOW_MS || windowMs > MAX_WINDOW_MS) {
@@ -239,8 +248,9 @@ function checkFeature(ctx: Ctx, r: Parsed, i: number, sources: Map<string, Parse
     }
   }
   if (!windowed && f.freshness === undefined) issue(ctx, at('freshness'), `op ${f.op} has no window, so it needs a freshness`);
-  if (f.op === 'last_k' && f.k === undefined) issue(ctx, at('k'), 'op last_k needs k');
-  if (f.op !== 'last_k' && f.k !== undefined) issue(ctx, at('k'), 'k applies to op last_k only');
+  const kOp = f.op === 'last_k' || f.op === 'first_k';
+  if (kOp && f.k === undefined) issue(ctx, at('k'), `op ${f.op} needs k`);
+  if (!kOp && f.k !== undefined) issue(ctx, at('k'), 'k applies to ops last_k and first_k only');
   if (f.type === 'vector' && f.dim === undefined) issue(ctx, at('dim'), 'type vector needs dim');
   if (f.type !== 'vector' && f.dim !== undefined) issue(ctx, at('dim'), 'dim applies to type vector only');
   const bad = defaultMatches(f.type, f.default, f.dim);

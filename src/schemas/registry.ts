@@ -11,6 +11,7 @@ import { defaultTileMs, parseDuration, type Duration } from './duration.ts';
 import { BUILTIN_SCHEMAS, formatPath, objectSchema } from './events.ts';
 import type { EventFields, FeatureType, OnDemandKind, PredicateInput, RequestContext, StoredOp, StoredValues, TimeUnit, WhereInput } from './registry-input.ts';
 import { compileWhere } from './registry-filter.ts';
+import { LIFETIME } from './registry-input.ts';
 import { registryInputSchema, type ParsedRegistryInput } from './registry-schema.ts';
 import { defaultRegistryConfig } from './default-registry.ts';
 import type { FeatureValues } from './registry-input.ts';
@@ -56,6 +57,8 @@ export interface ResolvedFeature {
   group: string;
   k?: number;
   dim?: number;
+  /** Every event since the feature was last fresh (`window: "lifetime"`, first, first_k): no window, lapses by freshness only. */
+  lifetime?: true;
   /** The filter as authored (JSON predicates or a TS function); absent: every event. */
   where?: readonly PredicateInput[] | ((fields: EventFields) => boolean);
   /** The compiled filter. */
@@ -194,7 +197,7 @@ function resolve(r: ParsedRegistryInput): Registry {
     }));
   const groupOf = new Map(groupInput.flatMap((g) => g.features.map((f) => [f, g.name] as const)));
   const features: ResolvedFeature[] = r.features.map((f) => {
-    const windowMs = f.window === undefined ? undefined : ms(f.window);
+    const windowMs = f.window === undefined || f.window === LIFETIME ? undefined : ms(f.window);
     const freshnessMs = f.freshness === undefined ? windowMs! : ms(f.freshness);
     const out: ResolvedFeature = {
       name: f.name,
@@ -208,6 +211,7 @@ function resolve(r: ParsedRegistryInput): Registry {
       group: groupOf.get(f.name)!,
     };
     if (f.field !== undefined) out.field = f.field;
+    if (f.window === LIFETIME || f.op === 'first' || f.op === 'first_k') out.lifetime = true;
     if (windowMs !== undefined) {
       out.windowMs = windowMs;
       out.tileMs = f.tile === undefined ? defaultTileMs(windowMs)! : ms(f.tile);

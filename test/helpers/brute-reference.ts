@@ -10,6 +10,8 @@
  * timestamp. Per entity and source, the arrival clock is the latest record
  * timestamp so far; an event whose (source, event_id) counted at an arrival
  * less than dedupHorizonMs before that clock is a duplicate (skipped).
+ * Lifetime features take each record's timestamp as its apply time: exact as
+ * long as no lifetime feature lapses while the worker lags.
  */
 import { InvalidEventError } from '../../src/errors.ts';
 import { decodeEvent, type NormalizedEvent } from '../../src/schemas/events.ts';
@@ -36,6 +38,8 @@ export type BruteVectors = Map<string, Record<string, FeatureValue | undefined>>
 interface EntityEvents {
   entity: string;
   events: NormalizedEvent[];
+  /** Record timestamps of `events`: the apply times lifetime features assume. */
+  appliedAt: number[];
   /** Source -> latest record timestamp. */
   clocks: Map<string, number>;
   /** Source and event id -> timestamp of the copy that counted. */
@@ -52,6 +56,7 @@ function accept(e: EntityEvents, event: NormalizedEvent, arrival: number, o: Bru
     e.counted.set(key, arrival);
   }
   e.events.push(event);
+  e.appliedAt.push(arrival);
 }
 
 /** The expected vectors at `nowMs` of every entity that received at least one valid event. */
@@ -74,21 +79,27 @@ export function bruteForceVectors(registry: Registry, messages: readonly RawMess
     if (event.eventTimeMs > m.timestamp + o.maxFutureSkewMs) continue;
     const key = `${source.entity}\0${event.entityId}`;
     let e = entities.get(key);
-    if (e === undefined) entities.set(key, (e = { entity: source.entity, events: [], clocks: new Map(), counted: new Map() }));
+    if (e === undefined) entities.set(key, (e = { entity: source.entity, events: [], appliedAt: [], clocks: new Map(), counted: new Map() }));
     accept(e, event, m.timestamp, o);
   }
   const out: BruteVectors = new Map();
   for (const [key, e] of entities) {
     const id = key.slice(e.entity.length + 1);
     const record = out.get(id) ?? {};
-    for (const f of registry.featuresOf(e.entity)) record[f.name] = bruteFeature(f, e.events, nowMs);
+    for (const f of registry.featuresOf(e.entity)) record[f.name] = bruteFeature(f, e.events, nowMs, e.appliedAt);
     out.set(id, record);
   }
   return out;
 }
 
-/** A stored feature's value at `now` over one entity's accepted events (any order), or undefined when lapsed. */
-export function bruteFeature(f: ResolvedFeature, all: readonly NormalizedEvent[], now: number): FeatureValue | undefined {
+/**
+ * A stored feature's value at `now` over one entity's accepted events, or
+ * undefined when lapsed. Windowed and latest ops ignore the order; lifetime
+ * ops (and first, first_k) need the events in apply order with the time each
+ * was applied (`appliedAt`, parallel to `all`).
+ */
+export function bruteFeature(f: ResolvedFeature, all: readonly NormalizedEvent[], now: number, appliedAt?: readonly number[]): FeatureValue | undefined {
+  if (f.lifetime) return bruteLifetime(f, all, appliedAt ?? all.map((e) => e.eventTimeMs), now);
   const events = all.filter((e) => e.source === f.source && matches(f, e.fields));
   const raw = (e: NormalizedEvent) => (f.field === undefined ? undefined : e.fields[f.field]);
   const fresh = (ts: number[]) => ts.length > 0 && Math.max(...ts) + f.ttlMs > now;
@@ -141,6 +152,53 @@ export function bruteFeature(f: ResolvedFeature, all: readonly NormalizedEvent[]
         if (!best || e.eventTimeMs > best.t || (e.eventTimeMs === best.t && compare(v, best.v) > 0)) best = { t: e.eventTimeMs, v };
       }
       return best && best.t + f.ttlMs > now ? best.v : undefined;
+    }
+  }
+}
+
+/**
+ * The README's lifetime rule, literally: a lifetime feature aggregates every
+ * event since it was last fresh. An event applied while the feature has
+ * lapsed (no event for its TTL) starts it afresh, if the event itself is
+ * within the TTL; otherwise it is ignored.
+ */
+function bruteLifetime(f: ResolvedFeature, all: readonly NormalizedEvent[], appliedAt: readonly number[], now: number): FeatureValue | undefined {
+  const raw = (e: NormalizedEvent) => (f.field === undefined ? undefined : e.fields[f.field]);
+  const valid = (e: NormalizedEvent) =>
+    f.op === 'count' ? true : f.op === 'first' ? lastValue(f, raw(e)) !== undefined : f.op === 'first_k' ? keyOf(raw(e)) !== undefined : Number.isFinite(raw(e));
+  let since: NormalizedEvent[] = [];
+  all.forEach((e, i) => {
+    if (e.source !== f.source || !matches(f, e.fields) || !valid(e)) return;
+    const at = appliedAt[i]!;
+    const fresh = since.length > 0 && Math.max(...since.map((x) => x.eventTimeMs)) + f.ttlMs > at;
+    if (!fresh) {
+      if (e.eventTimeMs + f.ttlMs <= at) return;
+      since = [];
+    }
+    since.push(e);
+  });
+  if (since.length === 0 || Math.max(...since.map((x) => x.eventTimeMs)) + f.ttlMs <= now) return undefined;
+  const xs = since.map((e) => raw(e));
+  switch (f.op) {
+    case 'count':
+      return since.length;
+    case 'sum':
+      return exactSum(xs as number[]);
+    case 'min':
+      return Math.min(...(xs as number[])) + 0;
+    case 'max':
+      return Math.max(...(xs as number[])) + 0;
+    case 'first': {
+      const order = since.map((e) => ({ t: e.eventTimeMs, v: lastValue(f, raw(e))! })).sort((a, b) => a.t - b.t || compare(a.v, b.v));
+      return order[0]!.v;
+    }
+    default: {
+      const earliest = new Map<string, number>();
+      for (const e of since) {
+        const k = keyOf(raw(e))!;
+        earliest.set(k, Math.min(earliest.get(k) ?? Infinity, e.eventTimeMs));
+      }
+      return [...earliest].sort(([v1, t1], [v2, t2]) => t1 - t2 || (v1 < v2 ? -1 : 1)).slice(0, f.k).map(([v]) => v);
     }
   }
 }

@@ -51,6 +51,23 @@ export const filterRegistry = parseRegistry({
   ],
 });
 
+const lifetimeRegistry = parseRegistry({
+  entities: [{ name: 'user' }],
+  sources: jsonSources,
+  features: [
+    { name: 'life_c', source: 'tx', op: 'count', window: 'lifetime', type: 'int', default: 0, freshness: '20s' },
+    { name: 'life_s', source: 'tx', op: 'sum', field: 'amount', window: 'lifetime', type: 'float', default: 0, freshness: '1m' },
+    { name: 'life_mn', source: 'tx', op: 'min', field: 'amount', window: 'lifetime', type: 'float', default: 0, freshness: '20s' },
+    { name: 'life_mx', source: 'tx', op: 'max', field: 'amount', window: 'lifetime', type: 'float', default: 0, freshness: '20s' },
+    { name: 'life_big', source: 'tx', op: 'count', window: 'lifetime', type: 'int', default: 0, freshness: '10s', where: big },
+    { name: 'first_m', source: 'tx', op: 'first', field: 'merchant', type: 'string', default: '', freshness: '30s' },
+    { name: 'first_amt', source: 'tx', op: 'first', field: 'amount', window: 'lifetime', type: 'float', default: 0, freshness: '30s' },
+    { name: 'first3', source: 'tx', op: 'first_k', field: 'merchant', k: 3, type: 'string_list', default: [], freshness: '15s' },
+    { name: 'first_score', source: 'prof', op: 'first', field: 'score', type: 'int', default: 0, freshness: '20s' },
+    { name: 'c1m', source: 'tx', op: 'count', window: '1m', tile: '5s', type: 'int', default: 0 },
+  ],
+});
+
 /** A TS registry: a predicate function. */
 const fnRegistry = parseRegistry(
   defineConfig({
@@ -104,11 +121,15 @@ function check(registry: Registry, steps: Step[], later: number[]): void {
   }
 }
 
-describe('filters and stddev/variance against the brute-force reference', () => {
+describe('filters, stddev/variance, lifetime and first/first_k against the brute-force reference', () => {
   const later = fc.array(fc.integer({ min: 0, max: 200_000 }), { maxLength: 4 });
 
   it('JSON predicates: a filtered-out event neither counts nor refreshes freshness', () => {
     fc.assert(fc.property(streams, later, (steps, l) => check(filterRegistry, steps, l)), { numRuns: 300 });
+  });
+
+  it('lifetime count/sum/min/max, first and first_k: everything since last fresh, lapsing by freshness only', () => {
+    fc.assert(fc.property(streams, later, (steps, l) => check(lifetimeRegistry, steps, l)), { numRuns: 300 });
   });
 
   it('TS predicate functions', () => {

@@ -80,11 +80,25 @@ describe('issue 13 registry shapes', () => {
     ['onDemand[1].input', (r: Input) => Object.assign(r.onDemand[1]!, { contextField: undefined }), /exactly one of input/],
     ['onDemand[2].right', (r: Input) => Object.assign(r.onDemand[2]!, { right: 'pair_count_30d' }), /not a user feature/],
     ['onDemand[0].kind', (r: Input) => Object.assign(r.onDemand[0]!, { kind: undefined }), /or a compute function/],
+    ['features[3].window', (r: Input) => Object.assign(r.features[3]!, { window: 'lifetime', freshness: '30d' }), /op avg has no lifetime form/],
+    ['features[0].freshness', (r: Input) => Object.assign(r.features[0]!, { window: 'lifetime' }), /needs a freshness/],
+    ['features[0].window', (r: Input) => Object.assign(r.features[0]!, { op: 'first', field: 'status', type: 'string', default: '', window: '1h', freshness: '1d' }), /takes only window "lifetime"/],
+    ['features[0].k', (r: Input) => Object.assign(r.features[0]!, { op: 'first_k', field: 'status', type: 'string_list', default: [], window: undefined, freshness: '1d' }), /needs k/],
   ])('%s', (path, breakIt, message) => {
     const input = base();
     breakIt(input);
     const e = registryError(input);
     expect(e.details.issues).toEqual(expect.arrayContaining([expect.objectContaining({ path, message: expect.stringMatching(message) })]));
+  });
+
+  it('resolves lifetime windows: no window, no tiles, flagged lifetime', () => {
+    const input = base();
+    input.features.push({ name: 'life', source: 'tx', op: 'count', window: 'lifetime', type: 'int', default: 0, freshness: '90d' });
+    input.features.push({ name: 'first_status', source: 'tx', op: 'first', field: 'status', type: 'string', default: '', freshness: '90d' });
+    const r = parseRegistry(input);
+    expect(r.feature('life')).toMatchObject({ lifetime: true, ttlMs: 180 * 86_400_000 });
+    expect(r.feature('life')!.windowMs).toBeUndefined();
+    expect(r.feature('first_status')).toMatchObject({ lifetime: true });
   });
 
   it('takes TS predicate and compute functions', () => {
