@@ -63,6 +63,16 @@ export interface RecentPlan {
   maxTtlMs: number;
 }
 
+/** top_k: per value, its count per tile. */
+export interface TopPlan {
+  index: number;
+  filter: SlotFilter;
+  field: string;
+  tileMs: number;
+  spanTiles: number;
+  maxTtlMs: number;
+}
+
 /** `window: "lifetime"` count/sum/min/max: one running aggregate, reset when it lapsed (see update.ts). */
 export interface LifetimePlan {
   index: number;
@@ -101,6 +111,7 @@ export interface SourcePlan {
   recents: RecentPlan[];
   lifetimes: LifetimePlan[];
   firsts: FirstPlan[];
+  tops: TopPlan[];
 }
 
 /** One output feature and the slot it reads. */
@@ -110,7 +121,8 @@ export type Output =
   | { kind: 'distinct'; feature: ResolvedFeature; slot: DistinctPlan; tiles: number }
   | { kind: 'recent'; feature: ResolvedFeature; slot: RecentPlan; k: number }
   | { kind: 'lifetime'; feature: ResolvedFeature; slot: LifetimePlan }
-  | { kind: 'first'; feature: ResolvedFeature; slot: FirstPlan };
+  | { kind: 'first'; feature: ResolvedFeature; slot: FirstPlan }
+  | { kind: 'top'; feature: ResolvedFeature; slot: TopPlan; tiles: number; k: number };
 
 export interface EntityPlan {
   entity: string;
@@ -123,6 +135,7 @@ export interface EntityPlan {
   recents: RecentPlan[];
   lifetimes: LifetimePlan[];
   firsts: FirstPlan[];
+  tops: TopPlan[];
   bySource: Map<string, SourcePlan>;
   outputs: Output[];
   groups: string[];
@@ -185,6 +198,7 @@ export function compileEntity(registry: Registry, entity: string, entityIndex: n
   const recents = new Map<string, RecentPlan>();
   const lifetimes = new Map<string, LifetimePlan>();
   const firsts = new Map<string, FirstPlan>();
+  const tops = new Map<string, TopPlan>();
   const sourceOf = new Map<object, string>();
   const outputs: Output[] = [];
   // One function per distinct filter, so slots under equal filters test it once per event.
@@ -261,6 +275,21 @@ export function compileEntity(registry: Registry, entity: string, entityIndex: n
       slot.needMax ||= f.op === 'max';
       slot.needMoments ||= f.op === 'stddev' || f.op === 'variance';
       outputs.push({ kind: 'series', feature: f, slot, tiles });
+    } else if (f.op === 'top_k') {
+      const tileMs = f.tileMs!;
+      const tiles = f.windowMs! / tileMs;
+      const slot = slotFor(tops, `${f.source}\0${f.field}\0${tileMs}${filterPart(f)}`, () => ({
+        index: tops.size,
+        filter,
+        field: f.field!,
+        tileMs,
+        spanTiles: 0,
+        maxTtlMs: 0,
+      }));
+      sourceOf.set(slot, f.source);
+      slot.spanTiles = Math.max(slot.spanTiles, tiles);
+      slot.maxTtlMs = Math.max(slot.maxTtlMs, f.ttlMs);
+      outputs.push({ kind: 'top', feature: f, slot, tiles, k: f.k! });
     } else if (f.op === 'distinct_count') {
       const tileMs = f.tileMs!;
       const tiles = f.windowMs! / tileMs;
@@ -300,9 +329,9 @@ export function compileEntity(registry: Registry, entity: string, entityIndex: n
 
   const bySource = new Map<string, SourcePlan>();
   for (const s of registry.sources) {
-    if (s.entity === entity) bySource.set(s.name, { index: bySource.size, numeric: [], lasts: [], distincts: [], recents: [], lifetimes: [], firsts: [] });
+    if (s.entity === entity) bySource.set(s.name, { index: bySource.size, numeric: [], lasts: [], distincts: [], recents: [], lifetimes: [], firsts: [], tops: [] });
   }
-  const add = <K extends 'lasts' | 'distincts' | 'recents' | 'lifetimes' | 'firsts'>(key: K, slots: Iterable<SourcePlan[K][number]>) => {
+  const add = <K extends 'lasts' | 'distincts' | 'recents' | 'lifetimes' | 'firsts' | 'tops'>(key: K, slots: Iterable<SourcePlan[K][number]>) => {
     for (const slot of slots) (bySource.get(sourceOf.get(slot)!)![key] as SourcePlan[K][number][]).push(slot);
   };
   for (const slot of series.values()) {
@@ -318,6 +347,7 @@ export function compileEntity(registry: Registry, entity: string, entityIndex: n
   add('recents', recents.values());
   add('lifetimes', lifetimes.values());
   add('firsts', firsts.values());
+  add('tops', tops.values());
 
   const layout = {
     s: [...series.entries()].map(([k, s]) => [k, s.needSum, s.needMin, s.needMax, ...(s.needMoments ? [true] : [])]),
@@ -327,6 +357,7 @@ export function compileEntity(registry: Registry, entity: string, entityIndex: n
     // Only when present: the layouts (and fingerprints) of registries without them are unchanged.
     ...(lifetimes.size > 0 ? { lt: [...lifetimes.keys()] } : {}),
     ...(firsts.size > 0 ? { f: [...firsts.keys()] } : {}),
+    ...(tops.size > 0 ? { t: [...tops.keys()] } : {}),
   };
   return {
     entity,
@@ -338,6 +369,7 @@ export function compileEntity(registry: Registry, entity: string, entityIndex: n
     recents: [...recents.values()],
     lifetimes: [...lifetimes.values()],
     firsts: [...firsts.values()],
+    tops: [...tops.values()],
     bySource,
     outputs,
     groups: registry.groupsOf(entity).map((g) => g.name),

@@ -7,7 +7,7 @@ import { FLOAT, POW10 } from './numbers.ts';
 import { sumRange } from './numbers.ts';
 import { currentTile, type EntityPlan, type Output } from './plan.ts';
 import type { EntityState, RecentState, SeriesState } from './state.ts';
-import { firstList, newer, sweepDistinct, trimSeries } from './update.ts';
+import { firstList, newer, sweepDistinct, sweepTop, trimSeries } from './update.ts';
 
 /** Element offsets [a, b) of the tiles in [lo, hi]. */
 function tileRange(s: SeriesState, lo: number, hi: number): [number, number] {
@@ -93,6 +93,21 @@ export function outputValue(o: Output, state: EntityState, now: number): Feature
       if (l === undefined || l.ts + ttl <= now) return undefined;
       return o.slot.field === undefined ? Math.floor(l.ts / 1000) : l.value;
     }
+    case 'top': {
+      const s = state.tops[o.slot.index];
+      if (s === undefined || s.lastTs + ttl <= now) return undefined;
+      const cur = currentTile(now, o.slot.tileMs);
+      const lo = cur - o.tiles + 1;
+      const counted: [string, number][] = [];
+      s.values.forEach((tc, value) => {
+        let n = 0;
+        for (let j = 0; j < tc.length; j += 2) if (tc[j]! >= lo && tc[j]! <= cur) n += tc[j + 1]!;
+        if (n > 0) counted.push([value, n]);
+      });
+      // Most frequent first; ties to the value that sorts first.
+      counted.sort(([v1, n1], [v2, n2]) => n2 - n1 || (v1 < v2 ? -1 : v1 > v2 ? 1 : 0));
+      return counted.slice(0, o.k).map(([v]) => v);
+    }
     case 'lifetime': {
       const s = state.lifetimes[o.slot.index];
       if (s === undefined || s.lastTs + ttl <= now) return undefined;
@@ -149,6 +164,15 @@ export function outputChange(o: Output, state: EntityState, now: number): number
       if (l !== undefined) at(l.ts + ttl);
       break;
     }
+    case 'top': {
+      const s = state.tops[o.slot.index];
+      if (s === undefined) break;
+      at(s.lastTs + ttl);
+      const T = o.slot.tileMs;
+      const cur = currentTile(now, T);
+      for (const tc of s.values.values()) for (let j = 0; j < tc.length; j += 2) at((tc[j]! > cur ? tc[j]! : tc[j]! + o.tiles) * T + 1);
+      break;
+    }
     case 'lifetime':
     case 'first': {
       const s = (o.kind === 'lifetime' ? state.lifetimes : state.firsts)[o.slot.index];
@@ -192,6 +216,13 @@ export function evictState(plan: EntityPlan, state: EntityState, now: number, de
   for (const p of plan.lasts) {
     const l = state.lasts[p.index];
     if (l !== undefined && l.ts + p.maxTtlMs <= now) state.lasts[p.index] = undefined;
+  }
+  for (const p of plan.tops) {
+    const s = state.tops[p.index];
+    if (s === undefined) continue;
+    const cur = currentTile(now, p.tileMs);
+    sweepTop(s, cur - p.spanTiles + 1, cur);
+    if (s.values.size === 0 && s.lastTs + p.maxTtlMs <= now) state.tops[p.index] = undefined;
   }
   for (const p of plan.lifetimes) {
     const s = state.lifetimes[p.index];

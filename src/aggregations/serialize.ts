@@ -11,6 +11,7 @@
  *   per last_k slot: entry count; (value, newest - time)
  *   per lifetime slot: 0 = absent, else newest - lastTs + 1; count; sum (scaled); min; max
  *   per first/first_k slot: 0 = absent, else newest - lastTs + 1; entry count; (value, newest - time)
+ *   per top_k slot: 0 = absent, else newest - lastTs + 1; value count; (value, tile list, count per tile)
  *
  * Tile lists: first `newestTile - tile`, then the gap to each next tile minus one.
  * A series tile: count, then its sum (units at a scale), min, max, and the
@@ -65,6 +66,7 @@ function stringTable(state: EntityState): Map<string, number> {
   for (const d of state.distincts) if (d) for (const v of d.values.keys()) add(v);
   for (const r of state.recents) if (r) for (const v of r.values) add(v);
   for (const f of state.firsts) if (f) for (const v of f.values) if (typeof v === 'string') add(v);
+  for (const t of state.tops) if (t) for (const v of t.values.keys()) add(v);
   return table;
 }
 
@@ -154,6 +156,18 @@ export function serializeState(plan: EntityPlan, state: EntityState): Uint8Array
       else w.num(v as number);
       w.varint(newest - s.times[i]!);
     });
+  }
+  for (const p of plan.tops) {
+    const s = state.tops[p.index];
+    w.varint(s === undefined ? 0 : newest - s.lastTs + 1);
+    if (s === undefined) continue;
+    w.varint(s.values.size);
+    const newestTile = Math.floor(newest / p.tileMs);
+    for (const [v, tc] of s.values) {
+      ref(v);
+      writeTiles(w, tc, newestTile, 2);
+      for (let j = 1; j < tc.length; j += 2) w.varint(tc[j]!);
+    }
   }
   return w.finish();
 }
@@ -290,6 +304,25 @@ export function deserializeState(plans: readonly EntityPlan[], bytes: Uint8Array
     }
     r.check(new Set(values).size === n, 'repeated first_k value');
     state.firsts[p.index] = { lastTs: newest - present + 1, values, times };
+  }
+  for (const p of plan.tops) {
+    const present = r.varint();
+    if (present === 0) continue;
+    const values = new Map<string, number[]>();
+    const newestTile = Math.floor(newest / p.tileMs);
+    const n = r.count();
+    for (let i = 0; i < n; i++) {
+      const v = str();
+      const tc: number[] = [];
+      for (const tile of readTiles(r, newestTile, 1)) {
+        const c = r.varint();
+        r.check(c > 0, 'empty top_k tile');
+        tc.push(tile, c);
+      }
+      values.set(v, tc);
+    }
+    r.check(values.size === n, 'repeated top_k value');
+    state.tops[p.index] = { lastTs: newest - present + 1, values, sweptTile: -Infinity };
   }
   r.check(r.remaining === 0, 'trailing bytes');
   return state;

@@ -66,6 +66,14 @@ export interface FirstState {
   times: number[];
 }
 
+/** top_k: value -> [tile, count, tile, count, ...], tiles ascending, none before the window's first tile once swept. */
+export interface TopState {
+  lastTs: number;
+  values: Map<string, number[]>;
+  /** Current tile when values were last swept; not persisted. */
+  sweptTile: number;
+}
+
 export interface EntityState {
   readonly entity: string;
   /** Position of the entity in the registry: finds the plan without a lookup by name. */
@@ -78,6 +86,7 @@ export interface EntityState {
   recents: (RecentState | undefined)[];
   lifetimes: (LifetimeState | undefined)[];
   firsts: (FirstState | undefined)[];
+  tops: (TopState | undefined)[];
   /** Per source of the entity (plan order): hashes of counted event ids by arrival time, for de-duplication. */
   dedup: DedupMemory[];
 }
@@ -92,6 +101,7 @@ export interface StateShape {
   recents: readonly unknown[];
   lifetimes: readonly unknown[];
   firsts: readonly unknown[];
+  tops: readonly unknown[];
 }
 
 /** An empty state with one undefined slot per slot of the plan. */
@@ -106,6 +116,7 @@ export function emptyState(slots: StateShape): EntityState {
     recents: slots.recents.map(() => undefined),
     lifetimes: slots.lifetimes.map(() => undefined),
     firsts: slots.firsts.map(() => undefined),
+    tops: slots.tops.map(() => undefined),
     dedup: slots.sources.map(() => new DedupMemory()),
   };
 }

@@ -5,8 +5,8 @@
  */
 import { hashOf } from './dedup.ts';
 import { addToSum, decimals } from './numbers.ts';
-import { currentTile, type DistinctPlan, type FirstPlan, type LastPlan, type LifetimePlan, type RecentPlan, type SeriesPlan } from './plan.ts';
-import { SeriesState, type DistinctState, type EntityState, type LastValue } from './state.ts';
+import { currentTile, type DistinctPlan, type FirstPlan, type LastPlan, type LifetimePlan, type RecentPlan, type SeriesPlan, type TopPlan } from './plan.ts';
+import { SeriesState, type DistinctState, type EntityState, type LastValue, type TopState } from './state.ts';
 
 export function finite(raw: unknown): number | undefined {
   // `+ 0` turns -0 into 0, so equal sums and maxima also look equal.
@@ -290,4 +290,36 @@ export function firstList(values: readonly LastValue[], times: readonly number[]
     .map((v, i) => [v, times[i]!] as const)
     .sort(([v1, t1], [v2, t2]) => (earlier(t1, v1, t2, v2) ? -1 : 1))
     .map(([v]) => v);
+}
+
+/** Drops tiles before `lo` from every value of a top_k slot, and values left without tiles. */
+export function sweepTop(s: TopState, lo: number, cur: number): void {
+  s.values.forEach((tc, value) => {
+    let j = 0;
+    while (j < tc.length && tc[j]! < lo) j += 2;
+    if (j > 0) dropFront(tc, j);
+    if (tc.length === 0) s.values.delete(value);
+  });
+  s.sweptTile = cur;
+}
+
+export function addTop(state: EntityState, p: TopPlan, fields: Record<string, unknown>, t: number, now: number): boolean {
+  const value = keyValue(fields[p.field]);
+  if (value === undefined) return false;
+  const tile = Math.floor(t / p.tileMs);
+  const cur = currentTile(now, p.tileMs);
+  const lo = cur - p.spanTiles + 1;
+  if (tile < lo && t + p.maxTtlMs <= now) return false;
+  let s = state.tops[p.index];
+  if (s === undefined) s = state.tops[p.index] = { lastTs: t, values: new Map(), sweptTile: cur };
+  else if (t > s.lastTs) s.lastTs = t;
+  if (tile < lo) return true;
+  if (cur > s.sweptTile) sweepTop(s, lo, cur);
+  let tc = s.values.get(value);
+  if (tc === undefined) s.values.set(value, (tc = []));
+  let j = tc.length - 2;
+  while (j >= 0 && tc[j]! > tile) j -= 2;
+  if (j >= 0 && tc[j] === tile) tc[j + 1]!++;
+  else tc.splice(j + 2, 0, tile, 1);
+  return true;
 }

@@ -9,7 +9,7 @@ export const FEATURE_TYPES = ['int', 'float', 'string', 'string_list', 'vector']
 export type FeatureType = (typeof FEATURE_TYPES)[number];
 
 /** Operators over an event-time window kept as tiles. */
-export const WINDOWED_OPS = ['count', 'sum', 'avg', 'min', 'max', 'distinct_count', 'stddev', 'variance'] as const;
+export const WINDOWED_OPS = ['count', 'sum', 'avg', 'min', 'max', 'distinct_count', 'stddev', 'variance', 'top_k'] as const;
 /**
  * Operators over the latest events, without a window; they lapse by freshness.
  * `last_time` is the newest event time in epoch seconds; `last_k` the k most
@@ -109,7 +109,7 @@ export interface FeatureInput {
   default: DefaultInput;
   /** Defaults to the window; required for latest ops. The field is removed after 2 x freshness without events. */
   freshness?: Duration;
-  /** `last_k` and `first_k` only: how many values to keep. */
+  /** `last_k`, `first_k` and `top_k` only: how many values to keep. */
   k?: number;
   /** `vector` only: the dimension. */
   dim?: number;

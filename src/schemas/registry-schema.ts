@@ -115,6 +115,7 @@ const ALLOWED_TYPES: Record<StoredOp, readonly FeatureType[]> = {
   last_k: ['string_list'],
   first: ['int', 'float', 'string'],
   first_k: ['string_list'],
+  top_k: ['string_list'],
 };
 
 type Parsed = z.output<typeof base>;
@@ -248,9 +249,9 @@ function checkFeature(ctx: Ctx, r: Parsed, i: number, sources: Map<string, Parse
     }
   }
   if (!windowed && f.freshness === undefined) issue(ctx, at('freshness'), `op ${f.op} has no window, so it needs a freshness`);
-  const kOp = f.op === 'last_k' || f.op === 'first_k';
+  const kOp = f.op === 'last_k' || f.op === 'first_k' || f.op === 'top_k';
   if (kOp && f.k === undefined) issue(ctx, at('k'), `op ${f.op} needs k`);
-  if (!kOp && f.k !== undefined) issue(ctx, at('k'), 'k applies to ops last_k and first_k only');
+  if (!kOp && f.k !== undefined) issue(ctx, at('k'), 'k applies to ops last_k, first_k and top_k only');
   if (f.type === 'vector' && f.dim === undefined) issue(ctx, at('dim'), 'type vector needs dim');
   if (f.type !== 'vector' && f.dim !== undefined) issue(ctx, at('dim'), 'dim applies to type vector only');
   const bad = defaultMatches(f.type, f.default, f.dim);

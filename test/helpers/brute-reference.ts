@@ -131,6 +131,13 @@ export function bruteFeature(f: ResolvedFeature, all: readonly NormalizedEvent[]
       if (!fresh(valid.map((e) => e.eventTimeMs))) return undefined;
       return new Set(inWindow(valid, f, now).map((e) => keyOf(raw(e)))).size;
     }
+    case 'top_k': {
+      const valid = events.filter((e) => keyOf(raw(e)) !== undefined);
+      if (!fresh(valid.map((e) => e.eventTimeMs))) return undefined;
+      const counts = new Map<string, number>();
+      for (const e of inWindow(valid, f, now)) counts.set(keyOf(raw(e))!, (counts.get(keyOf(raw(e))!) ?? 0) + 1);
+      return [...counts].sort(([v1, n1], [v2, n2]) => n2 - n1 || (v1 < v2 ? -1 : 1)).slice(0, f.k).map(([v]) => v);
+    }
     case 'last_k': {
       const latest = new Map<string, number>();
       for (const e of events) {
