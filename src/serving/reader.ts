@@ -5,16 +5,16 @@
  * training-time defaults. Never throws for store trouble; throws only for
  * caller errors (invalid entity id, unknown entity type).
  */
-import { LRUCache } from 'lru-cache';
-import { computeOnDemand } from '../aggregations/on-demand.ts';
-import type { FeatureValue, RegistryInput } from '../schemas/registry.ts';
+import type { RegistryInput } from '../schemas/registry.ts';
+import { assembleFeatures } from './assemble.ts';
 import type { BreakerState } from './breaker.ts';
 import { emptyCounts, defaultVector, type StoredVector } from './decode.ts';
 import { validateEntityId } from '../schemas/entity-id.ts';
 import type { ReadSource } from './fetcher.ts';
 import { unknownEntity, type EntityPlan } from './plan.ts';
 import { checkDeadline, marginFor, resolveReaderSetup, type FeatureReaderOptions, type ReaderSetup } from './setup.ts';
-import type { EntityFeatureValues, EntityName, FeatureVector, ServedValue, VectorSource } from './types.ts';
+import type { EntityFeatureValues, EntityName, FeatureVector, VectorSource } from './types.ts';
+import { VectorCache } from './vector-cache.ts';
 
 export interface GetOptions {
   /** Time on-demand features are computed at; default Date.now(). */
@@ -87,6 +87,12 @@ class Call {
     this.out = new Array<FeatureVector | undefined>(ids.length);
   }
 
+  /** A vector built already (a cache hit). */
+  put(i: number, vector: FeatureVector): void {
+    this.sources[vector.source]++;
+    this.out[i] = vector;
+  }
+
   /** `stored` undefined: no store answered, so defaults (not cached). */
   deliver(i: number, stored: StoredVector | undefined, source: VectorSource): void {
     if (this.done || this.out[i] !== undefined) return;
@@ -100,12 +106,12 @@ export function createFeatureReader<const C extends RegistryInput = RegistryInpu
 }
 
 class Reader {
-  private cache: LRUCache<string, StoredVector> | undefined;
+  private readonly cache: VectorCache | undefined;
   private inFlight = new Map<string, InFlight>();
   private readonly assemble: Assemble;
 
   constructor(private readonly s: ReaderSetup) {
-    this.cache = s.cacheOptions ? new LRUCache<string, StoredVector>(s.cacheOptions) : undefined;
+    this.cache = s.cacheOptions ? new VectorCache(s.registry, s.cacheOptions) : undefined;
     this.assemble = (plan, entityId, stored, source, requestTimeMs) => this.finish(plan, entityId, stored, source, requestTimeMs);
     s.version.onChange = () => {
       // A new keyspace: nothing cached or in flight belongs to it.
@@ -122,11 +128,17 @@ class Reader {
     return this.s.breakers.states();
   }
 
-  async get(entityType: string, id: string, opts?: GetOptions): Promise<FeatureVector> {
-    return (await this.read(entityType, [id], opts))[0]!;
+  get(entityType: string, id: string, opts?: GetOptions): Promise<FeatureVector> {
+    const hit = this.cachedOnly(entityType, id, opts);
+    if (hit !== undefined) return Promise.resolve(hit);
+    return this.read(entityType, [id], opts).then((vectors) => vectors[0]!);
   }
 
   getMany(entityType: string, ids: readonly string[], opts?: GetOptions): Promise<FeatureVector[]> {
+    if (ids.length === 1) {
+      const hit = this.cachedOnly(entityType, ids[0]!, opts);
+      if (hit !== undefined) return Promise.resolve([hit]);
+    }
     return this.read(entityType, ids, opts);
   }
 
@@ -136,6 +148,29 @@ class Reader {
 
   async close(): Promise<void> {
     await this.s.close();
+  }
+
+  /**
+   * The synchronous hit path: a cache hit with nothing else to do, counted in
+   * plain numbers (exported at scrape time). Undefined sends the call down the
+   * full path, which also reports every caller error. An id found in the cache
+   * was validated when it was fetched.
+   */
+  private cachedOnly(entityType: string, id: string, opts: GetOptions | undefined): FeatureVector | undefined {
+    if (this.cache === undefined) return undefined;
+    if (opts !== undefined) {
+      if (opts.source !== undefined && opts.source !== 'auto') return undefined;
+      const d = opts.deadlineMs;
+      if (d !== undefined && !(typeof d === 'number' && Number.isFinite(d) && d > 0)) return undefined;
+    }
+    const plan = this.s.plans.get(entityType);
+    if (plan === undefined || this.s.version.current() === undefined) return undefined;
+    const vector = this.cache.hit(plan, id, opts?.requestTimeMs ?? Date.now());
+    if (vector === undefined) return undefined;
+    const counts = this.s.metrics.counts;
+    counts.cache.hit++;
+    counts.vectors.cache++;
+    return vector;
   }
 
   private async read(entityType: string, ids: readonly string[], opts: GetOptions | undefined): Promise<FeatureVector[]> {
@@ -178,13 +213,13 @@ class Reader {
     let joined = 0;
     for (let i = 0; i < ids.length; i++) {
       const id = ids[i]!;
-      const key = `${plan.entity}:${id}`;
-      const hit = shared ? this.cache?.get(key) : undefined;
+      const hit = shared ? this.cache?.hit(plan, id, call.requestTimeMs) : undefined;
       if (hit !== undefined) {
         hits++;
-        call.deliver(i, hit, 'cache');
+        call.put(i, hit);
         continue;
       }
+      const key = `${plan.entity}:${id}`;
       const flying = shared ? this.inFlight.get(key) : undefined;
       if (flying !== undefined) {
         joined++;
@@ -209,10 +244,10 @@ class Reader {
       fetchSlots.push([i]);
     }
     if (shared) {
-      const m = this.s.metrics.cache;
-      if (hits) m.inc({ result: 'hit' }, hits);
-      if (joined) m.inc({ result: 'coalesced' }, joined);
-      if (fetchIds) m.inc({ result: 'miss' }, fetchIds.length);
+      const counted = this.s.metrics.counts.cache;
+      counted.hit += hits;
+      counted.coalesced += joined;
+      if (fetchIds) counted.miss += fetchIds.length;
     }
     if (joins !== undefined) {
       for (const join of joins.values()) (waits ??= []).push(join.flight.batch.then((all) => this.joined(call, join, all, keyspaceVersion, answerBy)));
@@ -268,30 +303,15 @@ class Reader {
         if (inFlight.get(key) === entry) inFlight.delete(key);
         const stored = all[entry.index];
         // Only answers from a store are cached; "unavailable" must not outlive the outage.
-        if (stored !== undefined && inFlight === this.inFlight) this.cache?.set(key, stored);
+        if (stored !== undefined && inFlight === this.inFlight) this.cache?.set(plan, ids[entry.index]!, stored);
       }
     });
   }
 
   private finish(plan: EntityPlan, entityId: string, stored: StoredVector, source: VectorSource, requestTimeMs: number): FeatureVector {
-    // Filled key by key in registry order, so every vector shares one hidden class. (Spreading
-    // and then adding the on-demand keys drops V8 into dictionary mode: ~15 us a vector.)
-    const features: Record<string, ServedValue> = {};
-    const names = plan.featureNames;
-    for (let i = 0; i < names.length; i++) features[names[i]!] = stored.values[i] as ServedValue;
-    // Lists are frozen and shared; a Float32Array cannot be frozen, so each answer gets its own copy.
-    for (const i of plan.vectorSlots) {
-      const value = stored.values[i];
-      if (value instanceof Float32Array) features[names[i]!] = value.slice();
-    }
-    if (plan.onDemand.length > 0) {
-      // On-demand inputs are numbers; the lists it is handed are only read.
-      const computed = computeOnDemand(this.s.registry, plan.entity, features as Record<string, FeatureValue>, requestTimeMs);
-      for (const f of plan.onDemand) features[f.name] = computed[f.name] as FeatureValue;
-    }
     const vector: Mutable<FeatureVector> = {
       entityId,
-      features,
+      features: assembleFeatures(this.s.registry, plan, stored, requestTimeMs),
       source,
       defaulted: stored.defaulted.slice(),
       ageMs: stored.updatedMs === undefined ? undefined : Math.max(0, Date.now() - stored.updatedMs),
@@ -304,7 +324,7 @@ class Reader {
     const m = this.s.metrics;
     m.callDuration.observe(performance.now() - started);
     m.batchSize.observe(size);
-    for (const source of VECTOR_SOURCES) if (call.sources[source]) m.vectors.inc({ source }, call.sources[source]);
+    for (const source of VECTOR_SOURCES) m.counts.vectors[source] += call.sources[source];
     for (const reason of DEFAULT_REASONS) if (call.counts[reason]) m.defaulted.inc({ reason }, call.counts[reason]);
   }
 }
