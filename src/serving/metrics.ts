@@ -17,7 +17,7 @@ const countsByRegistry = new WeakMap<Registry, ReaderCounts>();
 function countsOf(registry: Registry): ReaderCounts {
   let counts = countsByRegistry.get(registry);
   if (counts === undefined) {
-    counts = { cache: { hit: 0, miss: 0, coalesced: 0 }, vectors: { cache: 0, redis: 0, dynamodb: 0, default: 0 } };
+    counts = { cache: { hit: 0, miss: 0, coalesced: 0 }, vectors: { cache: 0, redis: 0, dynamodb: 0, default: 0, invalid: 0 } };
     countsByRegistry.set(registry, counts);
   }
   return counts;
