@@ -9,6 +9,7 @@ const CLUSTER_READY: string[] = [
   'test/integration/reader-roundtrip.test.ts',
   'test/integration/reader-cache.test.ts',
   'test/integration/reader-deadline.test.ts',
+  'test/integration/server-http.test.ts',
 ];
 
 const integration = {
