@@ -52,6 +52,8 @@ export function register(program: Command): void {
         bodyLimitBytes: flags.bodyLimit,
         ...(token ? { token } : {}),
       });
+      // Requests before Redis connects would all be served from the fallbacks: give it a moment first.
+      if (!(await reader.ready(5_000))) logger.warn('redis not connected yet; serving fallbacks until it is (see /readyz)');
       const port = await server.listen(flags.port, flags.host);
       logger.info({ host: flags.host, port, auth: token ? 'bearer' : 'none' }, 'feature server listening');
       const stop = () => {
