@@ -6,6 +6,9 @@ import { defineConfig } from 'vitest/config';
  * joins once its Redis access goes through testRedisClient()/testEnv().
  */
 const CLUSTER_READY: string[] = [
+  'test/integration/reader-roundtrip.test.ts',
+  'test/integration/reader-cache.test.ts',
+  'test/integration/reader-deadline.test.ts',
   'test/integration/worker-exactness.test.ts',
   'test/integration/worker-fence.test.ts',
   'test/integration/worker-crash.test.ts',

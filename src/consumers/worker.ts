@@ -10,7 +10,7 @@ import { registry as metricsRegistry, collectProcessMetrics } from '../metrics.t
 import { startHttpServer, type RunningHttpServer } from '../http-server.ts';
 import type { Registry } from '../schemas/registry.ts';
 import { Keys } from '../stores/keys.ts';
-import { createRedis, type RedisClient } from '../stores/redis.ts';
+import { assertRedisAuthenticated, createRedis, type RedisClient } from '../stores/redis.ts';
 import { loadScripts } from '../stores/scripts.ts';
 import type { WaitReplicas } from '../stores/node-pipelines.ts';
 import { createKafka, Partitioners, type Producer } from './kafka-client.ts';
@@ -117,7 +117,7 @@ export function createWorker(options: WorkerOptions): Worker {
       loadScripts(redis);
       const client = redis;
       await untilReady(client, () => running, logger);
-      const kafka = createKafka({ brokers: o.env.KAFKA_BROKERS, clientId: o.env.KAFKA_CLIENT_ID, logger });
+      const kafka = createKafka({ env: o.env, logger });
       producer = kafka.producer({ allowAutoTopicCreation: true, createPartitioner: Partitioners.DefaultPartitioner });
       await producer.connect();
       const engine = new WindowEngine(o.registry, { maxFutureSkewMs: o.maxFutureSkewMs, dedupHorizonMs: o.dedupHorizonMs });
@@ -215,6 +215,7 @@ async function untilReady(client: RedisClient, keepGoing: () => boolean, logger:
   const started = Date.now();
   let warned = false;
   while (client.status !== 'ready' && keepGoing()) {
+    assertRedisAuthenticated(client);
     if (!warned && Date.now() - started > 5_000) {
       logger.warn({ status: client.status }, 'waiting for redis');
       warned = true;
