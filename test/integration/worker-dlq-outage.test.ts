@@ -38,11 +38,16 @@ describe('dead letters through a Redis write outage', () => {
     onTestFinished(() => worker.stop());
     await worker.start();
 
-    await admin_.config('SET', 'maxmemory', '1');
-    const before = await retries();
     const now = Date.now();
     const producer = kafka.producer();
     await producer.connect();
+    onTestFinished(() => producer.disconnect());
+    // A first batch goes through while Redis takes writes (the worker registers its layout then).
+    await producer.send({ topic: tx, messages: [{ key: 'u1', value: JSON.stringify({ event_id: 'w', user_id: 'u1', amount: 1, merchant_id: 'm1', ts: now - 1_000 }) }] });
+    await waitFor('the first batch to commit', () => caughtUp(admin, groupId, [tx]), { timeoutMs: 60_000 });
+
+    await admin_.config('SET', 'maxmemory', '1');
+    const before = await retries();
     await producer.send({
       topic: tx,
       messages: [
@@ -52,7 +57,6 @@ describe('dead letters through a Redis write outage', () => {
         { key: 'u1', value: null },
       ],
     });
-    await producer.disconnect();
     await waitFor('the batch to be retried several times', async () => (await retries()) >= before + 4, { timeoutMs: 60_000 });
     expect(await caughtUp(admin, groupId, [tx])).toBe(false);
     await admin_.config('SET', 'maxmemory', '0');
