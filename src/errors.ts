@@ -16,6 +16,7 @@ export type ErrorCode =
   | 'FENCED'
   | 'STORE_REJECTED'
   | 'NOT_FOUND'
+  | 'REPLICA_LAG'
   | 'REDIS_DATA_LOST';
 
 export interface ErrorOptions {
@@ -54,7 +55,7 @@ export class RegistryError extends FeaturestreamError {
 /** Input that can never be processed: dead-lettered, never retried. */
 export class InvalidEventError extends FeaturestreamError {
   constructor(
-    code: Extract<ErrorCode, 'EVENT_INVALID' | 'EVENT_TOO_LARGE' | 'EVENT_IN_FUTURE'>,
+    code: Extract<ErrorCode, 'EVENT_INVALID' | 'EVENT_TOO_LARGE' | 'EVENT_IN_FUTURE' | 'ENTITY_ID_INVALID'>,
     message: string,
     options?: ErrorOptions,
   ) {

@@ -1,73 +1,107 @@
 /**
- * Event id -> event time, for de-duplication: parallel arrays in insertion
- * order plus, once large, an open-addressing index keyed by a hash of the
- * id. Cheaper than a Map per entity to create, to grow and to prune (a
- * Map.set costs a young string an entry in an old table, and prunes delete
- * entry by entry). Lookups always compare the full id.
+ * De-duplication memory of one entity, in arrival time: a 52-bit hash of
+ * (source, event id) and the arrival time of the copy that counted, as
+ * parallel number arrays in insertion order plus, once large, an
+ * open-addressing index keyed by the hash. No id strings are kept, so the
+ * memory is ~16 bytes in RAM (~11 serialized) per id that arrived within one
+ * horizon of the entity's newest arrival.
+ *
+ * Collision bound: ids are compared by hash only. With n ids in memory a new,
+ * distinct id is taken for a duplicate with probability about n / 2^52, e.g.
+ * 2e-12 per event for an entity with 10,000 ids in its horizon.
  */
 
 /** Up to this many ids a linear scan of the hashes beats an index. */
 const SCAN_MAX = 16;
 const PRUNE_MIN = 32;
+const TWO_32 = 2 ** 32;
+export const HASH_HIGH_LIMIT = 2 ** 20;
 
-/** FNV-1a: compares held strings by a number first, without loading them. */
+/** One pass of a cyrb53-style hash over `text`, continuing lanes h1, h2. */
+function mix(text: string, h1: number, h2: number): [number, number] {
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    h1 = Math.imul(h1 ^ c, 2654435761);
+    h2 = Math.imul(h2 ^ c, 1597334677);
+  }
+  return [h1, h2];
+}
+
+/** A 52-bit hash of (source, id): 20 high bits and 32 low bits, from two independent 32-bit lanes. */
+export function eventKeyHash(source: string, id: string): number {
+  let [h1, h2] = mix(source, 0xdeadbeef, 0x41c6ce57);
+  // A separator no source name contains: ("ab", "c") and ("a", "bc") differ.
+  h1 = Math.imul(h1 ^ 0x1f, 2654435761);
+  h2 = Math.imul(h2 ^ 0x1f, 1597334677);
+  [h1, h2] = mix(id, h1, h2);
+  h1 = Math.imul(h1 ^ (h1 >>> 16), 2246822507) ^ Math.imul(h2 ^ (h2 >>> 13), 3266489909);
+  h2 = Math.imul(h2 ^ (h2 >>> 16), 2246822507) ^ Math.imul(h1 ^ (h1 >>> 13), 3266489909);
+  return (h2 >>> 12) * TWO_32 + (h1 >>> 0);
+}
+
+/** FNV-1a, 30 bits (a small integer): last_k compares held strings by it before loading them. */
 export function hashOf(text: string): number {
   let h = 0x811c9dc5;
   for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193);
-  // 30 bits: a small integer, so the hash array holds no boxed numbers.
   return h & 0x3fffffff;
 }
 
 export class DedupMemory {
-  readonly ids: string[] = [];
-  readonly times: number[] = [];
-  private readonly hashes: number[] = [];
-  /** Position + 1 of each id, by hash; 0 = empty. */
+  readonly hashes: number[] = [];
+  /** Arrival time of the copy that counted, per hash. */
+  readonly arrivals: number[] = [];
+  /** Newest arrival of any event of the entity: the horizon is measured back from it. */
+  clock: number | undefined;
+  /** Position + 1 of each hash, by its low bits; 0 = empty. */
   private index: Int32Array | undefined;
   /** Size that triggers the next prune. */
-  pruneAt = PRUNE_MIN;
+  private pruneAt = PRUNE_MIN;
 
   get size(): number {
-    return this.ids.length;
+    return this.hashes.length;
   }
 
-  private find(id: string, h: number): number {
-    const { ids, hashes, index } = this;
-    if (index === undefined) {
-      for (let i = 0; i < hashes.length; i++) if (hashes[i] === h && ids[i] === id) return i;
-      return -1;
-    }
+  private find(h: number): number {
+    const { hashes, index } = this;
+    if (index === undefined) return hashes.indexOf(h);
     const mask = index.length - 1;
     for (let k = h & mask; ; k = (k + 1) & mask) {
       const p = index[k]! - 1;
-      if (p < 0) return -1;
-      if (hashes[p] === h && ids[p] === id) return p;
+      if (p < 0 || hashes[p] === h) return p;
     }
   }
 
-  /** Whether `id` was seen at a time >= from; if not, remembers it at t (when t >= from). */
-  repeated(id: string, t: number, from: number): boolean {
-    const h = hashOf(id);
-    const i = this.find(id, h);
-    if (i >= 0 && this.times[i]! >= from) return true;
-    if (t < from) return false;
-    if (i >= 0) this.times[i] = t;
-    else this.append(id, h, t);
+  /** Moves the clock to `arrival` if later. */
+  tick(arrival: number): void {
+    if (this.clock === undefined || arrival > this.clock) this.clock = arrival;
+  }
+
+  /**
+   * Whether hash `h` counted at an arrival within `horizonMs` of the clock
+   * (call tick first); if not, remembers it as counted at `arrival`.
+   */
+  repeated(h: number, arrival: number, horizonMs: number): boolean {
+    const from = this.clock! - horizonMs;
+    const i = this.find(h);
+    if (i >= 0 && this.arrivals[i]! > from) return true;
+    if (arrival <= from) return false;
+    if (i >= 0) this.arrivals[i] = arrival;
+    else this.append(h, arrival);
+    if (this.hashes.length > this.pruneAt) this.prune(horizonMs);
     return false;
   }
 
-  set(id: string, t: number): void {
-    const h = hashOf(id);
-    const i = this.find(id, h);
-    if (i >= 0) this.times[i] = t;
-    else this.append(id, h, t);
+  /** Adds an entry as read from state (the hash must not be present). */
+  restore(h: number, arrival: number): boolean {
+    if (this.find(h) >= 0) return false;
+    this.append(h, arrival);
+    return true;
   }
 
-  private append(id: string, h: number, t: number): void {
-    this.ids.push(id);
-    this.times.push(t);
+  private append(h: number, arrival: number): void {
     this.hashes.push(h);
-    const n = this.ids.length;
+    this.arrivals.push(arrival);
+    const n = this.hashes.length;
     if (this.index !== undefined && n * 2 <= this.index.length) this.place(h, n);
     else if (n > SCAN_MAX) this.reindex();
   }
@@ -82,7 +116,7 @@ export class DedupMemory {
 
   /** An index at most half full until the next prune; none while a scan is cheaper. */
   private reindex(): void {
-    const n = this.ids.length;
+    const n = this.hashes.length;
     if (n <= SCAN_MAX) {
       this.index = undefined;
       return;
@@ -94,18 +128,19 @@ export class DedupMemory {
     for (let i = 0; i < n; i++) this.place(this.hashes[i]!, i + 1);
   }
 
-  /** Forgets ids with time < from, keeping the order of the rest. */
-  prune(from: number): void {
-    const { ids, times, hashes } = this;
+  /** Forgets ids that counted a horizon or more before the clock, keeping the order of the rest. */
+  prune(horizonMs: number): void {
+    if (this.clock === undefined) return;
+    const from = this.clock - horizonMs;
+    const { hashes, arrivals } = this;
     let w = 0;
-    for (let i = 0; i < ids.length; i++) {
-      if (times[i]! < from) continue;
-      ids[w] = ids[i]!;
-      times[w] = times[i]!;
-      hashes[w++] = hashes[i]!;
+    for (let i = 0; i < hashes.length; i++) {
+      if (arrivals[i]! <= from) continue;
+      hashes[w] = hashes[i]!;
+      arrivals[w++] = arrivals[i]!;
     }
-    const dropped = w < ids.length;
-    ids.length = times.length = hashes.length = w;
+    const dropped = w < hashes.length;
+    hashes.length = arrivals.length = w;
     this.pruneAt = Math.max(PRUNE_MIN, w * 2);
     if (dropped) this.reindex();
   }

@@ -30,12 +30,20 @@
  *   newest event time in epoch seconds.
  * - last_k: the k distinct values with the newest event times among events
  *   with ts > now - TTL, newest first; equal times put the larger value first.
- * - An event more than `maxFutureSkewMs` (default 5 min) ahead of now throws
- *   InvalidEventError EVENT_IN_FUTURE.
- * - De-duplication: an event whose id this entity already applied is a
- *   'duplicate' while the earlier event's time is within `dedupHorizonMs`
- *   (default 1 h) of the entity's newest event time. Redeliveries carry the
- *   same event time; ids are unique across an entity's sources.
+ * - An event whose time is more than `maxFutureSkewMs` (default 5 min)
+ *   ahead of its arrival throws InvalidEventError EVENT_IN_FUTURE. Arrival is
+ *   `event.arrivalMs` (the Kafka record timestamp), else `nowMs`: a replay of
+ *   the same records decides the same way, whatever the consumer lag.
+ * - De-duplication, in arrival time: each entity has an arrival clock per
+ *   source, the latest arrival among that source's events so far (this one
+ *   included). An event with an id is a 'duplicate' when the same (source,
+ *   id) counted at an arrival less than `dedupHorizonMs` (default 1 h)
+ *   before that clock, whatever its event time; otherwise it counts and its
+ *   arrival is remembered. With arrivals in order (one partition, record
+ *   timestamps) this is "a re-sent id counts once if it arrives within the
+ *   horizon of its first arrival"; one clock per source keeps a lagging
+ *   topic from being judged by another topic's newer timestamps. Memory: a
+ *   52-bit hash and a time per id counted within one horizon (dedup.ts).
  * - NaN, Infinity and missing values never enter state: the slot skips them.
  * - Time only moves forward: pass each state a non-decreasing `nowMs`, since
  *   `apply` and `evict` drop tiles that no later window can read.
@@ -44,7 +52,8 @@ import { FeaturestreamError, InvalidEventError } from '../errors.ts';
 import type { NormalizedEvent } from '../schemas/events.ts';
 import type { FeatureValue, Registry } from '../schemas/registry.ts';
 import { compileEntity, type EntityPlan } from './plan.ts';
-import { evictState, outputChange, outputValue, pruneDedup } from './read.ts';
+import { eventKeyHash } from './dedup.ts';
+import { evictState, outputChange, outputValue } from './read.ts';
 import { deserializeState, serializeState } from './serialize.ts';
 import { emptyState, type EntityState } from './state.ts';
 import { decimals } from './numbers.ts';
@@ -109,14 +118,20 @@ export class WindowEngine {
     }
     const t = event.eventTimeMs;
     if (!Number.isSafeInteger(t)) throw new InvalidEventError('EVENT_INVALID', `event time ${t} is not a whole number of epoch ms`);
-    if (t > nowMs + this.maxFutureSkewMs) {
+    const arrival = event.arrivalMs ?? nowMs;
+    if (!Number.isSafeInteger(arrival)) throw new InvalidEventError('EVENT_INVALID', `arrival time ${arrival} is not a whole number of epoch ms`);
+    if (t > arrival + this.maxFutureSkewMs) {
       throw new InvalidEventError(
         'EVENT_IN_FUTURE',
-        `${event.source} event at ${new Date(t).toISOString()} is ${t - nowMs} ms ahead of now (max skew ${this.maxFutureSkewMs} ms)`,
-        { details: { source: event.source, eventTimeMs: t, nowMs } },
+        `${event.source} event at ${new Date(t).toISOString()} is ${t - arrival} ms ahead of its arrival (max skew ${this.maxFutureSkewMs} ms)`,
+        { details: { source: event.source, eventTimeMs: t, arrivalMs: arrival } },
       );
     }
-    if (event.eventId !== undefined && this.isDuplicate(state, event.eventId, t)) return 'duplicate';
+    const dedup = state.dedup[sp.index]!;
+    dedup.tick(arrival);
+    if (event.eventId !== undefined && dedup.repeated(eventKeyHash(event.source, event.eventId), arrival, this.dedupHorizonMs)) {
+      return 'duplicate';
+    }
     if (state.newest === undefined || t > state.newest) state.newest = t;
     const f = event.fields;
     let took = false;
@@ -134,14 +149,6 @@ export class WindowEngine {
     for (const p of sp.distincts) if (addDistinct(state, p, f, t, nowMs)) took = true;
     for (const p of sp.recents) if (addRecent(state, p, f, t, nowMs)) took = true;
     return took ? 'applied' : 'expired';
-  }
-
-  /** Checks and remembers an event id. */
-  private isDuplicate(state: EntityState, id: string, t: number): boolean {
-    const from = Math.max(state.newest ?? t, t) - this.dedupHorizonMs;
-    if (state.dedup.repeated(id, t, from)) return true;
-    if (state.dedup.size > state.dedup.pruneAt) pruneDedup(state, this.dedupHorizonMs);
-    return false;
   }
 
   evaluate(state: EntityState, nowMs: number): EvaluatedVector {
@@ -166,12 +173,6 @@ export class WindowEngine {
 
   evict(state: EntityState, nowMs: number): void {
     evictState(this.planOf(state), state, nowMs, this.dedupHorizonMs);
-  }
-
-  /** True when the state holds nothing: the worker may delete it. */
-  isEmpty(state: EntityState): boolean {
-    const none = (slots: readonly unknown[]) => slots.every((s) => s === undefined);
-    return state.dedup.size === 0 && none(state.series) && none(state.lasts) && none(state.distincts) && none(state.recents);
   }
 
   serialize(state: EntityState): Uint8Array {

@@ -57,6 +57,8 @@ export interface NumericGroup {
 }
 
 export interface SourcePlan {
+  /** Position among the entity's sources: its de-duplication memory. */
+  index: number;
   numeric: NumericGroup[];
   lasts: LastPlan[];
   distincts: DistinctPlan[];
@@ -73,6 +75,8 @@ export type Output =
 export interface EntityPlan {
   entity: string;
   entityIndex: number;
+  /** Names of the sources feeding the entity, in registry order. */
+  sources: string[];
   series: SeriesPlan[];
   lasts: LastPlan[];
   distincts: DistinctPlan[];
@@ -208,7 +212,7 @@ export function compileEntity(registry: Registry, entity: string, entityIndex: n
 
   const bySource = new Map<string, SourcePlan>();
   for (const s of registry.sources) {
-    if (s.entity === entity) bySource.set(s.name, { numeric: [], lasts: [], distincts: [], recents: [] });
+    if (s.entity === entity) bySource.set(s.name, { index: bySource.size, numeric: [], lasts: [], distincts: [], recents: [] });
   }
   const add = <K extends 'lasts' | 'distincts' | 'recents'>(key: K, slots: Iterable<SourcePlan[K][number]>) => {
     for (const slot of slots) (bySource.get(sourceOf.get(slot)!)![key] as SourcePlan[K][number][]).push(slot);
@@ -234,6 +238,7 @@ export function compileEntity(registry: Registry, entity: string, entityIndex: n
   return {
     entity,
     entityIndex,
+    sources: [...bySource.keys()],
     series: [...series.values()],
     lasts: [...lasts.values()],
     distincts: [...distincts.values()],

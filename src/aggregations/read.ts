@@ -121,11 +121,9 @@ export function outputChange(o: Output, state: EntityState, now: number): number
 
 /** Drops tiles, values and slots that no read at `now` or later can see. */
 export function evictState(plan: EntityPlan, state: EntityState, now: number, dedupHorizonMs: number): void {
-  let deadBefore = Infinity;
   for (const p of plan.series) {
     const s = state.series[p.index];
     const lo = currentTile(now, p.tileMs) - p.spanTiles + 1;
-    deadBefore = Math.min(deadBefore, lo * p.tileMs, now - p.maxTtlMs);
     if (s === undefined) continue;
     trimSeries(s, lo);
     if (s.tiles.length === 0 && s.lastTs + p.maxTtlMs <= now) state.series[p.index] = undefined;
@@ -133,14 +131,12 @@ export function evictState(plan: EntityPlan, state: EntityState, now: number, de
   for (const p of plan.distincts) {
     const d = state.distincts[p.index];
     const cur = currentTile(now, p.tileMs);
-    deadBefore = Math.min(deadBefore, (cur - p.spanTiles + 1) * p.tileMs, now - p.maxTtlMs);
     if (d === undefined) continue;
     sweepDistinct(d, cur - p.spanTiles + 1, cur);
     if (d.values.size === 0 && d.lastTs + p.maxTtlMs <= now) state.distincts[p.index] = undefined;
   }
   for (const p of plan.recents) {
     const r = state.recents[p.index];
-    deadBefore = Math.min(deadBefore, now - p.maxTtlMs);
     if (r === undefined) continue;
     const { values, times, hashes } = r;
     let w = 0;
@@ -155,17 +151,8 @@ export function evictState(plan: EntityPlan, state: EntityState, now: number, de
   }
   for (const p of plan.lasts) {
     const l = state.lasts[p.index];
-    deadBefore = Math.min(deadBefore, now - p.maxTtlMs);
     if (l !== undefined && l.ts + p.maxTtlMs <= now) state.lasts[p.index] = undefined;
   }
-  pruneDedup(state, dedupHorizonMs, deadBefore);
-}
-
-/**
- * Forgets ids outside the horizon, and ids of events no slot could take any
- * more: a redelivery of such an event (same time) would change nothing.
- */
-export function pruneDedup(state: EntityState, horizonMs: number, deadBefore = -Infinity): void {
-  const from = Math.max((state.newest ?? -Infinity) - horizonMs, deadBefore);
-  state.dedup.prune(from);
+  // Ids are forgotten by the arrival clock only, never by `now`: a replay decides as the first run did.
+  for (const d of state.dedup) d.prune(dedupHorizonMs);
 }

@@ -1,9 +1,10 @@
 /**
- * Binary state layout, version 1 (all integers varints unless noted):
+ * Binary state layout, version 2 (all integers varints unless noted):
  *
  *   u8 version | entity index | u32 LE layout fingerprint | newest: 0 = none, else zigzag + 1
  *   strings: count, then (utf-8 length, bytes); every string below is an index into this table
- *   dedup: count, then (id, newest - time)
+ *   dedup, per source of the entity: count; if count > 0 the arrival clock
+ *     (zigzag), then per id (u32 LE low hash bits, high hash bits, clock - arrival)
  *   per series slot: 0 = absent, else newest - lastTs + 1; tile count; tiles
  *   per last slot: 0 = absent, else newest - ts + 1; value (number | string | dim x f32 LE)
  *   per distinct slot: 0 = absent, else newest - lastTs + 1; value count; (value, tile count, tiles)
@@ -12,14 +13,21 @@
  * Tile lists: first `newestTile - tile`, then the gap to each next tile minus one.
  * A series tile: count, then its sum (units at a scale), min, max as needed.
  * Numbers with up to 6 decimals are one varint (see ByteWriter.scaled).
+ *
+ * Version 1 differs only in its dedup section: count, then (id, newest - event
+ * time), ids in the string table. Read for upgrades: each id is remembered
+ * under every source of the entity (v1 ids were unique across them), as
+ * counted at the newest event time, which also starts the arrival clocks.
  */
 import { StateCorruptError } from '../errors.ts';
 import { ByteReader, ByteWriter } from './bytes.ts';
-import { hashOf } from './dedup.ts';
+import { HASH_HIGH_LIMIT, eventKeyHash, hashOf } from './dedup.ts';
 import type { EntityPlan } from './plan.ts';
 import { SeriesState, emptyState, type EntityState, type LastValue } from './state.ts';
 
-export const STATE_VERSION = 1;
+export const STATE_VERSION = 2;
+const PREVIOUS_VERSION = 1;
+const TWO_32 = 2 ** 32;
 
 /** The tile list tiles[0], tiles[stride], ... */
 function writeTiles(w: ByteWriter, tiles: readonly number[], newestTile: number, stride = 1): void {
@@ -35,12 +43,21 @@ function readTiles(r: ByteReader, newestTile: number, min: number): number[] {
   return tiles;
 }
 
+/** An optional integer: 0 = none, else zigzag + 1. */
+function writeOptional(w: ByteWriter, n: number | undefined): void {
+  w.varint(n === undefined ? 0 : (n >= 0 ? n * 2 : -n * 2 - 1) + 1);
+}
+
+function readOptional(r: ByteReader): number | undefined {
+  const z = r.varint();
+  return z === 0 ? undefined : (z - 1) % 2 === 0 ? (z - 1) / 2 : -z / 2;
+}
+
 function stringTable(state: EntityState): Map<string, number> {
   const table = new Map<string, number>();
   const add = (s: string) => {
     if (!table.has(s)) table.set(s, table.size);
   };
-  for (const id of state.dedup.ids) add(id);
   for (const l of state.lasts) if (typeof l?.value === 'string') add(l.value);
   for (const d of state.distincts) if (d) for (const v of d.values.keys()) add(v);
   for (const r of state.recents) if (r) for (const v of r.values) add(v);
@@ -53,16 +70,22 @@ export function serializeState(plan: EntityPlan, state: EntityState): Uint8Array
   w.u8(STATE_VERSION);
   w.varint(plan.entityIndex);
   w.u32(plan.fingerprint);
-  w.varint(state.newest === undefined ? 0 : (newest >= 0 ? newest * 2 : -newest * 2 - 1) + 1);
+  writeOptional(w, state.newest);
   const table = stringTable(state);
   w.varint(table.size);
   for (const s of table.keys()) w.string(s);
   const ref = (s: string) => w.varint(table.get(s)!);
-  w.varint(state.dedup.size);
-  const { ids, times } = state.dedup;
-  for (let i = 0; i < ids.length; i++) {
-    ref(ids[i]!);
-    w.varint(newest - times[i]!);
+  for (const { clock, hashes, arrivals } of state.dedup) {
+    w.varint(hashes.length);
+    // Without ids the clock decides nothing, so it is not kept.
+    if (hashes.length === 0) continue;
+    w.zigzag(clock!);
+    for (let i = 0; i < hashes.length; i++) {
+      const h = hashes[i]!;
+      w.u32(h % TWO_32);
+      w.varint(Math.floor(h / TWO_32));
+      w.varint(clock! - arrivals[i]!);
+    }
   }
   for (const p of plan.series) {
     const s = state.series[p.index];
@@ -121,17 +144,48 @@ function readSeries(r: ByteReader, p: EntityPlan['series'][number], lastTs: numb
   return new SeriesState(lastTs, p.stride, tiles);
 }
 
+function readDedup(r: ByteReader, state: EntityState): void {
+  for (const dedup of state.dedup) {
+    const n = r.count();
+    if (n === 0) continue;
+    const clock = (dedup.clock = r.zigzag());
+    for (let i = 0; i < n; i++) {
+      const low = r.u32();
+      const high = r.varint();
+      r.check(high < HASH_HIGH_LIMIT, 'bad event id hash');
+      r.check(dedup.restore(high * TWO_32 + low, clock - r.varint()), 'repeated event id');
+    }
+  }
+}
+
+/** Version 1 kept ids with their event times; see the layout comment for the conversion. */
+function readDedupV1(r: ByteReader, plan: EntityPlan, state: EntityState, str: () => string): void {
+  const n = r.count();
+  const clock = state.newest;
+  r.check(n === 0 || clock !== undefined, 'event ids without a newest time');
+  const seen = new Set<string>();
+  for (let i = 0; i < n; i++) {
+    const id = str();
+    r.varint();
+    r.check(!seen.has(id), 'repeated event id');
+    seen.add(id);
+    plan.sources.forEach((source, s) => {
+      state.dedup[s]!.clock = clock;
+      state.dedup[s]!.restore(eventKeyHash(source, id), clock!);
+    });
+  }
+}
+
 /** Decodes state for one of `plans` (indexed by entity index); throws StateCorruptError on any mismatch. */
 export function deserializeState(plans: readonly EntityPlan[], bytes: Uint8Array): EntityState {
   const r = new ByteReader(bytes);
   const version = r.u8();
-  if (version !== STATE_VERSION) throw new StateCorruptError(`unsupported state version ${version}`);
+  if (version !== STATE_VERSION && version !== PREVIOUS_VERSION) throw new StateCorruptError(`unsupported state version ${version}`);
   const plan = plans[r.varint()];
   if (plan === undefined) return r.fail('unknown entity');
   if (r.u32() !== plan.fingerprint) throw new StateCorruptError(`state was written for another ${plan.entity} feature layout`);
   const state = emptyState(plan);
-  const z = r.varint();
-  state.newest = z === 0 ? undefined : (z - 1) % 2 === 0 ? (z - 1) / 2 : -z / 2;
+  state.newest = readOptional(r);
   const newest = state.newest ?? 0;
   const strings: string[] = [];
   for (let n = r.count(); n > 0; n--) strings.push(r.string());
@@ -140,9 +194,8 @@ export function deserializeState(plans: readonly EntityPlan[], bytes: Uint8Array
     return s ?? r.fail('bad string index');
   };
   const time = () => newest - r.varint();
-  const ids = r.count();
-  for (let n = ids; n > 0; n--) state.dedup.set(str(), time());
-  r.check(state.dedup.size === ids, 'repeated event id');
+  if (version === PREVIOUS_VERSION) readDedupV1(r, plan, state, str);
+  else readDedup(r, state);
   for (const p of plan.series) {
     const present = r.varint();
     if (present > 0) state.series[p.index] = readSeries(r, p, newest - present + 1, newest);

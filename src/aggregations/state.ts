@@ -41,7 +41,7 @@ export interface DistinctState {
   sweptTile: number;
 }
 
-/** last_k entries as parallel arrays (k is small): a value, its newest event time, and its hash (see dedup.ts). */
+/** last_k entries as parallel arrays (k is small): a value, its newest event time, and its hashOf (see dedup.ts). */
 export interface RecentState {
   values: string[];
   times: number[];
@@ -58,13 +58,14 @@ export interface EntityState {
   lasts: (LastState | undefined)[];
   distincts: (DistinctState | undefined)[];
   recents: (RecentState | undefined)[];
-  /** Event id -> event time, for de-duplication. */
-  dedup: DedupMemory;
+  /** Per source of the entity (plan order): hashes of counted event ids by arrival time, for de-duplication. */
+  dedup: DedupMemory[];
 }
 
 export interface StateShape {
   entity: string;
   entityIndex: number;
+  sources: readonly unknown[];
   series: readonly unknown[];
   lasts: readonly unknown[];
   distincts: readonly unknown[];
@@ -81,6 +82,6 @@ export function emptyState(slots: StateShape): EntityState {
     lasts: slots.lasts.map(() => undefined),
     distincts: slots.distincts.map(() => undefined),
     recents: slots.recents.map(() => undefined),
-    dedup: new DedupMemory(),
+    dedup: slots.sources.map(() => new DedupMemory()),
   };
 }

@@ -7,6 +7,7 @@
  * error and reason.
  */
 import { BUILTIN_FIELDS, BUILTIN_SCHEMAS, DEFAULT_MAX_MESSAGE_BYTES, parseEventTime, type NormalizedEvent } from '../schemas/events.ts';
+import { isValidEntityId } from '../schemas/entity-id.ts';
 import type { FieldKind } from '../schemas/registry-input.ts';
 import type { ResolvedSource } from '../schemas/registry.ts';
 
@@ -62,7 +63,7 @@ export function fastDecoder(source: ResolvedSource): FastDecoder | undefined {
     }
     const key = out[source.keyField];
     const eventTimeMs = parseEventTime(out[source.timeField]);
-    if (typeof key !== 'string' || key === '' || eventTimeMs === undefined) return undefined;
+    if (typeof key !== 'string' || !isValidEntityId(key) || eventTimeMs === undefined) return undefined;
     const event: NormalizedEvent = { source: source.name, entityId: key, eventTimeMs, fields: out };
     const id = out[source.idField];
     if (typeof id === 'string' && id !== '') event.eventId = id;

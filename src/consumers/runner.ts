@@ -28,7 +28,7 @@ export interface RunnerDeps {
   versions: BatchVersions;
   clock: () => number;
   logger: Logger;
-  /** Events with a time further ahead of the worker's clock are dead-lettered (EVENT_IN_FUTURE). */
+  /** Events with a time further ahead of their record's Kafka timestamp are dead-lettered (EVENT_IN_FUTURE). */
   maxFutureSkewMs: number;
   /** False once shutdown has begun. */
   running: () => boolean;
@@ -59,8 +59,15 @@ export function decodeBatch(payload: Pick<EachBatchPayload, 'batch'>, registry: 
   for (const message of messages) {
     try {
       const event = decode(message.value);
-      if (event.eventTimeMs > nowMs + maxFutureSkewMs) {
-        throw new InvalidEventError('EVENT_IN_FUTURE', `${source.name} event: time ${event.eventTimeMs} is more than ${maxFutureSkewMs} ms ahead of ${nowMs}`);
+      // Judged against the record's own timestamp, not the clock: a replay of an old backlog decides the same way.
+      const stamp = Number(message.timestamp);
+      const arrivalMs = Number.isSafeInteger(stamp) && stamp > 0 ? stamp : nowMs;
+      event.arrivalMs = arrivalMs;
+      if (event.eventTimeMs > arrivalMs + maxFutureSkewMs) {
+        throw new InvalidEventError(
+          'EVENT_IN_FUTURE',
+          `${source.name} event: time ${event.eventTimeMs} is more than ${maxFutureSkewMs} ms ahead of its record timestamp ${arrivalMs}`,
+        );
       }
       let work = byEntity.get(event.entityId);
       if (!work) {
@@ -86,29 +93,29 @@ export function createBatchHandler(d: RunnerDeps): (payload: EachBatchPayload) =
       if (!keepGoing()) return;
       const started = performance.now();
       workerMetrics.eventsConsumed.inc({ topic: batch.topic }, batch.messages.length);
+      // Decoded once: each dead letter is sent once however often the write is retried.
+      const { works, dead } = decodeBatch(payload, d.registry, d.clock(), d.maxFutureSkewMs);
+      const sent = new Set<string>();
+      const deadLetterOnce = async (letters: readonly DeadLetter[]) => {
+        const fresh = letters.filter((l) => !sent.has(`${l.topic}:${l.partition}:${l.message.offset}`));
+        await d.deadLetters.send(fresh);
+        for (const l of fresh) sent.add(`${l.topic}:${l.partition}:${l.message.offset}`);
+      };
       const outcome = await retryWhileUnavailable(
         async () => {
           const firstOffset = Number(batch.messages[0]!.offset);
           if (d.recovery && !(await d.recovery.beforeBatch(batch.topic, batch.partition, firstOffset, payload))) return false;
-          // Decoded inside the retry: `now` must be fresh after an outage.
+          // `now` is taken per attempt: windows are evaluated at the time of the write.
           const nowMs = d.clock();
           const version = await d.versions.forBatch(batch.topic, batch.partition, firstOffset);
-          const { works, dead } = decodeBatch(payload, d.registry, nowMs, d.maxFutureSkewMs);
-          await d.materializer.run(
-            works,
-            nowMs,
-            {
-              deadLetter: (more) => d.deadLetters.send(dead.splice(0).concat(more)),
-              progress: heartbeat,
-            },
-            version,
-          );
-          await d.deadLetters.send(dead);
+          // Durable before the write that moves the fence past them.
+          await deadLetterOnce(dead);
+          await d.materializer.run(works, nowMs, { deadLetter: deadLetterOnce, progress: heartbeat }, version);
           await d.versions.written(batch.topic, batch.partition, version);
           await d.recovery?.afterWrite(batch.topic, batch.partition, Number(last.offset), works.map((w) => w.ref), version);
           return true;
         },
-        { keepGoing, between: heartbeat, logger: d.logger },
+        { keepGoing, between: heartbeat, logger: d.logger, fatal: 'retry' },
       );
       // A lost partition or shutdown: commit nothing; the next owner redoes the batch behind the fence.
       if (!outcome.done || !outcome.value || isStale()) return;

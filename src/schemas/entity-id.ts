@@ -10,6 +10,11 @@ export const MAX_ENTITY_ID_LENGTH = 128;
  */
 const VALID = /^[^\s\p{Cc}:{}#]+$/u;
 
+/** The same rule as a boolean, for the decoder's fast path. */
+export function isValidEntityId(id: string): boolean {
+  return id.length > 0 && id.length <= MAX_ENTITY_ID_LENGTH && VALID.test(id);
+}
+
 export function validateEntityId(id: unknown): string {
   if (typeof id !== 'string') throw new EntityIdError(`entity id must be a string, got ${typeof id}`);
   if (id.length === 0) throw new EntityIdError('entity id is empty');

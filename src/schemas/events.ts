@@ -3,7 +3,8 @@
  * or an InvalidEventError (dead-lettered by the worker, never retried).
  */
 import { z } from 'zod';
-import { InvalidEventError } from '../errors.ts';
+import { EntityIdError, InvalidEventError } from '../errors.ts';
+import { validateEntityId } from './entity-id.ts';
 import type { BuiltinSchemaName, FieldKind, FieldSpec } from './registry-input.ts';
 import type { ResolvedSource } from './registry.ts';
 
@@ -120,6 +121,18 @@ export function formatPath(path: readonly PropertyKey[]): string {
   return path.map((p, i) => (typeof p === 'number' ? `[${p}]` : `${i ? '.' : ''}${String(p)}`)).join('') || '(root)';
 }
 
+/** The reader's entity-id rule, applied at decode: an id the reader would refuse is never written. */
+function checkEntityId(source: ResolvedSource, id: string): void {
+  try {
+    validateEntityId(id);
+  } catch (e) {
+    if (!(e instanceof EntityIdError)) throw e;
+    throw new InvalidEventError('ENTITY_ID_INVALID', `${source.name} event: ${source.keyField}: ${e.message}`, {
+      details: { source: source.name, reason: e.message },
+    });
+  }
+}
+
 export function decodeEvent(
   source: ResolvedSource,
   value: Buffer | string | null,
@@ -149,6 +162,7 @@ export function decodeEvent(
   const fields = parsed.data as Record<string, unknown>;
   const key = fields[source.keyField];
   if (typeof key !== 'string' || key === '') throw invalid(source, `${source.keyField}: expected a non-empty string entity id`);
+  checkEntityId(source, key);
   const eventTimeMs = parseEventTime(fields[source.timeField]);
   if (eventTimeMs === undefined) throw invalid(source, `${source.timeField}: expected epoch milliseconds or an ISO-8601 time`);
   const id = fields[source.idField];

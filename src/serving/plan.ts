@@ -8,6 +8,7 @@ import type { FeatureValue, Registry, ResolvedFeature, ResolvedOnDemandFeature }
 import { readerProjection } from '../stores/dynamo-item.ts';
 import { UPDATED_FIELD, VERSION_FIELD } from '../stores/entity-state.ts';
 import type { HashFields } from './redis-batch.ts';
+import type { ServedValue } from './types.ts';
 
 /** One group: a Redis hash read with HMGET `_version _updated_ms <features...>`. */
 export interface GroupPlan extends HashFields {
@@ -33,7 +34,9 @@ export interface EntityPlan {
    * much cheaper than building an object key by key, which happens once, when
    * the answer is assembled.
    */
-  defaults: readonly FeatureValue[];
+  defaults: readonly ServedValue[];
+  /** Positions in `features` of vector-typed features: handed out as private copies. */
+  vectorSlots: readonly number[];
   /** Names of all stored features, the `defaulted` list of an all-default vector. */
   featureNames: readonly string[];
   dynamoProjection: { expression: string; names: Record<string, string> };
@@ -59,12 +62,23 @@ export function planEntities(registry: Registry): Map<string, EntityPlan> {
       groups,
       features,
       onDemand: registry.onDemand.filter((o) => o.entity === entity),
-      defaults: features.map((f) => f.default),
+      // Frozen: every all-default vector shares these, so none may be changed through one of them.
+      defaults: Object.freeze(features.map((f) => shareable(Array.isArray(f.default) ? [...f.default] : f.default))),
+      vectorSlots: features.flatMap((f, i) => (f.type === 'vector' ? [i] : [])),
       featureNames: features.map((f) => f.name),
       dynamoProjection: readerProjection(features),
     });
   }
   return plans;
+}
+
+/**
+ * A value safe to share between vectors: lists are frozen (in place; callers
+ * pass their own array). Float32Arrays cannot be frozen, so the reader copies
+ * them into every vector it hands out instead (`vectorSlots`).
+ */
+export function shareable(value: FeatureValue): ServedValue {
+  return Array.isArray(value) ? Object.freeze(value) : value;
 }
 
 export function unknownEntity(entity: string, plans: Map<string, EntityPlan>): FeaturestreamError {

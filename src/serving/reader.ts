@@ -13,13 +13,18 @@ import { emptyCounts, defaultVector, type StoredVector } from './decode.ts';
 import { validateEntityId } from '../schemas/entity-id.ts';
 import type { ReadSource } from './fetcher.ts';
 import { unknownEntity, type EntityPlan } from './plan.ts';
-import { resolveReaderSetup, type FeatureReaderOptions, type ReaderSetup } from './setup.ts';
-import type { EntityFeatureValues, EntityName, FeatureVector, VectorSource } from './types.ts';
+import { checkDeadline, marginFor, resolveReaderSetup, type FeatureReaderOptions, type ReaderSetup } from './setup.ts';
+import type { EntityFeatureValues, EntityName, FeatureVector, ServedValue, VectorSource } from './types.ts';
 
 export interface GetOptions {
   /** Time on-demand features are computed at; default Date.now(). */
   requestTimeMs?: number;
-  /** Overrides the reader's deadline for this call. */
+  /**
+   * Overrides the reader's deadline for this call (a finite number of ms above
+   * 0). It bounds this call only: a fetch it starts keeps the reader's own
+   * budgets, so a short deadline never counts against Redis's health and a
+   * caller joining that fetch keeps its own deadline.
+   */
   deadlineMs?: number;
   /** `redis` or `dynamodb` read that store only, bypassing the cache (diagnostics). */
   source?: ReadSource;
@@ -28,7 +33,10 @@ export interface GetOptions {
 export interface FeatureReader<C extends RegistryInput = RegistryInput> {
   get<E extends EntityName<C>>(entityType: E, id: string, opts?: GetOptions): Promise<FeatureVector<EntityFeatureValues<C, E>>>;
   getMany<E extends EntityName<C>>(entityType: E, ids: readonly string[], opts?: GetOptions): Promise<Array<FeatureVector<EntityFeatureValues<C, E>>>>;
+  /** The worst breaker state over the Redis targets (the single node, or each Cluster master). */
   readonly breakerState: BreakerState;
+  /** Each Redis target's breaker: `redis`, or `redis@host:port` per Cluster master. */
+  breakerStates(): Record<string, BreakerState>;
   /**
    * Resolves true once Redis is connected (false after `timeoutMs`). Calls
    * made before that fall back at once, because the client never queues.
@@ -38,11 +46,27 @@ export interface FeatureReader<C extends RegistryInput = RegistryInput> {
   close(): Promise<void>;
 }
 
+type Batch = Promise<Array<StoredVector | undefined>>;
+
 /** A fetch in flight: joiners read slot `index` of the batch result. */
 interface InFlight {
-  batch: Promise<Array<StoredVector | undefined>>;
+  batch: Batch;
   index: number;
+  /** performance.now() time the fetch gives up by; a joiner with a later deadline falls back on its own after it. */
+  fetchBy: number;
 }
+
+/** What one call joined of one fetch in flight: its positions and the batch slots they read. */
+interface Joined {
+  flight: InFlight;
+  positions: number[];
+  slots: number[];
+}
+
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+
+/** Below this much time left, a joiner does not start a fallback read of its own. */
+const MIN_FALLBACK_MS = 2;
 
 type Assemble = (plan: EntityPlan, entityId: string, stored: StoredVector, source: VectorSource, requestTimeMs: number) => FeatureVector;
 
@@ -91,7 +115,11 @@ class Reader {
   }
 
   get breakerState(): BreakerState {
-    return this.s.breaker.state;
+    return this.s.breakers.state;
+  }
+
+  breakerStates(): Record<string, BreakerState> {
+    return this.s.breakers.states();
   }
 
   async get(entityType: string, id: string, opts?: GetOptions): Promise<FeatureVector> {
@@ -115,11 +143,18 @@ class Reader {
     const plan = this.s.plans.get(entityType);
     if (plan === undefined) throw unknownEntity(entityType, this.s.plans);
     for (const id of ids) validateEntityId(id);
-    const deadlineAt = started + (opts?.deadlineMs ?? this.s.deadlineMs);
+    const deadlineMs = opts?.deadlineMs === undefined ? this.s.deadlineMs : checkDeadline('get option deadlineMs', opts.deadlineMs);
+    const source = opts?.source ?? 'auto';
+    // This call answers by its own deadline, less a margin sized to it.
+    const answerBy = started + deadlineMs - marginFor(deadlineMs);
+    // A shared fetch runs to the reader's deadline at least, so a caller in a hurry cannot cut it
+    // short for whoever joins it (or for the cache); a diagnostic read is private to its caller.
+    const fetchMs = source === 'auto' ? Math.max(deadlineMs, this.s.deadlineMs) : deadlineMs;
+    const fetchBy = started + fetchMs - marginFor(fetchMs);
     const call = new Call(plan, ids, opts?.requestTimeMs ?? Date.now(), this.assemble);
-    const keyspaceVersion = this.s.version.current() ?? (await this.s.version.load(deadlineAt - performance.now()));
-    const waits = this.collect(call, keyspaceVersion, deadlineAt, opts?.source ?? 'auto');
-    if (waits !== undefined) await settleBy(waits, deadlineAt - this.s.marginMs);
+    const keyspaceVersion = this.s.version.current() ?? (await this.s.version.load(answerBy - performance.now()));
+    const waits = this.collect(call, keyspaceVersion, answerBy, fetchBy, source);
+    if (waits !== undefined) await settleBy(waits, answerBy);
     for (let i = 0; i < ids.length; i++) if (call.out[i] === undefined) call.deliver(i, undefined, 'default');
     call.done = true;
     this.record(started, ids.length, call);
@@ -130,7 +165,7 @@ class Reader {
    * Serves cache hits at once, joins fetches in flight and fetches the rest in
    * one batch; returns what to wait for (undefined when all were cache hits).
    */
-  private collect(call: Call, keyspaceVersion: number, deadlineAt: number, source: ReadSource): Array<Promise<void>> | undefined {
+  private collect(call: Call, keyspaceVersion: number, answerBy: number, fetchBy: number, source: ReadSource): Array<Promise<void>> | undefined {
     const { plan, ids } = call;
     const shared = source === 'auto';
     let waits: Array<Promise<void>> | undefined;
@@ -138,6 +173,7 @@ class Reader {
     let fetchIds: string[] | undefined;
     let fetchSlots: number[][] | undefined;
     let seen: Map<string, number> | undefined;
+    let joins: Map<Batch, Joined> | undefined;
     let hits = 0;
     let joined = 0;
     for (let i = 0; i < ids.length; i++) {
@@ -152,7 +188,10 @@ class Reader {
       const flying = shared ? this.inFlight.get(key) : undefined;
       if (flying !== undefined) {
         joined++;
-        (waits ??= []).push(flying.batch.then((all) => call.deliver(i, all[flying.index], all[flying.index]?.source ?? 'default')));
+        let join = (joins ??= new Map()).get(flying.batch);
+        if (join === undefined) joins.set(flying.batch, (join = { flight: flying, positions: [], slots: [] }));
+        join.positions.push(i);
+        join.slots.push(flying.index);
         continue;
       }
       if (fetchIds === undefined || fetchSlots === undefined || seen === undefined) {
@@ -175,10 +214,13 @@ class Reader {
       if (joined) m.inc({ result: 'coalesced' }, joined);
       if (fetchIds) m.inc({ result: 'miss' }, fetchIds.length);
     }
+    if (joins !== undefined) {
+      for (const join of joins.values()) (waits ??= []).push(join.flight.batch.then((all) => this.joined(call, join, all, keyspaceVersion, answerBy)));
+    }
     if (fetchIds !== undefined && fetchSlots !== undefined) {
       const slots = fetchSlots;
-      const batch = this.s.fetcher.fetch({ plan, ids: fetchIds, keyspaceVersion, deadlineAt: deadlineAt - this.s.marginMs, source, counts: call.counts });
-      if (shared) this.share(plan, fetchIds, batch);
+      const batch = this.s.fetcher.fetch({ plan, ids: fetchIds, keyspaceVersion, deadlineAt: fetchBy, source, counts: call.counts });
+      if (shared) this.share(plan, fetchIds, batch, fetchBy);
       (waits ??= []).push(
         batch.then((all) => {
           for (let j = 0; j < slots.length; j++) {
@@ -191,11 +233,32 @@ class Reader {
     return waits;
   }
 
+  /**
+   * Delivers what a joined fetch found. Where it found nothing (no store
+   * answered by the fetch's own deadline) and this caller's deadline is later,
+   * the caller reads DynamoDB itself with the time it has left.
+   */
+  private async joined(call: Call, join: Joined, all: Array<StoredVector | undefined>, keyspaceVersion: number, answerBy: number): Promise<void> {
+    const retry: number[] = [];
+    for (let j = 0; j < join.positions.length; j++) {
+      const stored = all[join.slots[j]!];
+      if (stored !== undefined) call.deliver(join.positions[j]!, stored, stored.source);
+      else retry.push(join.positions[j]!);
+    }
+    if (retry.length === 0 || !this.s.fetcher.hasFallback || answerBy - performance.now() < MIN_FALLBACK_MS) return;
+    const ids = retry.map((i) => call.ids[i]!);
+    const found = await this.s.fetcher.fetch({ plan: call.plan, ids, keyspaceVersion, deadlineAt: answerBy, source: 'dynamodb', counts: call.counts });
+    for (let j = 0; j < retry.length; j++) {
+      const stored = found[j];
+      if (stored !== undefined) call.deliver(retry[j]!, stored, stored.source);
+    }
+  }
+
   /** Registers a batch so concurrent calls join it, and caches what it read. */
-  private share(plan: EntityPlan, ids: readonly string[], batch: Promise<Array<StoredVector | undefined>>): void {
+  private share(plan: EntityPlan, ids: readonly string[], batch: Batch, fetchBy: number): void {
     const entries = ids.map((id, index) => {
       const key = `${plan.entity}:${id}`;
-      const entry = { batch, index };
+      const entry: InFlight = { batch, index, fetchBy };
       this.inFlight.set(key, entry);
       return [key, entry] as const;
     });
@@ -213,14 +276,20 @@ class Reader {
   private finish(plan: EntityPlan, entityId: string, stored: StoredVector, source: VectorSource, requestTimeMs: number): FeatureVector {
     // Filled key by key in registry order, so every vector shares one hidden class. (Spreading
     // and then adding the on-demand keys drops V8 into dictionary mode: ~15 us a vector.)
-    const features: Record<string, FeatureValue> = {};
+    const features: Record<string, ServedValue> = {};
     const names = plan.featureNames;
-    for (let i = 0; i < names.length; i++) features[names[i]!] = stored.values[i] as FeatureValue;
+    for (let i = 0; i < names.length; i++) features[names[i]!] = stored.values[i] as ServedValue;
+    // Lists are frozen and shared; a Float32Array cannot be frozen, so each answer gets its own copy.
+    for (const i of plan.vectorSlots) {
+      const value = stored.values[i];
+      if (value instanceof Float32Array) features[names[i]!] = value.slice();
+    }
     if (plan.onDemand.length > 0) {
-      const computed = computeOnDemand(this.s.registry, plan.entity, features, requestTimeMs);
+      // On-demand inputs are numbers; the lists it is handed are only read.
+      const computed = computeOnDemand(this.s.registry, plan.entity, features as Record<string, FeatureValue>, requestTimeMs);
       for (const f of plan.onDemand) features[f.name] = computed[f.name] as FeatureValue;
     }
-    const vector: FeatureVector = {
+    const vector: Mutable<FeatureVector> = {
       entityId,
       features,
       source,

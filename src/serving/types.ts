@@ -3,18 +3,28 @@ import type { FeatureValues, RegistryInput } from '../schemas/registry-input.ts'
 
 export type VectorSource = 'cache' | 'redis' | 'dynamodb' | 'default';
 
-/** One entity's features as the reader returns them. */
+/**
+ * A feature value as served: lists are frozen (shared with the cache and the
+ * defaults, so no caller can change what another is served); a Float32Array
+ * is a private copy (typed arrays cannot be frozen).
+ */
+export type ServedValue<V = FeatureValue> = V extends string[] ? readonly string[] : V;
+
+/** A features record as served: read-only keys, read-only lists. */
+export type ServedFeatures<F> = { readonly [K in keyof F]: ServedValue<F[K]> };
+
+/** One entity's features as the reader returns them. Never mutate it: share-safe by construction. */
 export interface FeatureVector<F = Record<string, unknown>> {
-  entityId: string;
-  features: F;
+  readonly entityId: string;
+  readonly features: ServedFeatures<F>;
   /** Where the stored values came from; `default` means none were found or reachable. */
-  source: VectorSource;
+  readonly source: VectorSource;
   /** Features that carry their registry default (missing, lapsed, corrupt or unreachable). */
-  defaulted: string[];
+  readonly defaulted: readonly string[];
   /** Now minus the oldest write time of the stored values; undefined when nothing was stored. */
-  ageMs: number | undefined;
+  readonly ageMs: number | undefined;
   /** The writer's monotonic `_version` (highest across the entity's groups). */
-  version?: number;
+  readonly version?: number;
 }
 
 /** Entity type names of a registry. */

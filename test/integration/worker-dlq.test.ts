@@ -11,7 +11,7 @@ import type { KafkaMessage } from '../../src/consumers/kafka-client.ts';
 import { parseRegistry } from '../../src/schemas/registry.ts';
 import { Keys } from '../../src/stores/keys.ts';
 import { randomName } from '../helpers/names.ts';
-import { testEnv, testKafka, testRedis } from '../helpers/services.ts';
+import { onCluster, testEnv, testKafka, testRedisClient } from '../helpers/services.ts';
 import { waitFor } from '../helpers/wait.ts';
 import { ENGINE_OPTIONS, registryInput } from '../helpers/worker-fixtures.ts';
 
@@ -23,8 +23,8 @@ describe('worker dead-lettering', () => {
     await createTopic(1, deadLetterTopic(tx));
     const registry = parseRegistry(registryInput({ tx, logins }, 1_000));
     const prefix = `${randomName('fs-dlq')}:`;
-    const redis = await testRedis(prefix);
-    const keys = new Keys({ prefix });
+    const redis = await testRedisClient(prefix);
+    const keys = new Keys({ prefix, hashTags: onCluster() });
     const now = Date.now();
     const ok = (id: string) => JSON.stringify({ event_id: id, user_id: 'u1', amount: 5, merchant_id: 'm1', ts: now - 1_000 });
     const bad: Array<{ code: string; reason: RegExp; value: string | null }> = [

@@ -125,7 +125,7 @@ export function createBackfill(options: BackfillOptions): Backfill {
     const redis = createRedis(o.env, { commandTimeoutMs: 10_000 });
     redis.on('error', () => undefined);
     loadScripts(redis);
-    const kafka = createKafka({ brokers: o.env.KAFKA_BROKERS, clientId: `${o.env.KAFKA_CLIENT_ID}-backfill`, logger });
+    const kafka = createKafka({ env: o.env, clientId: `${o.env.KAFKA_CLIENT_ID}-backfill`, logger });
     const admin = kafka.admin();
     const closers: Array<() => Promise<unknown>> = [async () => redis.disconnect(), async () => void (o.dynamo ? undefined : store?.dynamo.destroy())];
     try {

@@ -97,15 +97,68 @@ describe('WindowEngine rules', () => {
     expect(values(state, T + 6 * M).tx_count_1h).toBe(1);
   });
 
-  it('counts a repeated event_id once within the dedup horizon, again beyond it', () => {
+  it('judges the future skew against the arrival (Kafka timestamp), not the consumer clock', () => {
+    const { engine, state } = setup({ maxFutureSkewMs: 5 * M });
+    const ahead = { ...tx(T + 6 * M, 1), arrivalMs: T };
+    // Consumed an hour late: still 6 min ahead of its own record timestamp, so still refused.
+    expect(() => engine.apply(state, ahead, T + H)).toThrow(expect.objectContaining({ code: 'EVENT_IN_FUTURE' }));
+    // Stamped at T + 2 min but consumed at T: judged by its stamp, so accepted.
+    expect(engine.apply(state, { ...tx(T + 6 * M, 1), arrivalMs: T + 2 * M }, T)).toBe('applied');
+    expect(() => engine.apply(state, { ...tx(T, 1), arrivalMs: Number.NaN }, T)).toThrow(expect.objectContaining({ code: 'EVENT_INVALID' }));
+  });
+
+  it('counts a repeated event_id once within the horizon of its first arrival, again beyond it', () => {
     const { engine, state, values } = setup({ dedupHorizonMs: 10 * M });
-    expect(engine.apply(state, tx(T - M, 5, 'm1', 'e1'), T)).toBe('applied');
-    expect(engine.apply(state, tx(T - M, 5, 'm1', 'e1'), T)).toBe('duplicate');
-    expect(values(state, T).tx_count_1h).toBe(1);
-    engine.apply(state, tx(T + M, 1, 'm1', 'e2'), T + M); // newest moves on, but e1 is still within 10 min
-    expect(engine.apply(state, tx(T - M, 5, 'm1', 'e1'), T + M)).toBe('duplicate');
-    engine.apply(state, tx(T + 20 * M, 1, 'm1', 'e3'), T + 20 * M);
-    expect(engine.apply(state, tx(T - M, 5, 'm1', 'e1'), T + 20 * M)).toBe('applied');
+    const e1 = (arrivalMs: number) => ({ ...tx(T - M, 5, 'm1', 'e1'), arrivalMs });
+    expect(engine.apply(state, e1(T), T)).toBe('applied');
+    expect(engine.apply(state, e1(T + 10 * M - 1), T + 10 * M - 1)).toBe('duplicate');
+    expect(values(state, T + 10 * M).tx_count_1h).toBe(1);
+    expect(engine.apply(state, e1(T + 10 * M), T + 10 * M)).toBe('applied');
+    expect(values(state, T + 10 * M).tx_count_1h).toBe(2);
+    // The copy that counted at T + 10 min starts a new horizon.
+    expect(engine.apply(state, e1(T + 19 * M), T + 19 * M)).toBe('duplicate');
+    // Without arrivalMs the consumer clock is the arrival.
+    expect(engine.apply(state, tx(T - M, 5, 'm1', 'e1'), T + 19 * M)).toBe('duplicate');
+  });
+
+  it('keeps ids apart per source: the same id from another source counts', () => {
+    const { engine, state } = setup();
+    expect(engine.apply(state, { ...tx(T - M, 5), eventId: 'x' }, T)).toBe('applied');
+    expect(engine.apply(state, { source: 'logins', entityId: 'u1', eventTimeMs: T - M, eventId: 'x', fields: {} }, T)).toBe('applied');
+    expect(engine.apply(state, { source: 'logins', entityId: 'u1', eventTimeMs: T - M, eventId: 'x', fields: {} }, T)).toBe('duplicate');
+  });
+
+  it('judges each source by its own arrival clock: a lagging topic is not aged by another topic\'s newer timestamps', () => {
+    const { engine, state } = setup();
+    expect(engine.apply(state, { ...tx(T - M, 5, 'm1', 'x'), arrivalMs: T }, T + 3 * H)).toBe('applied');
+    // The logins partition is consumed hours ahead of the transactions partition.
+    engine.apply(state, { source: 'logins', entityId: 'u1', eventTimeMs: T + 2 * H, fields: {}, arrivalMs: T + 2 * H }, T + 3 * H);
+    expect(engine.apply(state, { ...tx(T - M, 5, 'm1', 'x'), arrivalMs: T + 10 * M }, T + 3 * H)).toBe('duplicate');
+  });
+
+  it('issue 12: a 2-day-old event that arrives twice counts once in the 24h, 7d and 90d windows', () => {
+    const r = parseRegistry({
+      entities: [{ name: 'user' }],
+      sources: [{ name: 'transactions', entity: 'user', keyField: 'user_id', timeField: 'ts', schema: 'transactions' }],
+      features: [
+        { name: 'c24h', source: 'transactions', op: 'count', window: '24h', type: 'int', default: 0 },
+        { name: 'c7d', source: 'transactions', op: 'count', window: '7d', type: 'int', default: 0 },
+        { name: 's90d', source: 'transactions', op: 'sum', field: 'amount', window: '90d', type: 'float', default: 0 },
+        { name: 'a90d', source: 'transactions', op: 'avg', field: 'amount', window: '90d', type: 'float', default: 0 },
+      ],
+    });
+    const engine = new WindowEngine(r);
+    let state = engine.newState('user');
+    const now = T + 2 * 24 * H - 2 * H;
+    // Fresh traffic moves the entity's newest event time on...
+    for (let i = 0; i < 5; i++) engine.apply(state, { ...tx(now - i * M, 10, 'm1', `live-${i}`), arrivalMs: now }, now);
+    // ...then a 2-day-old event arrives, and is re-sent 40 min later (a retry, a re-uploaded offline queue).
+    const late = { ...tx(T, 100, 'm2', 'offline-1'), arrivalMs: now };
+    expect(engine.apply(state, late, now)).toBe('applied');
+    state = engine.deserialize(engine.serialize(state));
+    expect(engine.apply(state, { ...late, arrivalMs: now + 40 * M }, now + 40 * M)).toBe('duplicate');
+    const v = engine.evaluate(state, now + 41 * M).groups.features!;
+    expect(v).toMatchObject({ c24h: 5, c7d: 6, s90d: 150, a90d: 25 });
   });
 
   it('never lets NaN, Infinity or missing values into state', () => {
@@ -130,7 +183,7 @@ describe('WindowEngine rules', () => {
     expect(at(T + 7 * H).groups.features).not.toHaveProperty('last_login_ts');
     expect(engine.nextChangeAt(state, T)).toBe(T + 7 * H);
     engine.evict(state, T + 7 * H);
-    expect(engine.isEmpty(state)).toBe(true);
+    expect([state.series, state.lasts, state.distincts, state.recents].flat().every((x) => x === undefined)).toBe(true);
     expect(engine.nextChangeAt(state, T + 7 * H)).toBeUndefined();
   });
 
@@ -183,13 +236,35 @@ describe('deserialize', () => {
     const s = engine.newState('user');
     engine.apply(s, tx(T, 1), T);
     const bytes = engine.serialize(s);
-    expect(bytes[0]).toBe(1);
+    expect(bytes[0]).toBe(2);
     expect(() => engine.deserialize(Uint8Array.of(9, ...bytes.subarray(1)))).toThrow(/version 9/);
     const features = defaultRegistryConfig.features.filter((x) => x.name !== 'tx_sum_24h');
     const other = new WindowEngine(parseRegistry({ ...defaultRegistryConfig, features, groups: [{ name: 'features', features: features.map((x) => x.name) }] }));
     expect(() => other.deserialize(bytes)).toThrow(StateCorruptError);
     expect(() => engine.deserialize(bytes.subarray(0, bytes.length - 1))).toThrow(StateCorruptError);
     expect(() => engine.deserialize(Uint8Array.of(...bytes, 0))).toThrow(StateCorruptError);
+  });
+
+  it('reads version 1 state (as written before arrival-time dedup): same values, ids still de-duplicated', () => {
+    // Written by the previous release: tx-1 (5 at T - 1 min), tx-2 (7.5 at T - 30 s), login-1 (T - 10 s), all applied at T.
+    const v1 = Buffer.from(
+      '010034926889e183c98e8765050474782d310474782d32076c6f67696e2d31026d31026d320300d0860301a09c010200a19c01010002d10fa19c01010002d10fa19c01010002d10f00000001a19c01020301000401000203d0860304a09c01',
+      'hex',
+    );
+    const s = engine.deserialize(v1);
+    expect(engine.evaluate(s, T).groups.features).toMatchObject({ tx_count_1h: 2, tx_sum_1h: 12.5, last_login_ts: (T - 10_000) / 1000 });
+    // v1 ids were unique across sources: each is remembered for every source of the entity.
+    expect(s.dedup.map((d) => [d.clock, d.size])).toEqual([
+      [T - 10_000, 3],
+      [T - 10_000, 3],
+      [T - 10_000, 3],
+    ]);
+    expect(engine.apply(s, { ...tx(T - M, 5, 'm1', 'tx-1'), arrivalMs: T + 5 * M }, T + 5 * M)).toBe('duplicate');
+    expect(engine.apply(s, { source: 'logins', entityId: 'u1', eventTimeMs: T - 10_000, eventId: 'login-1', fields: {}, arrivalMs: T + 5 * M }, T + 5 * M)).toBe('duplicate');
+    expect(engine.apply(s, { ...tx(T - M, 5, 'm1', 'tx-3'), arrivalMs: T + 5 * M }, T + 5 * M)).toBe('applied');
+    const again = engine.serialize(s);
+    expect(again[0]).toBe(2);
+    expect(engine.evaluate(engine.deserialize(again), T + 5 * M)).toEqual(engine.evaluate(s, T + 5 * M));
   });
 
   it('throws only StateCorruptError on random bytes', () => {

@@ -52,13 +52,17 @@ export interface Step {
 
 const after = fc.constantFrom<After>('none', 'none', 'evaluate', 'evict', 'roundtrip');
 const advance = fc.oneof(
-  { weight: 4, arbitrary: fc.integer({ min: 0, max: 1_500 }) },
-  { weight: 1, arbitrary: fc.integer({ min: 0, max: 60_000 }) },
+  { weight: 8, arbitrary: fc.integer({ min: 0, max: 1_500 }) },
+  { weight: 2, arbitrary: fc.integer({ min: 0, max: 60_000 }) },
+  { weight: 1, arbitrary: fc.integer({ min: 0, max: 7_200_000 }) },
 );
+/** Arrival (the Kafka record timestamp) behind now by a little, out of order; or none (the engine falls back to now). */
+const lag = fc.option(fc.integer({ min: 0, max: 3_000 }), { nil: undefined });
 /** Event time relative to now: mostly recent, some late (beyond windows), a few ahead (some beyond the skew). */
 const delta = fc.oneof(
   { weight: 6, arbitrary: fc.integer({ min: -20_000, max: 0 }) },
   { weight: 2, arbitrary: fc.integer({ min: -200_000, max: 0 }) },
+  { weight: 1, arbitrary: fc.integer({ min: -3 * 86_400_000, max: -200_000 }) },
   { weight: 1, arbitrary: fc.integer({ min: 0, max: 7_000 }) },
 );
 /** Half of the event times fall on a 250 ms grid: ties in event time and events on tile edges. */
@@ -86,12 +90,13 @@ const fresh = fc.record({
   delta,
   grid: fc.boolean(),
   advance,
+  lag,
   after,
 });
 const rawStep = fc.oneof(
   { weight: 7, arbitrary: fresh },
-  /** The same event again (same id and time). */
-  { weight: 2, arbitrary: fc.record({ kind: fc.constant('redeliver' as const), which: fc.nat(), advance, after }) },
+  /** The same event again (same id and time), arriving later: a retry, a replayed batch, an offline queue re-sent. */
+  { weight: 3, arbitrary: fc.record({ kind: fc.constant('redeliver' as const), which: fc.nat(), advance, lag, after }) },
   /** Another event at the same time as an earlier one: ties in event time. */
   { weight: 2, arbitrary: fc.record({ kind: fc.constant('sibling' as const), which: fc.nat(), event: fresh, advance, after }) },
 );
@@ -100,11 +105,15 @@ const rawStep = fc.oneof(
 export const streams = fc.array(rawStep, { minLength: 1, maxLength: 60 }).map((raw) => {
   let now = T0;
   const steps: Step[] = [];
+  const arrival = (lagMs: number | undefined) => (lagMs === undefined ? {} : { arrivalMs: now - lagMs });
   raw.forEach((r, i) => {
     now += r.advance;
     const earlier = steps[(r.kind === 'event' ? 0 : r.which) % Math.max(1, steps.length)]?.event;
     if (r.kind === 'redeliver') {
-      if (earlier) steps.push({ event: earlier, now, after: r.after });
+      if (earlier) {
+        const { arrivalMs: _, ...event } = earlier;
+        steps.push({ event: { ...event, ...arrival(r.lag) }, now, after: r.after });
+      }
       return;
     }
     const e = r.kind === 'event' ? r : r.event;
@@ -114,6 +123,7 @@ export const streams = fc.array(rawStep, { minLength: 1, maxLength: 60 }).map((r
       eventTimeMs: r.kind === 'sibling' && earlier ? earlier.eventTimeMs : eventTime(now, e.delta, e.grid),
       fields: e.source === 'tx' ? { ...e.tx } : { ...e.prof },
       ...(e.withId ? { eventId: `e${i}` } : {}),
+      ...arrival(e.lag),
     };
     steps.push({ event, now, after: r.after });
   });

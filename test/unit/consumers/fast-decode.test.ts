@@ -57,4 +57,14 @@ describe('fastDecoder', () => {
     expect(accepted).toBeGreaterThan(50);
     expect(fastDecoder(source('transactions'))!(null)).toBeUndefined();
   });
+
+  it('leaves invalid entity ids to decodeEvent, which dead-letters them as ENTITY_ID_INVALID', () => {
+    const fast = fastDecoder(source('logins'))!;
+    for (const id of ['a b', '{x}', 'x'.repeat(200), 'u:1', 'u#1', 'u\u0001', '']) {
+      const buf = Buffer.from(JSON.stringify({ user_id: id, ts: 1 }));
+      expect(fast(buf)).toBeUndefined();
+      expect(() => decodeEvent(source('logins'), buf)).toThrow(expect.objectContaining({ code: id === '' ? 'EVENT_INVALID' : 'ENTITY_ID_INVALID' }));
+    }
+    expect(fast(Buffer.from(JSON.stringify({ user_id: 'x'.repeat(128), ts: 1 })))?.entityId).toBe('x'.repeat(128));
+  });
 });

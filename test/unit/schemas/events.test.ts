@@ -67,4 +67,15 @@ describe('decodeEvent', () => {
     expect(e.code).toBe('EVENT_TOO_LARGE');
     expect(e.details).toMatchObject({ maxBytes: 64 });
   });
+
+  it.each(['a b', '{x}', 'x'.repeat(200), 'u:1', 'u#1', 'u\u00011', 'u\n', '\u007f'])('rejects the entity id %j with ENTITY_ID_INVALID (the reader\'s rule)', (id) => {
+    const e = failure(() => decodeEvent(logins, JSON.stringify({ user_id: id, ts: 1 })));
+    expect(e.code).toBe('ENTITY_ID_INVALID');
+    expect(e.retriable).toBe(false);
+    expect(e.message).toMatch(/user_id/);
+  });
+
+  it('accepts ids the reader accepts', () => {
+    for (const id of ['u1', 'x'.repeat(128), 'ünïcode', 'a/b@c', 'a|b']) expect(decodeEvent(logins, JSON.stringify({ user_id: id, ts: 1 })).entityId).toBe(id);
+  });
 });
