@@ -86,6 +86,7 @@ type Anomaly = 'lost' | 'rolled back' | 'suspects';
 /** Low watermarks move only forward: a cached one errs towards treating a partition as having progress. */
 const LOW_TTL_MS = 60_000;
 const HEARTBEAT_EVERY_MS = 1_000;
+const GAP_CONFIRMATIONS = 3;
 
 export class Recovery implements BatchRecovery {
   private readonly marks: RecoveryMarks;
@@ -97,6 +98,7 @@ export class Recovery implements BatchRecovery {
   private suspects: Suspect[] = [];
   /** Seeks per topic:partition: a batch that saw one of its partition while it waited was fetched before it. */
   private readonly seeks = new Map<string, number>();
+  private readonly gapTries = new Map<string, { offset: number; count: number }>();
   private lows: { at: number; value: Map<string, number> } | undefined;
   /** Last offset this worker marked per topic:partition: what the watch expects the marks to hold at least. */
   private readonly written = new Map<string, { topic: string; partition: number; offset: number }>();
@@ -135,11 +137,14 @@ export class Recovery implements BatchRecovery {
         await this.marks.init(topic, partition, firstOffset - 1);
         continue;
       }
-      if (anomaly !== undefined) {
+      if (anomaly === 'after seek') {
+        if (!this.afterSeek(topic, partition, tp, firstOffset)) return false;
+      } else if (anomaly !== undefined) {
         this.recovering ??= this.recover(topic, partition, firstOffset, anomaly, heartbeat).finally(() => (this.recovering = undefined));
         continue;
       }
       this.sought.delete(tp);
+      this.gapTries.delete(tp);
       this.inFlight.set(tp, marks);
       return true;
     }
@@ -169,12 +174,30 @@ export class Recovery implements BatchRecovery {
    * What the marks of a partition at `position` say: undefined = nothing lost;
    * `fresh` = no marks yet and nothing before `position`; else the kind of loss.
    */
-  private async anomaly(tp: string, marks: readonly NodeMark[], position: number): Promise<Anomaly | 'fresh' | undefined> {
+  private async anomaly(tp: string, marks: readonly NodeMark[], position: number): Promise<Anomaly | 'fresh' | 'after seek' | undefined> {
     if (this.suspects.length > 0) return 'suspects';
     if (marks.some((m) => m.mark === undefined)) return (await this.hasProgress(tp, position)) ? 'lost' : 'fresh';
     const behind = Math.min(...marks.map((m) => m.mark!));
-    // Sought to behind + 1 and the first record is later: Kafka holds nothing in between (compaction, transaction markers).
-    return behind < position - 1 && this.sought.get(tp) !== behind + 1 ? 'rolled back' : undefined;
+    if (behind >= position - 1) return undefined;
+    return this.sought.get(tp) === behind + 1 ? 'after seek' : 'rolled back';
+  }
+
+  /**
+   * A batch past the offset a recovery sought to: either fetched before the seek
+   * (kafkajs may hand it out after its next fetch consumed the seek) or Kafka
+   * holds no records in between (compaction, transaction markers). Sought
+   * again; only the same first offset three times in a row counts as a gap.
+   */
+  private afterSeek(topic: string, partition: number, tp: string, firstOffset: number): boolean {
+    const tries = this.gapTries.get(tp);
+    const count = tries?.offset === firstOffset ? tries.count + 1 : 1;
+    if (count >= GAP_CONFIRMATIONS) {
+      this.gapTries.delete(tp);
+      return true;
+    }
+    this.gapTries.set(tp, { offset: firstOffset, count });
+    this.seek(topic, partition, this.sought.get(tp)!);
+    return false;
   }
 
   private async recover(topic: string, partition: number, position: number, anomaly: Anomaly, heartbeat: () => Promise<void>): Promise<void> {
