@@ -17,6 +17,8 @@ const KAFKA_LEGACY_FILES = [
   'test/integration/worker-exactness.test.ts',
   'test/integration/worker-dlq.test.ts',
   'test/integration/worker-rebalance.test.ts',
+  'test/integration/secure-connections.test.ts',
+  'test/integration/quiet-logs.test.ts',
 ];
 
 interface Pass {
@@ -58,7 +60,7 @@ async function main(): Promise<number> {
     log(line);
     if (code !== 0) failed++;
   }
-  process.stdout.write(`\ntest:local summary\n${results.map((r) => `  ${r}`).join('\n')}\npasses: ${passes.length - failed} passed, ${failed} failed\n`);
+  process.stdout.write(`\ntest:local summary\n${results.map((r) => `  ${r}`).join('\n')}\ntest:local: ${failed === 0 ? `all ${passes.length} passes green` : `${failed} of ${passes.length} passes failed`}\n`);
   return failed === 0 ? 0 : 1;
 }
 

@@ -29,3 +29,7 @@ export {
   isRetriable,
 } from './errors.ts';
 export type { ErrorCode } from './errors.ts';
+
+// Connections: the OAUTHBEARER token hook for the Kafka clients featurestream builds
+export { setKafkaOAuthBearerProvider } from './consumers/kafka-client.ts';
+export type { OAuthBearerProvider } from './consumers/kafka-client.ts';

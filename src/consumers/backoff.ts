@@ -7,6 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { isRetriable } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import { workerMetrics } from '../metrics.ts';
+import { isKafkaClientError } from './kafka-client.ts';
 
 export interface RetryOptions {
   /** Called between attempts (kafkajs heartbeat); may throw to abort (rebalance). */
@@ -18,7 +19,8 @@ export interface RetryOptions {
   maxMs?: number;
   /**
    * 'retry': a non-retriable error is logged and retried after a longer backoff instead of
-   * thrown, so a batch handler never crashes the consumer into a rejoin loop. Default 'throw'.
+   * thrown, so a batch handler never crashes the consumer into a rejoin loop; kafkajs' own
+   * errors (a rebalance learned by a heartbeat) still go to kafkajs. Default 'throw'.
    */
   fatal?: 'throw' | 'retry';
 }
@@ -41,7 +43,7 @@ export async function retryWhileUnavailable<T>(step: () => Promise<T>, o: RetryO
       return { done: true, value };
     } catch (err) {
       if (!isRetriable(err)) {
-        if (o.fatal !== 'retry') throw err;
+        if (o.fatal !== 'retry' || isKafkaClientError(err)) throw err;
         fatalFailures += 1;
         workerMetrics.batchFailures.inc();
         if (fatalFailures === 1 || fatalFailures % 10 === 0) o.logger.error({ err, failures: fatalFailures }, 'batch failed (not retriable); retrying after a backoff');

@@ -71,6 +71,15 @@ const typeByMessage: ReadonlyMap<string, string> = new Map(
   ),
 );
 
+/**
+ * True for errors kafkajs itself raised (a heartbeat that learned of a
+ * rebalance, a lost connection): kafkajs must see them to re-join or
+ * reconnect, so batch handlers let them through instead of retrying.
+ */
+export function isKafkaClientError(err: unknown): boolean {
+  return err instanceof Error && err.name.startsWith('KafkaJS');
+}
+
 /** The pino level for a kafkajs log entry: expected transient conditions go to debug. */
 export function kafkaLogLevel(entry: Pick<LogEntry, 'level' | 'log'>): 'error' | 'warn' | 'info' | 'debug' {
   const level = levels[entry.level] ?? 'info';

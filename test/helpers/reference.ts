@@ -14,6 +14,8 @@ export interface ProducedMessage {
   topic: string;
   partition: number;
   offset: number;
+  /** The Kafka record timestamp, epoch ms. */
+  timestamp: number;
   value: Buffer | null;
 }
 
