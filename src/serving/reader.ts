@@ -5,6 +5,7 @@
  * training-time defaults. Never throws for store trouble; throws only for
  * caller errors (invalid entity id, unknown entity type).
  */
+import { trace, type Span } from '@opentelemetry/api';
 import type { RegistryInput } from '../schemas/registry.ts';
 import { assembleFeatures } from './assemble.ts';
 import { Call, rejectedRows, settleBy, type Assemble } from './call.ts';
@@ -168,7 +169,20 @@ class Reader {
     return vector;
   }
 
+  /** One span per call that reaches the full path (a no-op unless the application installs an OpenTelemetry SDK). */
   private async read(entityType: string, ids: readonly string[], opts: GetOptions | undefined): Promise<FeatureVector[]> {
+    const span = tracer.startSpan('featurestream.reader.getMany', { attributes: { 'featurestream.entity': entityType, 'featurestream.batch_size': ids.length } });
+    try {
+      return await this.readTraced(entityType, ids, opts, span);
+    } catch (err) {
+      span.recordException(err as Error);
+      throw err;
+    } finally {
+      span.end();
+    }
+  }
+
+  private async readTraced(entityType: string, ids: readonly string[], opts: GetOptions | undefined, span: Span): Promise<FeatureVector[]> {
     const started = performance.now();
     const full = this.s.plans.get(entityType);
     if (full === undefined) throw unknownEntity(entityType, this.s.plans);
@@ -191,6 +205,9 @@ class Reader {
     for (let i = 0; i < ids.length; i++) if (call.out[i] === undefined) call.deliver(i, undefined, 'default');
     call.done = true;
     this.record(started, ids.length, call);
+    if (span.isRecording()) {
+      for (const source of VECTOR_SOURCES) span.setAttribute(`featurestream.vectors.${source}`, call.sources[source]);
+    }
     return call.out as FeatureVector[];
   }
 
@@ -337,6 +354,8 @@ class Reader {
     for (const reason of DEFAULT_REASONS) if (call.counts[reason]) m.defaulted.inc({ reason }, call.counts[reason]);
   }
 }
+
+const tracer = trace.getTracer('featurestream');
 
 const VECTOR_SOURCES = ['cache', 'redis', 'dynamodb', 'default', 'invalid'] as const;
 const DEFAULT_REASONS = ['missing', 'corrupt', 'unavailable'] as const;
