@@ -57,7 +57,7 @@ import { evictState, outputChange, outputValue } from './read.ts';
 import { deserializeState, serializeState } from './serialize.ts';
 import { emptyState, type EntityState } from './state.ts';
 import { decimals } from './numbers.ts';
-import { addDistinct, addFirst, addLast, addLifetime, addRecent, addToSeries, addTop, finite } from './update.ts';
+import { addDistinct, addFirst, addLast, addLifetime, addQuantile, addRecent, addToSeries, addTop, finite } from './update.ts';
 
 export type { EntityState };
 export type ApplyOutcome = 'applied' | 'duplicate' | 'expired';
@@ -152,6 +152,7 @@ export class WindowEngine {
     for (const p of sp.lifetimes) if ((p.filter === undefined || p.filter(f)) && addLifetime(state, p, f, t, nowMs)) took = true;
     for (const p of sp.firsts) if ((p.filter === undefined || p.filter(f)) && addFirst(state, p, f, t, nowMs)) took = true;
     for (const p of sp.tops) if ((p.filter === undefined || p.filter(f)) && addTop(state, p, f, t, nowMs)) took = true;
+    for (const p of sp.quantiles) if ((p.filter === undefined || p.filter(f)) && addQuantile(state, p, f, t, nowMs)) took = true;
     return took ? 'applied' : 'expired';
   }
 
