@@ -3,7 +3,7 @@
  *
  *   u8 version | entity index | u32 LE layout fingerprint | newest: 0 = none, else zigzag + 1
  *   strings: count, then (utf-8 length, bytes); every string below is an index into this table
- *   dedup, per source of the entity: count; if count > 0 the arrival clock
+ *   dedup: source count, then per source of the entity: count; if count > 0 the arrival clock
  *     (zigzag), then per id (u32 LE low hash bits, high hash bits, clock - arrival)
  *   per series slot: 0 = absent, else newest - lastTs + 1; tile count; tiles
  *   per last slot: 0 = absent, else newest - ts + 1; value (number | string | dim x f32 LE)
@@ -83,6 +83,7 @@ export function serializeState(plan: EntityPlan, state: EntityState): Uint8Array
   w.varint(table.size);
   for (const s of table.keys()) w.string(s);
   const ref = (s: string) => w.varint(table.get(s)!);
+  w.varint(state.dedup.length);
   for (const { clock, hashes, arrivals } of state.dedup) {
     w.varint(hashes.length);
     // Without ids the clock decides nothing, so it is not kept.
@@ -213,6 +214,8 @@ function readSeries(r: ByteReader, p: EntityPlan['series'][number], lastTs: numb
 }
 
 function readDedup(r: ByteReader, state: EntityState): void {
+  // The fingerprint covers slots, not a source that feeds none.
+  r.check(r.varint() === state.dedup.length, 'state was written for another list of sources');
   for (const dedup of state.dedup) {
     const n = r.count();
     if (n === 0) continue;
