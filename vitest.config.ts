@@ -5,7 +5,24 @@ import { defineConfig } from 'vitest/config';
  * cluster pass: `--project cluster` with REDIS_CLUSTER_NODES set). A file
  * joins once its Redis access goes through testRedisClient()/testEnv().
  */
-const CLUSTER_READY: string[] = [];
+const CLUSTER_READY: string[] = [
+  'test/integration/reader-roundtrip.test.ts',
+  'test/integration/reader-cache.test.ts',
+  'test/integration/reader-deadline.test.ts',
+  'test/integration/worker-exactness.test.ts',
+  'test/integration/worker-fence.test.ts',
+  'test/integration/worker-crash.test.ts',
+  'test/integration/worker-rebalance.test.ts',
+  'test/integration/worker-lapse.test.ts',
+  'test/integration/worker-dlq.test.ts',
+  'test/integration/worker-kafka-restart.test.ts',
+  'test/integration/worker-versions.test.ts',
+  'test/integration/worker-quarantine.test.ts',
+  'test/integration/sync-basic.test.ts',
+  'test/integration/sync-e2e.test.ts',
+  'test/integration/sync-outage.test.ts',
+  'test/integration/server-http.test.ts',
+];
 
 const integration = {
   environment: 'node' as const,

@@ -15,7 +15,9 @@ export type ErrorCode =
   | 'CIRCUIT_OPEN'
   | 'FENCED'
   | 'STORE_REJECTED'
-  | 'NOT_FOUND';
+  | 'NOT_FOUND'
+  | 'REPLICA_LAG'
+  | 'REDIS_DATA_LOST';
 
 export interface ErrorOptions {
   cause?: unknown;

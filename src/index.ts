@@ -7,7 +7,7 @@
 export { createFeatureReader } from './serving/reader.ts';
 export type { FeatureReader, GetOptions } from './serving/reader.ts';
 export type { FeatureReaderOptions, RedisSettings } from './serving/setup.ts';
-export type { FeatureVector, VectorSource, EntityName, EntityFeatureValues } from './serving/types.ts';
+export type { FeatureVector, VectorSource, EntityName, EntityFeatureValues, ServedValue, ServedFeatures } from './serving/types.ts';
 export type { ReadSource } from './serving/fetcher.ts';
 export type { BreakerOptions, BreakerState } from './serving/breaker.ts';
 export { validateEntityId, MAX_ENTITY_ID_LENGTH } from './schemas/entity-id.ts';
@@ -29,3 +29,7 @@ export {
   isRetriable,
 } from './errors.ts';
 export type { ErrorCode } from './errors.ts';
+
+// Connections: the OAUTHBEARER token hook for the Kafka clients featurestream builds
+export { setKafkaOAuthBearerProvider } from './consumers/kafka-client.ts';
+export type { OAuthBearerProvider } from './consumers/kafka-client.ts';

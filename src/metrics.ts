@@ -81,4 +81,15 @@ export const workerMetrics = {
     labelNames: ['restart'] as const,
     registers: [registry],
   }),
+  quarantined: new Counter({
+    name: 'featurestream_worker_entities_quarantined_total',
+    help: 'Entities whose state or keys were unusable: rebuilt from DynamoDB, or their events dead-lettered',
+    labelNames: ['outcome'] as const,
+    registers: [registry],
+  }),
+  batchFailures: new Counter({
+    name: 'featurestream_worker_batch_failures_total',
+    help: 'Non-retriable batch failures not tied to one entity; the batch is retried after a backoff',
+    registers: [registry],
+  }),
 };

@@ -1,81 +1,55 @@
 /**
  * Local services for tests and the demo, without Docker:
- *   up      install if missing, start (or reuse) Kafka, Redis, dynalite; print endpoints
- *   down    stop the ones this folder started (by pid)
+ *   up [--cluster] [--kafka-legacy]   install if missing, start (or reuse) Kafka 4.x, Redis,
+ *        dynalite; --cluster adds a Redis Cluster (3 masters + 1 replica each),
+ *        --kafka-legacy a Kafka 3.9 broker; prints the endpoints
+ *   down    stop every one this folder started (by pid)
  *   status  print what runs
- *   exec -- <cmd...>   up, then run <cmd> with the endpoints in its environment
+ *   exec [--cluster] [--kafka-legacy] -- <cmd...>   up, then run <cmd> with the endpoints in its environment
  * Endpoints already set in the environment win: that service is not started.
- * Ports: FS_KAFKA_PORT (19092; controller +1), FS_REDIS_PORT (16379), FS_DYNAMODB_PORT (18000).
+ * Ports: FS_KAFKA_PORT (19092; controller +1), FS_REDIS_PORT (16379), FS_DYNAMODB_PORT (18000),
+ * FS_REDIS_CLUSTER_PORT (17000..17005), FS_KAFKA_LEGACY_PORT (19094; controller +1).
+ * Versions: FS_KAFKA_VERSION (4.1.1), FS_KAFKA_LEGACY_VERSION (3.9.1).
  * Logs and pids: FS_SERVICES_DIR (default .services/ in the repository).
  */
 import { spawn } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { ensureKafka, kafkaProcess, KAFKA_VERSION } from './kafka.ts';
-import { ensureRedis, redisProcess } from './redis.ts';
-import { ensureDynalite, dynaliteProcess } from './dynalite.ts';
-import { logFile, ownPid, stopProcess } from './process.ts';
+import { logFile, stopProcess } from './process.ts';
+import { running, servicesDir, stackProcesses, up, type StackOptions } from './stack.ts';
 
-const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-export const servicesDir = resolve(process.env.FS_SERVICES_DIR ?? join(root, '.services'));
-const ports = {
-  kafka: Number(process.env.FS_KAFKA_PORT ?? 19092),
-  redis: Number(process.env.FS_REDIS_PORT ?? 16379),
-  dynamodb: Number(process.env.FS_DYNAMODB_PORT ?? 18000),
-};
 const log = (m: string) => process.stderr.write(`[services] ${m}\n`);
 
-const procs = {
-  kafka: kafkaProcess({ dir: servicesDir, port: ports.kafka }),
-  redis: redisProcess({ dir: servicesDir, port: ports.redis }),
-  dynamodb: dynaliteProcess({ dir: servicesDir, port: ports.dynamodb }),
-};
-
-async function up(): Promise<Record<string, string>> {
-  mkdirSync(servicesDir, { recursive: true });
-  const started = Date.now();
-  // Redis and dynalite start in parallel with the JVM; each reports its own failure by name.
-  const [kafka, redis, dynamo] = await Promise.allSettled([
-    process.env.KAFKA_BROKERS ?? ensureKafka({ dir: servicesDir, port: ports.kafka }, log),
-    process.env.REDIS_URL ?? ensureRedis({ dir: servicesDir, port: ports.redis }, log),
-    process.env.DYNAMODB_ENDPOINT ?? ensureDynalite({ dir: servicesDir, port: ports.dynamodb }, log),
-  ]);
-  const failures = [
-    ['kafka', kafka],
-    ['redis', redis],
-    ['dynamodb (dynalite)', dynamo],
-  ].flatMap(([name, r]) => ((r as PromiseSettledResult<string>).status === 'rejected' ? [`${name}: ${String((r as PromiseRejectedResult).reason?.message ?? (r as PromiseRejectedResult).reason)}`] : []));
-  if (failures.length > 0) throw new Error(`services failed to start:\n${failures.join('\n')}`);
-  const endpoints = {
-    KAFKA_BROKERS: (kafka as PromiseFulfilledResult<string>).value,
-    REDIS_URL: (redis as PromiseFulfilledResult<string>).value,
-    DYNAMODB_ENDPOINT: (dynamo as PromiseFulfilledResult<string>).value,
-  };
-  writeFileSync(
-    join(servicesDir, 'endpoints.env'),
-    Object.entries(endpoints).map(([k, v]) => `export ${k}=${v}\n`).join(''),
-  );
-  log(`ready in ${((Date.now() - started) / 1000).toFixed(1)} s (Kafka ${KAFKA_VERSION}); logs and pids in ${servicesDir}`);
-  return endpoints;
-}
-
 async function down(): Promise<void> {
-  for (const [name, proc] of Object.entries(procs)) {
-    log(`${name}: ${(await stopProcess(proc)) ? 'stopped' : 'not running'}`);
+  const core = new Set(['kafka', 'redis', 'dynamodb']);
+  for (const [name, proc] of Object.entries(stackProcesses())) {
+    const stopped = await stopProcess(proc);
+    // The optional extras are only mentioned when they ran.
+    if (stopped) log(`${name}: stopped`);
+    else if (core.has(name)) log(`${name}: not running`);
   }
 }
 
 function status(): void {
-  for (const [name, proc] of Object.entries(procs)) {
-    const pid = ownPid(proc);
-    console.log(`${name.padEnd(9)} ${pid ? `running pid ${pid}` : 'stopped'}  log ${logFile(proc)}`);
+  for (const [name, proc] of Object.entries(stackProcesses())) {
+    const pid = running(proc);
+    console.log(`${name.padEnd(18)} ${pid ? `running pid ${pid}` : 'stopped'}  log ${logFile(proc)}`);
   }
 }
 
-async function exec(command: string[]): Promise<number> {
-  if (command.length === 0) throw new Error('usage: services exec -- <command> [args...]');
-  const endpoints = await up();
+function parseFlags(args: string[]): { options: StackOptions; rest: string[] } {
+  const options: StackOptions = {};
+  let i = 0;
+  for (; i < args.length && args[i] !== '--'; i++) {
+    if (args[i] === '--cluster') options.cluster = true;
+    else if (args[i] === '--kafka-legacy') options.kafkaLegacy = true;
+    else break;
+  }
+  return { options, rest: args[i] === '--' ? args.slice(i + 1) : args.slice(i) };
+}
+
+async function exec(args: string[]): Promise<number> {
+  const { options, rest: command } = parseFlags(args);
+  if (command.length === 0) throw new Error('usage: services exec [--cluster] [--kafka-legacy] -- <command> [args...]');
+  const endpoints = await up(options, log);
   const child = spawn(command[0]!, command.slice(1), { stdio: 'inherit', env: { ...process.env, ...endpoints }, shell: false });
   return new Promise((resolveExit) => child.on('exit', (code, signal) => resolveExit(code ?? (signal ? 1 : 0))));
 }
@@ -84,7 +58,7 @@ async function main(): Promise<void> {
   const [cmd, ...rest] = process.argv.slice(2);
   switch (cmd) {
     case 'up': {
-      const endpoints = await up();
+      const endpoints = await up(parseFlags(rest).options, log);
       for (const [k, v] of Object.entries(endpoints)) console.log(`export ${k}=${v}`);
       return;
     }
@@ -93,10 +67,10 @@ async function main(): Promise<void> {
     case 'status':
       return status();
     case 'exec':
-      process.exitCode = await exec(rest[0] === '--' ? rest.slice(1) : rest);
+      process.exitCode = await exec(rest);
       return;
     default:
-      console.error('usage: services <up|down|status|exec -- cmd...>');
+      console.error(`usage: services <up|down|status|exec -- cmd...> (folder ${servicesDir})`);
       process.exitCode = 2;
   }
 }

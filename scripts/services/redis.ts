@@ -47,8 +47,14 @@ export async function ensureRedis(o: RedisServerOptions, log: (m: string) => voi
   const url = `redis://127.0.0.1:${o.port}`;
   if (ownPid(proc) !== undefined) {
     if (await redisHealthy(o.port)) return url;
-    log(`redis on ${o.port} is running but unhealthy; replacing it`);
-    await stopProcess(proc, 3_000);
+    // A loaded machine can miss one ping: give it time before replacing a server that holds data.
+    try {
+      await waitUntil(proc, 'healthy', () => redisHealthy(o.port), 10_000);
+      return url;
+    } catch {
+      log(`redis on ${o.port} is running but unhealthy; replacing it`);
+      await stopProcess(proc, 3_000);
+    }
   } else if (await portOpen(o.port)) {
     throw new Error(`port ${o.port} is taken by a process that is not ours; set FS_REDIS_PORT or REDIS_URL`);
   }

@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 /**
  * `featurestream` command line. Each subcommand lives in its own module under
- * src/cli/ and is loaded lazily so `get` does not pay for the worker's imports.
+ * src/cli/; all of them register before the arguments are parsed, so `--help`
+ * lists every command.
  */
 import { Command } from 'commander';
 import { isFeaturestreamError } from '../errors.ts';
@@ -19,6 +20,7 @@ const commands: Array<() => Promise<{ register: Register }>> = [
   () => import('./dlq.ts'),
   () => import('./rewarm.ts'),
   () => import('./backfill.ts'),
+  () => import('./serve.ts'),
 ];
 
 async function main(): Promise<void> {

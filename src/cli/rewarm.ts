@@ -1,6 +1,7 @@
 /**
  * `featurestream rewarm`: after Redis lost data, rebuild it from DynamoDB for
- * the active keyspace version. Safe while workers run and safe to re-run:
+ * the active keyspace version (the pointer itself restored from its durable
+ * copy when Redis lost it). Safe while workers run and safe to re-run:
  * entities Redis already holds at the same or a newer version are left alone.
  */
 import { DescribeTableCommand } from '@aws-sdk/client-dynamodb';
@@ -17,6 +18,8 @@ import { rewarm, REWARM_DEFAULTS, type RewarmSummary } from '../sync/rewarm.ts';
 import { keysFromEnv } from '../sync/service.ts';
 import { SyncLayout } from '../sync/snapshot.ts';
 import { positiveInt } from './sync.ts';
+import { readActiveVersion } from '../consumers/backfill/handover.ts';
+import { restoreKeyspaceRecord } from '../consumers/backfill/keyspace-record.ts';
 
 interface Options {
   config?: string;
@@ -41,7 +44,10 @@ export function register(program: Command): void {
       const redis = createRedis(env, { commandTimeoutMs: 30_000 });
       const dynamo = createDynamoClient(env);
       try {
-        const keyspaceVersion = opts.keyspaceVersion ?? Number((await redis.get(keys.activeVersion())) ?? 1);
+        // Redis may have lost the pointer with everything else: put the durable copy back first (never over a newer one).
+        const restored = await restoreKeyspaceRecord(redis, keys, { dynamo, table: env.DYNAMODB_TABLE });
+        const keyspaceVersion = opts.keyspaceVersion ?? (await readActiveVersion(redis, keys));
+        if (restored) logger.info({ active: restored.active }, 'durable keyspace pointer checked');
         const described = await dynamo.send(new DescribeTableCommand({ TableName: env.DYNAMODB_TABLE })).catch((err: unknown) => {
           throw new ServiceUnavailableError('dynamodb', `cannot describe table ${env.DYNAMODB_TABLE}: ${(err as Error).message}`, { cause: err });
         });

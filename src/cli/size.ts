@@ -4,6 +4,7 @@ import { loadRegistryFile } from '../schemas/registry.ts';
 import { Keys } from '../stores/keys.ts';
 import { createRedis, type RedisClient } from '../stores/redis.ts';
 import { estimateCapacity, formatBytes } from '../stores/sizing.ts';
+import { readActiveVersion } from '../consumers/backfill/handover.ts';
 
 interface SizeOptions {
   config?: string;
@@ -42,19 +43,20 @@ async function run(o: SizeOptions): Promise<void> {
   const redis = createRedis(env);
   const keys = new Keys({ prefix: env.FEATURESTREAM_KEY_PREFIX, hashTags: env.REDIS_CLUSTER_NODES !== undefined });
   try {
+    const version = await readActiveVersion(redis, keys);
     for (const entity of registry.entities) {
       const groups = registry.groups.filter((g) => g.entity === entity.name);
       const first = groups[0];
       if (!first) continue;
-      const { sampled, total } = await scanKeys(redis, keys.vectorPattern(entity.name, first.name), o.sample);
+      const { sampled, total } = await scanKeys(redis, keys.vectorPattern(entity.name, first.name, version), o.sample);
       const active = o.entities ?? total;
       let bytes = 0;
       let itemBytes = 0;
       for (const vectorKey of sampled) {
-        const ref = keys.parseVector(vectorKey, entity.name, first.name);
+        const ref = keys.parseVector(vectorKey, entity.name, first.name, version);
         if (!ref) continue;
         // An entity's keys share one slot (hash tags on Cluster), so one pipeline per entity works everywhere.
-        const entityKeys = [...groups.map((g) => keys.vector(ref, g.name)), keys.state(ref)];
+        const entityKeys = [...groups.map((g) => keys.vector(ref, g.name, version)), keys.state(ref, version)];
         const pipe = redis.pipeline();
         for (const key of entityKeys) pipe.memory('USAGE', key).hgetallBuffer(key);
         const replies = (await pipe.exec()) ?? [];

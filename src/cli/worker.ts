@@ -9,6 +9,7 @@ import { createLogger } from '../logger.ts';
 import { loadRegistryFile } from '../schemas/registry.ts';
 import { createWorker, WORKER_DEFAULTS } from '../consumers/worker.ts';
 import { stopOnSignals } from './shutdown.ts';
+import type { WaitReplicas } from '../stores/node-pipelines.ts';
 
 function port(value: string): number {
   const n = Number(value);
@@ -22,6 +23,13 @@ function positiveInt(value: string): number {
   return n;
 }
 
+function replicas(value: string): WaitReplicas {
+  if (value === 'auto') return 'auto';
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0) throw new ConfigError(`--wait-replicas ${value}: expected auto or a replica count >= 0`);
+  return n;
+}
+
 export function register(program: Command): void {
   program
     .command('worker')
@@ -30,9 +38,16 @@ export function register(program: Command): void {
     .option('--group <id>', 'Kafka consumer group id', WORKER_DEFAULTS.groupId)
     .option('--metrics-port <n>', 'port for /metrics, /healthz, /readyz (default: METRICS_PORT)', port)
     .option('--session-timeout <ms>', 'Kafka group session timeout: how fast a dead worker\'s partitions move', positiveInt, WORKER_DEFAULTS.sessionTimeoutMs)
+    .option(
+      '--wait-replicas <n|auto>',
+      'replicas each write must reach (WAIT) before its offsets commit; auto = 1 when the master has replicas, 0 disables',
+      replicas,
+      WORKER_DEFAULTS.waitReplicas,
+    )
+    .option('--wait-timeout <ms>', 'how long one WAIT may take before the batch is retried', positiveInt, WORKER_DEFAULTS.waitTimeoutMs)
     .option('--no-dual-write', 'do not copy vectors to DynamoDB')
     .option('--no-sync-workers', 'enqueue DynamoDB sync jobs but leave them to `featurestream sync` processes')
-    .action(async (opts: { config?: string; group: string; metricsPort?: number; sessionTimeout: number; dualWrite: boolean; syncWorkers: boolean }) => {
+    .action(async (opts: { config?: string; group: string; metricsPort?: number; sessionTimeout: number; waitReplicas: WaitReplicas; waitTimeout: number; dualWrite: boolean; syncWorkers: boolean }) => {
       const env = loadEnvConfig();
       const logger = createLogger({ level: env.LOG_LEVEL });
       const registry = await loadRegistryFile(opts.config);
@@ -42,6 +57,8 @@ export function register(program: Command): void {
         groupId: opts.group,
         metricsPort: opts.metricsPort ?? env.METRICS_PORT,
         sessionTimeoutMs: opts.sessionTimeout,
+        waitReplicas: opts.waitReplicas,
+        waitTimeoutMs: opts.waitTimeout,
         dualWrite: opts.dualWrite,
         runSyncWorkers: opts.syncWorkers,
         logger,

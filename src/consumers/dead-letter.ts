@@ -5,7 +5,7 @@
  * re-sends (a duplicate dead letter) rather than losing it.
  */
 import type { IHeaders, KafkaMessage, Producer } from './kafka-client.ts';
-import type { InvalidEventError } from '../errors.ts';
+import type { FeaturestreamError } from '../errors.ts';
 import { workerMetrics } from '../metrics.ts';
 
 export const DLQ_SUFFIX = '.dlq';
@@ -24,7 +24,8 @@ export interface DeadLetter {
   topic: string;
   partition: number;
   message: KafkaMessage;
-  error: InvalidEventError;
+  /** Bad input (EVENT_*), or the quarantine of its entity (STATE_CORRUPT, STORE_REJECTED). */
+  error: FeaturestreamError;
 }
 
 export function deadLetterTopic(topic: string): string {

@@ -13,24 +13,24 @@
  * before the group's committed offset (commits follow durable writes), so no
  * writer can leave a gap below an offset another writer has applied.
  */
-import type { ChainableCommander } from 'ioredis';
 import type { Logger } from '../logger.ts';
 import type { WindowEngine } from '../aggregations/engine.ts';
 import type { NormalizedEvent } from '../schemas/events.ts';
 import type { Registry } from '../schemas/registry.ts';
 import { encodeFeatureValue } from '../stores/codec.ts';
 import type { EntityRef, Keys } from '../stores/keys.ts';
-import { execPipeline, isCluster, type RedisClient } from '../stores/redis.ts';
-import { keySlot } from '../serving/slot.ts';
+import { classifyRedisError, type RedisClient } from '../stores/redis.ts';
+import { NodePipelines, type ReplicaWait } from '../stores/node-pipelines.ts';
+import { queueMaterialize, type EntityWrite, type VectorWrite } from '../stores/materialize-script.ts';
 import { queueScript } from '../stores/scripts.ts';
-import { pack, type Packable } from '../stores/msgpack.ts';
 import { EMPTY_STATE, parseStoredState, timerMember, type StoredState } from '../stores/entity-state.ts';
-import { FeaturestreamError, InvalidEventError, ServiceUnavailableError } from '../errors.ts';
+import { FeaturestreamError, InvalidEventError } from '../errors.ts';
 import { workerMetrics } from '../metrics.ts';
 import type { KafkaMessage } from './kafka-client.ts';
 import type { DeadLetter } from './dead-letter.ts';
 import { EntityLayout } from './entity-layout.ts';
 import { StateCache, type EngineState } from './state-cache.ts';
+import { quarantine, quarantineError, type Broken, type RebuiltState, type StateSource } from './quarantine.ts';
 
 export interface PendingEvent {
   event: NormalizedEvent;
@@ -64,27 +64,38 @@ interface Loaded {
   stored: StoredState;
   /** Set when the state came from the cache (already deserialized). */
   state: EngineState | undefined;
+  /** The state hash could not be read or parsed: the entity is quarantined. */
+  error?: FeaturestreamError;
+  /** A rebuilt state replacing an unusable hash: the write overwrites it whatever its `_version`. */
+  replace?: boolean;
 }
+
+
 
 interface Plan {
   work: EntityWork;
   state: EngineState;
   /** Applied offsets after this write, for the cache. */
   offsets: Map<string, number>;
-  keys: string[];
-  /** The entity's block of the materialize script's argument. */
-  block: Packable;
+  write: EntityWrite;
   next: number | undefined;
   appliedTimes: number[];
   outcomes: Map<string, number>;
+}
+
+interface WriteResult {
+  retry: EntityWork[];
+  broken: Broken[];
+}
+
+function isRetriableError(err: unknown): boolean {
+  return err instanceof FeaturestreamError && err.retriable;
 }
 
 /** A CAS round that keeps failing means another writer is hammering the same entity; the batch is retried later. */
 const MAX_ROUNDS = 8;
 /** Entities per write pipeline: big enough to amortize a round trip, small enough to overlap with planning. */
 const WRITE_CHUNK = 1_000;
-/** Entities per script call: amortizes the per-command cost while keeping each call short for readers. */
-const ENTITIES_PER_CALL = 100;
 
 export interface MaterializerOptions {
   redis: RedisClient;
@@ -97,86 +108,150 @@ export interface MaterializerOptions {
   stateCacheSize?: number;
   /** DynamoDB dual-write: told about every entity of a run once its Redis writes are durable. */
   sync?: { enqueue(keyspaceVersion: number, refs: readonly EntityRef[]): Promise<void> };
+  /** Last good states of quarantined entities (the DynamoDB copy); without it their events are dead-lettered. */
+  stateSource?: StateSource;
+  /** Writes count as durable only once this many replicas of their master acknowledged them (WAIT); unset: no WAIT. */
+  replicaWait?: ReplicaWait;
 }
 
 export class Materializer {
   private readonly layout: EntityLayout;
   private readonly cache: StateCache | undefined;
-  private readonly cluster: boolean;
 
-  constructor(private readonly o: MaterializerOptions) {
-    this.layout = new EntityLayout(o.registry);
-    this.cache = o.stateCacheSize ? new StateCache(o.stateCacheSize) : undefined;
-    this.cluster = isCluster(o.redis);
+  constructor(private readonly options: MaterializerOptions) {
+    this.layout = new EntityLayout(options.registry);
+    this.cache = options.stateCacheSize ? new StateCache(options.stateCacheSize) : undefined;
+  }
+
+  /** Forgets every cached state (after a Redis data loss, see recovery.ts). */
+  clearCache(): void {
+    this.cache?.clear();
   }
 
   /**
    * Applies and writes every work item; resolves once all writes are durable in
-   * Redis and handed to the DynamoDB sync. One load round trip per round; the writes go out in chunks, each
-   * pipeline sent while the next chunk is planned, so Redis and the engine work
-   * at the same time instead of taking turns.
+   * Redis (acknowledged by replicas when configured) and handed to the DynamoDB
+   * sync. One load round trip per round; the writes go out in chunks, each sent
+   * while the next chunk is planned, so Redis and the engine work at the same
+   * time instead of taking turns. On a Cluster every round trip is one pipeline
+   * per master, in parallel.
    */
-  async run(works: EntityWork[], nowMs: number, hooks: MaterializeHooks, version = this.o.keyspaceVersion): Promise<void> {
+  async run(works: EntityWork[], nowMs: number, hooks: MaterializeHooks, version = this.options.keyspaceVersion): Promise<void> {
     let pending = works;
     // A CAS retry replans the same events; each refused one is dead-lettered once.
     const sent = new Set<string>();
+    const deadLetterOnce = async (letters: readonly DeadLetter[]) => {
+      const unsent = letters.filter((d) => !sent.has(`${d.topic}:${d.partition}:${d.message.offset}`));
+      await hooks.deadLetter(unsent);
+      for (const d of unsent) sent.add(`${d.topic}:${d.partition}:${d.message.offset}`);
+    };
+    // Quarantined entities left as they were: never handed to the sync (it would copy the broken state).
+    const abandoned = new Set<EntityWork['ref']>();
+    // Masters whose pipelines ended with WAIT in this run; the others get a bare WAIT at the end.
+    const waited = new Set<string>();
+    // Entities whose script call failed along with others: written alone next round to find the culprit.
+    const alone = new Set<string>();
+    // Quarantined entities rebuilt from their DynamoDB copy: planned from it instead of Redis next round.
+    const rebuilt = new Map<string, RebuiltState>();
     for (let round = 0; pending.length > 0; round++) {
       if (round >= MAX_ROUNDS) {
         throw new FeaturestreamError('FENCED', `${pending.length} entities kept losing the version race`, true);
       }
-      const stored = await this.load(pending, version);
-      const writes: Array<Promise<EntityWork[]>> = [];
+      const stored = await this.load(pending, version, rebuilt);
+      const writes: Array<Promise<WriteResult>> = [];
+      const broken: Broken[] = [];
       try {
         for (let from = 0; from < pending.length; from += WRITE_CHUNK) {
           const dead: DeadLetter[] = [];
           const plans: Plan[] = [];
           for (let i = from; i < Math.min(from + WRITE_CHUNK, pending.length); i++) {
-            const plan = this.plan(pending[i]!, stored[i]!, nowMs, dead, version);
-            if (plan) plans.push(plan);
+            const work = pending[i]!;
+            const loaded = stored[i]!;
+            try {
+              if (loaded.error) throw loaded.error;
+              const plan = this.plan(work, loaded, nowMs, dead, version);
+              if (plan) plans.push(plan);
+            } catch (err) {
+              if (isRetriableError(err)) throw err;
+              broken.push({ work, error: quarantineError(err, loaded.key) });
+            }
           }
-          const unsent = dead.filter((d) => !sent.has(`${d.topic}:${d.partition}:${d.message.offset}`));
           // Durable before the write that moves their fence past them.
-          await hooks.deadLetter(unsent);
-          for (const d of unsent) sent.add(`${d.topic}:${d.partition}:${d.message.offset}`);
-          writes.push(this.write(plans, nowMs, version));
+          await deadLetterOnce(dead);
+          writes.push(this.write(plans, nowMs, version, alone, waited));
           await hooks.progress?.();
         }
       } catch (err) {
         await Promise.allSettled(writes);
         throw err;
       }
-      pending = (await Promise.all(writes)).flat();
+      const results = await Promise.all(writes);
+      pending = results.flatMap((r) => r.retry);
       if (pending.length > 0) workerMetrics.casConflicts.inc(pending.length);
+      broken.push(...results.flatMap((r) => r.broken));
+      const again = await quarantine(this.options, broken, version, rebuilt, deadLetterOnce);
+      for (const { work } of broken) if (!again.includes(work)) abandoned.add(work.ref);
+      pending.push(...again);
     }
+    await this.waitForUnwritten(works, version, waited);
     // Every entity of the run, written now or by an earlier attempt that failed before this
     // point: the sync reads current Redis data, so an extra ref costs one skipped conditional put.
-    await this.o.sync?.enqueue(version, works.map((w) => w.ref));
+    await this.options.sync?.enqueue(version, works.filter((w) => !abandoned.has(w.ref)).map((w) => w.ref));
   }
 
-  /** Cached states first; the misses in one pipelined round trip. */
-  private async load(works: EntityWork[], version: number): Promise<Loaded[]> {
+  /**
+   * Entities that needed no write this run (all their events fenced) may have been written by an
+   * earlier attempt whose WAIT fell short: their masters are asked again before anything commits.
+   */
+  private async waitForUnwritten(works: EntityWork[], version: number, waited: Set<string>): Promise<void> {
+    if (!this.options.replicaWait) return;
+    const pipelines = new NodePipelines(this.options.redis);
+    let missing = false;
+    for (const w of works) {
+      const key = this.options.keys.state(w.ref, version);
+      if (waited.has(pipelines.ownerOf(key))) continue;
+      pipelines.touch(key);
+      missing = true;
+    }
+    if (missing) await pipelines.exec(this.options.replicaWait);
+  }
+
+  /** Rebuilt and cached states first; the misses in one round trip (one pipeline per master). */
+  private async load(works: EntityWork[], version: number, rebuilt: ReadonlyMap<string, RebuiltState>): Promise<Loaded[]> {
     const out: Loaded[] = new Array(works.length);
-    const misses: number[] = [];
-    const pipeline = this.o.redis.pipeline();
+    const misses: Array<[index: number, position: number]> = [];
+    const pipelines = new NodePipelines(this.options.redis);
     works.forEach((w, i) => {
-      const key = this.o.keys.state(w.ref, version);
-      const hit = this.cache?.take(key);
-      if (hit) {
+      const key = this.options.keys.state(w.ref, version);
+      const copy = rebuilt.get(key);
+      const hit = copy ? undefined : this.cache?.take(key);
+      // A rebuilt state has no readable `_version` to compare: the write replaces the hash.
+      if (copy) out[i] = { key, stored: { version: 0, bytes: Buffer.from(copy.bytes), offsets: copy.offsets }, state: undefined, replace: true };
+      else if (hit) {
         out[i] = { key, stored: { version: hit.version, bytes: undefined, offsets: hit.offsets }, state: hit.state };
       } else {
-        misses.push(i);
-        pipeline.hgetallBuffer(key);
+        misses.push([i, pipelines.queue(key, (p) => p.hgetallBuffer(key))]);
         out[i] = { key, stored: EMPTY_STATE, state: undefined };
       }
     });
     if (misses.length === 0) return out;
-    const replies = await execChecked(pipeline);
-    misses.forEach((i, k) => (out[i]!.stored = parseStoredState(replies[k] as Record<string, Buffer>, out[i]!.key)));
+    const replies = await pipelines.exec();
+    for (const [i, position] of misses) {
+      const loaded = out[i]!;
+      const [err, reply] = replies[position]!;
+      try {
+        if (err) throw classifyRedisError(err);
+        loaded.stored = parseStoredState(reply as Record<string, Buffer>, loaded.key);
+      } catch (error) {
+        if (isRetriableError(error)) throw error;
+        loaded.error = quarantineError(error, loaded.key);
+      }
+    }
     return out;
   }
 
   private plan(work: EntityWork, loaded: Loaded, nowMs: number, dead: DeadLetter[], version: number): Plan | undefined {
-    const { engine } = this.o;
+    const { engine } = this.options;
     const { stored } = loaded;
     const fenceField = work.topic === undefined ? undefined : this.layout.offsetField(work.topic, work.partition);
     const fence = fenceField === undefined ? -1 : (stored.offsets.get(fenceField) ?? -1);
@@ -206,120 +281,101 @@ export class Materializer {
     const evaluation = engine.evaluate(state, nowMs);
     const entity = this.layout.entity(work.ref.entityType);
 
-    const keys = [loaded.key];
     const last = fresh.at(-1);
-    const offsets = fenceField !== undefined && last !== undefined ? [fenceField, last.offset] : [];
+    const moved: Array<[string, number]> = fenceField !== undefined && last !== undefined ? [[fenceField, last.offset]] : [];
     const applied = new Map(stored.offsets);
-    if (fenceField !== undefined && last !== undefined) applied.set(fenceField, last.offset);
-    const blocks: Packable[] = [];
-    for (const group of entity.groups) {
-      keys.push(this.o.keys.vector(work.ref, group.name, version));
+    for (const [field, offset] of moved) applied.set(field, offset);
+    const vectors: VectorWrite[] = entity.groups.map((group) => {
       const values = evaluation.groups[group.name] ?? {};
-      const set: Packable[] = [];
+      const set: Array<[string, string | Buffer]> = [];
       const del: string[] = [];
       for (const feature of group.features) {
         const value = values[feature.name];
         if (value === undefined) del.push(feature.name);
-        else set.push(feature.name, encodeFeatureValue(feature, value));
+        else set.push([feature.name, encodeFeatureValue(feature, value)]);
       }
-      blocks.push([group.keyTtlMs, set, del]);
-    }
-    const block = [entity.groups.length, stored.version, entity.stateTtlMs, engine.serialize(state), offsets, blocks];
-    return { work, state, offsets: applied, keys, block, next: engine.nextChangeAt(state, nowMs), appliedTimes, outcomes };
+      return { key: this.options.keys.vector(work.ref, group.name, version), ttlMs: group.keyTtlMs, set, del };
+    });
+    const write: EntityWrite = {
+      stateKey: loaded.key,
+      expectedVersion: stored.version,
+      ...(loaded.replace ? { replaceCorrupt: true } : {}),
+      stateTtlMs: entity.stateTtlMs,
+      state: engine.serialize(state),
+      offsets: moved,
+      vectors,
+    };
+    return { work, state, offsets: applied, write, next: engine.nextChangeAt(state, nowMs), appliedTimes, outcomes };
   }
 
-  /** Returns the work whose CAS failed, to be reloaded and reapplied. */
-  private async write(plans: Plan[], nowMs: number, version: number): Promise<EntityWork[]> {
-    if (plans.length === 0) return [];
-    const pipeline = this.o.redis.pipeline();
-    const calls = this.calls(plans);
-    for (const call of calls) {
-      queueScript(pipeline, 'materialize', call.flatMap((plan) => plan.keys), [pack([nowMs, ...call.map((plan) => plan.block)])]);
-    }
+  /** Work to reload and reapply (lost CAS, or a call that failed along with others), and entities whose own write was refused. */
+  private async write(plans: Plan[], nowMs: number, version: number, alone: Set<string>, waited: Set<string>): Promise<WriteResult> {
+    const broken: Broken[] = [];
+    if (plans.length === 0) return { retry: [], broken };
+    const pipelines = new NodePipelines(this.options.redis);
+    const outcomesOf = queueMaterialize(
+      pipelines,
+      nowMs,
+      plans.map((plan) => plan.write),
+      (i) => alone.has(plans[i]!.write.stateKey),
+    );
     // Event writes only pull timers earlier (ZADD LT), one command per timer index;
     // a spurious early timer costs one re-evaluation.
     const pull = new Map<string, Array<string | number>>();
     for (const plan of plans) {
       const { ref, partition, timerDue } = plan.work;
-      const timers = this.o.keys.timers(partition, version);
+      const timers = this.options.keys.timers(partition, version);
       const member = timerMember(ref.entityType, ref.entityId);
       if (timerDue !== undefined) {
-        queueScript(pipeline, 'timerReschedule', [timers], [member, timerDue, plan.next ?? '']);
+        pipelines.queue(timers, (p) => queueScript(p, 'timerReschedule', [timers], [member, timerDue, plan.next ?? '']));
       } else if (plan.next !== undefined) {
         const pairs = pull.get(timers) ?? [];
         pairs.push(plan.next, member);
         pull.set(timers, pairs);
       }
     }
-    for (const [timers, pairs] of pull) pipeline.zadd(timers, 'LT', ...pairs);
+    const timerWritesAt: number[] = [];
+    for (const [timers, pairs] of pull) timerWritesAt.push(pipelines.queue(timers, (p) => p.zadd(timers, 'LT', ...pairs)));
     const started = performance.now();
-    const replies = await execChecked(pipeline);
+    const replies = await pipelines.exec(this.options.replicaWait);
+    for (const plan of plans) waited.add(pipelines.ownerOf(plan.write.stateKey));
     const doneMs = Date.now();
     workerMetrics.redisWriteDuration.observe(performance.now() - started);
+    for (const [err] of timerWritesAt.map((at) => replies[at]!)) if (err) throw classifyRedisError(err);
 
-    const conflicts: EntityWork[] = [];
+    const retry: EntityWork[] = [];
     // Counted per write, not per entity: labelled prom-client updates cost more than the rest of the bookkeeping.
     const applied = new Map<string, Map<string, number>>();
     let timerWrites = 0;
-    for (const [c, call] of calls.entries()) {
-      const statuses = replies[c] as number[];
-      call.forEach((plan, i) => {
-        if (statuses[2 * i] !== 1) {
-          // The timer script may have run although the state write lost; the retry then
-          // schedules with ZADD LT, which is right whatever the script did.
-          conflicts.push({ ...plan.work, timerDue: undefined });
+    outcomesOf(replies).forEach((outcome, i) => {
+      const plan = plans[i]!;
+      if (outcome.status === 'failed') {
+        const error = classifyRedisError(outcome.error);
+        if (error.retriable) throw error;
+        if (outcome.alone) {
+          broken.push({ work: plan.work, error });
           return;
         }
-        this.cache?.put(plan.keys[0]!, { version: statuses[2 * i + 1]!, offsets: plan.offsets, state: plan.state });
-        for (const t of plan.appliedTimes) workerMetrics.freshness.observe(Math.max(0, doneMs - t));
-        if (plan.work.rematerialize) timerWrites += 1;
-        if (plan.work.topic === undefined) return;
-        const byOutcome = applied.get(plan.work.topic) ?? new Map<string, number>();
-        for (const [outcome, n] of plan.outcomes) byOutcome.set(outcome, (byOutcome.get(outcome) ?? 0) + n);
-        applied.set(plan.work.topic, byOutcome);
-      });
-    }
+        alone.add(plan.write.stateKey);
+        retry.push({ ...plan.work, timerDue: undefined });
+        return;
+      }
+      if (outcome.status !== 'written') {
+        // The timer script may have run although the state write lost; the retry then
+        // schedules with ZADD LT, which is right whatever the script did.
+        retry.push({ ...plan.work, timerDue: undefined });
+        return;
+      }
+      this.cache?.put(plan.write.stateKey, { version: outcome.version, offsets: plan.offsets, state: plan.state });
+      for (const t of plan.appliedTimes) workerMetrics.freshness.observe(Math.max(0, doneMs - t));
+      if (plan.work.rematerialize) timerWrites += 1;
+      if (plan.work.topic === undefined) return;
+      const byOutcome = applied.get(plan.work.topic) ?? new Map<string, number>();
+      for (const [name, n] of plan.outcomes) byOutcome.set(name, (byOutcome.get(name) ?? 0) + n);
+      applied.set(plan.work.topic, byOutcome);
+    });
     for (const [topic, byOutcome] of applied) for (const [outcome, n] of byOutcome) workerMetrics.eventsApplied.inc({ topic, outcome }, n);
     if (timerWrites > 0) workerMetrics.timerWrites.inc(timerWrites);
-    return conflicts;
+    return { retry, broken };
   }
-
-  /** Plans grouped into script calls: any entities on one node, only one slot's on a Cluster. */
-  private calls(plans: Plan[]): Plan[][] {
-    const calls: Plan[][] = [];
-    if (!this.cluster) {
-      for (let i = 0; i < plans.length; i += ENTITIES_PER_CALL) calls.push(plans.slice(i, i + ENTITIES_PER_CALL));
-      return calls;
-    }
-    const bySlot = new Map<number, Plan[]>();
-    for (const plan of plans) {
-      const slot = keySlot(plan.keys[0]!);
-      const group = bySlot.get(slot);
-      if (group && group.length < ENTITIES_PER_CALL) group.push(plan);
-      else {
-        const fresh = [plan];
-        calls.push(fresh);
-        bySlot.set(slot, fresh);
-      }
-    }
-    return calls;
-  }
-}
-
-/** Replies that mean "not now" (restart, failover, overload) rather than "never". */
-const TRANSIENT_REPLY = /^(LOADING|BUSY|TRYAGAIN|CLUSTERDOWN|MASTERDOWN|READONLY|OOM)\b/;
-
-/**
- * Runs a pipeline. Connection failures, timeouts and transient replies are a
- * retriable Redis outage; any other error reply (a script bug, a wrong key
- * type) is not, so it cannot hold a partition in an endless retry loop.
- */
-async function execChecked(pipeline: ChainableCommander): Promise<unknown[]> {
-  return (await execPipeline(pipeline)).map(([err, value]) => {
-    if (!err) return value;
-    if (err.name === 'ReplyError' && !TRANSIENT_REPLY.test(err.message)) {
-      throw new FeaturestreamError('STORE_REJECTED', `redis rejected a worker command: ${err.message}`, false, { cause: err });
-    }
-    throw new ServiceUnavailableError('redis', err.message, { cause: err });
-  });
 }

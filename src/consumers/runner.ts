@@ -16,6 +16,7 @@ import { retryWhileUnavailable } from './backoff.ts';
 import { commitBatch, updateLag } from './offsets.ts';
 import type { BatchVersions } from './backfill/versions.ts';
 import { fastDecoder, type FastDecoder } from './fast-decode.ts';
+import type { BatchRecovery } from './recovery.ts';
 
 export interface RunnerDeps {
   registry: Registry;
@@ -27,10 +28,12 @@ export interface RunnerDeps {
   versions: BatchVersions;
   clock: () => number;
   logger: Logger;
-  /** Events with a time further ahead of the worker's clock are dead-lettered (EVENT_IN_FUTURE). */
+  /** Events with a time further ahead of their record's Kafka timestamp are dead-lettered (EVENT_IN_FUTURE). */
   maxFutureSkewMs: number;
   /** False once shutdown has begun. */
   running: () => boolean;
+  /** Redis data-loss detection and recovery (recovery.ts); absent = none. */
+  recovery?: BatchRecovery;
 }
 
 interface Decoded {
@@ -46,28 +49,46 @@ function decoderOf(source: ResolvedSource): (value: Buffer | null) => Normalized
   return fast ? (value) => fast(value) ?? decodeEvent(source, value) : (value) => decodeEvent(source, value);
 }
 
+/**
+ * Decodes a batch for every source reading its topic (one topic may feed
+ * several sources and entity types) and groups the events by entity. A
+ * message one source refuses is dead-lettered once, with the first refusal;
+ * the sources that accept it still apply it.
+ */
 export function decodeBatch(payload: Pick<EachBatchPayload, 'batch'>, registry: Registry, nowMs: number, maxFutureSkewMs: number): Decoded {
   const { topic, partition, messages } = payload.batch;
-  const source = registry.sourceByTopic(topic);
+  const sources = registry.sourcesByTopic(topic);
   const dead: DeadLetter[] = [];
   const byEntity = new Map<string, EntityWork>();
-  if (!source) throw new Error(`no source in the registry reads topic ${topic}`);
-  const decode = decoderOf(source);
+  if (sources.length === 0) throw new Error(`no source in the registry reads topic ${topic}`);
+  const decoders = sources.map((source) => ({ source, decode: decoderOf(source) }));
   for (const message of messages) {
-    try {
-      const event = decode(message.value);
-      if (event.eventTimeMs > nowMs + maxFutureSkewMs) {
-        throw new InvalidEventError('EVENT_IN_FUTURE', `${source.name} event: time ${event.eventTimeMs} is more than ${maxFutureSkewMs} ms ahead of ${nowMs}`);
+    // Judged against the record's own timestamp, not the clock: a replay of an old backlog decides the same way.
+    const stamp = Number(message.timestamp);
+    const arrivalMs = Number.isSafeInteger(stamp) && stamp > 0 ? stamp : nowMs;
+    let refused = false;
+    for (const { source, decode } of decoders) {
+      try {
+        const event = decode(message.value);
+        event.arrivalMs = arrivalMs;
+        if (event.eventTimeMs > arrivalMs + maxFutureSkewMs) {
+          throw new InvalidEventError(
+            'EVENT_IN_FUTURE',
+            `${source.name} event: time ${event.eventTimeMs} is more than ${maxFutureSkewMs} ms ahead of its record timestamp ${arrivalMs}`,
+          );
+        }
+        const key = decoders.length === 1 ? event.entityId : `${source.entity}\u0000${event.entityId}`;
+        let work = byEntity.get(key);
+        if (!work) {
+          work = { ref: { entityType: source.entity, entityId: event.entityId }, partition, topic, events: [] };
+          byEntity.set(key, work);
+        }
+        work.events.push({ event, offset: Number(message.offset), message });
+      } catch (err) {
+        if (!(err instanceof InvalidEventError)) throw err;
+        if (!refused) dead.push({ topic, partition, message, error: err });
+        refused = true;
       }
-      let work = byEntity.get(event.entityId);
-      if (!work) {
-        work = { ref: { entityType: source.entity, entityId: event.entityId }, partition, topic, events: [] };
-        byEntity.set(event.entityId, work);
-      }
-      work.events.push({ event, offset: Number(message.offset), message });
-    } catch (err) {
-      if (!(err instanceof InvalidEventError)) throw err;
-      dead.push({ topic, partition, message, error: err });
     }
   }
   return { works: [...byEntity.values()], dead };
@@ -83,28 +104,32 @@ export function createBatchHandler(d: RunnerDeps): (payload: EachBatchPayload) =
       if (!keepGoing()) return;
       const started = performance.now();
       workerMetrics.eventsConsumed.inc({ topic: batch.topic }, batch.messages.length);
+      // Decoded once: each dead letter is sent once however often the write is retried.
+      const { works, dead } = decodeBatch(payload, d.registry, d.clock(), d.maxFutureSkewMs);
+      const sent = new Set<string>();
+      const deadLetterOnce = async (letters: readonly DeadLetter[]) => {
+        const fresh = letters.filter((l) => !sent.has(`${l.topic}:${l.partition}:${l.message.offset}`));
+        await d.deadLetters.send(fresh);
+        for (const l of fresh) sent.add(`${l.topic}:${l.partition}:${l.message.offset}`);
+      };
       const outcome = await retryWhileUnavailable(
         async () => {
-          // Decoded inside the retry: `now` must be fresh after an outage.
+          const firstOffset = Number(batch.messages[0]!.offset);
+          if (d.recovery && !(await d.recovery.beforeBatch(batch.topic, batch.partition, firstOffset, payload))) return false;
+          // `now` is taken per attempt: windows are evaluated at the time of the write.
           const nowMs = d.clock();
-          const version = await d.versions.forBatch(batch.topic, batch.partition, Number(batch.messages[0]!.offset));
-          const { works, dead } = decodeBatch(payload, d.registry, nowMs, d.maxFutureSkewMs);
-          await d.materializer.run(
-            works,
-            nowMs,
-            {
-              deadLetter: (more) => d.deadLetters.send(dead.splice(0).concat(more)),
-              progress: heartbeat,
-            },
-            version,
-          );
-          await d.deadLetters.send(dead);
+          const version = await d.versions.forBatch(batch.topic, batch.partition, firstOffset);
+          // Durable before the write that moves the fence past them.
+          await deadLetterOnce(dead);
+          await d.materializer.run(works, nowMs, { deadLetter: deadLetterOnce, progress: heartbeat }, version);
           await d.versions.written(batch.topic, batch.partition, version);
+          await d.recovery?.afterWrite(batch.topic, batch.partition, Number(last.offset), works.map((w) => w.ref), version);
+          return true;
         },
-        { keepGoing, between: heartbeat, logger: d.logger },
+        { keepGoing, between: heartbeat, logger: d.logger, fatal: 'retry' },
       );
       // A lost partition or shutdown: commit nothing; the next owner redoes the batch behind the fence.
-      if (!outcome.done || isStale()) return;
+      if (!outcome.done || !outcome.value || isStale()) return;
       payload.resolveOffset(last.offset);
       await commitBatch(d.consumer(), batch.topic, batch.partition, last.offset);
       updateLag(batch.topic, batch.partition, batch.highWatermark, last.offset);

@@ -33,4 +33,9 @@ export class StateCache {
   put(key: string, entry: CachedState): void {
     this.lru.set(key, entry);
   }
+
+  /** After a Redis data loss: entries may be newer than what Redis holds. */
+  clear(): void {
+    this.lru.clear();
+  }
 }

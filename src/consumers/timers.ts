@@ -7,7 +7,8 @@
  */
 import type { Logger } from '../logger.ts';
 import type { Keys } from '../stores/keys.ts';
-import type { RedisClient } from '../stores/redis.ts';
+import { classifyRedisError, type RedisClient } from '../stores/redis.ts';
+import { NodePipelines } from '../stores/node-pipelines.ts';
 import { parseTimerMember } from '../stores/entity-state.ts';
 import type { EntityWork, Materializer } from './materializer.ts';
 import type { PartitionLock } from './partition-lock.ts';
@@ -54,14 +55,16 @@ export class TimerLoop {
       const version = await this.o.versions.forTimers();
       if (version === undefined) return;
       const nowMs = this.o.clock();
-      const pipeline = this.o.redis.pipeline();
-      for (const p of partitions) {
-        pipeline.zrangebyscore(this.o.keys.timers(p, version), '-inf', nowMs, 'WITHSCORES', 'LIMIT', 0, this.o.maxPerTick ?? 2_000);
-      }
-      const replies = (await pipeline.exec()) ?? [];
+      // One index per partition, each on the master owning its key.
+      const pipelines = new NodePipelines(this.o.redis);
+      const at = partitions.map((p) => {
+        const key = this.o.keys.timers(p, version);
+        return pipelines.queue(key, (pipeline) => pipeline.zrangebyscore(key, '-inf', nowMs, 'WITHSCORES', 'LIMIT', 0, this.o.maxPerTick ?? 2_000));
+      });
+      const replies = await pipelines.exec();
       for (const [i, p] of partitions.entries()) {
-        const [err, flat] = replies[i] ?? [null, []];
-        if (err) throw err;
+        const [err, flat] = replies[at[i]!]!;
+        if (err) throw classifyRedisError(err);
         const works = toWorks(flat as string[], p);
         if (works.length === 0) continue;
         await this.o.lock.run(p, () => this.o.materializer.run(works, this.o.clock(), { deadLetter: async () => undefined }, version));

@@ -10,12 +10,16 @@ import { registry as metricsRegistry, collectProcessMetrics } from '../metrics.t
 import { startHttpServer, type RunningHttpServer } from '../http-server.ts';
 import type { Registry } from '../schemas/registry.ts';
 import { Keys } from '../stores/keys.ts';
-import { createRedis, type RedisClient } from '../stores/redis.ts';
+import { assertRedisAuthenticated, createRedis, type RedisClient } from '../stores/redis.ts';
 import { loadScripts } from '../stores/scripts.ts';
+import type { WaitReplicas } from '../stores/node-pipelines.ts';
 import { createKafka, Partitioners, type Producer } from './kafka-client.ts';
 import { DeadLetterSink } from './dead-letter.ts';
 import { GroupMember } from './group.ts';
 import { Materializer } from './materializer.ts';
+import { dynamoStateSource } from './quarantine.ts';
+import { createDynamoClient } from '../stores/dynamodb.ts';
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { PartitionLock } from './partition-lock.ts';
 import { createBatchHandler } from './runner.ts';
 import { TimerLoop } from './timers.ts';
@@ -24,6 +28,7 @@ import { retryWhileUnavailable } from './backoff.ts';
 import { ServiceUnavailableError } from '../errors.ts';
 import { createSyncQueue, startSyncService, type SyncQueue, type SyncService } from '../sync/index.ts';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { createRecovery } from './recovery-wiring.ts';
 
 export interface WorkerOptions {
   registry: Registry;
@@ -45,10 +50,20 @@ export interface WorkerOptions {
   partitionsConsumedConcurrently?: number;
   /** Entity states kept in memory between batches (skips their load and decode); 0 disables. */
   stateCacheSize?: number;
+  /**
+   * Replicas every write must reach (Redis WAIT, per master) before the batch's offsets
+   * commit, so a failover cannot drop committed writes. `auto` (default): 1 on masters that
+   * have replicas, none on those without; 0 disables.
+   */
+  waitReplicas?: WaitReplicas;
+  /** Longest WAIT per pipeline; fewer acknowledgements by then retry the batch. */
+  waitTimeoutMs?: number;
   /** Hand every written entity to the DynamoDB sync queue before committing; default true. */
   dualWrite?: boolean;
   /** Also run sync workers (queue -> DynamoDB) in this process; default true. */
   runSyncWorkers?: boolean;
+  /** Detect Redis data loss per batch and recover from DynamoDB + a replay (recovery.ts); default: with dualWrite. */
+  recovery?: boolean;
 }
 
 export interface Worker {
@@ -69,6 +84,8 @@ export const WORKER_DEFAULTS = {
   sessionTimeoutMs: 10_000,
   partitionsConsumedConcurrently: 4,
   stateCacheSize: 100_000,
+  waitReplicas: 'auto' as WaitReplicas,
+  waitTimeoutMs: 2_000,
   dualWrite: true,
   runSyncWorkers: true,
 } as const;
@@ -86,7 +103,9 @@ export function createWorker(options: WorkerOptions): Worker {
   let timers: TimerLoop | undefined;
   let http: RunningHttpServer | undefined;
   let syncQueue: SyncQueue | undefined;
+  let dynamo: DynamoDBClient | undefined;
   let syncService: Promise<SyncService | undefined> | undefined;
+  let closeRecovery: (() => Promise<void>) | undefined;
 
   const ready = () => running && redis?.status === 'ready' && member?.joined() === true;
 
@@ -102,7 +121,7 @@ export function createWorker(options: WorkerOptions): Worker {
       loadScripts(redis);
       const client = redis;
       await untilReady(client, () => running, logger);
-      const kafka = createKafka({ brokers: o.env.KAFKA_BROKERS, clientId: o.env.KAFKA_CLIENT_ID, logger });
+      const kafka = createKafka({ env: o.env, logger });
       producer = kafka.producer({ allowAutoTopicCreation: true, createPartitioner: Partitioners.DefaultPartitioner });
       await producer.connect();
       const engine = new WindowEngine(o.registry, { maxFutureSkewMs: o.maxFutureSkewMs, dedupHorizonMs: o.dedupHorizonMs });
@@ -116,6 +135,7 @@ export function createWorker(options: WorkerOptions): Worker {
           });
         syncService = retryWhileUnavailable(startSync, { keepGoing: () => running, logger, maxMs: 10_000 }).then((r) => (r.done ? r.value : undefined));
       }
+      dynamo = o.dualWrite ? createDynamoClient(o.env, { maxAttempts: 2 }) : undefined;
       const versions = o.keyspaceVersion === undefined ? new KeyspaceVersions(redis, keys, o.registry) : fixedVersions(o.keyspaceVersion);
       const materializer = new Materializer({
         redis,
@@ -125,10 +145,17 @@ export function createWorker(options: WorkerOptions): Worker {
         keyspaceVersion: o.keyspaceVersion ?? 1,
         logger,
         stateCacheSize: o.stateCacheSize,
+        // A quarantined entity's state comes back from its DynamoDB copy (kept only with dual-write).
+        ...(dynamo ? { stateSource: dynamoStateSource(dynamo, o.env.DYNAMODB_TABLE, keys) } : {}),
+        ...(o.waitReplicas === 0 ? {} : { replicaWait: { replicas: o.waitReplicas, timeoutMs: o.waitTimeoutMs } }),
         ...(syncQueue ? { sync: syncQueue } : {}),
       });
       const lock = new PartitionLock();
       const deadLetters = new DeadLetterSink(producer);
+      const recovery = (o.recovery ?? o.dualWrite)
+        ? await createRecovery({ env: o.env, kafka, redis, keys, registry: o.registry, engine, groupId: o.groupId, topics, logger, clock, materializer, consumer: () => group.consumer(), owned: () => group.ownedPartitions() })
+        : undefined;
+      if (recovery) closeRecovery = recovery.close;
       const group: GroupMember = new GroupMember({
         kafka,
         groupId: o.groupId,
@@ -148,13 +175,14 @@ export function createWorker(options: WorkerOptions): Worker {
           logger,
           maxFutureSkewMs: o.maxFutureSkewMs,
           running: () => running,
+          ...(recovery ? { recovery: recovery.recovery } : {}),
         }),
       });
       member = group;
       timers = new TimerLoop({
         redis,
         keys,
-        versions,
+        versions: recovery ? recovery.recovery.gateTimers(versions) : versions,
         materializer,
         lock,
         owned: () => group.ownedPartitions(),
@@ -184,6 +212,8 @@ export function createWorker(options: WorkerOptions): Worker {
       await http?.close();
       await (await syncService)?.close();
       await syncQueue?.close();
+      await closeRecovery?.();
+      dynamo?.destroy();
       redis?.disconnect();
       logger.info('worker stopped');
     },
@@ -195,6 +225,7 @@ async function untilReady(client: RedisClient, keepGoing: () => boolean, logger:
   const started = Date.now();
   let warned = false;
   while (client.status !== 'ready' && keepGoing()) {
+    assertRedisAuthenticated(client);
     if (!warned && Date.now() - started > 5_000) {
       logger.warn({ status: client.status }, 'waiting for redis');
       warned = true;

@@ -39,7 +39,7 @@ export async function runDemo(o: DemoOptions): Promise<void> {
   const out = (line: string) => process.stdout.write(`${line}\n`);
   const tty = process.stdout.isTTY === true;
 
-  const kafka = createKafka({ brokers: env.KAFKA_BROKERS, clientId: 'featurestream-demo', logger });
+  const kafka = createKafka({ env, clientId: 'featurestream-demo', logger });
   const admin = kafka.admin();
   await admin.connect();
   await ensureTopics(admin, topics, o.partitions);

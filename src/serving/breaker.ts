@@ -118,3 +118,45 @@ export class CircuitBreaker {
     this.onStateChange?.(next);
   }
 }
+
+/**
+ * One breaker per Redis target: the single node (`redis`), or each Cluster
+ * master (`redis@host:port`), so a sick master trips only its own breaker
+ * and the entities on the others are still read from Redis.
+ */
+export class BreakerSet {
+  private readonly byTarget = new Map<string, CircuitBreaker>();
+
+  constructor(
+    private readonly options: Omit<BreakerOptions, 'onStateChange'>,
+    private readonly onStateChange: (target: string, state: BreakerState) => void,
+  ) {}
+
+  /** The breaker of `target`, created closed on first use. */
+  for(target: string): CircuitBreaker {
+    let breaker = this.byTarget.get(target);
+    if (breaker === undefined) {
+      breaker = new CircuitBreaker({ ...this.options, onStateChange: (state) => this.onStateChange(target, state) });
+      this.byTarget.set(target, breaker);
+      this.onStateChange(target, 'closed');
+    }
+    return breaker;
+  }
+
+  /** The worst state over all targets: open, then half-open, then closed. */
+  get state(): BreakerState {
+    let worst: BreakerState = 'closed';
+    for (const breaker of this.byTarget.values()) {
+      const state = breaker.state;
+      if (state === 'open') return 'open';
+      if (state === 'half-open') worst = 'half-open';
+    }
+    return worst;
+  }
+
+  states(): Record<string, BreakerState> {
+    const out: Record<string, BreakerState> = {};
+    for (const [target, breaker] of this.byTarget) out[target] = breaker.state;
+    return out;
+  }
+}

@@ -3,18 +3,22 @@
  * type, or its training-time default when missing or corrupt. Never throws on
  * bad data; bad values are counted instead.
  */
-import type { FeatureValue } from '../schemas/registry.ts';
 import { decodeFeatureValue } from '../stores/codec.ts';
 import { itemToVector } from '../stores/dynamo-item.ts';
 import type { DynamoItem } from './dynamo-batch.ts';
-import { FIRST_FEATURE, UPDATED_AT, VERSION_AT, type EntityPlan } from './plan.ts';
+import { FIRST_FEATURE, shareable, UPDATED_AT, VERSION_AT, type EntityPlan } from './plan.ts';
 import type { HashReply } from './redis-batch.ts';
+import type { ServedValue } from './types.ts';
 
-/** An entity's stored features before on-demand features are added; what the cache holds. */
+/**
+ * An entity's stored features before on-demand features are added; what the
+ * cache holds. Shared between calls, so never mutated: lists are frozen and
+ * Float32Arrays are copied into each answer.
+ */
 export interface StoredVector {
   /** Stored feature values in the plan's `features` order. */
-  values: readonly FeatureValue[];
-  defaulted: string[];
+  readonly values: readonly ServedValue[];
+  readonly defaulted: readonly string[];
   source: 'redis' | 'dynamodb' | 'default';
   /** Oldest write time among the stored parts, epoch ms. */
   updatedMs: number | undefined;
@@ -35,7 +39,7 @@ export function emptyCounts(): DefaultCounts {
 /** All defaults: nothing stored (`missing`) or no store answered (`unavailable`). */
 export function defaultVector(plan: EntityPlan, counts: DefaultCounts, reason: 'missing' | 'unavailable'): StoredVector {
   counts[reason] += plan.featureNames.length;
-  // Stored vectors are never mutated (the reader copies into each answer), so the defaults are shared.
+  // plan.defaults is frozen and its Float32Arrays are copied into each answer, so it is shared.
   return { values: plan.defaults, defaulted: [...plan.featureNames], source: 'default', updatedMs: undefined, version: undefined };
 }
 
@@ -44,7 +48,7 @@ export function defaultVector(plan: EntityPlan, counts: DefaultCounts, reason: '
  * Undefined when no group hash exists (a miss, for the caller to resolve).
  */
 export function fromRedis(plan: EntityPlan, replies: readonly HashReply[], start: number, counts: DefaultCounts): StoredVector | undefined {
-  const values = new Array<FeatureValue>(plan.features.length);
+  const values = new Array<ServedValue>(plan.features.length);
   const defaulted: string[] = [];
   let found = false;
   let missing = 0;
@@ -70,10 +74,10 @@ export function fromRedis(plan: EntityPlan, replies: readonly HashReply[], start
       const raw = row?.[FIRST_FEATURE + f];
       const decoded = raw === undefined || raw === null ? undefined : decodeFeatureValue(feature, raw);
       if (decoded?.ok) {
-        values[slots[f]!] = decoded.value;
+        values[slots[f]!] = shareable(decoded.value);
         continue;
       }
-      values[slots[f]!] = feature.default;
+      values[slots[f]!] = plan.defaults[slots[f]!] as ServedValue;
       defaulted.push(feature.name);
       if (decoded !== undefined || failed) corrupt++;
       else missing++;
@@ -99,16 +103,16 @@ export function fromDynamo(plan: EntityPlan, item: DynamoItem | undefined, nowMs
   if (item === undefined) return undefined;
   const decoded = itemToVector(item, plan.features, nowMs);
   if (decoded === undefined) return undefined;
-  const values = new Array<FeatureValue>(plan.features.length);
+  const values = new Array<ServedValue>(plan.features.length);
   const defaulted: string[] = [];
   for (let i = 0; i < plan.features.length; i++) {
     const feature = plan.features[i]!;
     const value = decoded.features[feature.name];
     if (value === undefined) {
-      values[i] = feature.default;
+      values[i] = plan.defaults[i] as ServedValue;
       defaulted.push(feature.name);
     } else {
-      values[i] = value;
+      values[i] = shareable(value);
     }
   }
   counts.corrupt += decoded.corrupt.length;

@@ -1,21 +1,26 @@
 /**
  * Reads one batch of entities from the stores, within a deadline:
- * Redis (one round trip for every group of every entity, behind the circuit
- * breaker), then DynamoDB for what Redis could not answer, then nothing: an
- * entity no store answered for comes back `undefined` and the caller serves
- * defaults without caching them.
+ * Redis (one round trip per node for every group of every entity, each node
+ * behind its own circuit breaker), then DynamoDB for what Redis could not
+ * answer (a failed or hung node's entities only), then nothing: an entity no
+ * store answered for comes back `undefined` and the caller serves defaults
+ * without caching them.
+ *
+ * A breaker hears only about the reader's own Redis budget (`redisTimeoutMs`):
+ * an error, or no answer within it. A fetch deadline that ends first stops the
+ * wait, not the verdict, so a caller's short deadline never trips a breaker.
  */
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { Logger } from '../logger.ts';
 import type { Keys } from '../stores/keys.ts';
 import type { RedisClient } from '../stores/redis.ts';
-import type { CircuitBreaker } from './breaker.ts';
+import type { BreakerSet } from './breaker.ts';
 import { withDeadline } from './deadline.ts';
 import { defaultVector, fromDynamo, fromRedis, type DefaultCounts, type StoredVector } from './decode.ts';
 import { batchGetItems } from './dynamo-batch.ts';
 import type { ReaderMetrics } from './metrics.ts';
 import type { EntityPlan, GroupPlan } from './plan.ts';
-import { hmgetBatch, type HashReply } from './redis-batch.ts';
+import { hmgetTarget, routeKeys, type HashReply, type TargetKeys } from './redis-batch.ts';
 
 /** `auto` = Redis, falling back to DynamoDB; the others read one store only (diagnostics). */
 export type ReadSource = 'auto' | 'redis' | 'dynamodb';
@@ -24,10 +29,10 @@ export interface FetcherDeps {
   redis: RedisClient | undefined;
   dynamo: { client: DynamoDBClient; table: string } | undefined;
   keys: Keys;
-  breaker: CircuitBreaker;
+  breakers: BreakerSet;
   metrics: ReaderMetrics;
   logger: Logger;
-  /** Upper bound for the Redis stage, leaving the rest of the deadline to DynamoDB. */
+  /** The reader's own Redis budget: no answer within it is a breaker failure, and the rest of the deadline goes to DynamoDB. */
   redisTimeoutMs: number;
   pipelineChunkSize: number;
   /** On a Redis miss, look in DynamoDB (cold start after a Redis flush). */
@@ -44,8 +49,18 @@ export interface FetchRequest {
   counts: DefaultCounts;
 }
 
+function anyLost(lost: Uint8Array, start: number, n: number): boolean {
+  for (let k = start; k < start + n; k++) if (lost[k]) return true;
+  return false;
+}
+
 export class StoreFetcher {
   constructor(private readonly deps: FetcherDeps) {}
+
+  /** True when DynamoDB can answer for what Redis could not. */
+  get hasFallback(): boolean {
+    return this.deps.dynamo !== undefined;
+  }
 
   /** Never rejects. Slot i answers ids[i]; undefined where no store answered in time. */
   async fetch(req: FetchRequest): Promise<Array<StoredVector | undefined>> {
@@ -53,11 +68,15 @@ export class StoreFetcher {
     let pending: number[] = [];
     const useRedis = req.source !== 'dynamodb' && this.deps.redis !== undefined;
     const fallback = req.source !== 'redis' && this.deps.dynamo !== undefined;
-    const replies = useRedis ? await this.readRedis(req) : undefined;
-    if (replies) {
+    const read = useRedis ? await this.readRedis(req) : undefined;
+    if (read) {
       const groups = req.plan.groups.length;
       for (let i = 0; i < req.ids.length; i++) {
-        const stored = fromRedis(req.plan, replies, i * groups, req.counts);
+        if (anyLost(read.lost, i * groups, groups)) {
+          if (fallback) pending.push(i);
+          continue;
+        }
+        const stored = fromRedis(req.plan, read.replies, i * groups, req.counts);
         if (stored) out[i] = stored;
         else if (this.deps.readThrough && fallback) pending.push(i);
         else out[i] = defaultVector(req.plan, req.counts, 'missing');
@@ -69,12 +88,8 @@ export class StoreFetcher {
     return out;
   }
 
-  private async readRedis(req: FetchRequest): Promise<HashReply[] | undefined> {
-    const { redis, breaker, metrics } = this.deps;
-    if (!breaker.tryAcquire()) {
-      metrics.redisFailures.inc({ reason: 'circuit_open' });
-      return undefined;
-    }
+  /** Every group key of every entity, read per node in parallel; `lost[k]` marks keys whose node did not answer. */
+  private async readRedis(req: FetchRequest): Promise<{ replies: HashReply[]; lost: Uint8Array }> {
     const { plan } = req;
     const keys: string[] = [];
     const reads: GroupPlan[] = [];
@@ -84,9 +99,29 @@ export class StoreFetcher {
         reads.push(group);
       }
     }
-    let work: Promise<HashReply[]>;
+    const replies = new Array<HashReply>(keys.length);
+    const lost = new Uint8Array(keys.length);
+    const { targets, unrouted } = routeKeys(this.deps.redis!, keys);
+    if (unrouted.length > 0) {
+      for (const k of unrouted) lost[k] = 1;
+      this.deps.metrics.redisFailures.inc({ reason: 'error' });
+    }
+    await Promise.all(targets.map((target) => this.readTarget(req, target, keys, reads, replies, lost)));
+    return { replies, lost };
+  }
+
+  /** One node's keys behind that node's breaker. Never rejects; marks the keys lost on failure. */
+  private async readTarget(req: FetchRequest, target: TargetKeys, keys: string[], reads: GroupPlan[], replies: HashReply[], lost: Uint8Array): Promise<void> {
+    const { metrics, redisTimeoutMs } = this.deps;
+    const breaker = this.deps.breakers.for(target.target);
+    if (!breaker.tryAcquire()) {
+      metrics.redisFailures.inc({ reason: 'circuit_open' });
+      for (const k of target.positions) lost[k] = 1;
+      return;
+    }
+    let work: Promise<void>;
     try {
-      work = hmgetBatch(redis!, keys, reads, this.deps.pipelineChunkSize);
+      work = hmgetTarget(this.deps.redis!, keys, reads, target.positions, this.deps.pipelineChunkSize, replies);
     } catch (err) {
       work = Promise.reject(err);
     }
@@ -95,17 +130,19 @@ export class StoreFetcher {
       () => breaker.release(),
       () => breaker.release(),
     );
-    const budget = Math.min(this.deps.redisTimeoutMs, req.deadlineAt - performance.now());
+    const verdict = withDeadline(work, redisTimeoutMs, `redis batch read (${target.target})`);
+    verdict.then(
+      () => breaker.success(),
+      (err: unknown) => {
+        breaker.failure();
+        metrics.redisFailures.inc({ reason: (err as { code?: string }).code === 'TIMEOUT' ? 'timeout' : 'error' });
+        this.deps.logger.debug({ err, target: target.target, keys: target.positions.length }, 'redis batch read failed; falling back');
+      },
+    );
     try {
-      const replies = await withDeadline(work, budget, 'redis batch read');
-      breaker.success();
-      return replies;
-    } catch (err) {
-      breaker.failure();
-      const timedOut = (err as { code?: string }).code === 'TIMEOUT';
-      metrics.redisFailures.inc({ reason: timedOut ? 'timeout' : 'error' });
-      this.deps.logger.debug({ err, entities: req.ids.length }, 'redis batch read failed; falling back');
-      return undefined;
+      await withDeadline(verdict, req.deadlineAt - performance.now(), 'redis batch read');
+    } catch {
+      for (const k of target.positions) lost[k] = 1;
     }
   }
 

@@ -17,36 +17,61 @@ export interface HashFields {
  */
 export type HashReply = Array<string | Buffer | null> | Error;
 
+/** The key positions one Redis target serves: the single node (`redis`) or one Cluster master. */
+export interface TargetKeys {
+  target: string;
+  positions: number[];
+}
+
+/** Breaker target of a single node. */
+export const SINGLE_TARGET = 'redis';
+
 /**
- * Reads `fields[i]` of hash `keys[i]` for every i in one round trip.
+ * Groups key positions by the node that serves them, from the slot table the
+ * Cluster client already holds (ioredis refuses a pipeline whose keys live on
+ * different nodes). Keys whose slot has no known owner yet (table still
+ * loading, unassigned slot) land in `unrouted`: the caller falls back for them.
+ */
+export function routeKeys(client: RedisClient, keys: readonly string[]): { targets: TargetKeys[]; unrouted: number[] } {
+  if (!isCluster(client)) return { targets: [{ target: SINGLE_TARGET, positions: indexes(keys.length) }], unrouted: [] };
+  const byNode = new Map<string, number[]>();
+  const unrouted: number[] = [];
+  for (let i = 0; i < keys.length; i++) {
+    const owner = client.slots[keySlot(keys[i]!)]?.[0];
+    if (owner === undefined) {
+      unrouted.push(i);
+      continue;
+    }
+    let group = byNode.get(owner);
+    if (!group) byNode.set(owner, (group = []));
+    group.push(i);
+  }
+  return { targets: [...byNode].map(([node, positions]) => ({ target: `redis@${node}`, positions })), unrouted };
+}
+
+/**
+ * Reads `fields[i]` of hash `keys[i]` for every i in `positions` (one node's
+ * keys) into `out[i]`, in pipelines of at most `chunkSize` commands written at
+ * once (chunking only bounds reply parsing per tick). Rejects when the node
+ * fails; a wrong-type key is that key's own Error in `out`.
  *
  * HMGET rather than HGETALL: the reply carries values only (no field names to
  * parse, no object to build), fields the registry no longer knows are never
  * transferred, and values arrive in a known order.
- *
- * A single node gets pipelines of at most `chunkSize` commands, all written at
- * once (chunking only bounds reply parsing per tick). A Cluster gets one
- * pipeline per owning master, sent in parallel: ioredis refuses a pipeline
- * whose keys live on different nodes, so keys are grouped here by the slot
- * table the client already holds. Replies come back in the order of `keys`.
  */
-export async function hmgetBatch(
+export async function hmgetTarget(
   client: RedisClient,
   keys: readonly string[],
   fields: readonly HashFields[],
+  positions: readonly number[],
   chunkSize: number,
-): Promise<HashReply[]> {
-  const out = new Array<HashReply>(keys.length);
-  if (keys.length === 0) return out;
-  const groups = isCluster(client) ? groupByNode(client, keys) : [indexes(keys.length)];
+  out: HashReply[],
+): Promise<void> {
   const sends: Array<Promise<void>> = [];
-  for (const group of groups) {
-    for (let start = 0; start < group.length; start += chunkSize) {
-      sends.push(sendChunk(client, keys, fields, group.slice(start, start + chunkSize), out));
-    }
+  for (let start = 0; start < positions.length; start += chunkSize) {
+    sends.push(sendChunk(client, keys, fields, positions.slice(start, start + chunkSize), out));
   }
   await Promise.all(sends);
-  return out;
 }
 
 async function sendChunk(
@@ -87,17 +112,4 @@ function indexes(n: number): number[] {
   const all = new Array<number>(n);
   for (let i = 0; i < n; i++) all[i] = i;
   return all;
-}
-
-function groupByNode(cluster: Cluster, keys: readonly string[]): number[][] {
-  const byNode = new Map<string, number[]>();
-  for (let i = 0; i < keys.length; i++) {
-    const owner = cluster.slots[keySlot(keys[i]!)]?.[0];
-    // No slot table yet (still connecting) or an unassigned slot: fail fast, the caller falls back.
-    if (owner === undefined) throw new ServiceUnavailableError('redis', 'cluster slot table not loaded');
-    let group = byNode.get(owner);
-    if (!group) byNode.set(owner, (group = []));
-    group.push(i);
-  }
-  return [...byNode.values()];
 }

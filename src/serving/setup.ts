@@ -15,7 +15,7 @@ import { createDynamoClient } from '../stores/dynamodb.ts';
 import { Keys, type KeyspaceOptions } from '../stores/keys.ts';
 import { createRedis, isCluster, type RedisClient } from '../stores/redis.ts';
 import { ActiveVersion } from './active-version.ts';
-import { CircuitBreaker, type BreakerOptions } from './breaker.ts';
+import { BreakerSet, type BreakerOptions } from './breaker.ts';
 import { StoreFetcher } from './fetcher.ts';
 import { BREAKER_STATE_VALUE, createReaderMetrics, type ReaderMetrics } from './metrics.ts';
 import { planEntities, type EntityPlan } from './plan.ts';
@@ -71,13 +71,11 @@ export interface ReaderSetup {
   registry: Registry;
   plans: Map<string, EntityPlan>;
   fetcher: StoreFetcher;
-  breaker: CircuitBreaker;
+  breakers: BreakerSet;
   metrics: ReaderMetrics;
   version: ActiveVersion;
   cacheOptions: { ttl: number; max: number } | undefined;
   deadlineMs: number;
-  /** Time kept back from the deadline for assembling vectors after the stores answer. */
-  marginMs: number;
   ready: (timeoutMs: number) => Promise<boolean>;
   close: () => Promise<void>;
 }
@@ -96,11 +94,24 @@ function positive(name: string, value: number | undefined, fallback: number): nu
   return v;
 }
 
+/** A deadline given per call or in the options: a finite number of ms above 0. */
+export function checkDeadline(where: string, value: number): number {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
+    throw new ConfigError(`${where} must be a finite number of ms above 0, got ${String(value)}`);
+  }
+  return value;
+}
+
+/** Time kept back from a deadline for assembling vectors after the stores answer. */
+export function marginFor(deadlineMs: number): number {
+  return Math.min(4, deadlineMs / 10);
+}
+
 export function resolveReaderSetup<C extends RegistryInput>(o: FeatureReaderOptions<C>): ReaderSetup {
   const env = loadEnvConfig(o.env ?? process.env);
   const registry = isResolved(o.registry) ? o.registry : parseRegistry(o.registry);
   const logger = (o.logger ?? createLogger({ level: env.LOG_LEVEL })).child({ component: 'reader' });
-  const deadlineMs = positive('deadlineMs', o.deadlineMs, 50);
+  const deadlineMs = checkDeadline('reader option deadlineMs', o.deadlineMs ?? 50);
   const redisTimeoutMs = positive('redisTimeoutMs', o.redisTimeoutMs, Math.max(1, Math.round(deadlineMs * 0.4)));
   const closers: Array<() => Promise<void>> = [];
 
@@ -110,7 +121,8 @@ export function resolveReaderSetup<C extends RegistryInput>(o: FeatureReaderOpti
   } else if (o.redis !== false) {
     const settings = o.redis ?? {};
     redis = createRedis(
-      { REDIS_URL: settings.url ?? env.REDIS_URL, REDIS_CLUSTER_NODES: settings.clusterNodes ?? env.REDIS_CLUSTER_NODES },
+      // An explicit url means that node: the environment's cluster seeds do not override it.
+      { ...env, REDIS_URL: settings.url ?? env.REDIS_URL, REDIS_CLUSTER_NODES: settings.clusterNodes ?? (settings.url === undefined ? env.REDIS_CLUSTER_NODES : undefined) },
       {
         failFast: true,
         // A backstop that frees stuck commands; the fetcher's own timer (redisTimeoutMs) decides fallback.
@@ -143,14 +155,12 @@ export function resolveReaderSetup<C extends RegistryInput>(o: FeatureReaderOpti
   }
 
   const metrics = createReaderMetrics(o.metrics ?? processMetrics);
-  const gauge = metrics.breakerState.labels('redis');
-  gauge.set(BREAKER_STATE_VALUE.closed);
-  const breaker = new CircuitBreaker({ ...o.breaker, onStateChange: (state) => gauge.set(BREAKER_STATE_VALUE[state]) });
+  const breakers = new BreakerSet(o.breaker ?? {}, (target, state) => metrics.breakerState.set({ target }, BREAKER_STATE_VALUE[state]));
   const fetcher = new StoreFetcher({
     redis,
     dynamo,
     keys,
-    breaker,
+    breakers,
     metrics,
     logger,
     redisTimeoutMs,
@@ -162,12 +172,11 @@ export function resolveReaderSetup<C extends RegistryInput>(o: FeatureReaderOpti
     registry,
     plans: planEntities(registry),
     fetcher,
-    breaker,
+    breakers,
     metrics,
     version: new ActiveVersion(redis, keys, positive('activeVersionTtlMs', o.activeVersionTtlMs, 1_000)),
     cacheOptions: cache,
     deadlineMs,
-    marginMs: Math.min(4, deadlineMs / 10),
     ready: (timeoutMs) => redisReady(redis, timeoutMs),
     close: async () => {
       await Promise.all(closers.map((c) => c()));

@@ -1,20 +1,37 @@
+import type { ErrorCode } from '../errors.ts';
 import type { FeatureValue } from '../schemas/registry.ts';
 import type { FeatureValues, RegistryInput } from '../schemas/registry-input.ts';
 
-export type VectorSource = 'cache' | 'redis' | 'dynamodb' | 'default';
+/** `invalid`: a rejected row (see FeatureVector.error). */
+export type VectorSource = 'cache' | 'redis' | 'dynamodb' | 'default' | 'invalid';
 
-/** One entity's features as the reader returns them. */
+/**
+ * A feature value as served: lists are frozen (shared with the cache and the
+ * defaults, so no caller can change what another is served); a Float32Array
+ * is a private copy (typed arrays cannot be frozen).
+ */
+export type ServedValue<V = FeatureValue> = V extends string[] ? readonly string[] : V;
+
+/** A features record as served: read-only keys, read-only lists. */
+export type ServedFeatures<F> = { readonly [K in keyof F]: ServedValue<F[K]> };
+
+/** One entity's features as the reader returns them. Never mutate it: share-safe by construction. */
 export interface FeatureVector<F = Record<string, unknown>> {
-  entityId: string;
-  features: F;
+  readonly entityId: string;
+  readonly features: ServedFeatures<F>;
   /** Where the stored values came from; `default` means none were found or reachable. */
-  source: VectorSource;
+  readonly source: VectorSource;
   /** Features that carry their registry default (missing, lapsed, corrupt or unreachable). */
-  defaulted: string[];
+  readonly defaulted: readonly string[];
   /** Now minus the oldest write time of the stored values; undefined when nothing was stored. */
-  ageMs: number | undefined;
+  readonly ageMs: number | undefined;
   /** The writer's monotonic `_version` (highest across the entity's groups). */
-  version?: number;
+  readonly version?: number;
+  /**
+   * Set only on a rejected row of getMany (an invalid id, never looked up):
+   * then `source` is `invalid`, `features` is empty and `defaulted` too.
+   */
+  readonly error?: { readonly code: ErrorCode; readonly message: string };
 }
 
 /** Entity type names of a registry. */

@@ -187,3 +187,41 @@ export function readerProjection(features: readonly ItemFeature[]): { expression
   });
   return { expression: parts.join(', '), names };
 }
+
+/**
+ * The durable copy of the keyspace pointer, one reserved item per key prefix
+ * (pk `Keys.dynamoKeyspacePk()`, never an entity's):
+ *   active      N  the keyspace version readers follow (Redis `fs:active_version`)
+ *   layouts     M  version -> registry layout fingerprint (Redis `fs:layouts`)
+ *   updated_ms  N  write time
+ * It has no expires_at: it must outlive every entity item.
+ */
+export interface KeyspaceRecord {
+  active: number;
+  layouts: Map<number, string>;
+}
+
+export const KEYSPACE_ATTRIBUTES = { active: 'active', layouts: 'layouts', updatedMs: 'updated_ms' } as const;
+
+export function keyspaceRecordToItem(keys: Keys, record: KeyspaceRecord, nowMs: number): Record<string, AttributeValue> {
+  const layouts: Record<string, AttributeValue> = {};
+  for (const [version, fingerprint] of record.layouts) layouts[String(version)] = { S: fingerprint };
+  return {
+    [DYNAMO_PARTITION_KEY]: { S: keys.dynamoKeyspacePk() },
+    [KEYSPACE_ATTRIBUTES.active]: { N: String(record.active) },
+    [KEYSPACE_ATTRIBUTES.layouts]: { M: layouts },
+    [KEYSPACE_ATTRIBUTES.updatedMs]: { N: String(nowMs) },
+  };
+}
+
+/** Undefined when the item is missing or malformed (then nothing is restored). */
+export function itemToKeyspaceRecord(item: Record<string, AttributeValue> | undefined): KeyspaceRecord | undefined {
+  const active = numberAttr(item?.[KEYSPACE_ATTRIBUTES.active]);
+  if (item === undefined || active === undefined || !Number.isSafeInteger(active) || active < 1) return undefined;
+  const layouts = new Map<number, string>();
+  for (const [version, attr] of Object.entries(item[KEYSPACE_ATTRIBUTES.layouts]?.M ?? {})) {
+    const v = Number(version);
+    if (Number.isSafeInteger(v) && v >= 1 && attr.S !== undefined) layouts.set(v, attr.S);
+  }
+  return { active, layouts };
+}

@@ -76,6 +76,21 @@ export class Keys {
   }
 
   /**
+   * Recovery mark of one consumer group's topic-partition on one Redis master:
+   * the last offset whose writes that master acknowledged (consumers/recovery-marks.ts).
+   * `nodeTag` is a hash tag chosen to land on that master; none on a single node.
+   */
+  recoveryMark(groupId: string, topic: string, partition: number, nodeTag?: string): string {
+    const tag = nodeTag === undefined ? '' : `{${nodeTag}}:`;
+    return `${this.prefix}fs:mark:${tag}${groupId}:${topic}:${partition}`;
+  }
+
+  /** DynamoDB pk of the durable keyspace record (active version + layouts); `#` first, so parseDynamoPk never takes it for an entity. */
+  dynamoKeyspacePk(): string {
+    return `${this.prefix}#fs#keyspace`;
+  }
+
+  /**
    * BullMQ queue name of the DynamoDB sync. BullMQ forbids `:` in queue names
    * and builds its own keys as `<bullPrefix>:<name>:...`, so our namespace goes
    * into the prefix instead. One queue serves every keyspace version (jobs say

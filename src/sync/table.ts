@@ -1,7 +1,8 @@
 /**
- * Creates the sync table when missing and turns on TTL expiry. Endpoints that
- * lack an operation (dynalite has no UpdateTimeToLive) get a warning, not a
- * crash: expired items are filtered by readers anyway.
+ * Creates the sync table when missing and turns on TTL expiry. An endpoint
+ * without TTL support (dynalite has no UpdateTimeToLive) is expected locally:
+ * one info line per process, not a warning on every start; expired items are
+ * filtered by readers anyway. Any other TTL failure is a warning.
  */
 import {
   CreateTableCommand,
@@ -15,6 +16,9 @@ import { ServiceUnavailableError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import { ITEM_ATTRIBUTES } from '../stores/dynamo-item.ts';
 import { DYNAMO_PARTITION_KEY } from '../stores/keys.ts';
+
+/** Endpoints that answered "no such operation" for TTL, so the note is logged once. */
+const ttlUnsupported = new Set<string>();
 
 export async function ensureTable(client: DynamoDBClient, table: string, logger: Logger, timeoutMs = 120_000): Promise<void> {
   let status = await tableStatus(client, table);
@@ -49,7 +53,16 @@ export async function ensureTable(client: DynamoDBClient, table: string, logger:
     );
   } catch (err) {
     const { name, message } = err as Error;
-    logger.warn({ table, err: `${name}: ${message}` }, 'could not enable TTL on the table; expired items stay until deleted (readers skip them)');
+    const fields = { table, err: `${name}: ${message}` };
+    if (name !== 'UnknownOperationException') {
+      logger.warn(fields, 'could not enable TTL on the table; expired items stay until deleted (readers skip them)');
+      return;
+    }
+    const where = await client.config.endpoint?.().catch(() => undefined);
+    const endpoint = where ? `${where.hostname}:${where.port ?? ''}` : 'default';
+    const first = !ttlUnsupported.has(endpoint);
+    ttlUnsupported.add(endpoint);
+    logger[first ? 'info' : 'debug'](fields, 'this DynamoDB endpoint has no TTL (dynalite); expired items stay until deleted (readers skip them)');
   }
 }
 

@@ -18,7 +18,7 @@ export async function startContainers(given: {
   if (!kafkaBrokers) {
     const port = 19092;
     const kafka = await start(
-      new GenericContainer('apache/kafka:3.9.1')
+      new GenericContainer('apache/kafka:4.1.1')
         .withExposedPorts({ container: port, host: port })
         .withEnvironment({
           KAFKA_NODE_ID: '1',
@@ -30,6 +30,7 @@ export async function startContainers(given: {
           KAFKA_CONTROLLER_QUORUM_VOTERS: '1@localhost:9093',
           KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR: '1',
           KAFKA_GROUP_INITIAL_REBALANCE_DELAY_MS: '0',
+          KAFKA_SHARE_COORDINATOR_STATE_TOPIC_REPLICATION_FACTOR: '1',
         })
         .withWaitStrategy(Wait.forLogMessage(/Kafka Server started/)),
     );

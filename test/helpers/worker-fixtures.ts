@@ -7,13 +7,15 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Redis } from 'ioredis';
 import type { Admin, Kafka, Message } from '../../src/consumers/kafka-client.ts';
 import { WORKER_DEFAULTS } from '../../src/consumers/worker.ts';
 import { parseRegistry, type Registry } from '../../src/schemas/registry.ts';
 import { Keys } from '../../src/stores/keys.ts';
 import { prng } from '../../src/demo/workload.ts';
 import { RESERVED_VECTOR_FIELDS } from '../../src/stores/entity-state.ts';
+import { NodePipelines } from '../../src/stores/node-pipelines.ts';
+import type { RedisClient } from '../../src/stores/redis.ts';
+import { onCluster } from './services.ts';
 import type { ExpectedVectors, ProducedMessage } from './reference.ts';
 import { randomName } from './names.ts';
 import { waitFor } from './wait.ts';
@@ -61,7 +63,7 @@ export async function createScenario(createTopic: (partitions?: number) => Promi
   const configFile = join(dir, 'registry.json');
   writeFileSync(configFile, JSON.stringify(input));
   const prefix = `${randomName('fs-w')}:`;
-  return { topics, registry: parseRegistry(input), configFile, prefix, groupId: randomName('fs-group'), keys: new Keys({ prefix }) };
+  return { topics, registry: parseRegistry(input), configFile, prefix, groupId: randomName('fs-group'), keys: new Keys({ prefix, hashTags: onCluster() }) };
 }
 
 /** Deterministic PRNG (the demo's) so a failing run can be replayed from its seed. */
@@ -119,7 +121,7 @@ export async function readTopics(kafka: Kafka, admin: Admin, topics: string[]): 
     await consumer.subscribe({ topics, fromBeginning: true });
     await consumer.run({
       eachBatch: async ({ batch }) => {
-        for (const m of batch.messages) out.push({ topic: batch.topic, partition: batch.partition, offset: Number(m.offset), value: m.value });
+        for (const m of batch.messages) out.push({ topic: batch.topic, partition: batch.partition, offset: Number(m.offset), timestamp: Number(m.timestamp), value: m.value });
         const last = batch.messages.at(-1);
         if (last) seen.set(`${batch.topic}:${batch.partition}`, Number(last.offset) + 1);
       },
@@ -129,6 +131,11 @@ export async function readTopics(kafka: Kafka, admin: Admin, topics: string[]): 
     await consumer.disconnect();
   }
   return out;
+}
+
+/** Messages a topic holds (sum of its partitions' high watermarks, nothing deleted). */
+export async function topicSize(admin: Admin, topic: string): Promise<number> {
+  return (await admin.fetchTopicOffsets(topic)).reduce((sum, p) => sum + Number(p.high), 0);
 }
 
 /** True once the group has committed every partition up to its high watermark. */
@@ -146,22 +153,30 @@ export async function caughtUp(admin: Admin, groupId: string, topics: string[]):
 }
 
 export async function readVectors(
-  redis: Redis,
+  redis: RedisClient,
   s: Pick<Scenario, 'registry' | 'keys'>,
   entityIds: Iterable<string>,
   version = 1,
 ): Promise<ExpectedVectors> {
   const ids = [...entityIds];
   const groups = s.registry.groupsOf('user');
-  const pipeline = redis.pipeline();
-  for (const id of ids) for (const g of groups) pipeline.hgetallBuffer(s.keys.vector({ entityType: 'user', entityId: id }, g.name, version));
-  const replies = (await pipeline.exec()) ?? [];
+  // One pipeline per master on a Cluster (the keys carry hash tags there).
+  const pipelines = new NodePipelines(redis);
+  for (const id of ids) {
+    for (const g of groups) {
+      const key = s.keys.vector({ entityType: 'user', entityId: id }, g.name, version);
+      pipelines.queue(key, (p) => p.hgetallBuffer(key));
+    }
+  }
+  const replies = await pipelines.exec();
   const out: ExpectedVectors = new Map();
   let i = 0;
   for (const id of ids) {
     const entity: Record<string, Record<string, string>> = {};
     for (const g of groups) {
-      const raw = (replies[i++]?.[1] ?? {}) as Record<string, Buffer>;
+      const [err, reply] = replies[i++]!;
+      if (err) throw err;
+      const raw = reply as Record<string, Buffer>;
       entity[g.name] = Object.fromEntries(
         Object.entries(raw)
           .filter(([f]) => !RESERVED_VECTOR_FIELDS.has(f))

@@ -26,6 +26,13 @@ const HOW_TO_START =
  */
 export default async function setup(project: TestProject): Promise<(() => Promise<void>) | undefined> {
   const { KAFKA_BROKERS, REDIS_URL, DYNAMODB_ENDPOINT, REDIS_CLUSTER_NODES } = process.env;
+  if (project.name === 'cluster' && !REDIS_CLUSTER_NODES) {
+    // The cluster pass exists to run against a cluster: without one it must fail, never quietly run single-node.
+    throw new Error(
+      'the cluster project needs REDIS_CLUSTER_NODES (host:port,...): run `npm run test:local`, or ' +
+        '`npm run services:up -- --cluster` and export the REDIS_CLUSTER_NODES it prints',
+    );
+  }
   if (KAFKA_BROKERS && REDIS_URL && DYNAMODB_ENDPOINT) {
     project.provide('endpoints', {
       kafkaBrokers: KAFKA_BROKERS.split(',').map((s) => s.trim()),

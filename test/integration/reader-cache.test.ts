@@ -3,14 +3,14 @@ import { Registry as MetricsRegistry } from 'prom-client';
 import { createFeatureReader, type FeatureReaderOptions } from '../../src/index.ts';
 import { Keys } from '../../src/stores/keys.ts';
 import { randomName } from '../helpers/names.ts';
-import { testRedis } from '../helpers/services.ts';
+import { onCluster, testRedisClient } from '../helpers/services.ts';
 import { waitFor } from '../helpers/wait.ts';
 import { metricValue, seedUsers, testConfig } from './reader-fixtures.ts';
 
 async function setup(extra: Partial<FeatureReaderOptions<typeof testConfig>>) {
   const prefix = `${randomName('fs-cache')}:`;
-  const redis = await testRedis(prefix);
-  const keys = new Keys({ prefix });
+  const redis = await testRedisClient(prefix);
+  const keys = new Keys({ prefix, hashTags: onCluster() });
   const metrics = new MetricsRegistry();
   const reader = createFeatureReader({ registry: testConfig, redis, dynamodb: false, keys, metrics, deadlineMs: 1_000, ...extra });
   onTestFinished(() => reader.close());

@@ -11,7 +11,7 @@ import { encodeFeatureValue } from '../../src/stores/codec.ts';
 import { vectorToItem } from '../../src/stores/dynamo-item.ts';
 import { UPDATED_FIELD, VERSION_FIELD } from '../../src/stores/entity-state.ts';
 import type { Keys } from '../../src/stores/keys.ts';
-import type { RedisClient } from '../../src/stores/redis.ts';
+import { isCluster, type RedisClient } from '../../src/stores/redis.ts';
 
 const user = { entity: 'user', keyField: 'user_id', timeField: 'ts' } as const;
 
@@ -74,10 +74,18 @@ export function queueUser(
   }
 }
 
+/** Writes users' hashes; on a Cluster one pipeline per user (its keys share a hash tag, so one slot). */
 export async function seedUsers(redis: RedisClient, keys: Keys, users: Array<[string, UserValues]>, meta?: Parameters<typeof queueUser>[4]): Promise<void> {
-  const pipeline = redis.pipeline();
-  for (const [id, values] of users) queueUser(pipeline, keys, id, values, meta);
-  await pipeline.exec();
+  const batches = isCluster(redis) ? users.map((u) => [u]) : [users];
+  await Promise.all(
+    batches.map(async (batch) => {
+      const pipeline = redis.pipeline();
+      for (const [id, values] of batch) queueUser(pipeline, keys, id, values, meta);
+      const replies = await pipeline.exec();
+      const failed = replies?.find(([err]) => err);
+      if (failed) throw failed[0]!;
+    }),
+  );
 }
 
 export async function putDynamoUser(

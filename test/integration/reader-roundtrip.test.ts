@@ -3,8 +3,9 @@ import { Registry as MetricsRegistry } from 'prom-client';
 import { EntityIdError } from '../../src/errors.ts';
 import { createFeatureReader, type FeatureReaderOptions } from '../../src/index.ts';
 import { Keys } from '../../src/stores/keys.ts';
+import { isCluster } from '../../src/stores/redis.ts';
 import { randomName } from '../helpers/names.ts';
-import { testDynamo, testRedis } from '../helpers/services.ts';
+import { onCluster, testDynamo, testRedisClient } from '../helpers/services.ts';
 import { waitFor } from '../helpers/wait.ts';
 import { metricValue, putDynamoUser, seedUsers, testConfig } from './reader-fixtures.ts';
 
@@ -13,8 +14,8 @@ const requestTimeMs = Date.UTC(2026, 2, 15, 13, 30);
 
 async function setup(extra: Partial<FeatureReaderOptions<typeof testConfig>> = {}) {
   const prefix = `${randomName('fs-reader')}:`;
-  const redis = await testRedis(prefix);
-  const keys = new Keys({ prefix });
+  const redis = await testRedisClient(prefix);
+  const keys = new Keys({ prefix, hashTags: onCluster() });
   const metrics = new MetricsRegistry();
   const reader = createFeatureReader({ registry: testConfig, redis, dynamodb: false, keys, metrics, cache: false, deadlineMs: 1_000, ...extra });
   onTestFinished(() => reader.close());
@@ -53,7 +54,7 @@ describe('reader round trip', () => {
 
     // u2 has one field in one group: everything else is the training-time default.
     expect(u2).toMatchObject({ source: 'redis', features: { tx_count_1h: 3, tx_sum_1h: 0, recent_merchants: [], country: 'unknown', embedding: new Float32Array([0, 0]) } });
-    expect(u2!.defaulted.sort()).toEqual(['country', 'created_at', 'embedding', 'recent_merchants', 'tx_sum_1h']);
+    expect([...u2!.defaulted].sort()).toEqual(['country', 'created_at', 'embedding', 'recent_merchants', 'tx_sum_1h']);
 
     expect(u3).toMatchObject({ entityId: 'u3', source: 'default', ageMs: undefined, features: { tx_count_1h: 0, country: 'unknown', hour_of_day: 13 } });
     expect(u3!.defaulted).toHaveLength(6);
@@ -62,22 +63,23 @@ describe('reader round trip', () => {
     // Compile-time: vectors are typed from the defineConfig registry, per entity type.
     expectTypeOf(u1!.features.tx_count_1h).toEqualTypeOf<number>();
     expectTypeOf(u1!.features.country).toEqualTypeOf<string>();
-    expectTypeOf(u1!.features.recent_merchants).toEqualTypeOf<string[]>();
+    expectTypeOf(u1!.features.recent_merchants).toEqualTypeOf<readonly string[]>();
     expectTypeOf(u1!.features.embedding).toEqualTypeOf<Float32Array>();
     expectTypeOf(u1!.features.account_age_days).toEqualTypeOf<number>();
     expectTypeOf(u1!.features).not.toHaveProperty('merchant_tx_1h');
     const merchant = await reader.get('merchant', 'm1');
-    expectTypeOf(merchant.features).toEqualTypeOf<{ merchant_tx_1h: number }>();
+    expectTypeOf(merchant.features).toEqualTypeOf<{ readonly merchant_tx_1h: number }>();
     expect(merchant.features).toEqual({ merchant_tx_1h: 0 });
   });
 
-  it('reads every group of every entity in one pipeline', async () => {
+  it('reads every group of every entity in one pipeline (one per master on a Cluster)', async () => {
     const { redis, keys, reader } = await setup();
     const ids = Array.from({ length: 200 }, (_, i) => `u${i}`);
     await seedUsers(redis, keys, ids.map((id, i) => [id, { tx_count_1h: i, country: `c${i}` }]));
     const pipelines = vi.spyOn(redis, 'pipeline');
     const vectors = await reader.getMany('user', ids);
-    expect(pipelines).toHaveBeenCalledTimes(1);
+    // 200 entities hit every master of a 3-master Cluster.
+    expect(pipelines).toHaveBeenCalledTimes(isCluster(redis) ? redis.nodes('master').length : 1);
     expect(vectors.map((v) => [v.features.tx_count_1h, v.features.country])).toEqual(ids.map((_, i) => [i, `c${i}`]));
   });
 
@@ -91,7 +93,7 @@ describe('reader round trip', () => {
 
     expect(u1.source).toBe('redis');
     expect(u1.features).toMatchObject({ tx_count_1h: 0, tx_sum_1h: 2.5, country: 'unknown' });
-    expect(u1.defaulted.sort()).toEqual(['country', 'created_at', 'embedding', 'recent_merchants', 'tx_count_1h']);
+    expect([...u1.defaulted].sort()).toEqual(['country', 'created_at', 'embedding', 'recent_merchants', 'tx_count_1h']);
     expect(await metricValue(metrics, 'featurestream_reader_defaulted_values_total', { reason: 'corrupt' })).toBe(4);
     expect(await metricValue(metrics, 'featurestream_reader_defaulted_values_total', { reason: 'missing' })).toBe(1);
   });
@@ -117,16 +119,19 @@ describe('reader round trip', () => {
     expect(await reader.get('user', 'u1', { source: 'dynamodb' })).toMatchObject({ source: 'dynamodb', version: 3, features: { tx_count_1h: 10 } });
     const [u2, u3] = await reader.getMany('user', ['u2', 'u3']);
     expect(u2).toMatchObject({ source: 'dynamodb', features: { tx_count_1h: 20, country: 'DE', embedding: new Float32Array([1, 2]), tx_sum_1h: 0 } });
-    expect(u2!.defaulted.sort()).toEqual(['created_at', 'recent_merchants', 'tx_sum_1h']);
+    expect([...u2!.defaulted].sort()).toEqual(['created_at', 'recent_merchants', 'tx_sum_1h']);
     expect(u3).toMatchObject({ source: 'default', features: { tx_count_1h: 0 } });
   });
 
-  it('refuses ids that could address another key, and unknown entity types', async () => {
+  it('refuses ids that could address another key (a rejected row in a batch, unless strict), and unknown entity types', async () => {
     const { reader } = await setup();
     for (const bad of ['a:b', '{u1}', 'u 1', 'u\n1', 'x#y', '', 'x'.repeat(129)]) {
       await expect(reader.get('user', bad)).rejects.toThrow(EntityIdError);
     }
-    await expect(reader.getMany('user', ['ok', 'u1:velocity'])).rejects.toThrow(EntityIdError);
+    await expect(reader.getMany('user', ['ok', 'u1:velocity'], { strict: true })).rejects.toThrow(EntityIdError);
+    const [ok, bad] = await reader.getMany('user', ['ok', 'u1:velocity']);
+    expect(ok).toMatchObject({ entityId: 'ok', source: 'default' });
+    expect(bad).toMatchObject({ entityId: 'u1:velocity', source: 'invalid', features: {}, error: { code: 'ENTITY_ID_INVALID' } });
     // @ts-expect-error not an entity type of the registry
     await expect(reader.get('account', 'u1')).rejects.toMatchObject({ code: 'NOT_FOUND' });
   });

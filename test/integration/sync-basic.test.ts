@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { GetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
-import { testDynamo, testRedis } from '../helpers/services.ts';
+import { testDynamo, testRedisClient } from '../helpers/services.ts';
 import { waitFor } from '../helpers/wait.ts';
 import { retryFailed } from '../../src/sync/dlq.ts';
 import { syncMetrics } from '../../src/sync/metrics.ts';
@@ -16,7 +16,7 @@ async function drained(queue: { backlog(): Promise<{ depth: number }> }): Promis
 
 describe('DynamoDB sync', () => {
   it('ships the current Redis vectors: every item equals its Redis vector, in one job per 1,000 refs', async () => {
-    const redis = await testRedis('fs-sync-');
+    const redis = await testRedisClient('fs-sync-');
     const { client, table } = await testDynamo();
     const s = createSyncScenario(redis);
     const ids = await s.write(users(1_200), 3);
@@ -33,7 +33,7 @@ describe('DynamoDB sync', () => {
   });
 
   it('skips entities whose Redis keys expired, without failing the job', async () => {
-    const redis = await testRedis('fs-sync-');
+    const redis = await testRedisClient('fs-sync-');
     const { client, table } = await testDynamo();
     const s = createSyncScenario(redis);
     const ids = await s.write(users(3), 1);
@@ -48,7 +48,7 @@ describe('DynamoDB sync', () => {
   });
 
   it('a late job never overwrites a newer item', async () => {
-    const redis = await testRedis('fs-sync-');
+    const redis = await testRedisClient('fs-sync-');
     const { client, table } = await testDynamo();
     const s = createSyncScenario(redis);
     await s.write(['u7'], 2);
@@ -68,7 +68,7 @@ describe('DynamoDB sync', () => {
   });
 
   it('replaces an expired item whatever its version: an entity back after its TTL syncs again', async () => {
-    const redis = await testRedis('fs-sync-');
+    const redis = await testRedisClient('fs-sync-');
     const { client, table } = await testDynamo();
     const s = createSyncScenario(redis);
     await s.write(['u8'], 1);
@@ -83,7 +83,7 @@ describe('DynamoDB sync', () => {
   });
 
   it('concurrent jobs over changing entities never regress an item and converge to Redis', async () => {
-    const redis = await testRedis('fs-sync-');
+    const redis = await testRedisClient('fs-sync-');
     const { client, table } = await testDynamo();
     const s = createSyncScenario(redis);
     const ids = users(60);
@@ -114,7 +114,7 @@ describe('DynamoDB sync', () => {
   });
 
   it('dead-letters a job that can never succeed, and dlq retry re-drives it', async () => {
-    const redis = await testRedis('fs-sync-');
+    const redis = await testRedisClient('fs-sync-');
     const { client, table } = await testDynamo();
     const s = createSyncScenario(redis);
     await s.write(['u1'], 1);

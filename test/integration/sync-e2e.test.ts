@@ -13,18 +13,24 @@ import { stopProcess } from '../../scripts/services/process.ts';
 import { loadEnvConfig } from '../../src/config.ts';
 import { createWorker } from '../../src/consumers/worker.ts';
 import { createDynamoClient } from '../../src/stores/dynamodb.ts';
+import { Keys } from '../../src/stores/keys.ts';
 import { randomName } from '../helpers/names.ts';
-import { testDynamo, testEnv, testKafka, testRedis } from '../helpers/services.ts';
+import { testDynamo, testEnv, testKafka, onCluster, testRedisClient } from '../helpers/services.ts';
 import { freePort } from '../helpers/ports.ts';
 import { waitFor } from '../helpers/wait.ts';
-import { ENGINE_OPTIONS, caughtUp, committedTotal, createScenario, produce, produceOverTime, randomEvents, rng } from '../helpers/worker-fixtures.ts';
+import { ENGINE_OPTIONS, caughtUp, committedTotal, createScenario, produce, produceOverTime, randomEvents, rng, type Scenario } from '../helpers/worker-fixtures.ts';
 import { dynamoVectors, redisVectors } from './sync-fixtures.ts';
+
+/** The worker's keys carry hash tags on a Cluster; the scenario's must match to read them. */
+function clusterKeys(s: Scenario): Scenario {
+  return { ...s, keys: new Keys({ prefix: s.prefix, hashTags: onCluster() }) };
+}
 
 describe('dual-write to DynamoDB through the worker', () => {
   it('converges: every DynamoDB item equals its Redis vector after thousands of updates', async () => {
     const { kafka, admin, createTopic } = await testKafka();
-    const s = await createScenario(createTopic, 4);
-    const redis = await testRedis(s.prefix);
+    const s = clusterKeys(await createScenario(createTopic, 4));
+    const redis = await testRedisClient(s.prefix);
     const { client, table } = await testDynamo();
     const topics = [s.topics.tx, s.topics.logins];
     await produce(kafka, randomEvents(s, 3_000, 200, Date.now(), rng(Date.now() % 100_000)));
@@ -59,8 +65,8 @@ describe('dual-write to DynamoDB through the worker', () => {
     const table = randomName('fs-table');
 
     const { kafka, admin, createTopic } = await testKafka();
-    const s = await createScenario(createTopic, 4);
-    const redis = await testRedis(s.prefix);
+    const s = clusterKeys(await createScenario(createTopic, 4));
+    const redis = await testRedisClient(s.prefix);
     const topics = [s.topics.tx, s.topics.logins];
     const env = loadEnvConfig(testEnv({ FEATURESTREAM_KEY_PREFIX: s.prefix, DYNAMODB_ENDPOINT: endpoint, DYNAMODB_TABLE: table }));
     const worker = createWorker({ registry: s.registry, env, groupId: s.groupId, metricsPort: false, sessionTimeoutMs: 6_000, ...ENGINE_OPTIONS });

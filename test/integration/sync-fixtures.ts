@@ -4,7 +4,6 @@
  * service and queue on a random prefix, and readers of both stores' vectors.
  */
 import { onTestFinished } from 'vitest';
-import type { Redis } from 'ioredis';
 import { ScanCommand, type AttributeValue, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { WindowEngine } from '../../src/aggregations/engine.ts';
 import { loadEnvConfig } from '../../src/config.ts';
@@ -16,6 +15,7 @@ import { decodeFeatureValue } from '../../src/stores/codec.ts';
 import { itemToVector } from '../../src/stores/dynamo-item.ts';
 import { VERSION_FIELD } from '../../src/stores/entity-state.ts';
 import { Keys } from '../../src/stores/keys.ts';
+import { isCluster, type RedisClient } from '../../src/stores/redis.ts';
 import { loadScripts } from '../../src/stores/scripts.ts';
 import { createSyncQueue, type SyncQueue } from '../../src/sync/queue.ts';
 import { startSyncService, type SyncService, type SyncServiceOptions } from '../../src/sync/service.ts';
@@ -36,9 +36,10 @@ export interface SyncScenario {
   write(userIds: string[], perUser?: number): Promise<string[]>;
 }
 
-export function createSyncScenario(redis: Redis, seed = Date.now() % 100_000, overrides: Record<string, string> = {}): SyncScenario {
+export function createSyncScenario(redis: RedisClient, seed = Date.now() % 100_000, overrides: Record<string, string> = {}): SyncScenario {
   const prefix = `${randomName('fs-sync')}:`;
-  const keys = new Keys({ prefix });
+  // Hash tags on a Cluster, as the worker's keys have there.
+  const keys = new Keys({ prefix, hashTags: isCluster(redis) });
   const registry = parseRegistry(registryInput({ tx: randomName('fs-tx'), logins: randomName('fs-logins') }));
   const engine = new WindowEngine(registry);
   loadScripts(redis);
@@ -94,15 +95,22 @@ export interface Vector {
 }
 
 /** Decoded features + version of each user's Redis vector hash (absent users left out). */
-export async function redisVectors(redis: Redis, s: Pick<SyncScenario, 'keys' | 'registry'>, ids: Iterable<string>): Promise<Map<string, Vector>> {
+export async function redisVectors(redis: RedisClient, s: Pick<SyncScenario, 'keys' | 'registry'>, ids: Iterable<string>): Promise<Map<string, Vector>> {
   const out = new Map<string, Vector>();
   const features = s.registry.featuresOf('user');
   const list = [...ids];
-  const pipeline = redis.pipeline();
-  for (const id of list) pipeline.hgetallBuffer(s.keys.vector({ entityType: 'user', entityId: id }, 'features'));
-  const replies = (await pipeline.exec()) ?? [];
+  const keyOf = (id: string) => s.keys.vector({ entityType: 'user', entityId: id }, 'features');
+  let hashes: Array<Record<string, Buffer> | undefined>;
+  if (isCluster(redis)) {
+    // Entities live in different slots: one command each (ioredis routes them per node).
+    hashes = await Promise.all(list.map((id) => redis.hgetallBuffer(keyOf(id))));
+  } else {
+    const pipeline = redis.pipeline();
+    for (const id of list) pipeline.hgetallBuffer(keyOf(id));
+    hashes = ((await pipeline.exec()) ?? []).map((r) => r[1] as Record<string, Buffer> | undefined);
+  }
   list.forEach((id, i) => {
-    const hash = replies[i]?.[1] as Record<string, Buffer> | undefined;
+    const hash = hashes[i];
     if (!hash || Object.keys(hash).length === 0) return;
     const values: Record<string, unknown> = {};
     for (const f of features) {

@@ -13,7 +13,7 @@ import { stopProcess } from '../../scripts/services/process.ts';
 import { createDynamoClient } from '../../src/stores/dynamodb.ts';
 import { syncMetrics } from '../../src/sync/metrics.ts';
 import { randomName } from '../helpers/names.ts';
-import { testRedis } from '../helpers/services.ts';
+import { testRedisClient } from '../helpers/services.ts';
 import { freePort } from '../helpers/ports.ts';
 import { waitFor } from '../helpers/wait.ts';
 import { createSyncScenario, dynamoVectors, redisVectors, refs, startSync, users } from './sync-fixtures.ts';
@@ -35,7 +35,7 @@ describe('sync through a DynamoDB outage', () => {
     onTestFinished(() => client.destroy());
     const table = randomName('fs-table');
 
-    const redis = await testRedis('fs-sync-');
+    const redis = await testRedisClient('fs-sync-');
     const s = createSyncScenario(redis);
     const ids = users(100);
     // Minimum total backoff of 12 attempts is ~36 s: a 20 s outage must not exhaust them.

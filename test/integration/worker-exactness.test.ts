@@ -8,7 +8,7 @@ import { loadEnvConfig } from '../../src/config.ts';
 import { createWorker } from '../../src/consumers/worker.ts';
 import { workerMetrics } from '../../src/metrics.ts';
 import { referenceVectors } from '../helpers/reference.ts';
-import { testEnv, testKafka, testRedis } from '../helpers/services.ts';
+import { testEnv, testKafka, testRedisClient } from '../helpers/services.ts';
 import { waitFor } from '../helpers/wait.ts';
 import { ENGINE_OPTIONS, caughtUp, createScenario, produce, randomEvents, readTopics, readVectors, rng } from '../helpers/worker-fixtures.ts';
 
@@ -21,7 +21,7 @@ describe('worker exactness', () => {
   it('materializes random traffic exactly and a full replay changes nothing', async () => {
     const { kafka, admin, createTopic } = await testKafka();
     const s = await createScenario(createTopic, 4);
-    const redis = await testRedis(s.prefix);
+    const redis = await testRedisClient(s.prefix);
     const topics = [s.topics.tx, s.topics.logins];
     const seed = Date.now() % 100_000;
     await produce(kafka, randomEvents(s, 4_000, 150, Date.now(), rng(seed)));

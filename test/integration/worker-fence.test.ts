@@ -12,7 +12,7 @@ import { Keys } from '../../src/stores/keys.ts';
 import { loadScripts } from '../../src/stores/scripts.ts';
 import { VERSION_FIELD } from '../../src/stores/entity-state.ts';
 import { randomName } from '../helpers/names.ts';
-import { testRedis } from '../helpers/services.ts';
+import { onCluster, testRedisClient } from '../helpers/services.ts';
 import { registryInput } from '../helpers/worker-fixtures.ts';
 
 describe.each([
@@ -21,10 +21,10 @@ describe.each([
 ])('fenced entity writes %s', (_, stateCacheSize) => {
   it('counts each offset once across redelivery, zombies and racing writers', async () => {
     const prefix = `${randomName('fs-fence')}:`;
-    const redis = await testRedis(prefix);
+    const redis = await testRedisClient(prefix);
     loadScripts(redis);
     const registry = parseRegistry(registryInput({ tx: 'fence-tx', logins: 'fence-logins' }));
-    const keys = new Keys({ prefix });
+    const keys = new Keys({ prefix, hashTags: onCluster() });
     const make = () =>
       new Materializer({
         redis,

@@ -9,7 +9,7 @@ import { createWorker } from '../../src/consumers/worker.ts';
 import { referenceVectors } from '../helpers/reference.ts';
 import { privateKafka } from '../helpers/private-services.ts';
 import { randomName } from '../helpers/names.ts';
-import { testEnv, testRedis } from '../helpers/services.ts';
+import { testEnv, testRedisClient } from '../helpers/services.ts';
 import { waitFor } from '../helpers/wait.ts';
 import { ENGINE_OPTIONS, caughtUp, committedTotal, createScenario, produceOverTime, readTopics, readVectors } from '../helpers/worker-fixtures.ts';
 
@@ -26,7 +26,7 @@ describe('worker across a broker restart', () => {
       return topic;
     };
     const s = await createScenario(createTopic, 3);
-    const redis = await testRedis(s.prefix);
+    const redis = await testRedisClient(s.prefix);
     const topics = [s.topics.tx, s.topics.logins];
     const seed = Date.now() % 100_000;
     const env = loadEnvConfig(testEnv({ KAFKA_BROKERS: broker.endpoint, FEATURESTREAM_KEY_PREFIX: s.prefix }));

@@ -10,7 +10,7 @@ import { parseRegistry } from '../../src/schemas/registry.ts';
 import { Keys } from '../../src/stores/keys.ts';
 import { encodeFeatureValue } from '../../src/stores/codec.ts';
 import { randomName } from '../helpers/names.ts';
-import { testEnv, testKafka, testRedis } from '../helpers/services.ts';
+import { onCluster, testEnv, testKafka, testRedisClient } from '../helpers/services.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 describe('worker timers', () => {
@@ -26,8 +26,8 @@ describe('worker timers', () => {
       ],
     });
     const prefix = `${randomName('fs-lapse')}:`;
-    const redis = await testRedis(prefix);
-    const vector = new Keys({ prefix }).vector({ entityType: 'user', entityId: 'u1' }, 'features');
+    const redis = await testRedisClient(prefix);
+    const vector = new Keys({ prefix, hashTags: onCluster() }).vector({ entityType: 'user', entityId: 'u1' }, 'features');
     const env = loadEnvConfig(testEnv({ FEATURESTREAM_KEY_PREFIX: prefix }));
     const worker = createWorker({ registry, env, groupId: randomName('fs-group'), metricsPort: false, timerIntervalMs: 250 });
     onTestFinished(() => worker.stop());

@@ -4,7 +4,7 @@
  */
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { referenceVectors } from '../helpers/reference.ts';
-import { testEnv, testKafka, testRedis } from '../helpers/services.ts';
+import { testEnv, testKafka, testRedisClient } from '../helpers/services.ts';
 import { waitFor } from '../helpers/wait.ts';
 import {
   ENGINE_OPTIONS,
@@ -23,7 +23,7 @@ describe('worker rebalance', () => {
   it('stays exact when a worker dies and another joins mid-stream', async () => {
     const { kafka, admin, createTopic } = await testKafka();
     const s = await createScenario(createTopic, 6);
-    const redis = await testRedis(s.prefix);
+    const redis = await testRedisClient(s.prefix);
     const topics = [s.topics.tx, s.topics.logins];
     const seed = Date.now() % 100_000;
     const env = testEnv();

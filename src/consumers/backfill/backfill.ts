@@ -36,6 +36,10 @@ import { RateLimiter } from './rate.ts';
 import { deleteRecord, saveRecord, type BackfillRecord } from './record.ts';
 import { createReplayHandler, type BatchReport } from './replay.ts';
 import { fixedVersions } from './versions.ts';
+import { saveKeyspaceRecord } from './keyspace-record.ts';
+import { createDynamoClient } from '../../stores/dynamodb.ts';
+import { ensureTable } from '../../sync/table.ts';
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 
 export interface BackfillOptions {
   registry: Registry;
@@ -70,6 +74,8 @@ export interface BackfillOptions {
   dedupHorizonMs?: number;
   partitionsConsumedConcurrently?: number;
   clock?: () => number;
+  /** Where the switch keeps the durable copy of the pointer; default: a client on the environment's DynamoDB and DYNAMODB_TABLE. */
+  dynamo?: DynamoDBClient;
 }
 
 export interface BackfillSummary {
@@ -105,14 +111,23 @@ export function createBackfill(options: BackfillOptions): Backfill {
   if (o.rate !== undefined && !(o.rate > 0)) throw new ConfigError(`--rate ${o.rate}: expected a positive number of events per second`);
   let stopping = false;
   let wake: () => void = () => undefined;
+  let store: { dynamo: DynamoDBClient; table: string } | undefined;
+
+  async function keyspaceStore(): Promise<{ dynamo: DynamoDBClient; table: string }> {
+    if (store) return store;
+    const dynamo = o.dynamo ?? createDynamoClient(o.env);
+    await ensureTable(dynamo, o.env.DYNAMODB_TABLE, logger);
+    store = { dynamo, table: o.env.DYNAMODB_TABLE };
+    return store;
+  }
 
   async function run(): Promise<BackfillSummary> {
     const redis = createRedis(o.env, { commandTimeoutMs: 10_000 });
     redis.on('error', () => undefined);
     loadScripts(redis);
-    const kafka = createKafka({ brokers: o.env.KAFKA_BROKERS, clientId: `${o.env.KAFKA_CLIENT_ID}-backfill`, logger });
+    const kafka = createKafka({ env: o.env, clientId: `${o.env.KAFKA_CLIENT_ID}-backfill`, logger });
     const admin = kafka.admin();
-    const closers: Array<() => Promise<unknown>> = [async () => redis.disconnect()];
+    const closers: Array<() => Promise<unknown>> = [async () => redis.disconnect(), async () => void (o.dynamo ? undefined : store?.dynamo.destroy())];
     try {
       await admin.connect();
       closers.unshift(() => admin.disconnect());
@@ -289,6 +304,8 @@ export function createBackfill(options: BackfillOptions): Backfill {
       throw new ConfigError(`the active version moved from ${record.from} to ${active} during the backfill of version ${record.version}; not switching`);
     }
     await redis.set(keys.activeVersion(), String(record.version));
+    // Before the phase moves on: a failed copy retries this whole step, so the durable pointer is never left behind.
+    await saveKeyspaceRecord(redis, keys, await keyspaceStore());
     record.phase = 'switched';
     logger.info({ version: record.version, from: record.from }, 'active version switched');
   }

@@ -2,7 +2,8 @@
 Fenced, atomic writes of several entities in one call: per entity its window
 state and every feature vector of its entity type, or nothing at all. One call
 for many entities saves the per-command cost on both sides; on a Cluster the
-caller only groups entities whose keys share a slot.
+caller only groups entities whose keys share a slot. The wire format is owned
+by ../materialize-script.ts.
 
 Called with a variable key count (the `n` in the file name).
 
@@ -13,7 +14,8 @@ ARGV[1]     MessagePack array (numbers as decimal strings):
               [1] write time, ms since epoch (stored as `_updated_ms`)
               [2..] one block per entity:
                 [1] number of vector keys of the entity
-                [2] expected `_version` of the state hash ("0" when the entity has no state yet)
+                [2] expected `_version` of the state hash ("0" when the entity has no state yet),
+                    or "replace": delete the entity's hashes (unreadable, even of another type) and write anew
                 [3] state key TTL, ms
                 [4] serialized engine state
                 [5] {offset field, offset, ...}: each offset must be above the stored one
@@ -23,20 +25,36 @@ Returns {status, version} pairs flattened, one per entity: {1, new version} on
 success; {0, stored version} when `_version` moved (another writer won: reload
 and reapply); {-1, stored version} when an offset would move backwards (the
 caller's view is stale). Nothing of an entity is written unless 1.
+
+Versions never go backwards, even after Redis lost the keys: a new version is
+max(stored + 1, server time in microseconds), so it restarts above every
+version written before the loss (readers and the DynamoDB sync compare them).
+Versions are formatted with %d, never through Lua's tostring (which writes 1.79e+15).
 ]]
+local time = redis.call('TIME')
+local clock = tonumber(time[1]) * 1000000 + tonumber(time[2])
+
 local function write(state, first, last, p, now)
   local offsets = p[5]
   local fields = {'_version'}
   for i = 1, #offsets, 2 do fields[#fields + 1] = offsets[i] end
   local current = redis.call('HMGET', state, unpack(fields))
+  local replace = p[2] == 'replace'
   local stored = tonumber(current[1] or '0')
-  if stored ~= tonumber(p[2]) then
-    return 0, stored
-  end
-  for i = 2, #current do
-    if current[i] and tonumber(current[i]) >= tonumber(offsets[2 * i - 2]) then
-      return -1, stored
+  if not replace then
+    if stored ~= tonumber(p[2]) then
+      return 0, stored or -1
     end
+    for i = 2, #current do
+      if current[i] and tonumber(current[i]) >= tonumber(offsets[2 * i - 2]) then
+        return -1, stored
+      end
+    end
+  else
+    -- A quarantined entity's rebuild: its hashes may hold anything (even another type).
+    redis.call('DEL', state)
+    for k = first, last do redis.call('DEL', KEYS[k]) end
+    stored = 0
   end
 
   -- Without state the vector's counter may still live on (the state key expired
@@ -45,15 +63,16 @@ local function write(state, first, last, p, now)
   if stored == 0 then
     for k = first, last do
       local v = tonumber(redis.call('HGET', KEYS[k], '_version') or '0')
-      if v > version then version = v end
+      if v and v > version then version = v end
     end
   end
-  version = version + 1
+  version = math.max(version + 1, clock)
+  local text = string.format('%d', version)
 
   offsets[#offsets + 1] = 's'
   offsets[#offsets + 1] = p[4]
   offsets[#offsets + 1] = '_version'
-  offsets[#offsets + 1] = version
+  offsets[#offsets + 1] = text
   redis.call('HSET', state, unpack(offsets))
   redis.call('PEXPIRE', state, p[3])
 
@@ -63,7 +82,7 @@ local function write(state, first, last, p, now)
     local key = KEYS[k]
     local set = g[2]
     set[#set + 1] = '_version'
-    set[#set + 1] = version
+    set[#set + 1] = text
     set[#set + 1] = '_updated_ms'
     set[#set + 1] = now
     redis.call('HSET', key, unpack(set))
