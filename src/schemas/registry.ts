@@ -178,7 +178,8 @@ function resolve(r: ParsedRegistryInput): Registry {
     name: s.name,
     topic: s.topic ?? s.name,
     entity: s.entity,
-    ...(s.keyField === undefined ? {} : { keyField: s.keyField }),
+    // A single key given as keyFields: ["user_id"] is the same as keyField: "user_id".
+    ...(s.keyField !== undefined ? { keyField: s.keyField } : s.keyFields?.length === 1 ? { keyField: s.keyFields[0]! } : {}),
     keyFields: s.keyFields ? [...s.keyFields] : [s.keyField!],
     timeField: s.timeField,
     idField: s.idField ?? 'event_id',

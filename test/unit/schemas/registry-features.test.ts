@@ -55,6 +55,12 @@ describe('issue 13 registry shapes', () => {
     expect(r.onDemandFeature('decline_ratio_1h')).toMatchObject({ kind: 'ratio', type: 'float', numerator: 'declined_1h', denominator: 'tx_count_1h' });
   });
 
+  it('reads keyFields of one field as keyField', () => {
+    const input = base();
+    Object.assign(input.sources[0]!, { keyField: undefined, keyFields: ['user_id'] });
+    expect(parseRegistry(input).source('tx')).toMatchObject({ keyField: 'user_id', keyFields: ['user_id'] });
+  });
+
   it('keeps resolved JSON of registries without the new keys unchanged (no filter, no keys)', () => {
     const r = parseRegistry({ ...base(), entities: [{ name: 'user' }], sources: [base().sources[0]], features: [base().features[0]], onDemand: [] });
     expect(JSON.stringify(r.features[0])).not.toMatch(/filter|where/);
