@@ -46,7 +46,8 @@ export interface LastPlan {
   maxTtlMs: number;
 }
 
-export interface DistinctPlan {
+/** The slot of a windowed operator over one field's values (distinct_count, top_k, approx_quantile): per-tile state. */
+export interface ValueWindowPlan {
   index: number;
   filter: SlotFilter;
   field: string;
@@ -54,6 +55,8 @@ export interface DistinctPlan {
   spanTiles: number;
   maxTtlMs: number;
 }
+
+export type DistinctPlan = ValueWindowPlan;
 
 export interface RecentPlan {
   index: number;
@@ -64,24 +67,10 @@ export interface RecentPlan {
 }
 
 /** top_k: per value, its count per tile. */
-export interface TopPlan {
-  index: number;
-  filter: SlotFilter;
-  field: string;
-  tileMs: number;
-  spanTiles: number;
-  maxTtlMs: number;
-}
+export type TopPlan = ValueWindowPlan;
 
 /** approx_quantile: log-bucket counts per tile (see quantile.ts). */
-export interface QuantilePlan {
-  index: number;
-  filter: SlotFilter;
-  field: string;
-  tileMs: number;
-  spanTiles: number;
-  maxTtlMs: number;
-}
+export type QuantilePlan = ValueWindowPlan;
 
 /** `window: "lifetime"` count/sum/min/max: one running aggregate, reset when it lapsed (see update.ts). */
 export interface LifetimePlan {
@@ -289,11 +278,12 @@ export function compileEntity(registry: Registry, entity: string, entityIndex: n
       slot.needMax ||= f.op === 'max';
       slot.needMoments ||= f.op === 'stddev' || f.op === 'variance';
       outputs.push({ kind: 'series', feature: f, slot, tiles });
-    } else if (f.op === 'approx_quantile') {
+    } else if (f.op === 'approx_quantile' || f.op === 'top_k' || f.op === 'distinct_count') {
+      const slots = f.op === 'approx_quantile' ? quantiles : f.op === 'top_k' ? tops : distincts;
       const tileMs = f.tileMs!;
       const tiles = f.windowMs! / tileMs;
-      const slot = slotFor(quantiles, `${f.source}\0${f.field}\0${tileMs}${filterPart(f)}`, () => ({
-        index: quantiles.size,
+      const slot = slotFor(slots, `${f.source}\0${f.field}\0${tileMs}${filterPart(f)}`, () => ({
+        index: slots.size,
         filter,
         field: f.field!,
         tileMs,
@@ -303,37 +293,9 @@ export function compileEntity(registry: Registry, entity: string, entityIndex: n
       sourceOf.set(slot, f.source);
       slot.spanTiles = Math.max(slot.spanTiles, tiles);
       slot.maxTtlMs = Math.max(slot.maxTtlMs, f.ttlMs);
-      outputs.push({ kind: 'quantile', feature: f, slot, tiles, q: f.q! });
-    } else if (f.op === 'top_k') {
-      const tileMs = f.tileMs!;
-      const tiles = f.windowMs! / tileMs;
-      const slot = slotFor(tops, `${f.source}\0${f.field}\0${tileMs}${filterPart(f)}`, () => ({
-        index: tops.size,
-        filter,
-        field: f.field!,
-        tileMs,
-        spanTiles: 0,
-        maxTtlMs: 0,
-      }));
-      sourceOf.set(slot, f.source);
-      slot.spanTiles = Math.max(slot.spanTiles, tiles);
-      slot.maxTtlMs = Math.max(slot.maxTtlMs, f.ttlMs);
-      outputs.push({ kind: 'top', feature: f, slot, tiles, k: f.k! });
-    } else if (f.op === 'distinct_count') {
-      const tileMs = f.tileMs!;
-      const tiles = f.windowMs! / tileMs;
-      const slot = slotFor(distincts, `${f.source}\0${f.field}\0${tileMs}${filterPart(f)}`, () => ({
-        index: distincts.size,
-        filter,
-        field: f.field!,
-        tileMs,
-        spanTiles: 0,
-        maxTtlMs: 0,
-      }));
-      sourceOf.set(slot, f.source);
-      slot.spanTiles = Math.max(slot.spanTiles, tiles);
-      slot.maxTtlMs = Math.max(slot.maxTtlMs, f.ttlMs);
-      outputs.push({ kind: 'distinct', feature: f, slot, tiles });
+      if (f.op === 'approx_quantile') outputs.push({ kind: 'quantile', feature: f, slot, tiles, q: f.q! });
+      else if (f.op === 'top_k') outputs.push({ kind: 'top', feature: f, slot, tiles, k: f.k! });
+      else outputs.push({ kind: 'distinct', feature: f, slot, tiles });
     } else if (f.op === 'last_k') {
       const slot = slotFor(recents, `${f.source}\0${f.field}${filterPart(f)}`, () => ({ index: recents.size, filter, field: f.field!, k: 0, maxTtlMs: 0 }));
       sourceOf.set(slot, f.source);
