@@ -7,6 +7,7 @@ import { describe, expect, it, onTestFinished } from 'vitest';
 import { loadEnvConfig } from '../../src/config.ts';
 import { createWorker } from '../../src/consumers/worker.ts';
 import { workerMetrics } from '../../src/metrics.ts';
+import { bruteForceVectors, toHashVectors } from '../helpers/brute-reference.ts';
 import { referenceVectors } from '../helpers/reference.ts';
 import { testEnv, testKafka, testRedisClient } from '../helpers/services.ts';
 import { waitFor } from '../helpers/wait.ts';
@@ -37,10 +38,14 @@ describe('worker exactness', () => {
     await waitFor('the worker to catch up', () => caughtUp(admin, s.groupId, topics), { timeoutMs: 60_000 });
 
     const log = await readTopics(kafka, admin, topics);
-    const expected = referenceVectors(s.registry, log, Date.now(), ENGINE_OPTIONS);
+    const now = Date.now();
+    const expected = referenceVectors(s.registry, log, now, ENGINE_OPTIONS);
     expect(expected.size).toBeGreaterThan(100);
     const actual = await readVectors(redis, s, expected.keys());
+    // The plumbing: every event applied once, whatever the batch cuts ...
     expect(actual, `seed ${seed}`).toEqual(expected);
+    // ... and the rules: a brute-force model of the README's window, dedup and lapse rules, written without the engine.
+    expect(actual, `brute-force reference, seed ${seed}`).toEqual(toHashVectors(s.registry, bruteForceVectors(s.registry, log, now, ENGINE_OPTIONS)));
     await first.stop();
 
     // Redelivery: rewind the (now empty) group to the start and consume everything again.
