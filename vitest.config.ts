@@ -21,6 +21,7 @@ const CLUSTER_READY: string[] = [
   'test/integration/sync-basic.test.ts',
   'test/integration/sync-e2e.test.ts',
   'test/integration/sync-outage.test.ts',
+  'test/integration/server-http.test.ts',
 ];
 
 const integration = {

@@ -9,11 +9,17 @@
  *
  * State size: 2,000 users with ~5 transactions/day (90 days), ~2 logins/day
  * and a profile update every ~30 days; serialized after evict at the end.
+ *
+ * Mixed registry (issue 13): the same events through the default features
+ * plus filtered counts, stddev, a lifetime count, first and first_k, and a
+ * user_merchant entity fed by the same transactions (each transaction updates
+ * the user and the pair).
  */
 import { randomUUID } from 'node:crypto';
 import { WindowEngine, type EntityState } from '../src/aggregations/engine.ts';
 import type { NormalizedEvent } from '../src/schemas/events.ts';
-import { loadRegistryFile } from '../src/schemas/registry.ts';
+import { defaultRegistryConfig } from '../src/schemas/default-registry.ts';
+import { loadRegistryFile, parseRegistry, type Registry } from '../src/schemas/registry.ts';
 
 const DAY = 86_400_000;
 const T0 = Date.UTC(2026, 0, 1);
@@ -102,6 +108,54 @@ function timeApply(engine: WindowEngine, events: NormalizedEvent[], nows: number
   return cpuSeconds(started);
 }
 
+/** The default registry plus the issue-13 kinds: filters, stddev, lifetime, first/first_k, and a pair entity on the same topic. */
+function mixedRegistry(): Registry {
+  const base = defaultRegistryConfig;
+  const big = [{ field: 'amount', gte: 100 }];
+  const extra = [
+    { name: 'big_tx_1h', source: 'transactions', op: 'count', window: '1h', type: 'int', default: 0, where: big },
+    { name: 'big_tx_sum_24h', source: 'transactions', op: 'sum', field: 'amount', window: '24h', type: 'float', default: 0, where: big },
+    { name: 'amount_sd_7d', source: 'transactions', op: 'stddev', field: 'amount', window: '7d', type: 'float', default: 0 },
+    { name: 'tx_lifetime', source: 'transactions', op: 'count', window: 'lifetime', type: 'int', default: 0, freshness: '365d' },
+    { name: 'first_merchant', source: 'transactions', op: 'first', field: 'merchant_id', type: 'string', default: '', freshness: '365d' },
+    { name: 'first_merchants', source: 'transactions', op: 'first_k', field: 'merchant_id', k: 5, type: 'string_list', default: [], freshness: '365d' },
+    { name: 'pair_tx_30d', source: 'pair_tx', op: 'count', window: '30d', type: 'int', default: 0 },
+    { name: 'pair_sum_30d', source: 'pair_tx', op: 'sum', field: 'amount', window: '30d', type: 'float', default: 0 },
+    { name: 'pair_lifetime', source: 'pair_tx', op: 'count', window: 'lifetime', type: 'int', default: 0, freshness: '365d' },
+  ];
+  const userExtra = extra.filter((f) => f.source === 'transactions').map((f) => f.name);
+  return parseRegistry({
+    ...base,
+    entities: [...base.entities, { name: 'user_merchant', keys: ['user_id', 'merchant_id'] }],
+    sources: [
+      ...base.sources,
+      { name: 'pair_tx', topic: 'transactions', entity: 'user_merchant', keyFields: ['user_id', 'merchant_id'], timeField: 'ts', schema: 'transactions' },
+    ],
+    features: [...base.features, ...extra],
+    groups: [
+      { name: 'features', features: [...base.groups[0].features, ...userExtra] },
+      { name: 'pair', features: ['pair_tx_30d', 'pair_sum_30d', 'pair_lifetime'] },
+    ],
+  });
+}
+
+/** Each transaction also updates its user_merchant pair, as a worker reading one topic into two sources does. */
+function timeApplyMixed(engine: WindowEngine, events: NormalizedEvent[], nows: number[], states: Map<string, EntityState>): number {
+  const started = process.cpuUsage();
+  for (let i = 0; i < events.length; i++) {
+    const e = events[i]!;
+    let s = states.get(e.entityId);
+    if (s === undefined) states.set(e.entityId, (s = engine.newState('user')));
+    engine.apply(s, e, nows[i]!);
+    if (e.source !== 'transactions') continue;
+    const pairId = `${e.entityId}|${e.fields.merchant_id as string}`;
+    let p = states.get(pairId);
+    if (p === undefined) states.set(pairId, (p = engine.newState('user_merchant')));
+    engine.apply(p, { ...e, source: 'pair_tx', entityId: pairId }, nows[i]!);
+  }
+  return cpuSeconds(started);
+}
+
 function timeBaseline(events: NormalizedEvent[], counts: Map<string, { n: number }>): number {
   const started = process.cpuUsage();
   for (let i = 0; i < events.length; i++) {
@@ -144,39 +198,49 @@ function stateSizes(engine: WindowEngine): number[] {
 export default async function run(): Promise<{ metrics: Record<string, number | string>; table: Array<Record<string, string | number>> }> {
   const registry = await loadRegistryFile();
   const engine = new WindowEngine(registry);
+  const mixed = new WindowEngine(mixedRegistry());
   const next = eventSource();
   const states = new Map<string, EntityState>();
+  const mixedStates = new Map<string, EntityState>();
   const counts = new Map<string, { n: number }>();
   const CHUNK = 100_000;
   let seconds = 0;
+  let mixedSeconds = 0;
   let baseSeconds = 0;
   for (let from = 0; from < WARMUP + EVENTS; from += CHUNK) {
     const { events, nows } = next(from, CHUNK);
     const t = timeApply(engine, events, nows, states);
+    const m = timeApplyMixed(mixed, events, nows, mixedStates);
     const b = timeBaseline(events, counts);
     if (from >= WARMUP) {
       seconds += t;
+      mixedSeconds += m;
       baseSeconds += b;
     }
   }
   const sizes = stateSizes(engine);
+  const mixedSizes = stateSizes(mixed);
   const pct = (p: number) => sizes[Math.min(sizes.length - 1, Math.floor(p * sizes.length))]!;
   const metrics = {
     events: EVENTS,
     events_per_sec: Math.round(EVENTS / seconds),
+    mixed_events_per_sec: Math.round(EVENTS / mixedSeconds),
     baseline_events_per_sec: Math.round(EVENTS / baseSeconds),
     ns_per_event: Math.round((seconds * 1e9) / EVENTS),
     state_bytes_median: pct(0.5),
     state_bytes_p99: pct(0.99),
     state_bytes_max: sizes.at(-1)!,
+    mixed_user_state_bytes_median: mixedSizes[Math.floor(mixedSizes.length / 2)]!,
   };
   return {
     metrics,
     table: [
       { case: 'apply, default registry, Zipf users', value: metrics.events_per_sec, unit: 'events/s', goal: '>= 1000000' },
+      { case: 'apply, mixed registry (filters, stddev, lifetime, first_k, pair entity)', value: metrics.mixed_events_per_sec, unit: 'events/s', goal: '' },
       { case: 'baseline: Map lookup + counter', value: metrics.baseline_events_per_sec, unit: 'events/s', goal: '' },
       { case: 'state, 5 tx/day over 90 days, median', value: metrics.state_bytes_median, unit: 'bytes', goal: '<= 1024' },
       { case: 'state, p99', value: metrics.state_bytes_p99, unit: 'bytes', goal: '' },
+      { case: 'user state, mixed registry, median', value: metrics.mixed_user_state_bytes_median, unit: 'bytes', goal: '' },
     ],
   };
 }

@@ -57,7 +57,7 @@ import { evictState, outputChange, outputValue } from './read.ts';
 import { deserializeState, serializeState } from './serialize.ts';
 import { emptyState, type EntityState } from './state.ts';
 import { decimals } from './numbers.ts';
-import { addDistinct, addLast, addRecent, addToSeries, finite } from './update.ts';
+import { addDistinct, addFirst, addLast, addLifetime, addRecent, addToSeries, addTop, finite } from './update.ts';
 
 export type { EntityState };
 export type ApplyOutcome = 'applied' | 'duplicate' | 'expired';
@@ -136,6 +136,7 @@ export class WindowEngine {
     const f = event.fields;
     let took = false;
     for (const g of sp.numeric) {
+      if (g.filter !== undefined && !g.filter(f)) continue;
       let v = 0;
       if (g.field !== undefined) {
         const x = finite(f[g.field]);
@@ -145,9 +146,12 @@ export class WindowEngine {
       const d = g.needDecimals ? decimals(v) : 0;
       for (const p of g.series) if (addToSeries(state, p, v, d, t, nowMs)) took = true;
     }
-    for (const p of sp.lasts) if (addLast(state, p, f, t, nowMs)) took = true;
-    for (const p of sp.distincts) if (addDistinct(state, p, f, t, nowMs)) took = true;
-    for (const p of sp.recents) if (addRecent(state, p, f, t, nowMs)) took = true;
+    for (const p of sp.lasts) if ((p.filter === undefined || p.filter(f)) && addLast(state, p, f, t, nowMs)) took = true;
+    for (const p of sp.distincts) if ((p.filter === undefined || p.filter(f)) && addDistinct(state, p, f, t, nowMs)) took = true;
+    for (const p of sp.recents) if ((p.filter === undefined || p.filter(f)) && addRecent(state, p, f, t, nowMs)) took = true;
+    for (const p of sp.lifetimes) if ((p.filter === undefined || p.filter(f)) && addLifetime(state, p, f, t, nowMs)) took = true;
+    for (const p of sp.firsts) if ((p.filter === undefined || p.filter(f)) && addFirst(state, p, f, t, nowMs)) took = true;
+    for (const p of sp.tops) if ((p.filter === undefined || p.filter(f)) && addTop(state, p, f, t, nowMs)) took = true;
     return took ? 'applied' : 'expired';
   }
 

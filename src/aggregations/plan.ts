@@ -4,7 +4,10 @@
  * share one tile series, so an event updates each series once.
  */
 import { z } from 'zod';
-import type { Registry, ResolvedFeature, ResolvedSource } from '../schemas/registry.ts';
+import type { EventFields, Registry, ResolvedFeature, ResolvedSource } from '../schemas/registry.ts';
+
+/** A feature filter (see schemas/registry-filter.ts); undefined: every event. */
+export type SlotFilter = ((fields: EventFields) => boolean) | undefined;
 
 export interface SeriesPlan {
   index: number;
@@ -17,16 +20,25 @@ export interface SeriesPlan {
   needSum: boolean;
   needMin: boolean;
   needMax: boolean;
-  /** Layout of a tile in SeriesState.tiles: numbers per tile, and offsets of min and max (-1: not kept); sum units and scale sit at 2 and 3. */
+  /** stddev/variance: a Welford mean and M2 per tile. */
+  needMoments: boolean;
+  filter: SlotFilter;
+  /**
+   * Layout of a tile in SeriesState.tiles: numbers per tile, and offsets of
+   * min, max and the moments' mean (M2 follows it) (-1: not kept); sum units
+   * and scale sit at 2 and 3.
+   */
   stride: number;
   minAt: number;
   maxAt: number;
+  momentsAt: number;
   /** A new tile's numbers (index 0 to be set). */
   blank: number[];
 }
 
 export interface LastPlan {
   index: number;
+  filter: SlotFilter;
   /** Undefined: the slot keeps the newest event time (`last_time`). */
   field: string | undefined;
   type: ResolvedFeature['type'];
@@ -36,6 +48,7 @@ export interface LastPlan {
 
 export interface DistinctPlan {
   index: number;
+  filter: SlotFilter;
   field: string;
   tileMs: number;
   spanTiles: number;
@@ -44,14 +57,47 @@ export interface DistinctPlan {
 
 export interface RecentPlan {
   index: number;
+  filter: SlotFilter;
   field: string;
   k: number;
   maxTtlMs: number;
 }
 
-/** Series reading one field (or plain counts): the value is read and checked once per event. */
+/** top_k: per value, its count per tile. */
+export interface TopPlan {
+  index: number;
+  filter: SlotFilter;
+  field: string;
+  tileMs: number;
+  spanTiles: number;
+  maxTtlMs: number;
+}
+
+/** `window: "lifetime"` count/sum/min/max: one running aggregate, reset when it lapsed (see update.ts). */
+export interface LifetimePlan {
+  index: number;
+  filter: SlotFilter;
+  /** Undefined: counts every event. */
+  field: string | undefined;
+  ttlMs: number;
+}
+
+/** first (k = 0: one typed value) and first_k (k distinct values): the earliest since the slot was last fresh. */
+export interface FirstPlan {
+  index: number;
+  filter: SlotFilter;
+  field: string;
+  type: ResolvedFeature['type'];
+  /** Always undefined: first takes no vectors. */
+  dim: undefined;
+  k: number;
+  ttlMs: number;
+}
+
+/** Series reading one field (or plain counts) under one filter: the value is read and checked once per event. */
 export interface NumericGroup {
   field: string | undefined;
+  filter: SlotFilter;
   needDecimals: boolean;
   series: SeriesPlan[];
 }
@@ -63,6 +109,9 @@ export interface SourcePlan {
   lasts: LastPlan[];
   distincts: DistinctPlan[];
   recents: RecentPlan[];
+  lifetimes: LifetimePlan[];
+  firsts: FirstPlan[];
+  tops: TopPlan[];
 }
 
 /** One output feature and the slot it reads. */
@@ -70,7 +119,10 @@ export type Output =
   | { kind: 'series'; feature: ResolvedFeature; slot: SeriesPlan; tiles: number }
   | { kind: 'last'; feature: ResolvedFeature; slot: LastPlan }
   | { kind: 'distinct'; feature: ResolvedFeature; slot: DistinctPlan; tiles: number }
-  | { kind: 'recent'; feature: ResolvedFeature; slot: RecentPlan; k: number };
+  | { kind: 'recent'; feature: ResolvedFeature; slot: RecentPlan; k: number }
+  | { kind: 'lifetime'; feature: ResolvedFeature; slot: LifetimePlan }
+  | { kind: 'first'; feature: ResolvedFeature; slot: FirstPlan }
+  | { kind: 'top'; feature: ResolvedFeature; slot: TopPlan; tiles: number; k: number };
 
 export interface EntityPlan {
   entity: string;
@@ -81,6 +133,9 @@ export interface EntityPlan {
   lasts: LastPlan[];
   distincts: DistinctPlan[];
   recents: RecentPlan[];
+  lifetimes: LifetimePlan[];
+  firsts: FirstPlan[];
+  tops: TopPlan[];
   bySource: Map<string, SourcePlan>;
   outputs: Output[];
   groups: string[];
@@ -122,9 +177,18 @@ function layoutTiles(p: SeriesPlan): void {
   if (p.needMax) blank.push(-Infinity);
   p.minAt = p.needMin ? blank.indexOf(Infinity) : -1;
   p.maxAt = p.needMax ? blank.indexOf(-Infinity) : -1;
+  p.momentsAt = p.needMoments ? blank.length : -1;
+  if (p.needMoments) blank.push(0, 0);
   p.stride = blank.length;
   p.blank = blank;
 }
+
+/** Slot-key suffix of a filter: empty without one, so unfiltered layouts (and their fingerprints) are unchanged. */
+function filterPart(f: ResolvedFeature): string {
+  return f.filterKey === undefined ? '' : `\0${f.filterKey}`;
+}
+
+const SERIES_OPS = new Set<string>(['count', 'sum', 'avg', 'min', 'max', 'stddev', 'variance']);
 
 export function compileEntity(registry: Registry, entity: string, entityIndex: number): EntityPlan {
   const features = registry.featuresOf(entity);
@@ -132,12 +196,42 @@ export function compileEntity(registry: Registry, entity: string, entityIndex: n
   const lasts = new Map<string, LastPlan>();
   const distincts = new Map<string, DistinctPlan>();
   const recents = new Map<string, RecentPlan>();
+  const lifetimes = new Map<string, LifetimePlan>();
+  const firsts = new Map<string, FirstPlan>();
+  const tops = new Map<string, TopPlan>();
   const sourceOf = new Map<object, string>();
   const outputs: Output[] = [];
+  // One function per distinct filter, so slots under equal filters test it once per event.
+  const filters = new Map<string, SlotFilter>();
 
   for (const f of features) {
     const source = registry.source(f.source)!;
-    if (f.op === 'count' || f.op === 'sum' || f.op === 'avg' || f.op === 'min' || f.op === 'max') {
+    let filter: SlotFilter;
+    if (f.filterKey !== undefined) filter = slotFor(filters, f.filterKey, () => f.filter);
+    // Lifetime slots are keyed by TTL too: each resets when it lapses, so features share one only under the same TTL.
+    if (f.lifetime && (f.op === 'first' || f.op === 'first_k')) {
+      const k = f.op === 'first_k' ? f.k! : 0;
+      const slot = slotFor(firsts, `${f.source}\0${f.field}\0${f.type}\0${k}\0${f.ttlMs}${filterPart(f)}`, () => ({
+        index: firsts.size,
+        filter,
+        field: f.field!,
+        type: f.type,
+        dim: undefined,
+        k,
+        ttlMs: f.ttlMs,
+      }));
+      sourceOf.set(slot, f.source);
+      outputs.push({ kind: 'first', feature: f, slot });
+    } else if (f.lifetime) {
+      const slot = slotFor(lifetimes, `${f.source}\0${f.field ?? ''}\0${f.ttlMs}${filterPart(f)}`, () => ({
+        index: lifetimes.size,
+        filter,
+        field: f.field,
+        ttlMs: f.ttlMs,
+      }));
+      sourceOf.set(slot, f.source);
+      outputs.push({ kind: 'lifetime', feature: f, slot });
+    } else if (SERIES_OPS.has(f.op)) {
       const tileMs = f.tileMs!;
       const tiles = f.windowMs! / tileMs;
       // A plain count joins a numeric series of the same source and tile when every event carries that field.
@@ -147,11 +241,13 @@ export function compileEntity(registry: Registry, entity: string, entityIndex: n
           (g) =>
             g.source === f.source &&
             g.tileMs === tileMs &&
+            g.filterKey === f.filterKey &&
             g.field !== undefined &&
             g.op !== 'distinct_count' &&
+            !g.lifetime &&
             alwaysNumeric(source, g.field),
         )?.field;
-      const slot = slotFor(series, `${f.source}\0${shared ?? ''}\0${tileMs}`, () => {
+      const slot = slotFor(series, `${f.source}\0${shared ?? ''}\0${tileMs}${filterPart(f)}`, () => {
         const s: SeriesPlan = {
           index: series.size,
           field: shared,
@@ -161,9 +257,12 @@ export function compileEntity(registry: Registry, entity: string, entityIndex: n
           needSum: false,
           needMin: false,
           needMax: false,
+          needMoments: false,
+          filter,
           stride: 0,
           minAt: -1,
           maxAt: -1,
+          momentsAt: -1,
           blank: [],
         };
         sourceOf.set(s, f.source);
@@ -174,12 +273,29 @@ export function compileEntity(registry: Registry, entity: string, entityIndex: n
       slot.needSum ||= f.op === 'sum' || f.op === 'avg';
       slot.needMin ||= f.op === 'min';
       slot.needMax ||= f.op === 'max';
+      slot.needMoments ||= f.op === 'stddev' || f.op === 'variance';
       outputs.push({ kind: 'series', feature: f, slot, tiles });
+    } else if (f.op === 'top_k') {
+      const tileMs = f.tileMs!;
+      const tiles = f.windowMs! / tileMs;
+      const slot = slotFor(tops, `${f.source}\0${f.field}\0${tileMs}${filterPart(f)}`, () => ({
+        index: tops.size,
+        filter,
+        field: f.field!,
+        tileMs,
+        spanTiles: 0,
+        maxTtlMs: 0,
+      }));
+      sourceOf.set(slot, f.source);
+      slot.spanTiles = Math.max(slot.spanTiles, tiles);
+      slot.maxTtlMs = Math.max(slot.maxTtlMs, f.ttlMs);
+      outputs.push({ kind: 'top', feature: f, slot, tiles, k: f.k! });
     } else if (f.op === 'distinct_count') {
       const tileMs = f.tileMs!;
       const tiles = f.windowMs! / tileMs;
-      const slot = slotFor(distincts, `${f.source}\0${f.field}\0${tileMs}`, () => ({
+      const slot = slotFor(distincts, `${f.source}\0${f.field}\0${tileMs}${filterPart(f)}`, () => ({
         index: distincts.size,
+        filter,
         field: f.field!,
         tileMs,
         spanTiles: 0,
@@ -190,15 +306,16 @@ export function compileEntity(registry: Registry, entity: string, entityIndex: n
       slot.maxTtlMs = Math.max(slot.maxTtlMs, f.ttlMs);
       outputs.push({ kind: 'distinct', feature: f, slot, tiles });
     } else if (f.op === 'last_k') {
-      const slot = slotFor(recents, `${f.source}\0${f.field}`, () => ({ index: recents.size, field: f.field!, k: 0, maxTtlMs: 0 }));
+      const slot = slotFor(recents, `${f.source}\0${f.field}${filterPart(f)}`, () => ({ index: recents.size, filter, field: f.field!, k: 0, maxTtlMs: 0 }));
       sourceOf.set(slot, f.source);
       slot.k = Math.max(slot.k, f.k!);
       slot.maxTtlMs = Math.max(slot.maxTtlMs, f.ttlMs);
       outputs.push({ kind: 'recent', feature: f, slot, k: f.k! });
     } else {
       const field = f.op === 'last_time' ? undefined : f.field;
-      const slot = slotFor(lasts, `${f.source}\0${field ?? ''}\0${f.type}\0${f.dim ?? ''}`, () => ({
+      const slot = slotFor(lasts, `${f.source}\0${field ?? ''}\0${f.type}\0${f.dim ?? ''}${filterPart(f)}`, () => ({
         index: lasts.size,
+        filter,
         field,
         type: f.type,
         dim: f.dim,
@@ -212,15 +329,15 @@ export function compileEntity(registry: Registry, entity: string, entityIndex: n
 
   const bySource = new Map<string, SourcePlan>();
   for (const s of registry.sources) {
-    if (s.entity === entity) bySource.set(s.name, { index: bySource.size, numeric: [], lasts: [], distincts: [], recents: [] });
+    if (s.entity === entity) bySource.set(s.name, { index: bySource.size, numeric: [], lasts: [], distincts: [], recents: [], lifetimes: [], firsts: [], tops: [] });
   }
-  const add = <K extends 'lasts' | 'distincts' | 'recents'>(key: K, slots: Iterable<SourcePlan[K][number]>) => {
+  const add = <K extends 'lasts' | 'distincts' | 'recents' | 'lifetimes' | 'firsts' | 'tops'>(key: K, slots: Iterable<SourcePlan[K][number]>) => {
     for (const slot of slots) (bySource.get(sourceOf.get(slot)!)![key] as SourcePlan[K][number][]).push(slot);
   };
   for (const slot of series.values()) {
     const numeric = bySource.get(sourceOf.get(slot)!)!.numeric;
-    let group = numeric.find((g) => g.field === slot.field);
-    if (group === undefined) numeric.push((group = { field: slot.field, needDecimals: false, series: [] }));
+    let group = numeric.find((g) => g.field === slot.field && g.filter === slot.filter);
+    if (group === undefined) numeric.push((group = { field: slot.field, filter: slot.filter, needDecimals: false, series: [] }));
     group.needDecimals ||= slot.needSum;
     group.series.push(slot);
   }
@@ -228,12 +345,19 @@ export function compileEntity(registry: Registry, entity: string, entityIndex: n
   add('lasts', lasts.values());
   add('distincts', distincts.values());
   add('recents', recents.values());
+  add('lifetimes', lifetimes.values());
+  add('firsts', firsts.values());
+  add('tops', tops.values());
 
   const layout = {
-    s: [...series.entries()].map(([k, s]) => [k, s.needSum, s.needMin, s.needMax]),
+    s: [...series.entries()].map(([k, s]) => [k, s.needSum, s.needMin, s.needMax, ...(s.needMoments ? [true] : [])]),
     l: [...lasts.keys()],
     d: [...distincts.keys()],
     r: [...recents.keys()],
+    // Only when present: the layouts (and fingerprints) of registries without them are unchanged.
+    ...(lifetimes.size > 0 ? { lt: [...lifetimes.keys()] } : {}),
+    ...(firsts.size > 0 ? { f: [...firsts.keys()] } : {}),
+    ...(tops.size > 0 ? { t: [...tops.keys()] } : {}),
   };
   return {
     entity,
@@ -243,6 +367,9 @@ export function compileEntity(registry: Registry, entity: string, entityIndex: n
     lasts: [...lasts.values()],
     distincts: [...distincts.values()],
     recents: [...recents.values()],
+    lifetimes: [...lifetimes.values()],
+    firsts: [...firsts.values()],
+    tops: [...tops.values()],
     bySource,
     outputs,
     groups: registry.groupsOf(entity).map((g) => g.name),

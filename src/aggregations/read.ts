@@ -3,10 +3,11 @@
  * their own, and eviction of what no later read can see.
  */
 import type { FeatureValue } from '../schemas/registry.ts';
+import { FLOAT, POW10 } from './numbers.ts';
 import { sumRange } from './numbers.ts';
 import { currentTile, type EntityPlan, type Output } from './plan.ts';
 import type { EntityState, RecentState, SeriesState } from './state.ts';
-import { newer, sweepDistinct, trimSeries } from './update.ts';
+import { firstList, newer, sweepDistinct, sweepTop, trimSeries } from './update.ts';
 
 /** Element offsets [a, b) of the tiles in [lo, hi]. */
 function tileRange(s: SeriesState, lo: number, hi: number): [number, number] {
@@ -29,10 +30,30 @@ function seriesValue(o: Extract<Output, { kind: 'series' }>, s: SeriesState, now
   if (op === 'count') return count;
   if (count === 0) return o.feature.default;
   if (op === 'avg') return sumRange(tiles, stride, a + 2, b + 2) / count;
+  if (op === 'stddev' || op === 'variance') {
+    const variance = mergedVariance(tiles, stride, a, b, o.slot.momentsAt);
+    return op === 'variance' ? variance : Math.sqrt(variance);
+  }
   const at = op === 'min' ? o.slot.minAt : o.slot.maxAt;
   let best = op === 'min' ? Infinity : -Infinity;
   for (let j = a; j < b; j += stride) best = op === 'min' ? Math.min(best, tiles[j + at]!) : Math.max(best, tiles[j + at]!);
   return best;
+}
+
+/** Population variance of the tiles at [a, b), merging their Welford moments (Chan et al.). */
+function mergedVariance(tiles: readonly number[], stride: number, a: number, b: number, at: number): number {
+  let n = 0;
+  let mean = 0;
+  let m2 = 0;
+  for (let j = a; j < b; j += stride) {
+    const nb = tiles[j + 1]!;
+    const delta = tiles[j + at]! - mean;
+    const total = n + nb;
+    mean += (delta * nb) / total;
+    m2 += tiles[j + at + 1]! + (delta * delta * n * nb) / total;
+    n = total;
+  }
+  return Math.max(0, m2 / n) + 0;
 }
 
 /** Values of last_k at `now`, newest first. */
@@ -71,6 +92,34 @@ export function outputValue(o: Output, state: EntityState, now: number): Feature
       const l = state.lasts[o.slot.index];
       if (l === undefined || l.ts + ttl <= now) return undefined;
       return o.slot.field === undefined ? Math.floor(l.ts / 1000) : l.value;
+    }
+    case 'top': {
+      const s = state.tops[o.slot.index];
+      if (s === undefined || s.lastTs + ttl <= now) return undefined;
+      const cur = currentTile(now, o.slot.tileMs);
+      const lo = cur - o.tiles + 1;
+      const counted: [string, number][] = [];
+      s.values.forEach((tc, value) => {
+        let n = 0;
+        for (let j = 0; j < tc.length; j += 2) if (tc[j]! >= lo && tc[j]! <= cur) n += tc[j + 1]!;
+        if (n > 0) counted.push([value, n]);
+      });
+      // Most frequent first; ties to the value that sorts first.
+      counted.sort(([v1, n1], [v2, n2]) => n2 - n1 || (v1 < v2 ? -1 : v1 > v2 ? 1 : 0));
+      return counted.slice(0, o.k).map(([v]) => v);
+    }
+    case 'lifetime': {
+      const s = state.lifetimes[o.slot.index];
+      if (s === undefined || s.lastTs + ttl <= now) return undefined;
+      const op = o.feature.op;
+      if (op === 'count') return s.count;
+      if (op === 'sum') return (s.sum[1] === FLOAT ? s.sum[0]! : s.sum[0]! / POW10[s.sum[1]!]!) + 0;
+      return op === 'min' ? s.min : s.max;
+    }
+    case 'first': {
+      const s = state.firsts[o.slot.index];
+      if (s === undefined || s.lastTs + ttl <= now) return undefined;
+      return o.slot.k === 0 ? s.values[0]! : (firstList(s.values, s.times) as string[]);
     }
   }
 }
@@ -115,6 +164,21 @@ export function outputChange(o: Output, state: EntityState, now: number): number
       if (l !== undefined) at(l.ts + ttl);
       break;
     }
+    case 'top': {
+      const s = state.tops[o.slot.index];
+      if (s === undefined) break;
+      at(s.lastTs + ttl);
+      const T = o.slot.tileMs;
+      const cur = currentTile(now, T);
+      for (const tc of s.values.values()) for (let j = 0; j < tc.length; j += 2) at((tc[j]! > cur ? tc[j]! : tc[j]! + o.tiles) * T + 1);
+      break;
+    }
+    case 'lifetime':
+    case 'first': {
+      const s = (o.kind === 'lifetime' ? state.lifetimes : state.firsts)[o.slot.index];
+      if (s !== undefined) at(s.lastTs + ttl);
+      break;
+    }
   }
   return next;
 }
@@ -152,6 +216,21 @@ export function evictState(plan: EntityPlan, state: EntityState, now: number, de
   for (const p of plan.lasts) {
     const l = state.lasts[p.index];
     if (l !== undefined && l.ts + p.maxTtlMs <= now) state.lasts[p.index] = undefined;
+  }
+  for (const p of plan.tops) {
+    const s = state.tops[p.index];
+    if (s === undefined) continue;
+    const cur = currentTile(now, p.tileMs);
+    sweepTop(s, cur - p.spanTiles + 1, cur);
+    if (s.values.size === 0 && s.lastTs + p.maxTtlMs <= now) state.tops[p.index] = undefined;
+  }
+  for (const p of plan.lifetimes) {
+    const s = state.lifetimes[p.index];
+    if (s !== undefined && s.lastTs + p.ttlMs <= now) state.lifetimes[p.index] = undefined;
+  }
+  for (const p of plan.firsts) {
+    const s = state.firsts[p.index];
+    if (s !== undefined && s.lastTs + p.ttlMs <= now) state.firsts[p.index] = undefined;
   }
   // Ids are forgotten by the arrival clock only, never by `now`: a replay decides as the first run did.
   for (const d of state.dedup) d.prune(dedupHorizonMs);

@@ -9,9 +9,13 @@
  *   per last slot: 0 = absent, else newest - ts + 1; value (number | string | dim x f32 LE)
  *   per distinct slot: 0 = absent, else newest - lastTs + 1; value count; (value, tile count, tiles)
  *   per last_k slot: entry count; (value, newest - time)
+ *   per lifetime slot: 0 = absent, else newest - lastTs + 1; count; sum (scaled); min; max
+ *   per first/first_k slot: 0 = absent, else newest - lastTs + 1; entry count; (value, newest - time)
+ *   per top_k slot: 0 = absent, else newest - lastTs + 1; value count; (value, tile list, count per tile)
  *
  * Tile lists: first `newestTile - tile`, then the gap to each next tile minus one.
- * A series tile: count, then its sum (units at a scale), min, max as needed.
+ * A series tile: count, then its sum (units at a scale), min, max, and the
+ * Welford mean and M2 (stddev/variance) as needed.
  * Numbers with up to 6 decimals are one varint (see ByteWriter.scaled).
  *
  * Version 1 differs only in its dedup section: count, then (id, newest - event
@@ -61,6 +65,8 @@ function stringTable(state: EntityState): Map<string, number> {
   for (const l of state.lasts) if (typeof l?.value === 'string') add(l.value);
   for (const d of state.distincts) if (d) for (const v of d.values.keys()) add(v);
   for (const r of state.recents) if (r) for (const v of r.values) add(v);
+  for (const f of state.firsts) if (f) for (const v of f.values) if (typeof v === 'string') add(v);
+  for (const t of state.tops) if (t) for (const v of t.values.keys()) add(v);
   return table;
 }
 
@@ -98,6 +104,10 @@ export function serializeState(plan: EntityPlan, state: EntityState): Uint8Array
       if (p.needSum) w.scaled(a[j + 2]!, a[j + 3]!);
       if (p.minAt >= 0) w.num(a[j + p.minAt]!);
       if (p.maxAt >= 0) w.num(a[j + p.maxAt]!);
+      if (p.momentsAt >= 0) {
+        w.num(a[j + p.momentsAt]!);
+        w.num(a[j + p.momentsAt + 1]!);
+      }
     }
   }
   for (const p of plan.lasts) {
@@ -127,6 +137,38 @@ export function serializeState(plan: EntityPlan, state: EntityState): Uint8Array
       w.varint(newest - r.times[i]!);
     });
   }
+  for (const p of plan.lifetimes) {
+    const s = state.lifetimes[p.index];
+    w.varint(s === undefined ? 0 : newest - s.lastTs + 1);
+    if (s === undefined) continue;
+    w.varint(s.count);
+    w.scaled(s.sum[0]!, s.sum[1]!);
+    w.num(s.min);
+    w.num(s.max);
+  }
+  for (const p of plan.firsts) {
+    const s = state.firsts[p.index];
+    w.varint(s === undefined ? 0 : newest - s.lastTs + 1);
+    if (s === undefined) continue;
+    w.varint(s.values.length);
+    s.values.forEach((v, i) => {
+      if (typeof v === 'string') ref(v);
+      else w.num(v as number);
+      w.varint(newest - s.times[i]!);
+    });
+  }
+  for (const p of plan.tops) {
+    const s = state.tops[p.index];
+    w.varint(s === undefined ? 0 : newest - s.lastTs + 1);
+    if (s === undefined) continue;
+    w.varint(s.values.size);
+    const newestTile = Math.floor(newest / p.tileMs);
+    for (const [v, tc] of s.values) {
+      ref(v);
+      writeTiles(w, tc, newestTile, 2);
+      for (let j = 1; j < tc.length; j += 2) w.varint(tc[j]!);
+    }
+  }
   return w.finish();
 }
 
@@ -140,6 +182,12 @@ function readSeries(r: ByteReader, p: EntityPlan['series'][number], lastTs: numb
     if (p.needSum) tiles.push(...r.scaled());
     if (p.needMin) tiles.push(r.num());
     if (p.needMax) tiles.push(r.num());
+    if (p.needMoments) {
+      tiles.push(r.num());
+      const m2 = r.num();
+      r.check(m2 >= 0, 'negative M2');
+      tiles.push(m2);
+    }
   }
   return new SeriesState(lastTs, p.stride, tiles);
 }
@@ -234,6 +282,47 @@ export function deserializeState(plans: readonly EntityPlan[], bytes: Uint8Array
     }
     r.check(new Set(values).size === n, 'repeated last_k value');
     state.recents[p.index] = { values, times, hashes: values.map(hashOf) };
+  }
+  for (const p of plan.lifetimes) {
+    const present = r.varint();
+    if (present === 0) continue;
+    const count = r.count();
+    r.check(count > 0, 'empty lifetime aggregate');
+    const sum = r.scaled();
+    state.lifetimes[p.index] = { lastTs: newest - present + 1, count, sum, min: r.num(), max: r.num() };
+  }
+  for (const p of plan.firsts) {
+    const present = r.varint();
+    if (present === 0) continue;
+    const n = r.count();
+    r.check(n > 0 && n <= Math.max(1, p.k), 'bad first_k size');
+    const values: LastValue[] = [];
+    const times: number[] = [];
+    for (let i = 0; i < n; i++) {
+      values.push(p.k > 0 || p.type === 'string' ? str() : r.num());
+      times.push(time());
+    }
+    r.check(new Set(values).size === n, 'repeated first_k value');
+    state.firsts[p.index] = { lastTs: newest - present + 1, values, times };
+  }
+  for (const p of plan.tops) {
+    const present = r.varint();
+    if (present === 0) continue;
+    const values = new Map<string, number[]>();
+    const newestTile = Math.floor(newest / p.tileMs);
+    const n = r.count();
+    for (let i = 0; i < n; i++) {
+      const v = str();
+      const tc: number[] = [];
+      for (const tile of readTiles(r, newestTile, 1)) {
+        const c = r.varint();
+        r.check(c > 0, 'empty top_k tile');
+        tc.push(tile, c);
+      }
+      values.set(v, tc);
+    }
+    r.check(values.size === n, 'repeated top_k value');
+    state.tops[p.index] = { lastTs: newest - present + 1, values, sweptTile: -Infinity };
   }
   r.check(r.remaining === 0, 'trailing bytes');
   return state;

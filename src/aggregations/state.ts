@@ -48,6 +48,32 @@ export interface RecentState {
   hashes: number[];
 }
 
+/** A lifetime count/sum/min/max: everything since the slot was last fresh. */
+export interface LifetimeState {
+  /** Newest event time taken, for freshness. */
+  lastTs: number;
+  count: number;
+  /** Sum as [units, scale] (see numbers.ts). */
+  sum: number[];
+  min: number;
+  max: number;
+}
+
+/** first / first_k: values with their earliest event times (at most k; one for first), plus the newest time taken. */
+export interface FirstState {
+  lastTs: number;
+  values: LastValue[];
+  times: number[];
+}
+
+/** top_k: value -> [tile, count, tile, count, ...], tiles ascending, none before the window's first tile once swept. */
+export interface TopState {
+  lastTs: number;
+  values: Map<string, number[]>;
+  /** Current tile when values were last swept; not persisted. */
+  sweptTile: number;
+}
+
 export interface EntityState {
   readonly entity: string;
   /** Position of the entity in the registry: finds the plan without a lookup by name. */
@@ -58,6 +84,9 @@ export interface EntityState {
   lasts: (LastState | undefined)[];
   distincts: (DistinctState | undefined)[];
   recents: (RecentState | undefined)[];
+  lifetimes: (LifetimeState | undefined)[];
+  firsts: (FirstState | undefined)[];
+  tops: (TopState | undefined)[];
   /** Per source of the entity (plan order): hashes of counted event ids by arrival time, for de-duplication. */
   dedup: DedupMemory[];
 }
@@ -70,6 +99,9 @@ export interface StateShape {
   lasts: readonly unknown[];
   distincts: readonly unknown[];
   recents: readonly unknown[];
+  lifetimes: readonly unknown[];
+  firsts: readonly unknown[];
+  tops: readonly unknown[];
 }
 
 /** An empty state with one undefined slot per slot of the plan. */
@@ -82,6 +114,9 @@ export function emptyState(slots: StateShape): EntityState {
     lasts: slots.lasts.map(() => undefined),
     distincts: slots.distincts.map(() => undefined),
     recents: slots.recents.map(() => undefined),
+    lifetimes: slots.lifetimes.map(() => undefined),
+    firsts: slots.firsts.map(() => undefined),
+    tops: slots.tops.map(() => undefined),
     dedup: slots.sources.map(() => new DedupMemory()),
   };
 }

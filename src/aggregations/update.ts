@@ -4,9 +4,9 @@
  * output at `now` or later, and values that are missing or not finite.
  */
 import { hashOf } from './dedup.ts';
-import { addToSum } from './numbers.ts';
-import { currentTile, type DistinctPlan, type LastPlan, type RecentPlan, type SeriesPlan } from './plan.ts';
-import { SeriesState, type DistinctState, type EntityState, type LastValue } from './state.ts';
+import { addToSum, decimals } from './numbers.ts';
+import { currentTile, type DistinctPlan, type FirstPlan, type LastPlan, type LifetimePlan, type RecentPlan, type SeriesPlan, type TopPlan } from './plan.ts';
+import { SeriesState, type DistinctState, type EntityState, type LastValue, type TopState } from './state.ts';
 
 export function finite(raw: unknown): number | undefined {
   // `+ 0` turns -0 into 0, so equal sums and maxima also look equal.
@@ -81,8 +81,15 @@ export function addToSeries(state: EntityState, p: SeriesPlan, v: number, d: num
       a = s.tiles;
     }
   }
-  a[j + 1]!++;
+  const n = ++a[j + 1]!;
   if (p.needSum) addToSum(a, j + 2, v, d);
+  if (p.momentsAt >= 0) {
+    // Welford: numerically stable mean and M2 (sum of squared deviations) of the tile.
+    const m = p.momentsAt;
+    const delta = v - a[j + m]!;
+    a[j + m]! += delta / n;
+    a[j + m + 1]! += delta * (v - a[j + m]!);
+  }
   if (p.minAt >= 0 && v < a[j + p.minAt]!) a[j + p.minAt] = v;
   if (p.maxAt >= 0 && v > a[j + p.maxAt]!) a[j + p.maxAt] = v;
   return true;
@@ -172,7 +179,7 @@ export function addRecent(state: EntityState, p: RecentPlan, fields: Record<stri
   return true;
 }
 
-function lastValue(p: LastPlan, raw: unknown): LastValue | undefined {
+function lastValue(p: Pick<LastPlan, 'type' | 'dim'>, raw: unknown): LastValue | undefined {
   switch (p.type) {
     case 'int':
       if (typeof raw === 'boolean') return raw ? 1 : 0;
@@ -212,3 +219,107 @@ export function addLast(state: EntityState, p: LastPlan, fields: Record<string, 
   return true;
 }
 
+
+/**
+ * Lifetime slots hold everything since they were last fresh. A slot that has
+ * lapsed (no event for its TTL) starts afresh with the next event that is
+ * itself fresh; an event older than the TTL only joins a live slot. Judged
+ * at apply time, so eviction timing never changes a value.
+ */
+function live(s: { lastTs: number } | undefined, ttlMs: number, t: number, now: number): 'live' | 'restart' | 'skip' {
+  if (s !== undefined && s.lastTs + ttlMs > now) return 'live';
+  return t + ttlMs <= now ? 'skip' : 'restart';
+}
+
+export function addLifetime(state: EntityState, p: LifetimePlan, fields: Record<string, unknown>, t: number, now: number): boolean {
+  let v = 0;
+  if (p.field !== undefined) {
+    const x = finite(fields[p.field]);
+    if (x === undefined) return false;
+    v = x;
+  }
+  let s = state.lifetimes[p.index];
+  const how = live(s, p.ttlMs, t, now);
+  if (how === 'skip') return false;
+  if (how === 'restart' || s === undefined) s = state.lifetimes[p.index] = { lastTs: t, count: 0, sum: [0, 0], min: Infinity, max: -Infinity };
+  else if (t > s.lastTs) s.lastTs = t;
+  s.count++;
+  addToSum(s.sum, 0, v, decimals(v));
+  if (v < s.min) s.min = v;
+  if (v > s.max) s.max = v;
+  return true;
+}
+
+/** Earliness order: earlier first; at equal times the smaller value first. */
+function earlier(t1: number, v1: LastValue, t2: number, v2: LastValue): boolean {
+  return t1 < t2 || (t1 === t2 && compareLast(v1, v2) < 0);
+}
+
+export function addFirst(state: EntityState, p: FirstPlan, fields: Record<string, unknown>, t: number, now: number): boolean {
+  const value = p.k === 0 ? lastValue(p, fields[p.field]) : keyValue(fields[p.field]);
+  if (value === undefined) return false;
+  let s = state.firsts[p.index];
+  const how = live(s, p.ttlMs, t, now);
+  if (how === 'skip') return false;
+  if (how === 'restart' || s === undefined) s = state.firsts[p.index] = { lastTs: t, values: [], times: [] };
+  else if (t > s.lastTs) s.lastTs = t;
+  const { values, times } = s;
+  const at = p.k === 0 ? (values.length > 0 ? 0 : -1) : values.indexOf(value);
+  if (p.k > 0 && at >= 0) {
+    if (t < times[at]!) times[at] = t;
+    return true;
+  }
+  if (values.length < Math.max(1, p.k)) {
+    values.push(value);
+    times.push(t);
+    return true;
+  }
+  // Full: the new value replaces the latest entry if it is earlier.
+  let latest = 0;
+  for (let i = 1; i < values.length; i++) if (earlier(times[latest]!, values[latest]!, times[i]!, values[i]!)) latest = i;
+  if (earlier(t, value, times[latest]!, values[latest]!)) {
+    values[latest] = value;
+    times[latest] = t;
+  }
+  return true;
+}
+
+/** first_k's list: earliest first. */
+export function firstList(values: readonly LastValue[], times: readonly number[]): LastValue[] {
+  return values
+    .map((v, i) => [v, times[i]!] as const)
+    .sort(([v1, t1], [v2, t2]) => (earlier(t1, v1, t2, v2) ? -1 : 1))
+    .map(([v]) => v);
+}
+
+/** Drops tiles before `lo` from every value of a top_k slot, and values left without tiles. */
+export function sweepTop(s: TopState, lo: number, cur: number): void {
+  s.values.forEach((tc, value) => {
+    let j = 0;
+    while (j < tc.length && tc[j]! < lo) j += 2;
+    if (j > 0) dropFront(tc, j);
+    if (tc.length === 0) s.values.delete(value);
+  });
+  s.sweptTile = cur;
+}
+
+export function addTop(state: EntityState, p: TopPlan, fields: Record<string, unknown>, t: number, now: number): boolean {
+  const value = keyValue(fields[p.field]);
+  if (value === undefined) return false;
+  const tile = Math.floor(t / p.tileMs);
+  const cur = currentTile(now, p.tileMs);
+  const lo = cur - p.spanTiles + 1;
+  if (tile < lo && t + p.maxTtlMs <= now) return false;
+  let s = state.tops[p.index];
+  if (s === undefined) s = state.tops[p.index] = { lastTs: t, values: new Map(), sweptTile: cur };
+  else if (t > s.lastTs) s.lastTs = t;
+  if (tile < lo) return true;
+  if (cur > s.sweptTile) sweepTop(s, lo, cur);
+  let tc = s.values.get(value);
+  if (tc === undefined) s.values.set(value, (tc = []));
+  let j = tc.length - 2;
+  while (j >= 0 && tc[j]! > tile) j -= 2;
+  if (j >= 0 && tc[j] === tile) tc[j + 1]!++;
+  else tc.splice(j + 2, 0, tile, 1);
+  return true;
+}

@@ -14,6 +14,7 @@ interface GetFlags {
   json?: boolean;
   config?: string;
   deadline: number;
+  features?: string[];
 }
 
 function positiveInt(value: string): number {
@@ -31,13 +32,15 @@ export function register(program: Command): void {
     .addOption(new Option('--source <store>', 'where to read').choices(['auto', 'redis', 'dynamodb']).default('auto'))
     .option('--json', 'one JSON object per line: {entity_id, features, source, defaulted, age_ms}')
     .option('--config <file>', 'feature registry (.json, or a module exporting defineConfig); default: the built-in registry')
+    .option('--features <names...>', 'only these features (the groups holding them are the only ones read)')
     .option('--deadline <ms>', 'per-call deadline; generous by default since this is not the hot path', positiveInt, 2_000)
     .action(async (entity: string, ids: string[], flags: GetFlags) => {
       const registry = await loadRegistryFile(flags.config);
       const reader = createFeatureReader({ registry, cache: false, deadlineMs: flags.deadline });
       try {
         if (flags.source !== 'dynamodb') await reader.ready(flags.deadline);
-        const vectors = await reader.getMany(entity, ids, { source: flags.source });
+        // strict: an invalid id fails the command (non-zero exit, naming it) instead of printing a rejected row.
+        const vectors = await reader.getMany(entity, ids, { source: flags.source, strict: true, ...(flags.features ? { features: flags.features } : {}) });
         process.stdout.write(flags.json ? vectors.map(toJsonLine).join('') : vectors.map(toTable).join('\n'));
       } finally {
         await reader.close();

@@ -20,6 +20,7 @@ const commands: Array<() => Promise<{ register: Register }>> = [
   () => import('./dlq.ts'),
   () => import('./rewarm.ts'),
   () => import('./backfill.ts'),
+  () => import('./serve.ts'),
 ];
 
 async function main(): Promise<void> {

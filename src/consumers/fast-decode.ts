@@ -31,15 +31,18 @@ interface Field {
 
 export type FastDecoder = (value: Buffer | null) => NormalizedEvent | undefined;
 
-/** undefined for sources without a built-in schema. */
+/** undefined for sources without a built-in schema, and for composite keys. */
 export function fastDecoder(source: ResolvedSource): FastDecoder | undefined {
   const builtin = (Object.keys(BUILTIN_SCHEMAS) as Array<keyof typeof BUILTIN_SCHEMAS>).find((n) => BUILTIN_SCHEMAS[n] === source.schema);
-  if (!builtin) return undefined;
+  // Composite keys take the slow path.
+  if (!builtin || source.keyFields.length !== 1) return undefined;
+  const keyField = source.keyFields[0]!;
   const fields: Field[] = Object.entries(BUILTIN_FIELDS[builtin]).map(([name, spec]) => {
     const optional = spec.endsWith('?');
     return { name, optional, check: CHECKS[(optional ? spec.slice(0, -1) : spec) as FieldKind] };
   });
   const known = new Set(fields.map((f) => f.name));
+
   const maxBytes = source.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
   return (value) => {
     if (value === null || value.length > maxBytes) return undefined;
@@ -61,7 +64,7 @@ export function fastDecoder(source: ResolvedSource): FastDecoder | undefined {
       if (parsed === undefined) return undefined;
       out[f.name] = parsed;
     }
-    const key = out[source.keyField];
+    const key = out[keyField];
     const eventTimeMs = parseEventTime(out[source.timeField]);
     if (typeof key !== 'string' || !isValidEntityId(key) || eventTimeMs === undefined) return undefined;
     const event: NormalizedEvent = { source: source.name, entityId: key, eventTimeMs, fields: out };

@@ -26,3 +26,24 @@ export function validateEntityId(id: unknown): string {
   }
   return id;
 }
+
+/** Joins the key values of a composite entity id. */
+export const KEY_SEPARATOR = '|';
+
+/** One key value of a composite id: a non-empty string (or a safe integer) without `|`. */
+function keyValue(name: string, raw: unknown): string {
+  const v = typeof raw === 'number' && Number.isSafeInteger(raw) ? String(raw) : raw;
+  if (typeof v !== 'string' || v === '') throw new EntityIdError(`key ${name}: expected a non-empty string, got ${JSON.stringify(raw) ?? typeof raw}`);
+  if (v.includes(KEY_SEPARATOR)) throw new EntityIdError(`key ${name}: ${JSON.stringify(v)} contains "${KEY_SEPARATOR}", which joins composite ids`);
+  return v;
+}
+
+/**
+ * The entity id of an event's decoded fields, or of a reader's key object:
+ * the value of the single key field, or the key values in key order joined
+ * by `|`. Throws EntityIdError when the id breaks the rule above.
+ */
+export function entityIdOf(keyFields: readonly string[], fields: Readonly<Record<string, unknown>>): string {
+  if (keyFields.length === 1) return validateEntityId(fields[keyFields[0]!]);
+  return validateEntityId(keyFields.map((k) => keyValue(k, fields[k])).join(KEY_SEPARATOR));
+}

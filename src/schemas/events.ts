@@ -4,7 +4,7 @@
  */
 import { z } from 'zod';
 import { EntityIdError, InvalidEventError } from '../errors.ts';
-import { validateEntityId } from './entity-id.ts';
+import { entityIdOf } from './entity-id.ts';
 import type { BuiltinSchemaName, FieldKind, FieldSpec } from './registry-input.ts';
 import type { ResolvedSource } from './registry.ts';
 
@@ -122,12 +122,17 @@ export function formatPath(path: readonly PropertyKey[]): string {
 }
 
 /** The reader's entity-id rule, applied at decode: an id the reader would refuse is never written. */
-function checkEntityId(source: ResolvedSource, id: string): void {
+function decodeEntityId(source: ResolvedSource, fields: Record<string, unknown>): string {
+  const { keyField } = source;
+  if (keyField !== undefined && (typeof fields[keyField] !== 'string' || fields[keyField] === '')) {
+    throw invalid(source, `${keyField}: expected a non-empty string entity id`);
+  }
   try {
-    validateEntityId(id);
+    return entityIdOf(source.keyFields, fields);
   } catch (e) {
     if (!(e instanceof EntityIdError)) throw e;
-    throw new InvalidEventError('ENTITY_ID_INVALID', `${source.name} event: ${source.keyField}: ${e.message}`, {
+    const at = keyField ?? source.keyFields.join(', ');
+    throw new InvalidEventError('ENTITY_ID_INVALID', `${source.name} event: ${at}: ${e.message}`, {
       details: { source: source.name, reason: e.message },
     });
   }
@@ -160,13 +165,11 @@ export function decodeEvent(
     throw invalid(source, parsed.error.issues.map((i) => `${formatPath(i.path)}: ${i.message}`).join('; '));
   }
   const fields = parsed.data as Record<string, unknown>;
-  const key = fields[source.keyField];
-  if (typeof key !== 'string' || key === '') throw invalid(source, `${source.keyField}: expected a non-empty string entity id`);
-  checkEntityId(source, key);
+  const entityId = decodeEntityId(source, fields);
   const eventTimeMs = parseEventTime(fields[source.timeField]);
   if (eventTimeMs === undefined) throw invalid(source, `${source.timeField}: expected epoch milliseconds or an ISO-8601 time`);
   const id = fields[source.idField];
-  const event: NormalizedEvent = { source: source.name, entityId: key, eventTimeMs, fields };
+  const event: NormalizedEvent = { source: source.name, entityId, eventTimeMs, fields };
   if (typeof id === 'string' && id !== '') event.eventId = id;
   return event;
 }

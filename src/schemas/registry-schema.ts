@@ -1,7 +1,7 @@
 /** Zod schema of the authored registry, cross-field rules included. */
 import { z } from 'zod';
 import { defaultTileMs, formatDuration, MAX_TILES, MAX_WINDOW_MS, MIN_WINDOW_MS, parseDuration } from './duration.ts';
-import { BUILTIN_SCHEMAS as BUILTIN_EVENT_SCHEMAS, formatPath } from './events.ts';
+import { BUILTIN_FIELDS, formatPath } from './events.ts';
 import {
   BUILTIN_SCHEMAS,
   FEATURE_TYPES,
@@ -9,8 +9,15 @@ import {
   ON_DEMAND_KINDS,
   STORED_OPS,
   TIME_UNITS,
+  type OnDemandKind,
   WINDOWED_OPS,
+  LIFETIME,
+  LIFETIME_OPS,
+  type EventFields,
   type FeatureType,
+  type FieldKind,
+  type RequestContext,
+  type StoredValues,
   type StoredOp,
 } from './registry-input.ts';
 
@@ -33,36 +40,63 @@ const source = z.strictObject({
   name,
   topic: z.string().regex(/^[a-zA-Z0-9._-]{1,249}$/, 'expected a Kafka topic name').optional(),
   entity: name,
-  keyField: fieldName,
+  keyField: fieldName.optional(),
+  keyFields: z.array(fieldName).min(1).optional(),
   timeField: fieldName,
   idField: fieldName.optional(),
   schema: eventSchema,
   maxMessageBytes: z.number().int().positive().optional(),
 });
 
+const predicateValue = z.union([z.string(), z.number(), z.boolean()]);
+const predicate = z.strictObject({
+  field: fieldName,
+  eq: predicateValue.optional(),
+  ne: predicateValue.optional(),
+  in: z.array(predicateValue).min(1).optional(),
+  gt: z.number().optional(),
+  gte: z.number().optional(),
+  lt: z.number().optional(),
+  lte: z.number().optional(),
+  exists: z.boolean().optional(),
+});
+const PREDICATE_OPS = ['eq', 'ne', 'in', 'gt', 'gte', 'lt', 'lte', 'exists'] as const;
+const filterFn = z.custom<(fields: EventFields) => boolean>((v) => typeof v === 'function', 'expected a function');
+const computeFn = z.custom<(features: StoredValues, context: RequestContext) => number>((v) => typeof v === 'function', 'expected a function');
+
 const feature = z.strictObject({
   name,
   source: name,
   op: z.enum(STORED_OPS),
   field: fieldName.optional(),
-  window: duration.optional(),
+  window: z.union([z.literal(LIFETIME), duration]).optional(),
   tile: duration.optional(),
   type: z.enum(FEATURE_TYPES),
   default: z.union([z.number(), z.string(), z.array(z.string()), z.array(z.number()), z.null()]),
   freshness: duration.optional(),
   k: z.number().int().min(1).max(100).optional(),
   dim: z.number().int().min(1).max(65_536).optional(),
+  // Checked in checkWhere, so that errors name the predicate's path.
+  where: z.union([filterFn, z.array(z.unknown())]).optional(),
 });
 
 const onDemand = z.strictObject({
   name,
   entity: name,
-  kind: z.enum(ON_DEMAND_KINDS),
+  kind: z.enum(ON_DEMAND_KINDS).optional(),
   input: name.optional(),
   inputUnit: z.enum(['ms', 's']).optional(),
   unit: z.enum(TIME_UNITS).optional(),
-  type: z.literal('int').optional(),
-  default: z.number().int(),
+  numerator: name.optional(),
+  denominator: name.optional(),
+  left: name.optional(),
+  right: name.optional(),
+  contextField: fieldName.optional(),
+  mean: name.optional(),
+  stddev: name.optional(),
+  compute: computeFn.optional(),
+  type: z.enum(['int', 'float']).optional(),
+  default: z.number(),
 });
 
 const group = z.strictObject({ name, features: z.array(name).min(1) });
@@ -71,12 +105,17 @@ const ALLOWED_TYPES: Record<StoredOp, readonly FeatureType[]> = {
   count: ['int'],
   distinct_count: ['int'],
   sum: ['float'],
+  stddev: ['float'],
+  variance: ['float'],
   avg: ['float'],
   min: ['float'],
   max: ['float'],
   last: ['int', 'float', 'string', 'vector'],
   last_time: ['int'],
   last_k: ['string_list'],
+  first: ['int', 'float', 'string'],
+  first_k: ['string_list'],
+  top_k: ['string_list'],
 };
 
 type Parsed = z.output<typeof base>;
@@ -84,7 +123,7 @@ type Ctx = z.RefinementCtx;
 type Path = (string | number)[];
 
 const base = z.strictObject({
-  entities: z.array(z.strictObject({ name })).min(1),
+  entities: z.array(z.strictObject({ name, keys: z.array(fieldName).min(1).optional() })).min(1),
   sources: z.array(source),
   features: z.array(feature),
   onDemand: z.array(onDemand).optional(),
@@ -123,11 +162,50 @@ function defaultMatches(type: FeatureType, d: unknown, dim: number | undefined):
   }
 }
 
-function schemaFields(schema: unknown): Set<string> | undefined {
-  if (typeof schema === 'string') return new Set(Object.keys(BUILTIN_EVENT_SCHEMAS[schema as keyof typeof BUILTIN_EVENT_SCHEMAS].shape));
-  if (schema instanceof z.ZodObject) return new Set(Object.keys(schema.shape));
+/** Field name -> kind (undefined: a zod field, kind unknown); undefined for a schema whose fields are unknown. */
+function schemaFields(schema: unknown): Map<string, FieldKind | undefined> | undefined {
+  const fromSpecs = (specs: Record<string, string>) =>
+    new Map(Object.entries(specs).map(([k, spec]) => [k, spec.replace(/\?$/, '') as FieldKind]));
+  if (typeof schema === 'string') return fromSpecs(BUILTIN_FIELDS[schema as keyof typeof BUILTIN_FIELDS]);
+  if (schema instanceof z.ZodObject) return new Map(Object.keys(schema.shape).map((k) => [k, undefined]));
   if (schema instanceof z.ZodType) return undefined;
-  return new Set(Object.keys(schema as object));
+  return fromSpecs(schema as Record<string, string>);
+}
+
+const NUMERIC_KINDS = new Set<FieldKind | undefined>(['number', 'int', 'time', 'boolean', undefined]);
+
+/** Checks a `where` list against the source's fields: each field exists, each operator fits the field's kind. */
+function checkWhere(ctx: Ctx, raw: Parsed['features'][number]['where'], fields: Map<string, FieldKind | undefined> | undefined, at: Path): void {
+  if (raw === undefined || typeof raw === 'function') return;
+  const parsed = z.array(predicate).safeParse(raw);
+  if (!parsed.success) {
+    for (const i of parsed.error.issues) issue(ctx, [...at, ...(i.path as Path)], i.message);
+    return;
+  }
+  parsed.data.forEach((p, j) => {
+    const path = [...at, j];
+    const ops = PREDICATE_OPS.filter((op) => p[op] !== undefined);
+    if (ops.length === 0) issue(ctx, path, `a predicate needs one of ${PREDICATE_OPS.join(', ')}`);
+    if (!fields) return;
+    if (!fields.has(p.field)) return issue(ctx, [...path, 'field'], `source schema has no field "${p.field}"`);
+    const kind = fields.get(p.field);
+    const numeric = NUMERIC_KINDS.has(kind);
+    for (const op of ops) {
+      if (op === 'exists') continue;
+      if (kind === 'vector') {
+        issue(ctx, [...path, op], `field "${p.field}" is a vector: only exists applies`);
+        continue;
+      }
+      const values = op === 'in' ? p.in! : [p[op]!];
+      for (const v of values) {
+        const ok = kind === undefined || (kind === 'string' ? typeof v === 'string' : typeof v === 'number' || (kind === 'boolean' && typeof v === 'boolean'));
+        if (!ok) issue(ctx, [...path, op], `field "${p.field}" is ${kind}: cannot compare it with ${JSON.stringify(v)}`);
+      }
+      if ((op === 'gt' || op === 'gte' || op === 'lt' || op === 'lte') && !numeric) {
+        issue(ctx, [...path, op], `${op} needs a numeric field; "${p.field}" is ${kind}`);
+      }
+    }
+  });
 }
 
 function checkFeature(ctx: Ctx, r: Parsed, i: number, sources: Map<string, Parsed['sources'][number]>): void {
@@ -145,10 +223,16 @@ function checkFeature(ctx: Ctx, r: Parsed, i: number, sources: Map<string, Parse
   if (f.field !== undefined && fields && !fields.has(f.field)) {
     issue(ctx, at('field'), `source "${f.source}" has no field "${f.field}"`);
   }
-  const windowed = (WINDOWED_OPS as readonly string[]).includes(f.op);
-  const windowMs = f.window === undefined ? undefined : parseDuration(f.window);
+  checkWhere(ctx, f.where, fields, at('where'));
+  const lifetime = f.window === LIFETIME;
+  const earliest = f.op === 'first' || f.op === 'first_k';
+  if (lifetime && !(LIFETIME_OPS as readonly string[]).includes(f.op)) {
+    issue(ctx, at('window'), `op ${f.op} has no lifetime form; lifetime works for ${LIFETIME_OPS.join(', ')}`);
+  }
+  const windowed = !lifetime && !earliest && (WINDOWED_OPS as readonly string[]).includes(f.op);
+  const windowMs = f.window === undefined || lifetime ? undefined : parseDuration(f.window);
   if (windowed && f.window === undefined) issue(ctx, at('window'), `op ${f.op} needs a window`);
-  if (!windowed && f.window !== undefined) issue(ctx, at('window'), `op ${f.op} has no window; use freshness`);
+  if (!windowed && !lifetime && f.window !== undefined) issue(ctx, at('window'), earliest ? `op ${f.op} takes only window "lifetime"` : `op ${f.op} has no window; use freshness`);
   if (!windowed && f.tile !== undefined) issue(ctx, at('tile'), `op ${f.op} has no window, so no tiles`);
   if (windowed && windowMs !== undefined) {
     if (windowMs < MIN_WINDOW_MS || windowMs > MAX_WINDOW_MS) {
@@ -165,8 +249,9 @@ function checkFeature(ctx: Ctx, r: Parsed, i: number, sources: Map<string, Parse
     }
   }
   if (!windowed && f.freshness === undefined) issue(ctx, at('freshness'), `op ${f.op} has no window, so it needs a freshness`);
-  if (f.op === 'last_k' && f.k === undefined) issue(ctx, at('k'), 'op last_k needs k');
-  if (f.op !== 'last_k' && f.k !== undefined) issue(ctx, at('k'), 'k applies to op last_k only');
+  const kOp = f.op === 'last_k' || f.op === 'first_k' || f.op === 'top_k';
+  if (kOp && f.k === undefined) issue(ctx, at('k'), `op ${f.op} needs k`);
+  if (!kOp && f.k !== undefined) issue(ctx, at('k'), 'k applies to ops last_k, first_k and top_k only');
   if (f.type === 'vector' && f.dim === undefined) issue(ctx, at('dim'), 'type vector needs dim');
   if (f.type !== 'vector' && f.dim !== undefined) issue(ctx, at('dim'), 'dim applies to type vector only');
   const bad = defaultMatches(f.type, f.default, f.dim);
@@ -199,19 +284,57 @@ function checkGroups(ctx: Ctx, r: Parsed, entityOf: Map<string, string | undefin
   });
 }
 
+/** The stored-feature inputs each on-demand kind reads. */
+const ON_DEMAND_INPUTS: Record<OnDemandKind, readonly ('input' | 'numerator' | 'denominator' | 'left' | 'right' | 'mean' | 'stddev')[]> = {
+  time_since: ['input'],
+  hour_of_day: [],
+  day_of_week: [],
+  is_weekend: [],
+  ratio: ['numerator', 'denominator'],
+  difference: ['left', 'right'],
+  zscore: ['mean', 'stddev'],
+};
+const ALL_INPUTS = ['input', 'numerator', 'denominator', 'left', 'right', 'mean', 'stddev', 'contextField'] as const;
+const NUMERIC_TYPES = new Set<FeatureType>(['int', 'float']);
+
 function checkOnDemand(ctx: Ctx, r: Parsed, entities: Set<string>, entityOf: Map<string, string | undefined>): void {
   (r.onDemand ?? []).forEach((o, i) => {
     const at = (k: string): Path => ['onDemand', i, k];
     if (!entities.has(o.entity)) issue(ctx, at('entity'), `unknown entity "${o.entity}"`);
-    if (o.kind !== 'time_since') {
-      if (o.input !== undefined) issue(ctx, at('input'), `kind ${o.kind} reads the request time, not an input`);
+    if (o.compute !== undefined) {
+      if (o.kind !== undefined) issue(ctx, at('kind'), 'give either kind or compute, not both');
+      for (const k of ALL_INPUTS) if (o[k] !== undefined) issue(ctx, at(k), `${k} does not apply to a compute function`);
       return;
     }
-    if (o.input === undefined) return issue(ctx, at('input'), 'kind time_since needs an input feature');
-    const input = r.features.find((f) => f.name === o.input);
-    if (!input) return issue(ctx, at('input'), `unknown stored feature "${o.input}"`);
-    if (input.type !== 'int') issue(ctx, at('input'), `input "${o.input}" must be an int time, not ${input.type}`);
-    if (entityOf.get(o.input) !== o.entity) issue(ctx, at('input'), `input "${o.input}" is not a ${o.entity} feature`);
+    if (o.kind === undefined) return issue(ctx, at('kind'), `expected one of ${ON_DEMAND_KINDS.join('|')}, or a compute function`);
+    const kind = o.kind;
+    const needed: readonly string[] = kind === 'zscore' ? ['mean', 'stddev'] : ON_DEMAND_INPUTS[kind];
+    for (const k of ALL_INPUTS) {
+      const allowed = needed.includes(k) || (kind === 'zscore' && (k === 'input' || k === 'contextField'));
+      if (o[k] !== undefined && !allowed) issue(ctx, at(k), `kind ${kind} does not read ${k}`);
+    }
+    if (kind === 'zscore' && (o.input === undefined) === (o.contextField === undefined)) {
+      issue(ctx, at('input'), 'kind zscore needs exactly one of input (a stored feature) and contextField (a request context value)');
+    }
+    const inputs = kind === 'zscore' && o.input !== undefined ? [...needed, 'input'] : needed;
+    for (const k of inputs as (typeof ALL_INPUTS)[number][]) {
+      const ref = o[k];
+      if (ref === undefined) {
+        issue(ctx, at(k), `kind ${kind} needs ${k}`);
+        continue;
+      }
+      const input = r.features.find((f) => f.name === ref);
+      if (!input) {
+        issue(ctx, at(k), `unknown stored feature "${ref}"`);
+        continue;
+      }
+      if (entityOf.get(ref) !== o.entity) issue(ctx, at(k), `"${ref}" is not a ${o.entity} feature`);
+      if (kind === 'time_since' && input.type !== 'int') issue(ctx, at(k), `input "${ref}" must be an int time, not ${input.type}`);
+      if (kind !== 'time_since' && !NUMERIC_TYPES.has(input.type)) issue(ctx, at(k), `"${ref}" is ${input.type}; kind ${kind} needs a number`);
+    }
+    const intKind = kind === 'time_since' || kind === 'hour_of_day' || kind === 'day_of_week' || kind === 'is_weekend';
+    if (intKind && o.type === 'float') issue(ctx, at('type'), `kind ${kind} is an int`);
+    if ((o.type ?? (intKind ? 'int' : 'float')) === 'int' && !Number.isSafeInteger(o.default)) issue(ctx, at('default'), 'expected an integer default for type int');
   });
 }
 
@@ -220,7 +343,6 @@ function crossFieldRules(r: Parsed, ctx: Ctx): void {
   const sources = new Map(r.sources.map((s) => [s.name, s]));
   unique(ctx, r.entities.map((e, i) => ({ key: e.name, path: ['entities', i, 'name'] })), 'entity');
   unique(ctx, r.sources.map((s, i) => ({ key: s.name, path: ['sources', i, 'name'] })), 'source');
-  unique(ctx, r.sources.map((s, i) => ({ key: s.topic ?? s.name, path: ['sources', i, 'topic'] })), 'topic');
   unique(
     ctx,
     [
@@ -229,12 +351,24 @@ function crossFieldRules(r: Parsed, ctx: Ctx): void {
     ],
     'feature',
   );
+  const entityKeys = new Map(r.entities.map((e) => [e.name, e.keys]));
   r.sources.forEach((s, i) => {
     if (!entities.has(s.entity)) issue(ctx, ['sources', i, 'entity'], `unknown entity "${s.entity}"`);
     const fields = schemaFields(s.schema);
-    for (const k of ['keyField', 'timeField'] as const) {
-      if (fields && !fields.has(s[k])) issue(ctx, ['sources', i, k], `schema has no field "${s[k]}"`);
+    const keys = entityKeys.get(s.entity);
+    if ((s.keyField === undefined) === (s.keyFields === undefined)) {
+      issue(ctx, ['sources', i, keys ? 'keyFields' : 'keyField'], 'give exactly one of keyField (single key) and keyFields (composite key)');
+    } else if (keys && s.keyFields?.length !== keys.length) {
+      issue(ctx, ['sources', i, 'keyFields'], `entity "${s.entity}" has keys [${keys.join(', ')}]: give ${keys.length} keyFields in that order`);
+    } else if (!keys && s.keyFields !== undefined && s.keyFields.length !== 1) {
+      issue(ctx, ['sources', i, 'keyFields'], `entity "${s.entity}" has a single key: use keyField`);
     }
+    const check = (field: string, path: Path) => {
+      if (fields && !fields.has(field)) issue(ctx, path, `schema has no field "${field}"`);
+    };
+    if (s.keyField !== undefined) check(s.keyField, ['sources', i, 'keyField']);
+    s.keyFields?.forEach((k, j) => check(k, ['sources', i, 'keyFields', j]));
+    check(s.timeField, ['sources', i, 'timeField']);
   });
   r.features.forEach((_, i) => checkFeature(ctx, r, i, sources));
   const entityOf = new Map(r.features.map((f) => [f.name, sources.get(f.source)?.entity]));

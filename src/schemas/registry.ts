@@ -9,7 +9,9 @@ import { z } from 'zod';
 import { RegistryError } from '../errors.ts';
 import { defaultTileMs, parseDuration, type Duration } from './duration.ts';
 import { BUILTIN_SCHEMAS, formatPath, objectSchema } from './events.ts';
-import type { FeatureType, OnDemandKind, StoredOp, TimeUnit } from './registry-input.ts';
+import type { EventFields, FeatureType, OnDemandKind, PredicateInput, RequestContext, StoredOp, StoredValues, TimeUnit, WhereInput } from './registry-input.ts';
+import { compileWhere } from './registry-filter.ts';
+import { LIFETIME } from './registry-input.ts';
 import { registryInputSchema, type ParsedRegistryInput } from './registry-schema.ts';
 import { defaultRegistryConfig } from './default-registry.ts';
 import type { FeatureValues } from './registry-input.ts';
@@ -21,13 +23,18 @@ export type DefaultFeatures = FeatureValues<typeof defaultRegistryConfig>;
 
 export interface ResolvedEntity {
   name: string;
+  /** Composite entities only: key names in order (the id joins their values with `|`). */
+  keys?: readonly string[];
 }
 
 export interface ResolvedSource {
   name: string;
   topic: string;
   entity: string;
-  keyField: string;
+  /** Single-key sources: the field holding the entity id. */
+  keyField?: string;
+  /** The fields holding the key values, in the entity's key order (one for single keys). */
+  keyFields: readonly string[];
   timeField: string;
   idField: string;
   schema: z.ZodType;
@@ -50,16 +57,33 @@ export interface ResolvedFeature {
   group: string;
   k?: number;
   dim?: number;
+  /** Every event since the feature was last fresh (`window: "lifetime"`, first, first_k): no window, lapses by freshness only. */
+  lifetime?: true;
+  /** The filter as authored (JSON predicates or a TS function); absent: every event. */
+  where?: readonly PredicateInput[] | ((fields: EventFields) => boolean);
+  /** The compiled filter. */
+  filter?: (fields: EventFields) => boolean;
+  /** Identifies the filter: features share state only with equal keys. */
+  filterKey?: string;
 }
 
 export interface ResolvedOnDemandFeature {
   name: string;
   entity: string;
-  kind: OnDemandKind;
+  /** `compute`: a TS function. */
+  kind: OnDemandKind | 'compute';
   input?: string;
   inputUnit: 'ms' | 's';
   unit: TimeUnit;
-  type: 'int';
+  numerator?: string;
+  denominator?: string;
+  left?: string;
+  right?: string;
+  contextField?: string;
+  mean?: string;
+  stddev?: string;
+  compute?: (features: StoredValues, context: RequestContext) => number;
+  type: 'int' | 'float';
   default: number;
 }
 
@@ -81,7 +105,10 @@ export interface Registry {
   feature(name: string): ResolvedFeature | undefined;
   onDemandFeature(name: string): ResolvedOnDemandFeature | undefined;
   source(name: string): ResolvedSource | undefined;
+  /** The first source reading `topic`; see sourcesByTopic when a topic feeds several. */
   sourceByTopic(topic: string): ResolvedSource | undefined;
+  /** Every source reading `topic`, in registry order. */
+  sourcesByTopic(topic: string): readonly ResolvedSource[];
   entity(name: string): ResolvedEntity | undefined;
   groupsOf(entity: string): ResolvedGroup[];
   featuresOf(entity: string): ResolvedFeature[];
@@ -93,7 +120,7 @@ class ResolvedRegistry implements Registry {
   private readonly byFeature: Map<string, ResolvedFeature>;
   private readonly byOnDemand: Map<string, ResolvedOnDemandFeature>;
   private readonly bySource: Map<string, ResolvedSource>;
-  private readonly byTopic: Map<string, ResolvedSource>;
+  private readonly byTopic = new Map<string, ResolvedSource[]>();
 
   constructor(
     readonly entities: readonly ResolvedEntity[],
@@ -105,7 +132,7 @@ class ResolvedRegistry implements Registry {
     this.byFeature = new Map(features.map((f) => [f.name, f]));
     this.byOnDemand = new Map(onDemand.map((f) => [f.name, f]));
     this.bySource = new Map(sources.map((s) => [s.name, s]));
-    this.byTopic = new Map(sources.map((s) => [s.topic, s]));
+    for (const s of sources) this.byTopic.set(s.topic, [...(this.byTopic.get(s.topic) ?? []), s]);
   }
 
   feature(name: string) {
@@ -118,7 +145,10 @@ class ResolvedRegistry implements Registry {
     return this.bySource.get(name);
   }
   sourceByTopic(topic: string) {
-    return this.byTopic.get(topic);
+    return this.byTopic.get(topic)?.[0];
+  }
+  sourcesByTopic(topic: string): readonly ResolvedSource[] {
+    return this.byTopic.get(topic) ?? [];
   }
   entity(name: string) {
     return this.entities.find((e) => e.name === name);
@@ -146,7 +176,8 @@ function resolve(r: ParsedRegistryInput): Registry {
     name: s.name,
     topic: s.topic ?? s.name,
     entity: s.entity,
-    keyField: s.keyField,
+    ...(s.keyField === undefined ? {} : { keyField: s.keyField }),
+    keyFields: s.keyFields ? [...s.keyFields] : [s.keyField!],
     timeField: s.timeField,
     idField: s.idField ?? 'event_id',
     schema:
@@ -166,7 +197,7 @@ function resolve(r: ParsedRegistryInput): Registry {
     }));
   const groupOf = new Map(groupInput.flatMap((g) => g.features.map((f) => [f, g.name] as const)));
   const features: ResolvedFeature[] = r.features.map((f) => {
-    const windowMs = f.window === undefined ? undefined : ms(f.window);
+    const windowMs = f.window === undefined || f.window === LIFETIME ? undefined : ms(f.window);
     const freshnessMs = f.freshness === undefined ? windowMs! : ms(f.freshness);
     const out: ResolvedFeature = {
       name: f.name,
@@ -180,12 +211,21 @@ function resolve(r: ParsedRegistryInput): Registry {
       group: groupOf.get(f.name)!,
     };
     if (f.field !== undefined) out.field = f.field;
+    if (f.window === LIFETIME || f.op === 'first' || f.op === 'first_k') out.lifetime = true;
     if (windowMs !== undefined) {
       out.windowMs = windowMs;
       out.tileMs = f.tile === undefined ? defaultTileMs(windowMs)! : ms(f.tile);
     }
     if (f.k !== undefined) out.k = f.k;
     if (f.dim !== undefined) out.dim = f.dim;
+    if (f.where !== undefined) {
+      // checkWhere validated the predicates.
+      const where = f.where as WhereInput;
+      out.where = where;
+      out.filter = compileWhere(f.name, where);
+      // A function is opaque: its feature shares state with no other.
+      out.filterKey = typeof where === 'function' ? `fn:${f.name}` : JSON.stringify(where);
+    }
     return out;
   });
   const byName = new Map(features.map((f) => [f.name, f]));
@@ -200,18 +240,26 @@ function resolve(r: ParsedRegistryInput): Registry {
         keyTtlMs: Math.max(...members.map((m) => m.ttlMs)),
       };
     });
-  const onDemand: ResolvedOnDemandFeature[] = (r.onDemand ?? []).map((o) => ({
-    name: o.name,
-    entity: o.entity,
-    kind: o.kind,
-    ...(o.input === undefined ? {} : { input: o.input }),
-    inputUnit: o.inputUnit ?? 'ms',
-    unit: o.unit ?? 's',
-    type: 'int',
-    default: o.default,
-  }));
+  const onDemand: ResolvedOnDemandFeature[] = (r.onDemand ?? []).map((o) => {
+    const kind = o.compute ? 'compute' : o.kind!;
+    const intKind = kind === 'time_since' || kind === 'hour_of_day' || kind === 'day_of_week' || kind === 'is_weekend';
+    const out: ResolvedOnDemandFeature = {
+      name: o.name,
+      entity: o.entity,
+      kind,
+      inputUnit: o.inputUnit ?? 'ms',
+      unit: o.unit ?? 's',
+      type: o.type ?? (intKind ? 'int' : 'float'),
+      default: o.default,
+    };
+    for (const k of ['input', 'numerator', 'denominator', 'left', 'right', 'contextField', 'mean', 'stddev'] as const) {
+      if (o[k] !== undefined) out[k] = o[k];
+    }
+    if (o.compute) out.compute = o.compute as ResolvedOnDemandFeature['compute'];
+    return out;
+  });
   return new ResolvedRegistry(
-    r.entities.map((e) => ({ name: e.name })),
+    r.entities.map((e) => (e.keys ? { name: e.name, keys: [...e.keys] } : { name: e.name })),
     sources,
     features,
     onDemand,

@@ -1,5 +1,33 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { BreakerState } from './breaker.ts';
+import type { VectorSource } from './types.ts';
+
+/**
+ * Counts bumped on the cache-hit path: plain numbers, exported when Prometheus
+ * scrapes (the counters' collect()), because a prom-client inc per hit would
+ * cost more than the hit itself. Shared by the readers of one metrics registry.
+ */
+export interface ReaderCounts {
+  cache: { hit: number; miss: number; coalesced: number };
+  vectors: Record<VectorSource, number>;
+}
+
+const countsByRegistry = new WeakMap<Registry, ReaderCounts>();
+
+function countsOf(registry: Registry): ReaderCounts {
+  let counts = countsByRegistry.get(registry);
+  if (counts === undefined) {
+    counts = { cache: { hit: 0, miss: 0, coalesced: 0 }, vectors: { cache: 0, redis: 0, dynamodb: 0, default: 0, invalid: 0 } };
+    countsByRegistry.set(registry, counts);
+  }
+  return counts;
+}
+
+/** Sets a labelled counter to the totals in `from` (collect runs just before each scrape). */
+function exportTotals<L extends string>(counter: Counter<L>, label: L, from: Record<string, number>): void {
+  counter.reset();
+  for (const key in from) if (from[key]) counter.inc({ [label]: key } as Partial<Record<L, string>>, from[key]);
+}
 
 /**
  * The reader's Prometheus metrics, registered on the given Registry (by
@@ -10,8 +38,7 @@ import type { BreakerState } from './breaker.ts';
 export interface ReaderMetrics {
   callDuration: Histogram;
   batchSize: Histogram;
-  cache: Counter<'result'>;
-  vectors: Counter<'source'>;
+  counts: ReaderCounts;
   defaulted: Counter<'reason'>;
   redisFailures: Counter<'reason'>;
   breakerState: Gauge<'target'>;
@@ -26,12 +53,36 @@ function once<T>(registry: Registry, name: string, make: () => T): T {
 
 export function createReaderMetrics(registry: Registry): ReaderMetrics {
   const registers = [registry];
+  const counts = countsOf(registry);
+  once(registry, 'featurestream_reader_cache_total', () =>
+    new Counter({
+      name: 'featurestream_reader_cache_total',
+      help: 'In-process cache lookups by result: hit, miss, or coalesced (joined a fetch already in flight)',
+      labelNames: ['result'] as const,
+      registers,
+      collect() {
+        exportTotals(this, 'result', counts.cache);
+      },
+    }),
+  );
+  once(registry, 'featurestream_reader_vectors_total', () =>
+    new Counter({
+      name: 'featurestream_reader_vectors_total',
+      help: 'Vectors returned by source: cache, redis, dynamodb, default',
+      labelNames: ['source'] as const,
+      registers,
+      collect() {
+        exportTotals(this, 'source', counts.vectors);
+      },
+    }),
+  );
   return {
+    counts,
     callDuration: once(registry, 'featurestream_reader_call_duration_ms', () =>
       new Histogram({
         name: 'featurestream_reader_call_duration_ms',
-        // No labels: a labelled observe costs ~2.5x an unlabelled one on the cache-hit path.
-        help: 'Latency of reader calls (get and getMany) in ms, from request to returned vectors',
+        // No labels: a labelled observe costs ~2.5x an unlabelled one.
+        help: 'Latency of reader calls (get and getMany) that reached a store, in ms, from request to returned vectors; calls answered from the cache alone are counted in featurestream_reader_cache_total',
         buckets: [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 25, 50, 100, 250],
         registers,
       }),
@@ -39,24 +90,8 @@ export function createReaderMetrics(registry: Registry): ReaderMetrics {
     batchSize: once(registry, 'featurestream_reader_batch_size', () =>
       new Histogram({
         name: 'featurestream_reader_batch_size',
-        help: 'Entities requested per reader call',
+        help: 'Entities requested per reader call that reached a store',
         buckets: [1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 5000],
-        registers,
-      }),
-    ),
-    cache: once(registry, 'featurestream_reader_cache_total', () =>
-      new Counter({
-        name: 'featurestream_reader_cache_total',
-        help: 'In-process cache lookups by result: hit, miss, or coalesced (joined a fetch already in flight)',
-        labelNames: ['result'] as const,
-        registers,
-      }),
-    ),
-    vectors: once(registry, 'featurestream_reader_vectors_total', () =>
-      new Counter({
-        name: 'featurestream_reader_vectors_total',
-        help: 'Vectors returned by source: cache, redis, dynamodb, default',
-        labelNames: ['source'] as const,
         registers,
       }),
     ),

@@ -3,7 +3,7 @@
  * the hot path never filters feature lists: the groups (one Redis hash each),
  * the stored features with their defaults, and the on-demand features.
  */
-import { FeaturestreamError } from '../errors.ts';
+import { ConfigError, FeaturestreamError } from '../errors.ts';
 import type { FeatureValue, Registry, ResolvedFeature, ResolvedOnDemandFeature } from '../schemas/registry.ts';
 import { readerProjection } from '../stores/dynamo-item.ts';
 import { UPDATED_FIELD, VERSION_FIELD } from '../stores/entity-state.ts';
@@ -45,31 +45,65 @@ export interface EntityPlan {
 export function planEntities(registry: Registry): Map<string, EntityPlan> {
   const plans = new Map<string, EntityPlan>();
   for (const { name: entity } of registry.entities) {
-    const features = registry.featuresOf(entity);
-    const slotOf = new Map(features.map((f, i) => [f.name, i]));
-    const groups = registry.groupsOf(entity).map((g) => {
-      const members = g.features.map((n) => features[slotOf.get(n)!]!);
-      return {
-        name: g.name,
-        features: members,
-        slots: g.features.map((n) => slotOf.get(n)!),
-        fields: [VERSION_FIELD, UPDATED_FIELD, ...members.map((f) => f.name)],
-        binary: members.some((f) => f.type === 'vector'),
-      };
-    });
-    plans.set(entity, {
-      entity,
-      groups,
-      features,
-      onDemand: registry.onDemand.filter((o) => o.entity === entity),
-      // Frozen: every all-default vector shares these, so none may be changed through one of them.
-      defaults: Object.freeze(features.map((f) => shareable(Array.isArray(f.default) ? [...f.default] : f.default))),
-      vectorSlots: features.flatMap((f, i) => (f.type === 'vector' ? [i] : [])),
-      featureNames: features.map((f) => f.name),
-      dynamoProjection: readerProjection(features),
-    });
+    plans.set(entity, planOf(registry, entity, registry.featuresOf(entity), registry.onDemand.filter((o) => o.entity === entity)));
   }
   return plans;
+}
+
+/**
+ * The plan for a subset of an entity's features (`GetOptions.features`): the
+ * named stored features plus the inputs of the named on-demand ones, and only
+ * the groups holding them. Throws a ConfigError naming an unknown feature.
+ */
+export function planSubset(registry: Registry, plan: EntityPlan, names: readonly string[]): EntityPlan {
+  const stored = new Set<string>();
+  const onDemand = new Set<string>();
+  for (const name of names) {
+    const od = plan.onDemand.find((o) => o.name === name);
+    if (od !== undefined) {
+      onDemand.add(name);
+      if (od.input !== undefined) stored.add(od.input);
+    } else if (plan.featureNames.includes(name)) {
+      stored.add(name);
+    } else {
+      throw new ConfigError(`features: "${name}" is not a feature of entity "${plan.entity}"; it has ${[...plan.featureNames, ...plan.onDemand.map((o) => o.name)].join(', ')}`);
+    }
+  }
+  return planOf(
+    registry,
+    plan.entity,
+    plan.features.filter((f) => stored.has(f.name)),
+    plan.onDemand.filter((o) => onDemand.has(o.name)),
+  );
+}
+
+function planOf(registry: Registry, entity: string, features: readonly ResolvedFeature[], onDemand: readonly ResolvedOnDemandFeature[]): EntityPlan {
+  const slotOf = new Map(features.map((f, i) => [f.name, i]));
+  const groups = registry.groupsOf(entity).flatMap((g) => {
+    const names = g.features.filter((n) => slotOf.has(n));
+    if (names.length === 0) return [];
+    const members = names.map((n) => features[slotOf.get(n)!]!);
+    return [
+      {
+        name: g.name,
+        features: members,
+        slots: names.map((n) => slotOf.get(n)!),
+        fields: [VERSION_FIELD, UPDATED_FIELD, ...members.map((f) => f.name)],
+        binary: members.some((f) => f.type === 'vector'),
+      },
+    ];
+  });
+  return {
+    entity,
+    groups,
+    features,
+    onDemand,
+    // Frozen: every all-default vector shares these, so none may be changed through one of them.
+    defaults: Object.freeze(features.map((f) => shareable(Array.isArray(f.default) ? [...f.default] : f.default))),
+    vectorSlots: features.flatMap((f, i) => (f.type === 'vector' ? [i] : [])),
+    featureNames: features.map((f) => f.name),
+    dynamoProjection: readerProjection(features),
+  };
 }
 
 /**

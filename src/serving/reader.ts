@@ -5,16 +5,17 @@
  * training-time defaults. Never throws for store trouble; throws only for
  * caller errors (invalid entity id, unknown entity type).
  */
-import { LRUCache } from 'lru-cache';
-import { computeOnDemand } from '../aggregations/on-demand.ts';
-import type { FeatureValue, RegistryInput } from '../schemas/registry.ts';
+import type { RegistryInput } from '../schemas/registry.ts';
+import { assembleFeatures } from './assemble.ts';
+import { Call, rejectedRows, settleBy, type Assemble } from './call.ts';
 import type { BreakerState } from './breaker.ts';
-import { emptyCounts, defaultVector, type StoredVector } from './decode.ts';
+import type { StoredVector } from './decode.ts';
 import { validateEntityId } from '../schemas/entity-id.ts';
 import type { ReadSource } from './fetcher.ts';
-import { unknownEntity, type EntityPlan } from './plan.ts';
+import { planSubset, unknownEntity, type EntityPlan } from './plan.ts';
 import { checkDeadline, marginFor, resolveReaderSetup, type FeatureReaderOptions, type ReaderSetup } from './setup.ts';
-import type { EntityFeatureValues, EntityName, FeatureVector, ServedValue, VectorSource } from './types.ts';
+import type { EntityFeatureValues, EntityName, FeatureVector, VectorSource } from './types.ts';
+import { VectorCache } from './vector-cache.ts';
 
 export interface GetOptions {
   /** Time on-demand features are computed at; default Date.now(). */
@@ -28,10 +29,23 @@ export interface GetOptions {
   deadlineMs?: number;
   /** `redis` or `dynamodb` read that store only, bypassing the cache (diagnostics). */
   source?: ReadSource;
+  /**
+   * getMany only. Default false: an invalid id becomes a rejected row
+   * (`error` set, source `invalid`, no features) and the rest of the batch is
+   * served. true: the whole call throws the EntityIdError instead. get() always throws.
+   */
+  strict?: boolean;
+  /**
+   * Only these features (stored or on-demand; the inputs of the on-demand ones
+   * are read too). Groups holding none of them are not read. Unknown names
+   * throw a ConfigError.
+   */
+  features?: readonly string[];
 }
 
 export interface FeatureReader<C extends RegistryInput = RegistryInput> {
   get<E extends EntityName<C>>(entityType: E, id: string, opts?: GetOptions): Promise<FeatureVector<EntityFeatureValues<C, E>>>;
+  /** An invalid id yields a rejected row (`error` set, see FeatureVector) unless `strict`; the other rows are served. */
   getMany<E extends EntityName<C>>(entityType: E, ids: readonly string[], opts?: GetOptions): Promise<Array<FeatureVector<EntityFeatureValues<C, E>>>>;
   /** The worst breaker state over the Redis targets (the single node, or each Cluster master). */
   readonly breakerState: BreakerState;
@@ -65,47 +79,25 @@ interface Joined {
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
+/** Distinct `features` lists whose plans are kept; an application uses a handful. */
+const MAX_SUBSET_PLANS = 256;
+
 /** Below this much time left, a joiner does not start a fallback read of its own. */
 const MIN_FALLBACK_MS = 2;
 
-type Assemble = (plan: EntityPlan, entityId: string, stored: StoredVector, source: VectorSource, requestTimeMs: number) => FeatureVector;
-
-/** One get/getMany call: its answers so far and what it counts for metrics. */
-class Call {
-  readonly out: Array<FeatureVector | undefined>;
-  readonly counts = emptyCounts();
-  readonly sources: Record<VectorSource, number> = { cache: 0, redis: 0, dynamodb: 0, default: 0 };
-  /** Set when the call returns; answers arriving later are dropped, the caller has its vectors. */
-  done = false;
-
-  constructor(
-    readonly plan: EntityPlan,
-    readonly ids: readonly string[],
-    readonly requestTimeMs: number,
-    private readonly assemble: Assemble,
-  ) {
-    this.out = new Array<FeatureVector | undefined>(ids.length);
-  }
-
-  /** `stored` undefined: no store answered, so defaults (not cached). */
-  deliver(i: number, stored: StoredVector | undefined, source: VectorSource): void {
-    if (this.done || this.out[i] !== undefined) return;
-    this.sources[source]++;
-    this.out[i] = this.assemble(this.plan, this.ids[i]!, stored ?? defaultVector(this.plan, this.counts, 'unavailable'), source, this.requestTimeMs);
-  }
-}
 
 export function createFeatureReader<const C extends RegistryInput = RegistryInput>(options: FeatureReaderOptions<C>): FeatureReader<C> {
   return new Reader(resolveReaderSetup(options)) as unknown as FeatureReader<C>;
 }
 
 class Reader {
-  private cache: LRUCache<string, StoredVector> | undefined;
+  private readonly cache: VectorCache | undefined;
   private inFlight = new Map<string, InFlight>();
+  private readonly subsets = new Map<string, EntityPlan>();
   private readonly assemble: Assemble;
 
   constructor(private readonly s: ReaderSetup) {
-    this.cache = s.cacheOptions ? new LRUCache<string, StoredVector>(s.cacheOptions) : undefined;
+    this.cache = s.cacheOptions ? new VectorCache(s.registry, s.cacheOptions) : undefined;
     this.assemble = (plan, entityId, stored, source, requestTimeMs) => this.finish(plan, entityId, stored, source, requestTimeMs);
     s.version.onChange = () => {
       // A new keyspace: nothing cached or in flight belongs to it.
@@ -122,12 +114,27 @@ class Reader {
     return this.s.breakers.states();
   }
 
-  async get(entityType: string, id: string, opts?: GetOptions): Promise<FeatureVector> {
-    return (await this.read(entityType, [id], opts))[0]!;
+  get(entityType: string, id: string, opts?: GetOptions): Promise<FeatureVector> {
+    const hit = this.cachedOnly(entityType, id, opts);
+    if (hit !== undefined) return Promise.resolve(hit);
+    return this.read(entityType, [id], opts).then((vectors) => vectors[0]!);
   }
 
   getMany(entityType: string, ids: readonly string[], opts?: GetOptions): Promise<FeatureVector[]> {
-    return this.read(entityType, ids, opts);
+    if (ids.length === 1) {
+      const hit = this.cachedOnly(entityType, ids[0]!, opts);
+      if (hit !== undefined) return Promise.resolve([hit]);
+    }
+    if (opts?.strict) return this.read(entityType, ids, opts);
+    const rejected = rejectedRows(ids);
+    if (rejected === undefined) return this.read(entityType, ids, opts);
+    // The valid ids are served as one batch; each invalid one keeps its position, never looked up.
+    const valid = ids.filter((_, i) => rejected[i] === undefined);
+    this.s.metrics.counts.vectors.invalid += ids.length - valid.length;
+    return this.read(entityType, valid, opts).then((vectors) => {
+      let next = 0;
+      return ids.map((_, i) => rejected[i] ?? vectors[next++]!);
+    });
   }
 
   ready(timeoutMs = 5_000): Promise<boolean> {
@@ -138,22 +145,48 @@ class Reader {
     await this.s.close();
   }
 
+  /**
+   * The synchronous hit path: a cache hit with nothing else to do, counted in
+   * plain numbers (exported at scrape time). Undefined sends the call down the
+   * full path, which also reports every caller error. An id found in the cache
+   * was validated when it was fetched.
+   */
+  private cachedOnly(entityType: string, id: string, opts: GetOptions | undefined): FeatureVector | undefined {
+    if (this.cache === undefined) return undefined;
+    if (opts !== undefined) {
+      if ((opts.source !== undefined && opts.source !== 'auto') || opts.features !== undefined) return undefined;
+      const d = opts.deadlineMs;
+      if (d !== undefined && !(typeof d === 'number' && Number.isFinite(d) && d > 0)) return undefined;
+    }
+    const plan = this.s.plans.get(entityType);
+    if (plan === undefined || this.s.version.current() === undefined) return undefined;
+    const vector = this.cache.hit(plan, id, opts?.requestTimeMs ?? Date.now());
+    if (vector === undefined) return undefined;
+    const counts = this.s.metrics.counts;
+    counts.cache.hit++;
+    counts.vectors.cache++;
+    return vector;
+  }
+
   private async read(entityType: string, ids: readonly string[], opts: GetOptions | undefined): Promise<FeatureVector[]> {
     const started = performance.now();
-    const plan = this.s.plans.get(entityType);
-    if (plan === undefined) throw unknownEntity(entityType, this.s.plans);
+    const full = this.s.plans.get(entityType);
+    if (full === undefined) throw unknownEntity(entityType, this.s.plans);
     for (const id of ids) validateEntityId(id);
+    const plan = opts?.features === undefined ? full : this.subset(full, opts.features);
     const deadlineMs = opts?.deadlineMs === undefined ? this.s.deadlineMs : checkDeadline('get option deadlineMs', opts.deadlineMs);
+    // A subset's vectors are laid out differently from the cached ones: it reads privately, like a diagnostic read.
     const source = opts?.source ?? 'auto';
+    const shared = source === 'auto' && plan === full;
     // This call answers by its own deadline, less a margin sized to it.
     const answerBy = started + deadlineMs - marginFor(deadlineMs);
     // A shared fetch runs to the reader's deadline at least, so a caller in a hurry cannot cut it
     // short for whoever joins it (or for the cache); a diagnostic read is private to its caller.
-    const fetchMs = source === 'auto' ? Math.max(deadlineMs, this.s.deadlineMs) : deadlineMs;
+    const fetchMs = shared ? Math.max(deadlineMs, this.s.deadlineMs) : deadlineMs;
     const fetchBy = started + fetchMs - marginFor(fetchMs);
     const call = new Call(plan, ids, opts?.requestTimeMs ?? Date.now(), this.assemble);
     const keyspaceVersion = this.s.version.current() ?? (await this.s.version.load(answerBy - performance.now()));
-    const waits = this.collect(call, keyspaceVersion, answerBy, fetchBy, source);
+    const waits = this.collect(call, keyspaceVersion, answerBy, fetchBy, source, shared);
     if (waits !== undefined) await settleBy(waits, answerBy);
     for (let i = 0; i < ids.length; i++) if (call.out[i] === undefined) call.deliver(i, undefined, 'default');
     call.done = true;
@@ -165,9 +198,8 @@ class Reader {
    * Serves cache hits at once, joins fetches in flight and fetches the rest in
    * one batch; returns what to wait for (undefined when all were cache hits).
    */
-  private collect(call: Call, keyspaceVersion: number, answerBy: number, fetchBy: number, source: ReadSource): Array<Promise<void>> | undefined {
+  private collect(call: Call, keyspaceVersion: number, answerBy: number, fetchBy: number, source: ReadSource, shared: boolean): Array<Promise<void>> | undefined {
     const { plan, ids } = call;
-    const shared = source === 'auto';
     let waits: Array<Promise<void>> | undefined;
     // Allocated on the first miss only: the all-hits path stays allocation-light.
     let fetchIds: string[] | undefined;
@@ -178,13 +210,13 @@ class Reader {
     let joined = 0;
     for (let i = 0; i < ids.length; i++) {
       const id = ids[i]!;
-      const key = `${plan.entity}:${id}`;
-      const hit = shared ? this.cache?.get(key) : undefined;
+      const hit = shared ? this.cache?.hit(plan, id, call.requestTimeMs) : undefined;
       if (hit !== undefined) {
         hits++;
-        call.deliver(i, hit, 'cache');
+        call.put(i, hit);
         continue;
       }
+      const key = `${plan.entity}:${id}`;
       const flying = shared ? this.inFlight.get(key) : undefined;
       if (flying !== undefined) {
         joined++;
@@ -209,10 +241,10 @@ class Reader {
       fetchSlots.push([i]);
     }
     if (shared) {
-      const m = this.s.metrics.cache;
-      if (hits) m.inc({ result: 'hit' }, hits);
-      if (joined) m.inc({ result: 'coalesced' }, joined);
-      if (fetchIds) m.inc({ result: 'miss' }, fetchIds.length);
+      const counted = this.s.metrics.counts.cache;
+      counted.hit += hits;
+      counted.coalesced += joined;
+      if (fetchIds) counted.miss += fetchIds.length;
     }
     if (joins !== undefined) {
       for (const join of joins.values()) (waits ??= []).push(join.flight.batch.then((all) => this.joined(call, join, all, keyspaceVersion, answerBy)));
@@ -268,30 +300,27 @@ class Reader {
         if (inFlight.get(key) === entry) inFlight.delete(key);
         const stored = all[entry.index];
         // Only answers from a store are cached; "unavailable" must not outlive the outage.
-        if (stored !== undefined && inFlight === this.inFlight) this.cache?.set(key, stored);
+        if (stored !== undefined && inFlight === this.inFlight) this.cache?.set(plan, ids[entry.index]!, stored);
       }
     });
   }
 
+  /** The plan for a feature subset, compiled once per distinct list (a few per application). */
+  private subset(full: EntityPlan, names: readonly string[]): EntityPlan {
+    const key = `${full.entity}\u0000${names.join('\u0000')}`;
+    let plan = this.subsets.get(key);
+    if (plan === undefined) {
+      plan = planSubset(this.s.registry, full, names);
+      if (this.subsets.size >= MAX_SUBSET_PLANS) this.subsets.clear();
+      this.subsets.set(key, plan);
+    }
+    return plan;
+  }
+
   private finish(plan: EntityPlan, entityId: string, stored: StoredVector, source: VectorSource, requestTimeMs: number): FeatureVector {
-    // Filled key by key in registry order, so every vector shares one hidden class. (Spreading
-    // and then adding the on-demand keys drops V8 into dictionary mode: ~15 us a vector.)
-    const features: Record<string, ServedValue> = {};
-    const names = plan.featureNames;
-    for (let i = 0; i < names.length; i++) features[names[i]!] = stored.values[i] as ServedValue;
-    // Lists are frozen and shared; a Float32Array cannot be frozen, so each answer gets its own copy.
-    for (const i of plan.vectorSlots) {
-      const value = stored.values[i];
-      if (value instanceof Float32Array) features[names[i]!] = value.slice();
-    }
-    if (plan.onDemand.length > 0) {
-      // On-demand inputs are numbers; the lists it is handed are only read.
-      const computed = computeOnDemand(this.s.registry, plan.entity, features as Record<string, FeatureValue>, requestTimeMs);
-      for (const f of plan.onDemand) features[f.name] = computed[f.name] as FeatureValue;
-    }
     const vector: Mutable<FeatureVector> = {
       entityId,
-      features,
+      features: assembleFeatures(this.s.registry, plan, stored, requestTimeMs),
       source,
       defaulted: stored.defaulted.slice(),
       ageMs: stored.updatedMs === undefined ? undefined : Math.max(0, Date.now() - stored.updatedMs),
@@ -304,30 +333,10 @@ class Reader {
     const m = this.s.metrics;
     m.callDuration.observe(performance.now() - started);
     m.batchSize.observe(size);
-    for (const source of VECTOR_SOURCES) if (call.sources[source]) m.vectors.inc({ source }, call.sources[source]);
+    for (const source of VECTOR_SOURCES) m.counts.vectors[source] += call.sources[source];
     for (const reason of DEFAULT_REASONS) if (call.counts[reason]) m.defaulted.inc({ reason }, call.counts[reason]);
   }
 }
 
-const VECTOR_SOURCES = ['cache', 'redis', 'dynamodb', 'default'] as const;
+const VECTOR_SOURCES = ['cache', 'redis', 'dynamodb', 'default', 'invalid'] as const;
 const DEFAULT_REASONS = ['missing', 'corrupt', 'unavailable'] as const;
-
-/** Waits for every promise or until `at` (performance.now() time), whichever is first. */
-function settleBy(waits: Array<Promise<void>>, at: number): Promise<void> {
-  const all = waits.length === 1 ? waits[0]! : Promise.all(waits).then(() => undefined);
-  const ms = at - performance.now();
-  if (ms <= 0) return Promise.resolve();
-  return new Promise((resolve) => {
-    const timer = setTimeout(resolve, ms);
-    all.then(
-      () => {
-        clearTimeout(timer);
-        resolve();
-      },
-      () => {
-        clearTimeout(timer);
-        resolve();
-      },
-    );
-  });
-}

@@ -121,7 +121,8 @@ export function resolveReaderSetup<C extends RegistryInput>(o: FeatureReaderOpti
   } else if (o.redis !== false) {
     const settings = o.redis ?? {};
     redis = createRedis(
-      { ...env, REDIS_URL: settings.url ?? env.REDIS_URL, REDIS_CLUSTER_NODES: settings.clusterNodes ?? env.REDIS_CLUSTER_NODES },
+      // An explicit url means that node: the environment's cluster seeds do not override it.
+      { ...env, REDIS_URL: settings.url ?? env.REDIS_URL, REDIS_CLUSTER_NODES: settings.clusterNodes ?? (settings.url === undefined ? env.REDIS_CLUSTER_NODES : undefined) },
       {
         failFast: true,
         // A backstop that frees stuck commands; the fetcher's own timer (redisTimeoutMs) decides fallback.

@@ -1,7 +1,9 @@
+import type { ErrorCode } from '../errors.ts';
 import type { FeatureValue } from '../schemas/registry.ts';
 import type { FeatureValues, RegistryInput } from '../schemas/registry-input.ts';
 
-export type VectorSource = 'cache' | 'redis' | 'dynamodb' | 'default';
+/** `invalid`: a rejected row (see FeatureVector.error). */
+export type VectorSource = 'cache' | 'redis' | 'dynamodb' | 'default' | 'invalid';
 
 /**
  * A feature value as served: lists are frozen (shared with the cache and the
@@ -25,6 +27,11 @@ export interface FeatureVector<F = Record<string, unknown>> {
   readonly ageMs: number | undefined;
   /** The writer's monotonic `_version` (highest across the entity's groups). */
   readonly version?: number;
+  /**
+   * Set only on a rejected row of getMany (an invalid id, never looked up):
+   * then `source` is `invalid`, `features` is empty and `defaulted` too.
+   */
+  readonly error?: { readonly code: ErrorCode; readonly message: string };
 }
 
 /** Entity type names of a registry. */

@@ -10,6 +10,8 @@
  * timestamp. Per entity and source, the arrival clock is the latest record
  * timestamp so far; an event whose (source, event_id) counted at an arrival
  * less than dedupHorizonMs before that clock is a duplicate (skipped).
+ * Lifetime features take each record's timestamp as its apply time: exact as
+ * long as no lifetime feature lapses while the worker lags.
  */
 import { InvalidEventError } from '../../src/errors.ts';
 import { decodeEvent, type NormalizedEvent } from '../../src/schemas/events.ts';
@@ -36,6 +38,8 @@ export type BruteVectors = Map<string, Record<string, FeatureValue | undefined>>
 interface EntityEvents {
   entity: string;
   events: NormalizedEvent[];
+  /** Record timestamps of `events`: the apply times lifetime features assume. */
+  appliedAt: number[];
   /** Source -> latest record timestamp. */
   clocks: Map<string, number>;
   /** Source and event id -> timestamp of the copy that counted. */
@@ -52,6 +56,7 @@ function accept(e: EntityEvents, event: NormalizedEvent, arrival: number, o: Bru
     e.counted.set(key, arrival);
   }
   e.events.push(event);
+  e.appliedAt.push(arrival);
 }
 
 /** The expected vectors at `nowMs` of every entity that received at least one valid event. */
@@ -74,22 +79,28 @@ export function bruteForceVectors(registry: Registry, messages: readonly RawMess
     if (event.eventTimeMs > m.timestamp + o.maxFutureSkewMs) continue;
     const key = `${source.entity}\0${event.entityId}`;
     let e = entities.get(key);
-    if (e === undefined) entities.set(key, (e = { entity: source.entity, events: [], clocks: new Map(), counted: new Map() }));
+    if (e === undefined) entities.set(key, (e = { entity: source.entity, events: [], appliedAt: [], clocks: new Map(), counted: new Map() }));
     accept(e, event, m.timestamp, o);
   }
   const out: BruteVectors = new Map();
   for (const [key, e] of entities) {
     const id = key.slice(e.entity.length + 1);
     const record = out.get(id) ?? {};
-    for (const f of registry.featuresOf(e.entity)) record[f.name] = bruteFeature(f, e.events, nowMs);
+    for (const f of registry.featuresOf(e.entity)) record[f.name] = bruteFeature(f, e.events, nowMs, e.appliedAt);
     out.set(id, record);
   }
   return out;
 }
 
-/** A stored feature's value at `now` over one entity's accepted events (any order), or undefined when lapsed. */
-export function bruteFeature(f: ResolvedFeature, all: readonly NormalizedEvent[], now: number): FeatureValue | undefined {
-  const events = all.filter((e) => e.source === f.source);
+/**
+ * A stored feature's value at `now` over one entity's accepted events, or
+ * undefined when lapsed. Windowed and latest ops ignore the order; lifetime
+ * ops (and first, first_k) need the events in apply order with the time each
+ * was applied (`appliedAt`, parallel to `all`).
+ */
+export function bruteFeature(f: ResolvedFeature, all: readonly NormalizedEvent[], now: number, appliedAt?: readonly number[]): FeatureValue | undefined {
+  if (f.lifetime) return bruteLifetime(f, all, appliedAt ?? all.map((e) => e.eventTimeMs), now);
+  const events = all.filter((e) => e.source === f.source && matches(f, e.fields));
   const raw = (e: NormalizedEvent) => (f.field === undefined ? undefined : e.fields[f.field]);
   const fresh = (ts: number[]) => ts.length > 0 && Math.max(...ts) + f.ttlMs > now;
   switch (f.op) {
@@ -97,7 +108,9 @@ export function bruteFeature(f: ResolvedFeature, all: readonly NormalizedEvent[]
     case 'sum':
     case 'avg':
     case 'min':
-    case 'max': {
+    case 'max':
+    case 'stddev':
+    case 'variance': {
       const valid = f.field === undefined ? events : events.filter((e) => Number.isFinite(raw(e)));
       if (!fresh(valid.map((e) => e.eventTimeMs))) return undefined;
       const xs = inWindow(valid, f, now).map((e) => (f.field === undefined ? 0 : (raw(e) as number)));
@@ -105,12 +118,25 @@ export function bruteFeature(f: ResolvedFeature, all: readonly NormalizedEvent[]
       if (f.op === 'sum') return exactSum(xs);
       if (xs.length === 0) return f.default;
       if (f.op === 'avg') return exactSum(xs) / xs.length;
+      if (f.op === 'stddev' || f.op === 'variance') {
+        // Two passes, in exact decimal where possible: the population variance by its definition.
+        const mean = exactSum(xs) / xs.length;
+        const variance = xs.reduce((acc, x) => acc + (x - mean) ** 2, 0) / xs.length;
+        return f.op === 'variance' ? variance : Math.sqrt(variance);
+      }
       return (f.op === 'min' ? Math.min : Math.max)(...xs) + 0;
     }
     case 'distinct_count': {
       const valid = events.filter((e) => keyOf(raw(e)) !== undefined);
       if (!fresh(valid.map((e) => e.eventTimeMs))) return undefined;
       return new Set(inWindow(valid, f, now).map((e) => keyOf(raw(e)))).size;
+    }
+    case 'top_k': {
+      const valid = events.filter((e) => keyOf(raw(e)) !== undefined);
+      if (!fresh(valid.map((e) => e.eventTimeMs))) return undefined;
+      const counts = new Map<string, number>();
+      for (const e of inWindow(valid, f, now)) counts.set(keyOf(raw(e))!, (counts.get(keyOf(raw(e))!) ?? 0) + 1);
+      return [...counts].sort(([v1, n1], [v2, n2]) => n2 - n1 || (v1 < v2 ? -1 : 1)).slice(0, f.k).map(([v]) => v);
     }
     case 'last_k': {
       const latest = new Map<string, number>();
@@ -135,6 +161,74 @@ export function bruteFeature(f: ResolvedFeature, all: readonly NormalizedEvent[]
       return best && best.t + f.ttlMs > now ? best.v : undefined;
     }
   }
+}
+
+/**
+ * The README's lifetime rule, literally: a lifetime feature aggregates every
+ * event since it was last fresh. An event applied while the feature has
+ * lapsed (no event for its TTL) starts it afresh, if the event itself is
+ * within the TTL; otherwise it is ignored.
+ */
+function bruteLifetime(f: ResolvedFeature, all: readonly NormalizedEvent[], appliedAt: readonly number[], now: number): FeatureValue | undefined {
+  const raw = (e: NormalizedEvent) => (f.field === undefined ? undefined : e.fields[f.field]);
+  const valid = (e: NormalizedEvent) =>
+    f.op === 'count' ? true : f.op === 'first' ? lastValue(f, raw(e)) !== undefined : f.op === 'first_k' ? keyOf(raw(e)) !== undefined : Number.isFinite(raw(e));
+  let since: NormalizedEvent[] = [];
+  all.forEach((e, i) => {
+    if (e.source !== f.source || !matches(f, e.fields) || !valid(e)) return;
+    const at = appliedAt[i]!;
+    const fresh = since.length > 0 && Math.max(...since.map((x) => x.eventTimeMs)) + f.ttlMs > at;
+    if (!fresh) {
+      if (e.eventTimeMs + f.ttlMs <= at) return;
+      since = [];
+    }
+    since.push(e);
+  });
+  if (since.length === 0 || Math.max(...since.map((x) => x.eventTimeMs)) + f.ttlMs <= now) return undefined;
+  const xs = since.map((e) => raw(e));
+  switch (f.op) {
+    case 'count':
+      return since.length;
+    case 'sum':
+      return exactSum(xs as number[]);
+    case 'min':
+      return Math.min(...(xs as number[])) + 0;
+    case 'max':
+      return Math.max(...(xs as number[])) + 0;
+    case 'first': {
+      const order = since.map((e) => ({ t: e.eventTimeMs, v: lastValue(f, raw(e))! })).sort((a, b) => a.t - b.t || compare(a.v, b.v));
+      return order[0]!.v;
+    }
+    default: {
+      const earliest = new Map<string, number>();
+      for (const e of since) {
+        const k = keyOf(raw(e))!;
+        earliest.set(k, Math.min(earliest.get(k) ?? Infinity, e.eventTimeMs));
+      }
+      return [...earliest].sort(([v1, t1], [v2, t2]) => t1 - t2 || (v1 < v2 ? -1 : 1)).slice(0, f.k).map(([v]) => v);
+    }
+  }
+}
+
+/** The README's filter semantics: predicates ANDed; a comparison with an absent field is false, except exists: false. */
+function matches(f: ResolvedFeature, fields: Record<string, unknown>): boolean {
+  if (f.where === undefined) return true;
+  if (typeof f.where === 'function') return f.where(fields) === true;
+  const asDecoded = (v: string | number | boolean) => (typeof v === 'boolean' ? Number(v) : v);
+  return f.where.every((p) => {
+    const x = fields[p.field];
+    const present = x !== undefined && x !== null;
+    if (p.exists !== undefined && present !== p.exists) return false;
+    if (p.eq !== undefined && x !== asDecoded(p.eq)) return false;
+    if (p.ne !== undefined && (!present || x === asDecoded(p.ne))) return false;
+    if (p.in !== undefined && !p.in.map(asDecoded).includes(x as string | number)) return false;
+    const n = typeof x === 'number' ? x : undefined;
+    if (p.gt !== undefined && !(n !== undefined && n > p.gt)) return false;
+    if (p.gte !== undefined && !(n !== undefined && n >= p.gte)) return false;
+    if (p.lt !== undefined && !(n !== undefined && n < p.lt)) return false;
+    if (p.lte !== undefined && !(n !== undefined && n <= p.lte)) return false;
+    return true;
+  });
 }
 
 /** At tile edges the true [now - W, now); between them the documented [tileStart(now) + T - W, tileStart(now) + T). */

@@ -5,6 +5,7 @@ import { createKafka, type Admin, type Kafka } from '../../src/consumers/kafka-c
 import { createDynamoClient } from '../../src/stores/dynamodb.ts';
 import { deleteMatching, type RedisClient } from '../../src/stores/redis.ts';
 import { randomName } from './names.ts';
+import { waitFor } from './wait.ts';
 
 export function endpoints() {
   return inject('endpoints');
@@ -94,8 +95,18 @@ export async function testKafka(): Promise<{ kafka: Kafka; admin: Admin; createT
     await admin.disconnect();
   });
   const createTopic = async (partitions = 1, name = randomName('fs-topic')) => {
-    await admin.createTopics({ topics: [{ topic: name, numPartitions: partitions }], waitForLeaders: true });
     topics.push(name);
+    // A broker that just started can answer the leader wait with UNKNOWN_TOPIC_OR_PARTITION: retry until
+    // the metadata shows a leader for every partition.
+    await waitFor(
+      `topic ${name} with a leader for each of its ${partitions} partitions`,
+      async () => {
+        await admin.createTopics({ topics: [{ topic: name, numPartitions: partitions }], waitForLeaders: true });
+        const [meta] = (await admin.fetchTopicMetadata({ topics: [name] })).topics;
+        return meta !== undefined && meta.partitions.length === partitions && meta.partitions.every((p) => p.leader >= 0);
+      },
+      { timeoutMs: 30_000, intervalMs: 250 },
+    );
     return name;
   };
   return { kafka, admin, createTopic };

@@ -18,7 +18,8 @@ describe('reader deadlines on a healthy Redis', () => {
     const redis = await testRedisClient(prefix);
     const keys = new Keys({ prefix, hashTags: onCluster() });
     const metrics = new MetricsRegistry();
-    const reader = createFeatureReader({ registry: testConfig, redis, dynamodb: false, keys, metrics, cache: false });
+    // The reader's own Redis budget (40% of 1 s) is generous, so only the callers' 3 ms deadlines are short.
+    const reader = createFeatureReader({ registry: testConfig, redis, dynamodb: false, keys, metrics, cache: false, deadlineMs: 1_000 });
     onTestFinished(() => reader.close());
     await seedUsers(redis, keys, [['u1', { tx_count_1h: 4 }]]);
 

@@ -123,12 +123,15 @@ describe('reader round trip', () => {
     expect(u3).toMatchObject({ source: 'default', features: { tx_count_1h: 0 } });
   });
 
-  it('refuses ids that could address another key, and unknown entity types', async () => {
+  it('refuses ids that could address another key (a rejected row in a batch, unless strict), and unknown entity types', async () => {
     const { reader } = await setup();
     for (const bad of ['a:b', '{u1}', 'u 1', 'u\n1', 'x#y', '', 'x'.repeat(129)]) {
       await expect(reader.get('user', bad)).rejects.toThrow(EntityIdError);
     }
-    await expect(reader.getMany('user', ['ok', 'u1:velocity'])).rejects.toThrow(EntityIdError);
+    await expect(reader.getMany('user', ['ok', 'u1:velocity'], { strict: true })).rejects.toThrow(EntityIdError);
+    const [ok, bad] = await reader.getMany('user', ['ok', 'u1:velocity']);
+    expect(ok).toMatchObject({ entityId: 'ok', source: 'default' });
+    expect(bad).toMatchObject({ entityId: 'u1:velocity', source: 'invalid', features: {}, error: { code: 'ENTITY_ID_INVALID' } });
     // @ts-expect-error not an entity type of the registry
     await expect(reader.get('account', 'u1')).rejects.toMatchObject({ code: 'NOT_FOUND' });
   });

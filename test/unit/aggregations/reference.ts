@@ -14,6 +14,7 @@ export interface ReferenceOptions {
 
 export class ReferenceModel {
   private readonly accepted: NormalizedEvent[] = [];
+  private readonly appliedAt: number[] = [];
   /** `source id` -> arrival of the copy that counted. */
   private readonly counted = new Map<string, number>();
   /** Source -> latest arrival so far. */
@@ -43,6 +44,7 @@ export class ReferenceModel {
       this.counted.set(key, arrival);
     }
     this.accepted.push(e);
+    this.appliedAt.push(now);
     return 'accepted';
   }
 
@@ -50,7 +52,7 @@ export class ReferenceModel {
     const values: Record<string, FeatureValue> = {};
     const lapsed: string[] = [];
     for (const f of this.registry.featuresOf(this.entity)) {
-      const v = bruteFeature(f, this.accepted, now);
+      const v = bruteFeature(f, this.accepted, now, this.appliedAt);
       if (v === undefined) lapsed.push(f.name);
       else values[f.name] = v;
     }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { EntityIdError } from '../../../src/errors.ts';
-import { validateEntityId } from '../../../src/schemas/entity-id.ts';
+import { entityIdOf, validateEntityId } from '../../../src/schemas/entity-id.ts';
 
 describe('validateEntityId', () => {
   it.each(['u12345', 'a', 'x'.repeat(128), 'user-42_b.c', 'ünïcode', 'a/b@c'])('accepts %j', (id) => {
@@ -26,5 +26,24 @@ describe('validateEntityId', () => {
 
   it('rejects non-strings with a typed error', () => {
     expect(() => validateEntityId(42)).toThrow(EntityIdError);
+  });
+});
+
+describe('entityIdOf', () => {
+  it('is the key field value for single keys, and the key values joined by | in key order for composite keys', () => {
+    expect(entityIdOf(['user_id'], { user_id: 'u1', merchant_id: 'm9' })).toBe('u1');
+    expect(entityIdOf(['user_id', 'merchant_id'], { merchant_id: 'm9', user_id: 'u1' })).toBe('u1|m9');
+    expect(entityIdOf(['user_id', 'n'], { user_id: 'u1', n: 42 })).toBe('u1|42');
+  });
+
+  it.each([
+    [{ user_id: 'u|1', merchant_id: 'm9' }, /contains "\|"/],
+    [{ user_id: 'u1', merchant_id: '' }, /merchant_id: expected a non-empty string/],
+    [{ user_id: 'u1' }, /merchant_id: expected a non-empty string/],
+    [{ user_id: 'u 1', merchant_id: 'm9' }, /whitespace/],
+    [{ user_id: 'x'.repeat(100), merchant_id: 'y'.repeat(40) }, /limit is 128/],
+  ])('refuses %j with EntityIdError', (fields, message) => {
+    expect(() => entityIdOf(['user_id', 'merchant_id'], fields)).toThrow(message);
+    expect(() => entityIdOf(['user_id', 'merchant_id'], fields)).toThrow(EntityIdError);
   });
 });

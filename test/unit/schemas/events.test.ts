@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { InvalidEventError } from '../../../src/errors.ts';
 import { decodeEvent, parseEventTime } from '../../../src/schemas/events.ts';
-import { loadRegistryFile } from '../../../src/schemas/registry.ts';
+import { loadRegistryFile, parseRegistry } from '../../../src/schemas/registry.ts';
 
 const registry = await loadRegistryFile();
 const tx = registry.source('transactions')!;
@@ -77,5 +77,19 @@ describe('decodeEvent', () => {
 
   it('accepts ids the reader accepts', () => {
     for (const id of ['u1', 'x'.repeat(128), 'ünïcode', 'a/b@c', 'a|b']) expect(decodeEvent(logins, JSON.stringify({ user_id: id, ts: 1 })).entityId).toBe(id);
+  });
+
+  it('builds composite ids from keyFields, and dead-letters a | inside a key value as ENTITY_ID_INVALID', () => {
+    const r = parseRegistry({
+      entities: [{ name: 'user_merchant', keys: ['user_id', 'merchant_id'] }],
+      sources: [{ name: 'pair', topic: 'transactions', entity: 'user_merchant', keyFields: ['user_id', 'merchant_id'], timeField: 'ts', schema: 'transactions' }],
+      features: [{ name: 'n', source: 'pair', op: 'count', window: '1h', type: 'int', default: 0 }],
+    });
+    const pair = r.source('pair')!;
+    const body = { user_id: 'u1', amount: 1, merchant_id: 'm9', ts: 1 };
+    expect(decodeEvent(pair, JSON.stringify(body)).entityId).toBe('u1|m9');
+    const e = failure(() => decodeEvent(pair, JSON.stringify({ ...body, merchant_id: 'm|9' })));
+    expect(e.code).toBe('ENTITY_ID_INVALID');
+    expect(e.message).toMatch(/merchant_id/);
   });
 });

@@ -33,7 +33,7 @@ const storedU1: Answer = (keys) =>
 
 describe('served vectors are immutable', () => {
   it("a caller pushing into a missing user's list changes nobody's defaults (issue 12 item 4)", async () => {
-    const reader = createFeatureReader({ registry: defaultRegistryConfig, redis: scriptedRedis(absent).client, dynamodb: false, metrics: new MetricsRegistry() });
+    const reader = createFeatureReader({ registry: defaultRegistryConfig, redis: scriptedRedis(absent).client, dynamodb: false, metrics: new MetricsRegistry(), deadlineMs: 60_000 });
     onTestFinished(() => reader.close());
 
     const nobody = await reader.get('user', 'nobody-1');
@@ -49,7 +49,7 @@ describe('served vectors are immutable', () => {
   });
 
   it('the cached vector cannot be changed through a vector handed out from it', async () => {
-    const reader = createFeatureReader({ registry: vectorConfig, redis: scriptedRedis(storedU1).client, dynamodb: false, metrics: new MetricsRegistry() });
+    const reader = createFeatureReader({ registry: vectorConfig, redis: scriptedRedis(storedU1).client, dynamodb: false, metrics: new MetricsRegistry(), deadlineMs: 60_000 });
     onTestFinished(() => reader.close());
 
     const first = await reader.get('user', 'u1');
@@ -67,7 +67,7 @@ describe('served vectors are immutable', () => {
   });
 
   it('a vector-typed default is a private copy for every missing entity', async () => {
-    const reader = createFeatureReader({ registry: vectorConfig, redis: scriptedRedis(storedU1).client, dynamodb: false, metrics: new MetricsRegistry() });
+    const reader = createFeatureReader({ registry: vectorConfig, redis: scriptedRedis(storedU1).client, dynamodb: false, metrics: new MetricsRegistry(), deadlineMs: 60_000 });
     onTestFinished(() => reader.close());
 
     const [a, b] = await reader.getMany('user', ['nobody-1', 'nobody-2']);

@@ -5,7 +5,8 @@
 import type { RedisClient } from '../../../src/stores/redis.ts';
 
 export type Row = Array<string | Buffer | null>;
-export type Answer = (keys: string[]) => Promise<Array<[Error | null, Row]>>;
+/** `fields[i]` are the fields HMGET asked of `keys[i]`. */
+export type Answer = (keys: string[], fields: string[][]) => Promise<Array<[Error | null, Row]>>;
 
 export function scriptedRedis(answer: Answer) {
   const sent: string[][] = [];
@@ -16,12 +17,17 @@ export function scriptedRedis(answer: Answer) {
     get: () => Promise.resolve(null),
     pipeline: () => {
       const keys: string[] = [];
+      const fields: string[][] = [];
+      const ask = (key: string, ...names: string[]) => {
+        keys.push(key);
+        fields.push(names);
+      };
       return {
-        hmget: (key: string) => keys.push(key),
-        hmgetBuffer: (key: string) => keys.push(key),
+        hmget: ask,
+        hmgetBuffer: ask,
         exec: () => {
           sent.push(keys);
-          return answer(keys);
+          return answer(keys, fields);
         },
       };
     },

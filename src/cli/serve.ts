@@ -1,0 +1,66 @@
+/**
+ * `featurestream serve --port N`: the HTTP feature server (src/server). Binds
+ * 127.0.0.1 unless --host says otherwise; FEATURESTREAM_SERVER_TOKEN, when
+ * set, is the bearer token every request but /healthz must carry. SIGTERM or
+ * SIGINT drains requests in flight, then exits.
+ */
+import { InvalidArgumentError, type Command } from 'commander';
+import { loadEnvConfig } from '../config.ts';
+import { createLogger } from '../logger.ts';
+import { registry as processMetrics } from '../metrics.ts';
+import { loadRegistryFile } from '../schemas/registry.ts';
+import { createFeatureServer } from '../server/server.ts';
+import { createFeatureReader } from '../serving/reader.ts';
+
+interface ServeFlags {
+  port: number;
+  host: string;
+  config?: string;
+  deadline: number;
+  maxIds: number;
+  bodyLimit: number;
+}
+
+function whole(min: number) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!Number.isSafeInteger(n) || n < min) throw new InvalidArgumentError(`expected a whole number >= ${min}`);
+    return n;
+  };
+}
+
+export function register(program: Command): void {
+  program
+    .command('serve')
+    .description('serve feature vectors over HTTP: POST /features, /metrics, /healthz, /readyz')
+    .option('--port <n>', 'port to listen on (0 picks a free one)', whole(0), 8080)
+    .option('--host <addr>', 'address to bind; 0.0.0.0 exposes it beyond this machine', '127.0.0.1')
+    .option('--config <file>', 'feature registry (.json, or a module exporting defineConfig); default: the built-in registry')
+    .option('--deadline <ms>', 'per-request deadline', whole(1), 50)
+    .option('--max-ids <n>', 'most ids per request', whole(1), 1_000)
+    .option('--body-limit <bytes>', 'largest request body', whole(1), 1_048_576)
+    .action(async (flags: ServeFlags) => {
+      const env = loadEnvConfig();
+      const logger = createLogger({ level: env.LOG_LEVEL });
+      const reader = createFeatureReader({ registry: await loadRegistryFile(flags.config), deadlineMs: flags.deadline, logger });
+      const token = process.env.FEATURESTREAM_SERVER_TOKEN;
+      const server = createFeatureServer({
+        reader,
+        metrics: processMetrics,
+        logger,
+        maxIds: flags.maxIds,
+        bodyLimitBytes: flags.bodyLimit,
+        ...(token ? { token } : {}),
+      });
+      // Requests before Redis connects would all be served from the fallbacks: give it a moment first.
+      if (!(await reader.ready(5_000))) logger.warn('redis not connected yet; serving fallbacks until it is (see /readyz)');
+      const port = await server.listen(flags.port, flags.host);
+      logger.info({ host: flags.host, port, auth: token ? 'bearer' : 'none' }, 'feature server listening');
+      const stop = () => {
+        logger.info('feature server draining');
+        void server.close().then(() => process.exit(0));
+      };
+      process.once('SIGTERM', stop);
+      process.once('SIGINT', stop);
+    });
+}

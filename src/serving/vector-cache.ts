@@ -1,0 +1,68 @@
+/**
+ * The reader's in-process cache of finished vectors. An entry keeps the
+ * stored vector and, once hit, its features with the on-demand ones computed:
+ * frozen and shared by every hit while the request time stays inside the
+ * window where the on-demand values cannot change (on-demand-window.ts). A hit
+ * allocates only the small outer object (its `ageMs` is the caller's own);
+ * vector-typed features are copied, because a Float32Array cannot be frozen.
+ */
+import { LRUCache } from 'lru-cache';
+import type { Registry } from '../schemas/registry.ts';
+import { assembleFeatures, withOwnVectors } from './assemble.ts';
+import type { StoredVector } from './decode.ts';
+import { ALWAYS, windowAt, type TimeWindow } from './on-demand-window.ts';
+import type { EntityPlan } from './plan.ts';
+import type { FeatureVector, ServedValue } from './types.ts';
+
+interface Entry {
+  stored: StoredVector;
+  defaulted: readonly string[];
+  /** Frozen; valid for request times in `window`. Undefined until the first hit. */
+  features: Readonly<Record<string, ServedValue>> | undefined;
+  window: TimeWindow;
+}
+
+const NEVER: TimeWindow = { from: 0, until: 0 };
+
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+
+export class VectorCache {
+  private readonly lru: LRUCache<string, Entry>;
+
+  constructor(
+    private readonly registry: Registry,
+    options: { ttl: number; max: number },
+  ) {
+    this.lru = new LRUCache<string, Entry>(options);
+  }
+
+  /** The cached vector of `entityId`, or undefined on a miss. Synchronous. */
+  hit(plan: EntityPlan, entityId: string, requestTimeMs: number): FeatureVector | undefined {
+    const entry = this.lru.get(`${plan.entity}:${entityId}`);
+    if (entry === undefined) return undefined;
+    let features = entry.features;
+    if (features === undefined || !(requestTimeMs >= entry.window.from && requestTimeMs < entry.window.until)) {
+      const fresh = assembleFeatures(this.registry, plan, entry.stored, requestTimeMs);
+      entry.window = plan.onDemand.length === 0 ? ALWAYS : windowAt(this.registry, plan.onDemand, fresh, requestTimeMs);
+      entry.features = features = Object.freeze(fresh);
+    }
+    const { updatedMs, version } = entry.stored;
+    const vector: Mutable<FeatureVector> = {
+      entityId,
+      features: plan.vectorSlots.length === 0 ? features : withOwnVectors(plan, features),
+      source: 'cache',
+      defaulted: entry.defaulted,
+      ageMs: updatedMs === undefined ? undefined : Math.max(0, Date.now() - updatedMs),
+    };
+    if (version !== undefined) vector.version = version;
+    return vector;
+  }
+
+  set(plan: EntityPlan, entityId: string, stored: StoredVector): void {
+    this.lru.set(`${plan.entity}:${entityId}`, { stored, defaulted: Object.freeze(stored.defaulted.slice()), features: undefined, window: NEVER });
+  }
+
+  clear(): void {
+    this.lru.clear();
+  }
+}
