@@ -14,6 +14,7 @@ import { createFeatureReader } from '../serving/reader.ts';
 import type { FeatureVector } from '../serving/types.ts';
 import { Keys } from '../stores/keys.ts';
 import { createRedis } from '../stores/redis.ts';
+import { serveOnce } from './http.ts';
 import { ensureTopics, groupLag, produceEvents } from './produce.ts';
 import { percentile, table, timeIt, vectorRows } from './report.ts';
 import { syntheticEvents, userId } from './workload.ts';
@@ -41,6 +42,8 @@ export interface DemoResult {
   busiest: FeatureVector[];
   batchP50Ms: number;
   sequentialP50Ms: number;
+  /** The one POST /features the demo sent its HTTP feature server. */
+  served: { status: number; body: unknown; curl: string };
 }
 
 const SHOWN = ['tx_count_1h', 'tx_sum_24h', 'avg_tx_90d', 'distinct_merchants_7d', 'credit_score_bucket', 'is_premium', 'account_age_days', 'recent_merchants'];
@@ -82,6 +85,9 @@ export async function runDemo(o: DemoOptions, ctx: DemoContext = {}): Promise<De
   const startMs = Date.now() - o.events * step;
   const events = syntheticEvents({ users: o.users, startMs, stepMs: step, seed: Date.now() % 1_000_000, topicOf: (name) => topicOf.get(name) ?? name });
 
+  if (await earlierRunLeftState(env)) {
+    out('note: Redis still holds the vectors of an earlier demo run; the windows below add this run\'s events to them');
+  }
   out(`streaming ${o.events.toLocaleString()} synthetic events (Zipf users, late, duplicated and malformed ones included) ...`);
   const t0 = Date.now();
   let produced = 0;
@@ -118,6 +124,11 @@ export async function runDemo(o: DemoOptions, ctx: DemoContext = {}): Promise<De
   out(table(vectorRows(busiest, SHOWN)));
   out(table(vectorRows(await reader.getMany('user', ['nobody-here']), SHOWN.slice(0, 4))));
   out('(an unknown user gets the training-time defaults, source "default")');
+  const http = await serveOnce(reader, logger, { entity: 'user', ids: hot.slice(0, 2), features: ['tx_count_1h', 'tx_sum_24h'] }, out);
+  if (!o.follow) {
+    await http.server.close();
+    out('(the demo shuts the server down now; `npm run demo -- --follow` keeps it up for that line)');
+  }
 
   const latency = await latencyReport(registry, rawEnv, env, out);
   out(
@@ -139,11 +150,28 @@ export async function runDemo(o: DemoOptions, ctx: DemoContext = {}): Promise<De
       await Promise.race([sleep(500), stop]);
     }
   }
-  await reader.close();
+  // Closing the server closes the reader too.
+  if (o.follow) await http.server.close();
   await producer.disconnect();
   await admin.disconnect();
   if (o.follow) await worker.stop();
-  return { materializedMs, deadLettered: dead, busiest, ...latency };
+  return { materializedMs, deadLettered: dead, busiest, ...latency, served: { status: http.status, body: http.body, curl: http.curl } };
+}
+
+/** The busiest user's hash, as the worker names it (hash tags on a Cluster). */
+function vectorKey(env: EnvConfig, entityId: string): string {
+  const keyspace = new Keys({ prefix: env.FEATURESTREAM_KEY_PREFIX, hashTags: env.REDIS_CLUSTER_NODES !== undefined });
+  return keyspace.vector({ entityType: 'user', entityId }, 'features');
+}
+
+/** True when an earlier run left vectors behind: this run's windows then add to them. */
+async function earlierRunLeftState(env: EnvConfig): Promise<boolean> {
+  const redis = createRedis(env);
+  try {
+    return (await redis.exists(vectorKey(env, userId(0)))) === 1;
+  } finally {
+    redis.disconnect();
+  }
 }
 
 async function latencyReport(
@@ -155,8 +183,7 @@ async function latencyReport(
   const reader = createFeatureReader({ registry, env: rawEnv, cache: false, deadlineMs: 1_000 });
   const redis = createRedis(env);
   const ids = Array.from({ length: 100 }, (_, i) => userId(i));
-  const keyspace = new Keys({ prefix: env.FEATURESTREAM_KEY_PREFIX });
-  const keys = ids.map((entityId) => keyspace.vector({ entityType: 'user', entityId }, 'features'));
+  const keys = ids.map((entityId) => vectorKey(env, entityId));
   await reader.ready(5_000);
   await reader.getMany('user', ids);
   const batch = await timeIt(200, () => reader.getMany('user', ids));

@@ -2,7 +2,7 @@
  * The demo's core on the shared services, on its own topics, key prefix, group and table:
  * a small workload streams through the in-process worker, the run ends by itself, and the
  * busiest users' vectors come from Redis with the counts a brute-force pass over the
- * produced transactions gives.
+ * produced transactions gives; the HTTP feature server answers one POST /features.
  */
 import { describe, expect, it } from 'vitest';
 import { runDemo } from '../../src/demo/run.ts';
@@ -14,7 +14,7 @@ import { testDynamo, testEnv, testKafka, testRedisClient } from '../helpers/serv
 import { readTopics } from '../helpers/worker-fixtures.ts';
 
 describe('demo core', () => {
-  it('streams 2,000 events, ends by itself and serves the busiest users from Redis', async () => {
+  it('streams 2,000 events, ends by itself, serves the busiest users from Redis, also over HTTP', async () => {
     const { kafka, admin, createTopic } = await testKafka();
     const prefix = `${randomName('fs-demo')}:`;
     await testRedisClient(prefix);
@@ -60,6 +60,13 @@ describe('demo core', () => {
     for (const v of result.busiest) {
       expect((v.features as { tx_count_24h: number }).tx_count_24h).toBe(countOf(v.entityId));
     }
+    // The HTTP feature server answered once, with the same vectors, and the curl line names its address.
+    expect(result.served.status).toBe(200);
+    const wire = result.served.body as { vectors: Array<{ entity_id: string; source: string; features: { tx_count_1h: number } }> };
+    expect(wire.vectors.map((v) => [v.entity_id, v.source])).toEqual([[userId(0), 'redis'], [userId(1), 'redis']]);
+    expect(wire.vectors.map((v) => v.features.tx_count_1h)).toEqual(result.busiest.slice(0, 2).map((v) => (v.features as { tx_count_1h: number }).tx_count_1h));
+    expect(lines).toContain(`  ${result.served.curl}`);
+    expect(result.served.curl).toMatch(/^curl -s -X POST http:\/\/127\.0\.0\.1:\d+\/features /);
     expect(result.batchP50Ms).toBeGreaterThan(0);
     expect(result.sequentialP50Ms).toBeGreaterThan(0);
   });
