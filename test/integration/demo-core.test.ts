@@ -67,7 +67,7 @@ describe('demo core', () => {
     expect(wire.vectors.map((v) => v.features.tx_count_1h)).toEqual(result.busiest.slice(0, 2).map((v) => (v.features as { tx_count_1h: number }).tx_count_1h));
     expect(lines).toContain(`  ${result.served.curl}`);
     expect(result.served.curl).toMatch(/^curl -s -X POST http:\/\/127\.0\.0\.1:\d+\/features /);
-    expect(result.batchP50Ms).toBeGreaterThan(0);
-    expect(result.sequentialP50Ms).toBeGreaterThan(0);
+    expect(result.latency?.batchP50Ms).toBeGreaterThan(0);
+    expect(result.latency?.sequentialP50Ms).toBeGreaterThan(0);
   });
 });
