@@ -8,6 +8,9 @@
  *     after a short warm-up at that rate (steady state, not JIT warm-up)
  *   events_per_sec_4p_sync_workers: 4 partitions with the defaults, i.e. DynamoDB
  *     sync workers running in the same process
+ *   events_per_sec_4p_cluster (+ _nowait): the 4-partition case on a 3-master Redis
+ *     Cluster (REDIS_CLUSTER_NODES), with WAIT for one replica (the default there) and
+ *     without; cluster_ratio = cluster / single node (goal >= 0.75)
  * The other cases keep dual-write on (one sync job enqueued per batch) but run no
  * sync workers: their cost is DynamoDB's, measured by bench/sync.ts, and in-process
  * they share the worker's CPU. The default registry is used (11 features incl.
@@ -16,9 +19,9 @@
  */
 import { spawn } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Redis } from 'ioredis';
-import { deleteMatching } from '../src/stores/redis.ts';
-import { loadEnvConfig } from '../src/config.ts';
+import { Cluster, Redis } from 'ioredis';
+import { deleteMatching, isCluster } from '../src/stores/redis.ts';
+import { loadEnvConfig, type EnvConfig } from '../src/config.ts';
 import { createKafka, type Kafka, type Message } from '../src/consumers/kafka-client.ts';
 import { createLogger } from '../src/logger.ts';
 import { randomBytes } from 'node:crypto';
@@ -42,7 +45,10 @@ const FRESHNESS_RATE = 5_000;
 const FRESHNESS_SECONDS = 10;
 const FRESHNESS_WARMUP_SECONDS = 3;
 
-const env = loadEnvConfig();
+const loaded = loadEnvConfig();
+// Single-node cases never see the cluster; the cluster cases use REDIS_CLUSTER_NODES when set.
+const env: EnvConfig = { ...loaded, REDIS_CLUSTER_NODES: undefined };
+const clusterEnv: EnvConfig | undefined = loaded.REDIS_CLUSTER_NODES ? loaded : undefined;
 const id = () => randomBytes(4).toString('hex');
 
 function tx(i: number, ts: number): Message {
@@ -86,16 +92,19 @@ async function workerRun(
   kafka: Kafka,
   partitions: number,
   runSyncWorkers = false,
+  redisEnv: EnvConfig = env,
+  waitReplicas: 'auto' | 0 = 'auto',
 ): Promise<{ eps: number; cleanup: () => Promise<void>; txTopic: string; kafka: Kafka }> {
   const s = await setup(kafka, partitions);
   await fill(kafka, s.txTopic, EVENTS);
   const worker = createWorker({
     registry: s.registry,
-    env: { ...env, FEATURESTREAM_KEY_PREFIX: `${s.prefix}:` },
+    env: { ...redisEnv, FEATURESTREAM_KEY_PREFIX: `${s.prefix}:` },
     groupId: `${s.prefix}-group`,
     metricsPort: false,
     logger: createLogger({ level: 'warn' }),
     runSyncWorkers,
+    waitReplicas,
   });
   const base = await consumedTotal(s.txTopic);
   await worker.start();
@@ -119,7 +128,7 @@ async function workerRun(
     kafka,
     cleanup: async () => {
       await worker.stop();
-      await cleanupKeys(`${s.prefix}:`);
+      await cleanupKeys(`${s.prefix}:`, redisEnv);
       await s.admin.deleteTopics({ topics: s.topics }).catch(() => undefined);
       await s.admin.disconnect();
     },
@@ -241,9 +250,13 @@ async function freshnessRun(kafka: Kafka): Promise<{ p50: number; p99: number; c
   };
 }
 
-async function cleanupKeys(prefix: string): Promise<void> {
-  const redis = new Redis(env.REDIS_URL);
-  await deleteMatching(redis, `${prefix}*`);
+async function cleanupKeys(prefix: string, redisEnv: EnvConfig = env): Promise<void> {
+  const seeds = redisEnv.REDIS_CLUSTER_NODES?.map((hp) => ({ host: hp.split(':')[0]!, port: Number(hp.split(':')[1]) }));
+  const redis = seeds ? new Cluster(seeds) : new Redis(redisEnv.REDIS_URL);
+  if (isCluster(redis)) {
+    await new Promise((resolve) => redis.once('ready', resolve));
+    await Promise.all(redis.nodes('master').map((node) => deleteMatching(node, `${prefix}*`)));
+  } else await deleteMatching(redis, `${prefix}*`);
   redis.disconnect();
 }
 
@@ -258,6 +271,10 @@ export default async function run(): Promise<{ metrics: Record<string, number | 
   await four.cleanup();
   const withSync = await workerRun(kafka, 4, true);
   await withSync.cleanup();
+  const onCluster = clusterEnv ? await workerRun(kafka, 4, false, clusterEnv) : undefined;
+  await onCluster?.cleanup();
+  const onClusterNoWait = clusterEnv ? await workerRun(kafka, 4, false, clusterEnv, 0) : undefined;
+  await onClusterNoWait?.cleanup();
   const fresh = await freshnessRun(kafka);
   await fresh.cleanup();
   const ratio = four.eps / raw;
@@ -267,6 +284,9 @@ export default async function run(): Promise<{ metrics: Record<string, number | 
     events_per_sec_4p: Math.round(four.eps),
     events_per_sec: Math.round(Math.max(one.eps, four.eps)),
     events_per_sec_4p_sync_workers: Math.round(withSync.eps),
+    events_per_sec_4p_cluster: onCluster ? Math.round(onCluster.eps) : 'no REDIS_CLUSTER_NODES',
+    events_per_sec_4p_cluster_nowait: onClusterNoWait ? Math.round(onClusterNoWait.eps) : 'no REDIS_CLUSTER_NODES',
+    cluster_ratio: onCluster ? Number((onCluster.eps / four.eps).toFixed(3)) : 'no REDIS_CLUSTER_NODES',
     raw_consume_events_per_sec: Math.round(raw),
     ratio: Number(ratio.toFixed(3)),
     freshness_rate_per_sec: FRESHNESS_RATE,
@@ -281,6 +301,9 @@ export default async function run(): Promise<{ metrics: Record<string, number | 
       { case: 'worker (no sync workers), 1 partition', events_per_sec: metrics.events_per_sec_1p, goal: '>= 50000' },
       { case: 'worker (no sync workers), 4 partitions', events_per_sec: metrics.events_per_sec_4p, goal: '>= 50000' },
       { case: 'worker + in-process sync workers, 4 partitions', events_per_sec: metrics.events_per_sec_4p_sync_workers, goal: '' },
+      { case: '3-master cluster + WAIT 1 replica, 4 partitions', events_per_sec: metrics.events_per_sec_4p_cluster, goal: '' },
+      { case: '3-master cluster, no WAIT, 4 partitions', events_per_sec: metrics.events_per_sec_4p_cluster_nowait, goal: '' },
+      { case: 'ratio cluster (WAIT) / single node (4p)', events_per_sec: metrics.cluster_ratio, goal: '>= 0.75' },
       { case: 'raw kafkajs eachBatch, 4 partitions', events_per_sec: metrics.raw_consume_events_per_sec, goal: '' },
       { case: 'ratio worker/raw (4p)', events_per_sec: metrics.ratio, goal: '>= 0.5' },
       { case: `freshness p50 ms @ ${FRESHNESS_RATE}/s`, events_per_sec: metrics.freshness_ms_p50, goal: '' },

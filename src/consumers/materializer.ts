@@ -30,7 +30,7 @@ import type { KafkaMessage } from './kafka-client.ts';
 import type { DeadLetter } from './dead-letter.ts';
 import { EntityLayout } from './entity-layout.ts';
 import { StateCache, type EngineState } from './state-cache.ts';
-import { quarantineError, quarantineLetters, type StateSource } from './quarantine.ts';
+import { quarantine, quarantineError, type Broken, type RebuiltState, type StateSource } from './quarantine.ts';
 
 export interface PendingEvent {
   event: NormalizedEvent;
@@ -70,11 +70,7 @@ interface Loaded {
   replace?: boolean;
 }
 
-/** An entity whose work failed for a reason tied to it alone. */
-interface Broken {
-  work: EntityWork;
-  error: FeaturestreamError;
-}
+
 
 interface Plan {
   work: EntityWork;
@@ -144,12 +140,19 @@ export class Materializer {
     let pending = works;
     // A CAS retry replans the same events; each refused one is dead-lettered once.
     const sent = new Set<string>();
+    const deadLetterOnce = async (letters: readonly DeadLetter[]) => {
+      const unsent = letters.filter((d) => !sent.has(`${d.topic}:${d.partition}:${d.message.offset}`));
+      await hooks.deadLetter(unsent);
+      for (const d of unsent) sent.add(`${d.topic}:${d.partition}:${d.message.offset}`);
+    };
+    // Quarantined entities left as they were: never handed to the sync (it would copy the broken state).
+    const abandoned = new Set<EntityWork['ref']>();
     // Masters whose pipelines ended with WAIT in this run; the others get a bare WAIT at the end.
     const waited = new Set<string>();
     // Entities whose script call failed along with others: written alone next round to find the culprit.
     const alone = new Set<string>();
     // Quarantined entities rebuilt from their DynamoDB copy: planned from it instead of Redis next round.
-    const rebuilt = new Map<string, Loaded>();
+    const rebuilt = new Map<string, RebuiltState>();
     for (let round = 0; pending.length > 0; round++) {
       if (round >= MAX_ROUNDS) {
         throw new FeaturestreamError('FENCED', `${pending.length} entities kept losing the version race`, true);
@@ -173,10 +176,8 @@ export class Materializer {
               broken.push({ work, error: quarantineError(err, loaded.key) });
             }
           }
-          const unsent = dead.filter((d) => !sent.has(`${d.topic}:${d.partition}:${d.message.offset}`));
           // Durable before the write that moves their fence past them.
-          await hooks.deadLetter(unsent);
-          for (const d of unsent) sent.add(`${d.topic}:${d.partition}:${d.message.offset}`);
+          await deadLetterOnce(dead);
           writes.push(this.write(plans, nowMs, version, alone, waited));
           await hooks.progress?.();
         }
@@ -188,12 +189,14 @@ export class Materializer {
       pending = results.flatMap((r) => r.retry);
       if (pending.length > 0) workerMetrics.casConflicts.inc(pending.length);
       broken.push(...results.flatMap((r) => r.broken));
-      pending.push(...(await this.quarantine(broken, version, rebuilt, hooks, sent)));
+      const again = await quarantine(this.options, broken, version, rebuilt, deadLetterOnce);
+      for (const { work } of broken) if (!again.includes(work)) abandoned.add(work.ref);
+      pending.push(...again);
     }
     await this.waitForUnwritten(works, version, waited);
     // Every entity of the run, written now or by an earlier attempt that failed before this
     // point: the sync reads current Redis data, so an extra ref costs one skipped conditional put.
-    await this.options.sync?.enqueue(version, works.map((w) => w.ref));
+    await this.options.sync?.enqueue(version, works.filter((w) => !abandoned.has(w.ref)).map((w) => w.ref));
   }
 
   /**
@@ -213,42 +216,8 @@ export class Materializer {
     if (missing) await pipelines.exec(this.options.replicaWait);
   }
 
-  /**
-   * Broken entities: rebuilt from their last good copy (returned, to be written over the broken
-   * hash next round), or, when there is none or the rebuilt one broke too, their events dead-lettered.
-   */
-  private async quarantine(
-    broken: Broken[],
-    version: number,
-    rebuilt: Map<string, Loaded>,
-    hooks: MaterializeHooks,
-    sent: Set<string>,
-  ): Promise<EntityWork[]> {
-    const again: EntityWork[] = [];
-    const letters: DeadLetter[] = [];
-    for (const { work, error } of broken) {
-      const key = this.options.keys.state(work.ref, version);
-      const copy = rebuilt.has(key) ? undefined : await this.options.stateSource?.fetch(work.ref, version);
-      if (copy) {
-        const stored: StoredState = { version: 0, bytes: Buffer.from(copy.bytes), offsets: copy.offsets };
-        rebuilt.set(key, { key, stored, state: undefined, replace: true });
-        workerMetrics.quarantined.inc({ outcome: 'rebuilt' });
-        this.options.logger.warn({ err: error, key }, 'entity quarantined: rebuilding its state from the DynamoDB copy');
-        again.push(work);
-        continue;
-      }
-      rebuilt.delete(key);
-      workerMetrics.quarantined.inc({ outcome: 'dead_lettered' });
-      this.options.logger.warn({ err: error, key, events: work.events.length }, 'entity quarantined: its events go to the dead-letter topic');
-      letters.push(...quarantineLetters(work, error).filter((d) => !sent.has(`${d.topic}:${d.partition}:${d.message.offset}`)));
-    }
-    await hooks.deadLetter(letters);
-    for (const d of letters) sent.add(`${d.topic}:${d.partition}:${d.message.offset}`);
-    return again;
-  }
-
   /** Rebuilt and cached states first; the misses in one round trip (one pipeline per master). */
-  private async load(works: EntityWork[], version: number, rebuilt: Map<string, Loaded>): Promise<Loaded[]> {
+  private async load(works: EntityWork[], version: number, rebuilt: ReadonlyMap<string, RebuiltState>): Promise<Loaded[]> {
     const out: Loaded[] = new Array(works.length);
     const misses: Array<[index: number, position: number]> = [];
     const pipelines = new NodePipelines(this.options.redis);
@@ -256,7 +225,8 @@ export class Materializer {
       const key = this.options.keys.state(w.ref, version);
       const copy = rebuilt.get(key);
       const hit = copy ? undefined : this.cache?.take(key);
-      if (copy) out[i] = copy;
+      // A rebuilt state has no readable `_version` to compare: the write replaces the hash.
+      if (copy) out[i] = { key, stored: { version: 0, bytes: Buffer.from(copy.bytes), offsets: copy.offsets }, state: undefined, replace: true };
       else if (hit) {
         out[i] = { key, stored: { version: hit.version, bytes: undefined, offsets: hit.offsets }, state: hit.state };
       } else {

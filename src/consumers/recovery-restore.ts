@@ -58,15 +58,18 @@ export function stateHorizonMs(registry: Registry): number {
 /**
  * Restores Redis for the active keyspace version; returns the version restored
  * and the rewarm summary. `suspects` are entities a batch wrote after the loss
- * (built from an empty state): deleted first, so the restore and the replay
- * rebuild them instead of keeping a state that misses their history.
+ * (built from an empty state): deleted and not restored, so the replay from
+ * the horizon rebuilds them whole instead of keeping a state that misses its history.
  */
 export async function restoreFromDynamo(d: RestoreDeps, suspects: readonly Suspect[]): Promise<{ version: number; summary: RewarmSummary }> {
   await restoreKeyspaceRecord(d.redis, d.keys, d);
   const version = await readActiveVersion(d.redis, d.keys);
   await dropSuspects(d, suspects);
   const layout = new SyncLayout(d.registry);
-  const summary = await rewarm({ redis: d.redis, dynamo: d.dynamo, table: d.table, keys: d.keys, layout, engine: d.engine, keyspaceVersion: version, clock: d.clock });
+  // A suspect's DynamoDB item may already hold the state built on the empty master (the sync ships
+  // what Redis holds, and a time-derived version beats the item's): rebuilt from the replay instead.
+  const exclude = new Set(suspects.map((x) => d.keys.dynamoPk(x.ref, x.version)));
+  const summary = await rewarm({ redis: d.redis, dynamo: d.dynamo, table: d.table, keys: d.keys, layout, engine: d.engine, keyspaceVersion: version, clock: d.clock, exclude });
   return { version, summary };
 }
 

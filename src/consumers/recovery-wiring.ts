@@ -13,6 +13,9 @@ import type { RedisClient } from '../stores/redis.ts';
 import type { Consumer, Kafka } from './kafka-client.ts';
 import { Recovery } from './recovery.ts';
 
+/** How often idle partitions' marks are checked: bounds how long a loss goes unseen without new events. */
+const WATCH_INTERVAL_MS = 1_000;
+
 export interface RecoveryWiring {
   env: EnvConfig;
   kafka: Kafka;
@@ -49,9 +52,11 @@ export async function createRecovery(w: RecoveryWiring): Promise<{ recovery: Rec
     clock: w.clock,
     logger: w.logger.child({ component: 'recovery' }),
   });
+  recovery.startWatch(WATCH_INTERVAL_MS);
   return {
     recovery,
     async close() {
+      await recovery.stopWatch();
       await admin.disconnect();
       dynamo.destroy();
     },

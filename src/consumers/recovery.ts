@@ -86,6 +86,7 @@ type Anomaly = 'lost' | 'rolled back' | 'suspects';
 /** Low watermarks move only forward: a cached one errs towards treating a partition as having progress. */
 const LOW_TTL_MS = 60_000;
 const HEARTBEAT_EVERY_MS = 1_000;
+const GAP_CONFIRMATIONS = 3;
 
 export class Recovery implements BatchRecovery {
   private readonly marks: RecoveryMarks;
@@ -95,9 +96,14 @@ export class Recovery implements BatchRecovery {
   /** Where a partition was sought last: a first batch starting later means Kafka has no records in between. */
   private readonly sought = new Map<string, number>();
   private suspects: Suspect[] = [];
-  /** Counts seeks: a batch that saw one while it waited was fetched before it. */
-  private seeks = 0;
+  /** Seeks per topic:partition: a batch that saw one of its partition while it waited was fetched before it. */
+  private readonly seeks = new Map<string, number>();
+  private readonly gapTries = new Map<string, { offset: number; count: number }>();
   private lows: { at: number; value: Map<string, number> } | undefined;
+  /** Last offset this worker marked per topic:partition: what the watch expects the marks to hold at least. */
+  private readonly written = new Map<string, { topic: string; partition: number; offset: number }>();
+  private watchHandle: NodeJS.Timeout | undefined;
+  private watching: Promise<void> | undefined;
 
   constructor(private readonly o: RecoveryOptions) {
     this.marks = new RecoveryMarks(o.redis, o.keys, o.groupId);
@@ -116,10 +122,10 @@ export class Recovery implements BatchRecovery {
   async beforeBatch(topic: string, partition: number, firstOffset: number, { heartbeat, isStale }: BatchControl): Promise<boolean> {
     const tp = topicPartition(topic, partition);
     this.inFlight.delete(tp);
-    const generation = this.seeks;
+    const generation = this.seeks.get(tp);
     for (;;) {
       // A recovery sought this partition while the batch waited: its events are not to be written.
-      if (isStale() || this.seeks !== generation) return false;
+      if (isStale() || this.seeks.get(tp) !== generation) return false;
       if (this.recovering) {
         await this.waitFor(this.recovering, heartbeat);
         continue;
@@ -131,11 +137,14 @@ export class Recovery implements BatchRecovery {
         await this.marks.init(topic, partition, firstOffset - 1);
         continue;
       }
-      if (anomaly !== undefined) {
+      if (anomaly === 'after seek') {
+        if (!this.afterSeek(topic, partition, tp, firstOffset)) return false;
+      } else if (anomaly !== undefined) {
         this.recovering ??= this.recover(topic, partition, firstOffset, anomaly, heartbeat).finally(() => (this.recovering = undefined));
         continue;
       }
       this.sought.delete(tp);
+      this.gapTries.delete(tp);
       this.inFlight.set(tp, marks);
       return true;
     }
@@ -150,7 +159,10 @@ export class Recovery implements BatchRecovery {
       const seen = before.find((b) => b.tag === p.tag)?.mark;
       return p.mark === undefined || (seen !== undefined && p.mark < seen);
     });
-    if (broken.length === 0) return;
+    if (broken.length === 0) {
+      this.written.set(tp, { topic, partition, offset: lastOffset });
+      return;
+    }
     // Undo this advance, so the next check sees the loss or rollback as it is.
     for (const node of broken) await this.marks.reset(topic, partition, node);
     // Written onto a master that may have just lost them: rebuilt by the next restore, never trusted.
@@ -162,12 +174,30 @@ export class Recovery implements BatchRecovery {
    * What the marks of a partition at `position` say: undefined = nothing lost;
    * `fresh` = no marks yet and nothing before `position`; else the kind of loss.
    */
-  private async anomaly(tp: string, marks: readonly NodeMark[], position: number): Promise<Anomaly | 'fresh' | undefined> {
+  private async anomaly(tp: string, marks: readonly NodeMark[], position: number): Promise<Anomaly | 'fresh' | 'after seek' | undefined> {
     if (this.suspects.length > 0) return 'suspects';
     if (marks.some((m) => m.mark === undefined)) return (await this.hasProgress(tp, position)) ? 'lost' : 'fresh';
     const behind = Math.min(...marks.map((m) => m.mark!));
-    // Sought to behind + 1 and the first record is later: Kafka holds nothing in between (compaction, transaction markers).
-    return behind < position - 1 && this.sought.get(tp) !== behind + 1 ? 'rolled back' : undefined;
+    if (behind >= position - 1) return undefined;
+    return this.sought.get(tp) === behind + 1 ? 'after seek' : 'rolled back';
+  }
+
+  /**
+   * A batch past the offset a recovery sought to: either fetched before the seek
+   * (kafkajs may hand it out after its next fetch consumed the seek) or Kafka
+   * holds no records in between (compaction, transaction markers). Sought
+   * again; only the same first offset three times in a row counts as a gap.
+   */
+  private afterSeek(topic: string, partition: number, tp: string, firstOffset: number): boolean {
+    const tries = this.gapTries.get(tp);
+    const count = tries?.offset === firstOffset ? tries.count + 1 : 1;
+    if (count >= GAP_CONFIRMATIONS) {
+      this.gapTries.delete(tp);
+      return true;
+    }
+    this.gapTries.set(tp, { offset: firstOffset, count });
+    this.seek(topic, partition, this.sought.get(tp)!);
+    return false;
   }
 
   private async recover(topic: string, partition: number, position: number, anomaly: Anomaly, heartbeat: () => Promise<void>): Promise<void> {
@@ -204,10 +234,10 @@ export class Recovery implements BatchRecovery {
       const start = lost ? p.horizonStart : Math.min(p.position, ...marks.map((m) => m.mark! + 1));
       if (start >= p.position && !lost) continue;
       await this.marks.set(p.topic, p.partition, start - 1);
-      if (start < p.position) {
-        this.seek(p.topic, p.partition, start);
-        replays.push(`${ptp}@${start}`);
-      }
+      this.written.set(ptp, { topic: p.topic, partition: p.partition, offset: start - 1 });
+      // Sought even when start is the committed position: the fetch may be ahead of the commit.
+      this.seek(p.topic, p.partition, start);
+      replays.push(`${ptp}@${start}`);
     }
     this.suspects = this.suspects.slice(suspects.length);
     // Restored and sought; the cache may have picked up entries from batches that ran meanwhile.
@@ -217,6 +247,45 @@ export class Recovery implements BatchRecovery {
     o.logger.warn({ version, restored: summary.restored, skippedNewer: summary.skippedNewer, suspects: suspects.length, replays }, 'redis restored from DynamoDB; replaying');
   }
 
+  /**
+   * Checks the marks of every partition this worker wrote, every `intervalMs`:
+   * a partition that receives no more events would otherwise never notice that
+   * Redis lost or rolled back what it wrote (nothing else reads its marks).
+   */
+  startWatch(intervalMs: number): void {
+    this.watchHandle = setInterval(() => {
+      this.watching ??= this.watchOnce()
+        .catch((err: unknown) => this.o.logger.debug({ err }, 'recovery watch failed; retrying next tick'))
+        .finally(() => (this.watching = undefined));
+    }, intervalMs);
+  }
+
+  async stopWatch(): Promise<void> {
+    clearInterval(this.watchHandle);
+    await this.watching;
+  }
+
+  /** One pass of the watch; exported for tests that drive it themselves. */
+  async watchOnce(): Promise<void> {
+    if (this.recovering) return;
+    const owned = this.o.owned();
+    for (const [tp, w] of [...this.written]) {
+      if (!owned.has(w.partition)) {
+        this.written.delete(tp);
+        continue;
+      }
+      if (this.recovering || this.written.get(tp) !== w) continue;
+      const marks = await this.marks.read(w.topic, w.partition);
+      // Advanced while reading: the newer expectation is checked next pass.
+      if (this.written.get(tp) !== w) continue;
+      const anomaly: Anomaly | undefined = marks.some((m) => m.mark === undefined) ? 'lost' : marks.some((m) => m.mark! < w.offset) ? 'rolled back' : undefined;
+      if (anomaly === undefined) continue;
+      this.recovering ??= this.recover(w.topic, w.partition, w.offset + 1, anomaly, async () => undefined).finally(() => (this.recovering = undefined));
+      await this.recovering.catch(() => undefined);
+      return;
+    }
+  }
+
   /** Other partitions' batches that passed their check finish (or fail) their writes first, bounded. */
   private async drained(except: string): Promise<void> {
     const until = performance.now() + (this.o.drainMs ?? 60_000);
@@ -224,8 +293,9 @@ export class Recovery implements BatchRecovery {
   }
 
   private seek(topic: string, partition: number, offset: number): void {
-    this.seeks += 1;
-    this.sought.set(topicPartition(topic, partition), offset);
+    const tp = topicPartition(topic, partition);
+    this.seeks.set(tp, (this.seeks.get(tp) ?? 0) + 1);
+    this.sought.set(tp, offset);
     this.o.consumer().seek({ topic, partition, offset: String(offset) });
   }
 

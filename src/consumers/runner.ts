@@ -49,35 +49,46 @@ function decoderOf(source: ResolvedSource): (value: Buffer | null) => Normalized
   return fast ? (value) => fast(value) ?? decodeEvent(source, value) : (value) => decodeEvent(source, value);
 }
 
+/**
+ * Decodes a batch for every source reading its topic (one topic may feed
+ * several sources and entity types) and groups the events by entity. A
+ * message one source refuses is dead-lettered once, with the first refusal;
+ * the sources that accept it still apply it.
+ */
 export function decodeBatch(payload: Pick<EachBatchPayload, 'batch'>, registry: Registry, nowMs: number, maxFutureSkewMs: number): Decoded {
   const { topic, partition, messages } = payload.batch;
-  const source = registry.sourceByTopic(topic);
+  const sources = registry.sourcesByTopic(topic);
   const dead: DeadLetter[] = [];
   const byEntity = new Map<string, EntityWork>();
-  if (!source) throw new Error(`no source in the registry reads topic ${topic}`);
-  const decode = decoderOf(source);
+  if (sources.length === 0) throw new Error(`no source in the registry reads topic ${topic}`);
+  const decoders = sources.map((source) => ({ source, decode: decoderOf(source) }));
   for (const message of messages) {
-    try {
-      const event = decode(message.value);
-      // Judged against the record's own timestamp, not the clock: a replay of an old backlog decides the same way.
-      const stamp = Number(message.timestamp);
-      const arrivalMs = Number.isSafeInteger(stamp) && stamp > 0 ? stamp : nowMs;
-      event.arrivalMs = arrivalMs;
-      if (event.eventTimeMs > arrivalMs + maxFutureSkewMs) {
-        throw new InvalidEventError(
-          'EVENT_IN_FUTURE',
-          `${source.name} event: time ${event.eventTimeMs} is more than ${maxFutureSkewMs} ms ahead of its record timestamp ${arrivalMs}`,
-        );
+    // Judged against the record's own timestamp, not the clock: a replay of an old backlog decides the same way.
+    const stamp = Number(message.timestamp);
+    const arrivalMs = Number.isSafeInteger(stamp) && stamp > 0 ? stamp : nowMs;
+    let refused = false;
+    for (const { source, decode } of decoders) {
+      try {
+        const event = decode(message.value);
+        event.arrivalMs = arrivalMs;
+        if (event.eventTimeMs > arrivalMs + maxFutureSkewMs) {
+          throw new InvalidEventError(
+            'EVENT_IN_FUTURE',
+            `${source.name} event: time ${event.eventTimeMs} is more than ${maxFutureSkewMs} ms ahead of its record timestamp ${arrivalMs}`,
+          );
+        }
+        const key = decoders.length === 1 ? event.entityId : `${source.entity}\u0000${event.entityId}`;
+        let work = byEntity.get(key);
+        if (!work) {
+          work = { ref: { entityType: source.entity, entityId: event.entityId }, partition, topic, events: [] };
+          byEntity.set(key, work);
+        }
+        work.events.push({ event, offset: Number(message.offset), message });
+      } catch (err) {
+        if (!(err instanceof InvalidEventError)) throw err;
+        if (!refused) dead.push({ topic, partition, message, error: err });
+        refused = true;
       }
-      let work = byEntity.get(event.entityId);
-      if (!work) {
-        work = { ref: { entityType: source.entity, entityId: event.entityId }, partition, topic, events: [] };
-        byEntity.set(event.entityId, work);
-      }
-      work.events.push({ event, offset: Number(message.offset), message });
-    } catch (err) {
-      if (!(err instanceof InvalidEventError)) throw err;
-      dead.push({ topic, partition, message, error: err });
     }
   }
   return { works: [...byEntity.values()], dead };

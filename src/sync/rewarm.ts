@@ -37,6 +37,8 @@ export interface RewarmOptions {
   pageSize?: number;
   clock?: () => number;
   onProgress?: (summary: Readonly<RewarmSummary>) => void;
+  /** DynamoDB pks left alone (counted as skippedExcluded): entities recovery rebuilds from Kafka instead. */
+  exclude?: ReadonlySet<string>;
 }
 
 export interface RewarmSummary {
@@ -49,6 +51,8 @@ export interface RewarmSummary {
   skippedNewer: number;
   /** Items of another keyspace version, prefix or unknown entity type. */
   skippedForeign: number;
+  /** Items in `exclude`. */
+  skippedExcluded: number;
   failed: number;
 }
 
@@ -66,7 +70,7 @@ export async function rewarm(o: RewarmOptions): Promise<RewarmSummary> {
   loadSyncScripts(o.redis);
   const segments = o.segments ?? REWARM_DEFAULTS.segments;
   const limiter = new RateLimiter(o.ratePerSec ?? REWARM_DEFAULTS.ratePerSec);
-  const summary: RewarmSummary = { scanned: 0, restored: 0, restoredWithoutState: 0, skippedExpired: 0, skippedNewer: 0, skippedForeign: 0, failed: 0 };
+  const summary: RewarmSummary = { scanned: 0, restored: 0, restoredWithoutState: 0, skippedExpired: 0, skippedNewer: 0, skippedForeign: 0, skippedExcluded: 0, failed: 0 };
   const scanSegment = async (segment: number) => {
     let start: Record<string, AttributeValue> | undefined;
     do {
@@ -85,6 +89,10 @@ export async function rewarm(o: RewarmOptions): Promise<RewarmSummary> {
       const nowMs = (o.clock ?? Date.now)();
       const restores: Restore[] = [];
       for (const item of items) {
+        if (o.exclude?.has(item[DYNAMO_PARTITION_KEY]?.S ?? '')) {
+          summary.skippedExcluded += 1;
+          continue;
+        }
         const planned = plan(o, item, nowMs);
         if (planned === 'expired') summary.skippedExpired += 1;
         else if (planned === 'foreign') summary.skippedForeign += 1;

@@ -67,20 +67,21 @@ export function bruteForceVectors(registry: Registry, messages: readonly RawMess
   for (const m of ordered) {
     if (previous && previous.topic === m.topic && previous.partition === m.partition && previous.offset === m.offset) continue;
     previous = m;
-    const source = registry.sourceByTopic(m.topic);
-    if (source === undefined) continue;
-    let event: NormalizedEvent;
-    try {
-      event = decodeEvent(source, m.value);
-    } catch (err) {
-      if (err instanceof InvalidEventError) continue;
-      throw err;
+    // One topic may feed several sources (and entity types): each decodes the message on its own.
+    for (const source of registry.sourcesByTopic(m.topic)) {
+      let event: NormalizedEvent;
+      try {
+        event = decodeEvent(source, m.value);
+      } catch (err) {
+        if (err instanceof InvalidEventError) continue;
+        throw err;
+      }
+      if (event.eventTimeMs > m.timestamp + o.maxFutureSkewMs) continue;
+      const key = `${source.entity}\0${event.entityId}`;
+      let e = entities.get(key);
+      if (e === undefined) entities.set(key, (e = { entity: source.entity, events: [], appliedAt: [], clocks: new Map(), counted: new Map() }));
+      accept(e, event, m.timestamp, o);
     }
-    if (event.eventTimeMs > m.timestamp + o.maxFutureSkewMs) continue;
-    const key = `${source.entity}\0${event.entityId}`;
-    let e = entities.get(key);
-    if (e === undefined) entities.set(key, (e = { entity: source.entity, events: [], appliedAt: [], clocks: new Map(), counted: new Map() }));
-    accept(e, event, m.timestamp, o);
   }
   const out: BruteVectors = new Map();
   for (const [key, e] of entities) {

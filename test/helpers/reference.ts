@@ -14,6 +14,8 @@ export interface ProducedMessage {
   topic: string;
   partition: number;
   offset: number;
+  /** The Kafka record timestamp, epoch ms. */
+  timestamp: number;
   value: Buffer | null;
 }
 
@@ -28,25 +30,25 @@ export function referenceVectors(
 ): ExpectedVectors {
   const engine = new WindowEngine(registry, engineOptions);
   const ordered = [...messages].sort((a, b) => (a.topic === b.topic ? a.partition - b.partition || a.offset - b.offset : a.topic < b.topic ? -1 : 1));
-  const states = new Map<string, { entityType: string; state: ReturnType<WindowEngine['newState']> }>();
+  const states = new Map<string, { entityType: string; entityId: string; state: ReturnType<WindowEngine['newState']> }>();
   for (const m of ordered) {
-    const source = registry.sourceByTopic(m.topic);
-    if (!source) continue;
-    let event;
-    try {
-      event = decodeEvent(source, m.value);
-      let entry = states.get(event.entityId);
-      if (!entry) {
-        entry = { entityType: source.entity, state: engine.newState(source.entity) };
-        states.set(event.entityId, entry);
+    for (const source of registry.sourcesByTopic(m.topic)) {
+      try {
+        const event = decodeEvent(source, m.value);
+        const key = `${source.entity}\0${event.entityId}`;
+        let entry = states.get(key);
+        if (!entry) {
+          entry = { entityType: source.entity, entityId: event.entityId, state: engine.newState(source.entity) };
+          states.set(key, entry);
+        }
+        engine.apply(entry.state, event, nowMs);
+      } catch (err) {
+        if (!(err instanceof InvalidEventError)) throw err;
       }
-      engine.apply(entry.state, event, nowMs);
-    } catch (err) {
-      if (!(err instanceof InvalidEventError)) throw err;
     }
   }
   const out: ExpectedVectors = new Map();
-  for (const [entityId, { entityType, state }] of states) {
+  for (const { entityType, entityId, state } of states.values()) {
     const evaluation = engine.evaluate(state, nowMs);
     const groups: Record<string, Record<string, string>> = {};
     for (const group of registry.groupsOf(entityType)) {

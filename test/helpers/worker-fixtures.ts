@@ -121,7 +121,7 @@ export async function readTopics(kafka: Kafka, admin: Admin, topics: string[]): 
     await consumer.subscribe({ topics, fromBeginning: true });
     await consumer.run({
       eachBatch: async ({ batch }) => {
-        for (const m of batch.messages) out.push({ topic: batch.topic, partition: batch.partition, offset: Number(m.offset), value: m.value });
+        for (const m of batch.messages) out.push({ topic: batch.topic, partition: batch.partition, offset: Number(m.offset), timestamp: Number(m.timestamp), value: m.value });
         const last = batch.messages.at(-1);
         if (last) seen.set(`${batch.topic}:${batch.partition}`, Number(last.offset) + 1);
       },
@@ -131,6 +131,11 @@ export async function readTopics(kafka: Kafka, admin: Admin, topics: string[]): 
     await consumer.disconnect();
   }
   return out;
+}
+
+/** Messages a topic holds (sum of its partitions' high watermarks, nothing deleted). */
+export async function topicSize(admin: Admin, topic: string): Promise<number> {
+  return (await admin.fetchTopicOffsets(topic)).reduce((sum, p) => sum + Number(p.high), 0);
 }
 
 /** True once the group has committed every partition up to its high watermark. */

@@ -30,9 +30,9 @@ describe('recovery from FLUSHALL under load', () => {
     let producing = true;
     const traffic = produceOverTime(kafka, s, { chunks: 16, perChunk: 250, users: 120, pauseMs: 150, seed }).finally(() => (producing = false));
 
-    const before = await recoveries();
     for (const atLeast of [800, 2_400]) {
       await waitFor(`${atLeast} events committed`, async () => (await committedTotal(admin, s.groupId, topics)) >= atLeast, { timeoutMs: 60_000 });
+      const before = await recoveries();
       await lost.flushall();
       await waitFor('the worker to recover', async () => (await recoveries()) > before);
     }

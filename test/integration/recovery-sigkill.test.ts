@@ -39,9 +39,9 @@ describe('recovery after Redis is SIGKILLed (appendfsync everysec)', () => {
     const traffic = produceOverTime(kafka, s, { chunks: 16, perChunk: 250, users: 120, pauseMs: 150, seed });
 
     const aof = join(server.dir, `redis-${server.port}`, 'appendonlydir');
-    const before = await recoveries();
     for (const atLeast of [800, 2_400]) {
       await waitFor(`${atLeast} events committed`, async () => (await committedTotal(admin, s.groupId, topics)) >= atLeast, { timeoutMs: 60_000 });
+      const before = await recoveries();
       cpSync(aof, `${aof}.copy`, { recursive: true });
       const committed = await committedTotal(admin, s.groupId, topics);
       // Progress between the copy and the kill: those writes (and their commits) are what the restart loses.
@@ -51,9 +51,9 @@ describe('recovery after Redis is SIGKILLed (appendfsync everysec)', () => {
       cpSync(`${aof}.copy`, aof, { recursive: true });
       rmSync(`${aof}.copy`, { recursive: true, force: true });
       await ensureRedis(server, () => undefined);
+      await waitFor('the worker to see the rollback', async () => (await recoveries()) > before, { timeoutMs: 60_000 });
     }
     await traffic;
-    await waitFor('the worker to see the rollback', async () => (await recoveries()) > before);
     const redis = new Redis(url, { maxRetriesPerRequest: 1 });
     onTestFinished(() => redis.disconnect());
     await expectSameAsTwin({ kafka, admin, dynamo: client, table, lossy: { s, redis, groupId: s.groupId }, twin: { s: twin, redis: shared, groupId: twin.groupId } }, seed);

@@ -13,11 +13,11 @@ import { Keys } from '../../src/stores/keys.ts';
 import { randomName } from '../helpers/names.ts';
 import { onCluster, testEnv, testKafka, testRedisClient } from '../helpers/services.ts';
 import { waitFor } from '../helpers/wait.ts';
-import { ENGINE_OPTIONS, registryInput } from '../helpers/worker-fixtures.ts';
+import { ENGINE_OPTIONS, caughtUp, registryInput, topicSize } from '../helpers/worker-fixtures.ts';
 
 describe('worker dead-lettering', () => {
   it('sends every kind of malformed message to the dead-letter topic and moves on', async () => {
-    const { kafka, createTopic } = await testKafka();
+    const { kafka, admin, createTopic } = await testKafka();
     const tx = await createTopic(1);
     const logins = await createTopic(1);
     await createTopic(1, deadLetterTopic(tx));
@@ -48,7 +48,8 @@ describe('worker dead-lettering', () => {
     await producer.disconnect();
 
     const env = loadEnvConfig(testEnv({ FEATURESTREAM_KEY_PREFIX: prefix }));
-    const worker = createWorker({ registry, env, groupId: randomName('fs-group'), metricsPort: 0, ...ENGINE_OPTIONS });
+    const groupId = randomName('fs-group');
+    const worker = createWorker({ registry, env, groupId, metricsPort: 0, ...ENGINE_OPTIONS });
     onTestFinished(() => worker.stop());
     await worker.start();
 
@@ -62,6 +63,10 @@ describe('worker dead-lettering', () => {
     await consumer.subscribe({ topic: deadLetterTopic(tx), fromBeginning: true });
     await consumer.run({ eachMessage: async ({ message }) => void received.push(message) });
     await waitFor('all dead letters', () => received.length >= bad.length);
+    // Dead letters are durable before their batch commits: once the group has caught up, the
+    // dead-letter topic is final, so later duplicates cannot go unseen.
+    await waitFor('the worker to commit the batch', () => caughtUp(admin, groupId, [tx]));
+    expect(await topicSize(admin, deadLetterTopic(tx))).toBe(bad.length);
     expect(received).toHaveLength(bad.length);
 
     for (const message of received) {
@@ -85,5 +90,39 @@ describe('worker dead-lettering', () => {
     expect(metrics).toContain(`featurestream_worker_events_dead_lettered_total{topic="${tx}",code="EVENT_TOO_LARGE"} 1`);
     expect(metrics).toMatch(new RegExp(`featurestream_worker_events_applied_total\\{topic="${tx}",outcome="applied"\\} 2`));
     expect(metrics).toMatch(/featurestream_worker_consumer_lag\{topic="[^"]+",partition="0"\} 0/);
+  });
+
+  it('judges EVENT_IN_FUTURE against the record timestamp, so a replay of an old backlog decides the same', async () => {
+    const { kafka, admin, createTopic } = await testKafka();
+    const tx = await createTopic(1);
+    const logins = await createTopic(1);
+    await createTopic(1, deadLetterTopic(tx));
+    const registry = parseRegistry(registryInput({ tx, logins }));
+    const prefix = `${randomName('fs-skew')}:`;
+    await testRedisClient(prefix);
+    const skew = ENGINE_OPTIONS.maxFutureSkewMs;
+    // A backlog recorded 2 h ago: some events claim a time 10 min past their record's
+    // timestamp plus the skew (in the future when recorded, in the past now), others 1 min.
+    const recordedMs = Date.now() - 2 * 3_600_000;
+    const messages = Array.from({ length: 10 }, (_, i) => {
+      const ts = recordedMs + (i % 2 === 0 ? skew + 10 * 60_000 : 60_000);
+      return { key: 'u1', timestamp: String(recordedMs + i), value: JSON.stringify({ event_id: `k${i}`, user_id: 'u1', amount: 1, merchant_id: 'm1', ts }) };
+    });
+    const producer = kafka.producer();
+    await producer.connect();
+    await producer.send({ topic: tx, messages });
+    await producer.disconnect();
+
+    const env = loadEnvConfig(testEnv({ FEATURESTREAM_KEY_PREFIX: prefix }));
+    for (const pass of [1, 2]) {
+      // A new group per pass: the second replays the backlog from the start, much later.
+      const groupId = randomName('fs-group');
+      const worker = createWorker({ registry, env, groupId, metricsPort: false, dualWrite: false, ...ENGINE_OPTIONS });
+      onTestFinished(() => worker.stop());
+      await worker.start();
+      await waitFor(`pass ${pass} to commit`, () => caughtUp(admin, groupId, [tx]));
+      await worker.stop();
+      expect(await topicSize(admin, deadLetterTopic(tx)), `dead letters after pass ${pass}`).toBe(5 * pass);
+    }
   });
 });

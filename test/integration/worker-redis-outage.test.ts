@@ -1,16 +1,21 @@
 /**
- * Redis stopped for 10 s mid-stream: the worker pauses, commits nothing,
+ * Redis stopped mid-stream (through a good number of retries): the worker pauses, commits nothing,
  * never exits, and resumes by itself when Redis returns; vectors are exact.
  */
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { Redis } from 'ioredis';
 import { loadEnvConfig } from '../../src/config.ts';
 import { createWorker } from '../../src/consumers/worker.ts';
+import { workerMetrics } from '../../src/metrics.ts';
 import { referenceVectors } from '../helpers/reference.ts';
 import { privateRedis } from '../helpers/private-services.ts';
 import { testEnv, testKafka } from '../helpers/services.ts';
 import { waitFor } from '../helpers/wait.ts';
 import { ENGINE_OPTIONS, caughtUp, committedTotal, createScenario, produce, produceOverTime, randomEvents, readTopics, readVectors, rng } from '../helpers/worker-fixtures.ts';
+
+async function redisRetries(): Promise<number> {
+  return (await workerMetrics.redisUnavailable.get()).values.reduce((a, v) => a + v.value, 0);
+}
 
 describe('worker during a Redis outage', () => {
   it('pauses without committing, then resumes exactly', async () => {
@@ -32,7 +37,9 @@ describe('worker during a Redis outage', () => {
     await produce(kafka, randomEvents(s, 1_500, 100, Date.now(), rng(seed + 1)));
     await waitFor('the worker to notice', () => !worker.ready());
     const frozen = await committedTotal(admin, s.groupId, topics);
-    await new Promise((r) => setTimeout(r, 10_000));
+    // Retried a good many times (the backoff caps at 1 s), yet nothing committed meanwhile.
+    const retriedBefore = await redisRetries();
+    await waitFor('the worker to retry through the outage', async () => (await redisRetries()) >= retriedBefore + 10, { timeoutMs: 60_000 });
     expect(await committedTotal(admin, s.groupId, topics)).toBe(frozen);
     expect(await caughtUp(admin, s.groupId, topics)).toBe(false);
     await redisServer.start();

@@ -29,7 +29,7 @@ caller's view is stale). Nothing of an entity is written unless 1.
 Versions never go backwards, even after Redis lost the keys: a new version is
 max(stored + 1, server time in microseconds), so it restarts above every
 version written before the loss (readers and the DynamoDB sync compare them).
-Versions are formatted with %d: Lua would write 1.7e+15 for such numbers.
+Versions are formatted with %d, never through Lua's tostring (which writes 1.79e+15).
 ]]
 local time = redis.call('TIME')
 local clock = tonumber(time[1]) * 1000000 + tonumber(time[2])

@@ -1,0 +1,48 @@
+/**
+ * A fake single-node Redis for unit tests of the write path: pipelines record
+ * their commands, and `reply` decides each command's [error, value].
+ */
+import type { RedisClient } from '../../../src/stores/redis.ts';
+
+export interface FakeCommand {
+  name: string;
+  args: unknown[];
+}
+
+export type Reply = (command: FakeCommand) => [Error | null, unknown];
+
+/** An Error shaped like an ioredis ReplyError (the classification looks at the name). */
+export function replyError(message: string): Error {
+  const err = new Error(message);
+  err.name = 'ReplyError';
+  return err;
+}
+
+export function fakeRedis(reply: Reply, info = 'connected_slaves:0\r\n'): { client: RedisClient; sent: FakeCommand[][] } {
+  const sent: FakeCommand[][] = [];
+  const client = {
+    pipeline() {
+      const queued: FakeCommand[] = [];
+      const pipeline: object = new Proxy(
+        {},
+        {
+          get(_, name: string) {
+            if (name === 'exec') {
+              return async () => {
+                sent.push(queued);
+                return queued.map(reply);
+              };
+            }
+            return (...args: unknown[]) => {
+              queued.push({ name, args });
+              return pipeline;
+            };
+          },
+        },
+      );
+      return pipeline;
+    },
+    info: async () => info,
+  };
+  return { client: client as RedisClient, sent };
+}
