@@ -99,7 +99,9 @@ export async function runDemo(o: DemoOptions, ctx: DemoContext = {}): Promise<De
     const consumed = (await counterTotal(workerMetrics.eventsConsumed)) - consumedBefore;
     dead = (await counterTotal(workerMetrics.eventsDeadLettered)) - deadBefore;
     const secs = (Date.now() - t0) / 1000;
-    const line = `produced ${produced.toLocaleString()}  consumed ${consumed.toLocaleString()}  ${Math.round(consumed / secs).toLocaleString()} events/s  lag ${(produced - consumed).toLocaleString()}  dead-lettered ${dead}`;
+    // Events an earlier run left unconsumed are consumed here too, so consumed can pass produced.
+    const lag = Math.max(0, produced - consumed);
+    const line = `produced ${produced.toLocaleString()}  consumed ${consumed.toLocaleString()}  ${Math.round(consumed / secs).toLocaleString()} events/s  lag ${lag.toLocaleString()}  dead-lettered ${dead}`;
     if (tty) process.stdout.write(`\r${line.padEnd(100)}`);
     else out(line);
   };
