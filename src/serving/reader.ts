@@ -5,6 +5,7 @@
  * training-time defaults. Never throws for store trouble; throws only for
  * caller errors (invalid entity id, unknown entity type).
  */
+import { trace, type Span } from '@opentelemetry/api';
 import type { RegistryInput } from '../schemas/registry.ts';
 import { assembleFeatures } from './assemble.ts';
 import { Call, rejectedRows, settleBy, type Assemble } from './call.ts';
@@ -127,11 +128,11 @@ class Reader {
     }
     if (opts?.strict) return this.read(entityType, ids, opts);
     const rejected = rejectedRows(ids);
-    if (rejected === undefined) return this.read(entityType, ids, opts);
+    if (rejected === undefined) return this.read(entityType, ids, opts, true);
     // The valid ids are served as one batch; each invalid one keeps its position, never looked up.
     const valid = ids.filter((_, i) => rejected[i] === undefined);
     this.s.metrics.counts.vectors.invalid += ids.length - valid.length;
-    return this.read(entityType, valid, opts).then((vectors) => {
+    return this.read(entityType, valid, opts, true).then((vectors) => {
       let next = 0;
       return ids.map((_, i) => rejected[i] ?? vectors[next++]!);
     });
@@ -168,11 +169,24 @@ class Reader {
     return vector;
   }
 
-  private async read(entityType: string, ids: readonly string[], opts: GetOptions | undefined): Promise<FeatureVector[]> {
+  /** One span per call that reaches the full path (a no-op unless the application installs an OpenTelemetry SDK). */
+  private async read(entityType: string, ids: readonly string[], opts: GetOptions | undefined, validated = false): Promise<FeatureVector[]> {
+    const span = tracer.startSpan('featurestream.reader.getMany', { attributes: { 'featurestream.entity': entityType, 'featurestream.batch_size': ids.length } });
+    try {
+      return await this.readTraced(entityType, ids, opts, span, validated);
+    } catch (err) {
+      span.recordException(err as Error);
+      throw err;
+    } finally {
+      span.end();
+    }
+  }
+
+  private async readTraced(entityType: string, ids: readonly string[], opts: GetOptions | undefined, span: Span, validated: boolean): Promise<FeatureVector[]> {
     const started = performance.now();
     const full = this.s.plans.get(entityType);
     if (full === undefined) throw unknownEntity(entityType, this.s.plans);
-    for (const id of ids) validateEntityId(id);
+    if (!validated) for (const id of ids) validateEntityId(id);
     const plan = opts?.features === undefined ? full : this.subset(full, opts.features);
     const deadlineMs = opts?.deadlineMs === undefined ? this.s.deadlineMs : checkDeadline('get option deadlineMs', opts.deadlineMs);
     // A subset's vectors are laid out differently from the cached ones: it reads privately, like a diagnostic read.
@@ -191,6 +205,9 @@ class Reader {
     for (let i = 0; i < ids.length; i++) if (call.out[i] === undefined) call.deliver(i, undefined, 'default');
     call.done = true;
     this.record(started, ids.length, call);
+    if (span.isRecording()) {
+      for (const source of VECTOR_SOURCES) span.setAttribute(`featurestream.vectors.${source}`, call.sources[source]);
+    }
     return call.out as FeatureVector[];
   }
 
@@ -337,6 +354,8 @@ class Reader {
     for (const reason of DEFAULT_REASONS) if (call.counts[reason]) m.defaulted.inc({ reason }, call.counts[reason]);
   }
 }
+
+const tracer = trace.getTracer('featurestream');
 
 const VECTOR_SOURCES = ['cache', 'redis', 'dynamodb', 'default', 'invalid'] as const;
 const DEFAULT_REASONS = ['missing', 'corrupt', 'unavailable'] as const;

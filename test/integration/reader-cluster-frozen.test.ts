@@ -19,7 +19,8 @@ import { testDynamo } from '../helpers/services.ts';
 import { waitFor } from '../helpers/wait.ts';
 import { putDynamoUser, seedUsers, testConfig } from './reader-fixtures.ts';
 
-const DEADLINE_MS = 100;
+// Generous, so a loaded machine cannot push a healthy master past the Redis budget (40% of it).
+const DEADLINE_MS = 300;
 // Timer and event-loop jitter on a busy 2-core machine; the reader keeps a margin of its own.
 const JITTER_MS = 5;
 
@@ -77,7 +78,7 @@ describe('reader on a Cluster with a frozen master', () => {
       if (frozen) process.kill(pid, 'SIGCONT');
     });
 
-    // Fewer calls than a failover needs (node timeout 1.5 s): the frozen master's slots stay its own.
+    // Few enough calls that a failover (node timeout 1.5 s) cannot finish first; if it does, its entities come from Redis.
     const fromDynamo = new Set<string>();
     for (let call = 0; call < 6; call++) {
       const lag = monitorEventLoopDelay({ resolution: 1 });
@@ -91,12 +92,14 @@ describe('reader on a Cluster with a frozen master', () => {
       vectors.forEach((v, i) => {
         expect(v.entityId).toBe(ids[i]);
         if (!onFrozen.has(v.entityId)) {
-          expect(v, `${v.entityId} is not on the frozen master`).toMatchObject({ source: 'redis', features: { tx_count_1h: i } });
+          expect(v.source, `${v.entityId} is not on the frozen master (call ${call})`).toBe('redis');
+          expect(v.features.tx_count_1h).toBe(i);
         } else if (v.source === 'dynamodb') {
           expect(v.features.tx_count_1h).toBe(1_000 + i);
           fromDynamo.add(v.entityId);
         } else {
-          expect(v.source).toBe('default');
+          // Defaults when DynamoDB was late too; Redis once the replica has taken the slots over.
+          expect(['default', 'redis']).toContain(v.source);
         }
       });
     }
