@@ -5,6 +5,7 @@
  *   2. cluster  the CLUSTER_READY files (vitest.config.ts) against a Redis Cluster
  *               of 3 masters with 1 replica each
  *   3. kafka-3  a few Kafka-facing integration files against a Kafka 3.9 broker
+ *   4. python   the Python client's pytest suite against `featurestream serve`
  * Endpoints already in the environment win (that service is not started).
  * Prints one line per pass and exits non-zero if any pass failed.
  * Extra arguments go to every vitest run (e.g. `-- --reporter=dot`).
@@ -23,14 +24,15 @@ const KAFKA_LEGACY_FILES = [
 
 interface Pass {
   name: string;
-  args: string[];
+  /** The command; vitest passes also get the extra arguments. */
+  command: string[];
   env: NodeJS.ProcessEnv;
 }
 
 const log = (m: string) => process.stderr.write(`[test-local] ${m}\n`);
 
-function vitest(args: string[], env: NodeJS.ProcessEnv): Promise<number> {
-  const child = spawn('npx', ['vitest', 'run', ...args], { stdio: 'inherit', env });
+function run(command: string[], env: NodeJS.ProcessEnv): Promise<number> {
+  const child = spawn(command[0]!, command.slice(1), { stdio: 'inherit', env });
   return new Promise((resolve) => child.on('exit', (code, signal) => resolve(code ?? (signal ? 1 : 0))));
 }
 
@@ -38,23 +40,26 @@ async function main(): Promise<number> {
   const extra = process.argv.slice(2).filter((a) => a !== '--');
   const endpoints = await up({ cluster: true, kafkaLegacy: true }, (m) => log(m));
   const { REDIS_CLUSTER_NODES, KAFKA_LEGACY_BROKERS, ...single } = { ...process.env, ...endpoints };
-  const base: NodeJS.ProcessEnv = single;
+  const base: NodeJS.ProcessEnv = { ...single, PYTHONDONTWRITEBYTECODE: '1' };
+  const vitest = ['npx', 'vitest', 'run'];
   const passes: Pass[] = [
-    { name: 'main (unit + integration, Redis single node, Kafka 4.x)', args: ['--project', 'unit', '--project', 'integration'], env: base },
-    { name: 'cluster (CLUSTER_READY files, Redis Cluster 3+3)', args: ['--project', 'cluster', '--passWithNoTests'], env: { ...base, REDIS_CLUSTER_NODES } },
+    { name: 'main (unit + integration, Redis single node, Kafka 4.x)', command: [...vitest, '--project', 'unit', '--project', 'integration', ...extra], env: base },
+    { name: 'cluster (CLUSTER_READY files, Redis Cluster 3+3)', command: [...vitest, '--project', 'cluster', ...extra], env: { ...base, REDIS_CLUSTER_NODES } },
     {
       name: `kafka-${KAFKA_LEGACY_VERSION} (Kafka-facing files)`,
-      args: ['--project', 'integration', ...KAFKA_LEGACY_FILES],
+      command: [...vitest, '--project', 'integration', ...KAFKA_LEGACY_FILES, ...extra],
       // Private brokers started by tests follow the same version.
       env: { ...base, KAFKA_BROKERS: KAFKA_LEGACY_BROKERS, FS_KAFKA_VERSION: KAFKA_LEGACY_VERSION },
     },
+    // The Python client against the real `featurestream serve` (it starts the server itself).
+    { name: 'python-client (pytest against featurestream serve)', command: ['python3', '-m', 'pytest', 'clients/python/tests', '-q', '-p', 'no:cacheprovider'], env: base },
   ];
   const results: string[] = [];
   let failed = 0;
   for (const pass of passes) {
     const started = Date.now();
     log(`pass ${pass.name}: starting`);
-    const code = await vitest([...pass.args, ...extra], pass.env);
+    const code = await run(pass.command, pass.env);
     const line = `${code === 0 ? 'PASS' : 'FAIL'}  ${pass.name}  (${((Date.now() - started) / 1000).toFixed(0)} s${code === 0 ? '' : `, exit ${code}`})`;
     results.push(line);
     log(line);

@@ -12,8 +12,12 @@
  * which is exactly [now - W, now) when `now` is a multiple of T. Between
  * tile edges both ends of the window run ahead of [now - W, now) by less
  * than one tile, so a window changes only at edge + 1 ms. Events ahead of the
- * current tile (allowed up to `maxFutureSkewMs` ahead of now) are kept and
- * counted once their tile is current.
+ * current tile (allowed up to `maxFutureSkewMs` ahead of their arrival) are
+ * kept and counted once their tile is current. Every windowed operator merges
+ * its tiles: count, sum, avg, min, max, distinct_count, stddev/variance
+ * (population; Welford mean and M2 per tile, merged), top_k (counts per value
+ * per tile; most frequent first, ties to the value that sorts first) and
+ * approx_quantile (log-bucket counts per tile, within 1%, see quantile.ts).
  *
  * Other rules:
  * - Late events: an event lands in its own tile as long as that tile is in
@@ -23,13 +27,23 @@
  * - Freshness: a feature is absent from `evaluate` (listed in `lapsed`) when
  *   no event reached it with ts > now - TTL (TTL = 2 x freshness; freshness
  *   defaults to the window). A fresh feature over an empty window is 0 for
- *   count, sum and distinct_count, and its default for avg, min and max.
+ *   count, sum and distinct_count, [] for top_k, and its default for avg,
+ *   min, max, stddev, variance and approx_quantile.
  * - last: the value of the newest event by event time; at equal times the
  *   larger value wins (numbers numerically, strings by code unit, vectors
  *   element by element), so arrival order never matters. last_time is the
  *   newest event time in epoch seconds.
  * - last_k: the k distinct values with the newest event times among events
  *   with ts > now - TTL, newest first; equal times put the larger value first.
+ * - Filters (`where`): an event that fails a feature's filter never reaches
+ *   its slot, so it neither counts nor refreshes the feature's freshness.
+ *   Filtered features get slots of their own (shared under equal filters).
+ * - Lifetime (`window: "lifetime"` count/sum/min/max, and first/first_k):
+ *   everything since the feature was last fresh. An event applied while the
+ *   slot has lapsed (no event for its TTL) restarts it, if the event is
+ *   itself within the TTL of now; an older one only joins a live slot.
+ *   first is the earliest value by event time (ties: the smaller value),
+ *   first_k the k distinct values seen earliest, earliest first.
  * - An event whose time is more than `maxFutureSkewMs` (default 5 min)
  *   ahead of its arrival throws InvalidEventError EVENT_IN_FUTURE. Arrival is
  *   `event.arrivalMs` (the Kafka record timestamp), else `nowMs`: a replay of
@@ -57,7 +71,7 @@ import { evictState, outputChange, outputValue } from './read.ts';
 import { deserializeState, serializeState } from './serialize.ts';
 import { emptyState, type EntityState } from './state.ts';
 import { decimals } from './numbers.ts';
-import { addDistinct, addFirst, addLast, addLifetime, addRecent, addToSeries, addTop, finite } from './update.ts';
+import { addDistinct, addFirst, addLast, addLifetime, addQuantile, addRecent, addToSeries, addTop, finite } from './update.ts';
 
 export type { EntityState };
 export type ApplyOutcome = 'applied' | 'duplicate' | 'expired';
@@ -152,6 +166,7 @@ export class WindowEngine {
     for (const p of sp.lifetimes) if ((p.filter === undefined || p.filter(f)) && addLifetime(state, p, f, t, nowMs)) took = true;
     for (const p of sp.firsts) if ((p.filter === undefined || p.filter(f)) && addFirst(state, p, f, t, nowMs)) took = true;
     for (const p of sp.tops) if ((p.filter === undefined || p.filter(f)) && addTop(state, p, f, t, nowMs)) took = true;
+    for (const p of sp.quantiles) if ((p.filter === undefined || p.filter(f)) && addQuantile(state, p, f, t, nowMs)) took = true;
     return took ? 'applied' : 'expired';
   }
 

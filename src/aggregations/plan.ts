@@ -73,6 +73,16 @@ export interface TopPlan {
   maxTtlMs: number;
 }
 
+/** approx_quantile: log-bucket counts per tile (see quantile.ts). */
+export interface QuantilePlan {
+  index: number;
+  filter: SlotFilter;
+  field: string;
+  tileMs: number;
+  spanTiles: number;
+  maxTtlMs: number;
+}
+
 /** `window: "lifetime"` count/sum/min/max: one running aggregate, reset when it lapsed (see update.ts). */
 export interface LifetimePlan {
   index: number;
@@ -112,6 +122,7 @@ export interface SourcePlan {
   lifetimes: LifetimePlan[];
   firsts: FirstPlan[];
   tops: TopPlan[];
+  quantiles: QuantilePlan[];
 }
 
 /** One output feature and the slot it reads. */
@@ -122,7 +133,8 @@ export type Output =
   | { kind: 'recent'; feature: ResolvedFeature; slot: RecentPlan; k: number }
   | { kind: 'lifetime'; feature: ResolvedFeature; slot: LifetimePlan }
   | { kind: 'first'; feature: ResolvedFeature; slot: FirstPlan }
-  | { kind: 'top'; feature: ResolvedFeature; slot: TopPlan; tiles: number; k: number };
+  | { kind: 'top'; feature: ResolvedFeature; slot: TopPlan; tiles: number; k: number }
+  | { kind: 'quantile'; feature: ResolvedFeature; slot: QuantilePlan; tiles: number; q: number };
 
 export interface EntityPlan {
   entity: string;
@@ -136,6 +148,7 @@ export interface EntityPlan {
   lifetimes: LifetimePlan[];
   firsts: FirstPlan[];
   tops: TopPlan[];
+  quantiles: QuantilePlan[];
   bySource: Map<string, SourcePlan>;
   outputs: Output[];
   groups: string[];
@@ -199,6 +212,7 @@ export function compileEntity(registry: Registry, entity: string, entityIndex: n
   const lifetimes = new Map<string, LifetimePlan>();
   const firsts = new Map<string, FirstPlan>();
   const tops = new Map<string, TopPlan>();
+  const quantiles = new Map<string, QuantilePlan>();
   const sourceOf = new Map<object, string>();
   const outputs: Output[] = [];
   // One function per distinct filter, so slots under equal filters test it once per event.
@@ -275,6 +289,21 @@ export function compileEntity(registry: Registry, entity: string, entityIndex: n
       slot.needMax ||= f.op === 'max';
       slot.needMoments ||= f.op === 'stddev' || f.op === 'variance';
       outputs.push({ kind: 'series', feature: f, slot, tiles });
+    } else if (f.op === 'approx_quantile') {
+      const tileMs = f.tileMs!;
+      const tiles = f.windowMs! / tileMs;
+      const slot = slotFor(quantiles, `${f.source}\0${f.field}\0${tileMs}${filterPart(f)}`, () => ({
+        index: quantiles.size,
+        filter,
+        field: f.field!,
+        tileMs,
+        spanTiles: 0,
+        maxTtlMs: 0,
+      }));
+      sourceOf.set(slot, f.source);
+      slot.spanTiles = Math.max(slot.spanTiles, tiles);
+      slot.maxTtlMs = Math.max(slot.maxTtlMs, f.ttlMs);
+      outputs.push({ kind: 'quantile', feature: f, slot, tiles, q: f.q! });
     } else if (f.op === 'top_k') {
       const tileMs = f.tileMs!;
       const tiles = f.windowMs! / tileMs;
@@ -329,9 +358,9 @@ export function compileEntity(registry: Registry, entity: string, entityIndex: n
 
   const bySource = new Map<string, SourcePlan>();
   for (const s of registry.sources) {
-    if (s.entity === entity) bySource.set(s.name, { index: bySource.size, numeric: [], lasts: [], distincts: [], recents: [], lifetimes: [], firsts: [], tops: [] });
+    if (s.entity === entity) bySource.set(s.name, { index: bySource.size, numeric: [], lasts: [], distincts: [], recents: [], lifetimes: [], firsts: [], tops: [], quantiles: [] });
   }
-  const add = <K extends 'lasts' | 'distincts' | 'recents' | 'lifetimes' | 'firsts' | 'tops'>(key: K, slots: Iterable<SourcePlan[K][number]>) => {
+  const add = <K extends 'lasts' | 'distincts' | 'recents' | 'lifetimes' | 'firsts' | 'tops' | 'quantiles'>(key: K, slots: Iterable<SourcePlan[K][number]>) => {
     for (const slot of slots) (bySource.get(sourceOf.get(slot)!)![key] as SourcePlan[K][number][]).push(slot);
   };
   for (const slot of series.values()) {
@@ -348,6 +377,7 @@ export function compileEntity(registry: Registry, entity: string, entityIndex: n
   add('lifetimes', lifetimes.values());
   add('firsts', firsts.values());
   add('tops', tops.values());
+  add('quantiles', quantiles.values());
 
   const layout = {
     s: [...series.entries()].map(([k, s]) => [k, s.needSum, s.needMin, s.needMax, ...(s.needMoments ? [true] : [])]),
@@ -358,6 +388,7 @@ export function compileEntity(registry: Registry, entity: string, entityIndex: n
     ...(lifetimes.size > 0 ? { lt: [...lifetimes.keys()] } : {}),
     ...(firsts.size > 0 ? { f: [...firsts.keys()] } : {}),
     ...(tops.size > 0 ? { t: [...tops.keys()] } : {}),
+    ...(quantiles.size > 0 ? { q: [...quantiles.keys()] } : {}),
   };
   return {
     entity,
@@ -370,6 +401,7 @@ export function compileEntity(registry: Registry, entity: string, entityIndex: n
     lifetimes: [...lifetimes.values()],
     firsts: [...firsts.values()],
     tops: [...tops.values()],
+    quantiles: [...quantiles.values()],
     bySource,
     outputs,
     groups: registry.groupsOf(entity).map((g) => g.name),

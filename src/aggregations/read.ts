@@ -4,6 +4,7 @@
  */
 import type { FeatureValue } from '../schemas/registry.ts';
 import { FLOAT, POW10 } from './numbers.ts';
+import { quantileOf } from './quantile.ts';
 import { sumRange } from './numbers.ts';
 import { currentTile, type EntityPlan, type Output } from './plan.ts';
 import type { EntityState, RecentState, SeriesState } from './state.ts';
@@ -93,6 +94,18 @@ export function outputValue(o: Output, state: EntityState, now: number): Feature
       if (l === undefined || l.ts + ttl <= now) return undefined;
       return o.slot.field === undefined ? Math.floor(l.ts / 1000) : l.value;
     }
+    case 'quantile': {
+      const s = state.quantiles[o.slot.index];
+      if (s === undefined || s.lastTs + ttl <= now) return undefined;
+      const cur = currentTile(now, o.slot.tileMs);
+      const lo = cur - o.tiles + 1;
+      const merged = new Map<number, number>();
+      s.tiles.forEach((buckets, tile) => {
+        if (tile < lo || tile > cur) return;
+        buckets.forEach((n, key) => merged.set(key, (merged.get(key) ?? 0) + n));
+      });
+      return quantileOf(merged, o.q) ?? o.feature.default;
+    }
     case 'top': {
       const s = state.tops[o.slot.index];
       if (s === undefined || s.lastTs + ttl <= now) return undefined;
@@ -164,6 +177,15 @@ export function outputChange(o: Output, state: EntityState, now: number): number
       if (l !== undefined) at(l.ts + ttl);
       break;
     }
+    case 'quantile': {
+      const s = state.quantiles[o.slot.index];
+      if (s === undefined) break;
+      at(s.lastTs + ttl);
+      const T = o.slot.tileMs;
+      const cur = currentTile(now, T);
+      for (const i of s.tiles.keys()) at((i > cur ? i : i + o.tiles) * T + 1);
+      break;
+    }
     case 'top': {
       const s = state.tops[o.slot.index];
       if (s === undefined) break;
@@ -216,6 +238,13 @@ export function evictState(plan: EntityPlan, state: EntityState, now: number, de
   for (const p of plan.lasts) {
     const l = state.lasts[p.index];
     if (l !== undefined && l.ts + p.maxTtlMs <= now) state.lasts[p.index] = undefined;
+  }
+  for (const p of plan.quantiles) {
+    const s = state.quantiles[p.index];
+    if (s === undefined) continue;
+    const lo = currentTile(now, p.tileMs) - p.spanTiles + 1;
+    for (const tile of s.tiles.keys()) if (tile < lo) s.tiles.delete(tile);
+    if (s.tiles.size === 0 && s.lastTs + p.maxTtlMs <= now) state.quantiles[p.index] = undefined;
   }
   for (const p of plan.tops) {
     const s = state.tops[p.index];

@@ -3,7 +3,7 @@
  *
  *   u8 version | entity index | u32 LE layout fingerprint | newest: 0 = none, else zigzag + 1
  *   strings: count, then (utf-8 length, bytes); every string below is an index into this table
- *   dedup, per source of the entity: count; if count > 0 the arrival clock
+ *   dedup: source count, then per source of the entity: count; if count > 0 the arrival clock
  *     (zigzag), then per id (u32 LE low hash bits, high hash bits, clock - arrival)
  *   per series slot: 0 = absent, else newest - lastTs + 1; tile count; tiles
  *   per last slot: 0 = absent, else newest - ts + 1; value (number | string | dim x f32 LE)
@@ -12,6 +12,8 @@
  *   per lifetime slot: 0 = absent, else newest - lastTs + 1; count; sum (scaled); min; max
  *   per first/first_k slot: 0 = absent, else newest - lastTs + 1; entry count; (value, newest - time)
  *   per top_k slot: 0 = absent, else newest - lastTs + 1; value count; (value, tile list, count per tile)
+ *   per approx_quantile slot: 0 = absent, else newest - lastTs + 1; tile list; per tile: bucket count,
+ *     (bucket key as zigzag delta from the previous key, count), keys ascending
  *
  * Tile lists: first `newestTile - tile`, then the gap to each next tile minus one.
  * A series tile: count, then its sum (units at a scale), min, max, and the
@@ -81,6 +83,7 @@ export function serializeState(plan: EntityPlan, state: EntityState): Uint8Array
   w.varint(table.size);
   for (const s of table.keys()) w.string(s);
   const ref = (s: string) => w.varint(table.get(s)!);
+  w.varint(state.dedup.length);
   for (const { clock, hashes, arrivals } of state.dedup) {
     w.varint(hashes.length);
     // Without ids the clock decides nothing, so it is not kept.
@@ -169,6 +172,24 @@ export function serializeState(plan: EntityPlan, state: EntityState): Uint8Array
       for (let j = 1; j < tc.length; j += 2) w.varint(tc[j]!);
     }
   }
+  for (const p of plan.quantiles) {
+    const s = state.quantiles[p.index];
+    w.varint(s === undefined ? 0 : newest - s.lastTs + 1);
+    if (s === undefined) continue;
+    const tiles = [...s.tiles.keys()].sort((a, b) => a - b);
+    writeTiles(w, tiles, Math.floor(newest / p.tileMs));
+    for (const tile of tiles) {
+      const buckets = s.tiles.get(tile)!;
+      const keys = [...buckets.keys()].sort((a, b) => a - b);
+      w.varint(keys.length);
+      let prev = 0;
+      for (const k of keys) {
+        w.zigzag(k - prev);
+        w.varint(buckets.get(k)!);
+        prev = k;
+      }
+    }
+  }
   return w.finish();
 }
 
@@ -193,6 +214,8 @@ function readSeries(r: ByteReader, p: EntityPlan['series'][number], lastTs: numb
 }
 
 function readDedup(r: ByteReader, state: EntityState): void {
+  // The fingerprint covers slots, not a source that feeds none.
+  r.check(r.varint() === state.dedup.length, 'state was written for another list of sources');
   for (const dedup of state.dedup) {
     const n = r.count();
     if (n === 0) continue;
@@ -323,6 +346,27 @@ export function deserializeState(plans: readonly EntityPlan[], bytes: Uint8Array
     }
     r.check(values.size === n, 'repeated top_k value');
     state.tops[p.index] = { lastTs: newest - present + 1, values, sweptTile: -Infinity };
+  }
+  for (const p of plan.quantiles) {
+    const present = r.varint();
+    if (present === 0) continue;
+    const tiles = new Map<number, Map<number, number>>();
+    for (const tile of readTiles(r, Math.floor(newest / p.tileMs), 0)) {
+      const n = r.count();
+      r.check(n > 0, 'empty quantile tile');
+      const buckets = new Map<number, number>();
+      let key = 0;
+      for (let i = 0; i < n; i++) {
+        const delta = r.zigzag();
+        r.check(i === 0 || delta > 0, 'unordered quantile buckets');
+        key += delta;
+        const c = r.varint();
+        r.check(c > 0, 'empty quantile bucket');
+        buckets.set(key, c);
+      }
+      tiles.set(tile, buckets);
+    }
+    state.quantiles[p.index] = { lastTs: newest - present + 1, tiles };
   }
   r.check(r.remaining === 0, 'trailing bytes');
   return state;

@@ -74,6 +74,12 @@ export interface TopState {
   sweptTile: number;
 }
 
+/** approx_quantile: tile -> (bucket key -> count); tiles before the window's first are swept. */
+export interface QuantileState {
+  lastTs: number;
+  tiles: Map<number, Map<number, number>>;
+}
+
 export interface EntityState {
   readonly entity: string;
   /** Position of the entity in the registry: finds the plan without a lookup by name. */
@@ -87,6 +93,7 @@ export interface EntityState {
   lifetimes: (LifetimeState | undefined)[];
   firsts: (FirstState | undefined)[];
   tops: (TopState | undefined)[];
+  quantiles: (QuantileState | undefined)[];
   /** Per source of the entity (plan order): hashes of counted event ids by arrival time, for de-duplication. */
   dedup: DedupMemory[];
 }
@@ -102,6 +109,7 @@ export interface StateShape {
   lifetimes: readonly unknown[];
   firsts: readonly unknown[];
   tops: readonly unknown[];
+  quantiles: readonly unknown[];
 }
 
 /** An empty state with one undefined slot per slot of the plan. */
@@ -117,6 +125,7 @@ export function emptyState(slots: StateShape): EntityState {
     lifetimes: slots.lifetimes.map(() => undefined),
     firsts: slots.firsts.map(() => undefined),
     tops: slots.tops.map(() => undefined),
+    quantiles: slots.quantiles.map(() => undefined),
     dedup: slots.sources.map(() => new DedupMemory()),
   };
 }

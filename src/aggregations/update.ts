@@ -5,7 +5,8 @@
  */
 import { hashOf } from './dedup.ts';
 import { addToSum, decimals } from './numbers.ts';
-import { currentTile, type DistinctPlan, type FirstPlan, type LastPlan, type LifetimePlan, type RecentPlan, type SeriesPlan, type TopPlan } from './plan.ts';
+import { bucketOf } from './quantile.ts';
+import { currentTile, type DistinctPlan, type FirstPlan, type LastPlan, type LifetimePlan, type RecentPlan, type QuantilePlan, type SeriesPlan, type TopPlan } from './plan.ts';
 import { SeriesState, type DistinctState, type EntityState, type LastValue, type TopState } from './state.ts';
 
 export function finite(raw: unknown): number | undefined {
@@ -321,5 +322,25 @@ export function addTop(state: EntityState, p: TopPlan, fields: Record<string, un
   while (j >= 0 && tc[j]! > tile) j -= 2;
   if (j >= 0 && tc[j] === tile) tc[j + 1]!++;
   else tc.splice(j + 2, 0, tile, 1);
+  return true;
+}
+
+export function addQuantile(state: EntityState, p: QuantilePlan, fields: Record<string, unknown>, t: number, now: number): boolean {
+  const v = finite(fields[p.field]);
+  if (v === undefined) return false;
+  const tile = Math.floor(t / p.tileMs);
+  const lo = currentTile(now, p.tileMs) - p.spanTiles + 1;
+  if (tile < lo && t + p.maxTtlMs <= now) return false;
+  let s = state.quantiles[p.index];
+  if (s === undefined) s = state.quantiles[p.index] = { lastTs: t, tiles: new Map() };
+  else if (t > s.lastTs) s.lastTs = t;
+  if (tile < lo) return true;
+  let buckets = s.tiles.get(tile);
+  if (buckets === undefined) {
+    for (const old of s.tiles.keys()) if (old < lo) s.tiles.delete(old);
+    s.tiles.set(tile, (buckets = new Map()));
+  }
+  const key = bucketOf(v);
+  buckets.set(key, (buckets.get(key) ?? 0) + 1);
   return true;
 }

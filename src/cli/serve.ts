@@ -43,7 +43,7 @@ export function register(program: Command): void {
       const env = loadEnvConfig();
       const logger = createLogger({ level: env.LOG_LEVEL });
       const reader = createFeatureReader({ registry: await loadRegistryFile(flags.config), deadlineMs: flags.deadline, logger });
-      const token = process.env.FEATURESTREAM_SERVER_TOKEN;
+      const token = env.FEATURESTREAM_SERVER_TOKEN;
       const server = createFeatureServer({
         reader,
         metrics: processMetrics,

@@ -11,7 +11,7 @@
  */
 import type { Cluster } from 'ioredis';
 import { ServiceUnavailableError } from '../errors.ts';
-import { keySlot } from '../serving/slot.ts';
+import { keySlot } from '../stores/slot.ts';
 import type { Keys } from '../stores/keys.ts';
 import { isCluster, type RedisClient } from '../stores/redis.ts';
 

@@ -38,7 +38,7 @@ const flag = z
 export const SASL_MECHANISMS = ['PLAIN', 'SCRAM-SHA-256', 'SCRAM-SHA-512', 'OAUTHBEARER'] as const;
 
 /** Variables whose values are never printed, not even in a validation error (REDIS_URL: its password part). */
-export const SECRET_VARIABLES: ReadonlySet<string> = new Set(['KAFKA_SASL_PASSWORD', 'REDIS_PASSWORD']);
+export const SECRET_VARIABLES: ReadonlySet<string> = new Set(['KAFKA_SASL_PASSWORD', 'REDIS_PASSWORD', 'FEATURESTREAM_SERVER_TOKEN']);
 
 /** Environment variables featurestream reads; defaults match docker-compose.yml. */
 export const envFields = z.object({
@@ -84,6 +84,8 @@ export const envFields = z.object({
   /** ACL user and password (AUTH); override the ones in REDIS_URL. */
   REDIS_USERNAME: z.string().min(1).optional(),
   REDIS_PASSWORD: z.string().min(1).optional(),
+  /** `featurestream serve`: bearer token every request but /healthz must carry. */
+  FEATURESTREAM_SERVER_TOKEN: z.string().min(16, 'expected at least 16 characters').optional(),
 });
 
 /** Cross-field rules: each issue names the variable to fix. */

@@ -9,7 +9,7 @@ export const FEATURE_TYPES = ['int', 'float', 'string', 'string_list', 'vector']
 export type FeatureType = (typeof FEATURE_TYPES)[number];
 
 /** Operators over an event-time window kept as tiles. */
-export const WINDOWED_OPS = ['count', 'sum', 'avg', 'min', 'max', 'distinct_count', 'stddev', 'variance', 'top_k'] as const;
+export const WINDOWED_OPS = ['count', 'sum', 'avg', 'min', 'max', 'distinct_count', 'stddev', 'variance', 'top_k', 'approx_quantile'] as const;
 /**
  * Operators over the latest events, without a window; they lapse by freshness.
  * `last_time` is the newest event time in epoch seconds; `last_k` the k most
@@ -113,6 +113,8 @@ export interface FeatureInput {
   k?: number;
   /** `vector` only: the dimension. */
   dim?: number;
+  /** `approx_quantile` only: the quantile, in (0, 1) (0.95 = p95). */
+  q?: number;
   /** Only matching events reach the feature (and refresh its freshness). */
   where?: WhereInput;
 }

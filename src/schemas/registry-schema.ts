@@ -76,6 +76,7 @@ const feature = z.strictObject({
   freshness: duration.optional(),
   k: z.number().int().min(1).max(100).optional(),
   dim: z.number().int().min(1).max(65_536).optional(),
+  q: z.number().optional(),
   // Checked in checkWhere, so that errors name the predicate's path.
   where: z.union([filterFn, z.array(z.unknown())]).optional(),
 });
@@ -116,6 +117,7 @@ const ALLOWED_TYPES: Record<StoredOp, readonly FeatureType[]> = {
   first: ['int', 'float', 'string'],
   first_k: ['string_list'],
   top_k: ['string_list'],
+  approx_quantile: ['float'],
 };
 
 type Parsed = z.output<typeof base>;
@@ -252,6 +254,8 @@ function checkFeature(ctx: Ctx, r: Parsed, i: number, sources: Map<string, Parse
   const kOp = f.op === 'last_k' || f.op === 'first_k' || f.op === 'top_k';
   if (kOp && f.k === undefined) issue(ctx, at('k'), `op ${f.op} needs k`);
   if (!kOp && f.k !== undefined) issue(ctx, at('k'), 'k applies to ops last_k, first_k and top_k only');
+  if (f.op === 'approx_quantile' && (f.q === undefined || !(f.q > 0 && f.q < 1))) issue(ctx, at('q'), `op approx_quantile needs q in (0, 1), got ${f.q}`);
+  if (f.op !== 'approx_quantile' && f.q !== undefined) issue(ctx, at('q'), 'q applies to op approx_quantile only');
   if (f.type === 'vector' && f.dim === undefined) issue(ctx, at('dim'), 'type vector needs dim');
   if (f.type !== 'vector' && f.dim !== undefined) issue(ctx, at('dim'), 'dim applies to type vector only');
   const bad = defaultMatches(f.type, f.default, f.dim);

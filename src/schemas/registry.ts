@@ -57,6 +57,8 @@ export interface ResolvedFeature {
   group: string;
   k?: number;
   dim?: number;
+  /** approx_quantile: the quantile in (0, 1). */
+  q?: number;
   /** Every event since the feature was last fresh (`window: "lifetime"`, first, first_k): no window, lapses by freshness only. */
   lifetime?: true;
   /** The filter as authored (JSON predicates or a TS function); absent: every event. */
@@ -176,7 +178,8 @@ function resolve(r: ParsedRegistryInput): Registry {
     name: s.name,
     topic: s.topic ?? s.name,
     entity: s.entity,
-    ...(s.keyField === undefined ? {} : { keyField: s.keyField }),
+    // A single key given as keyFields: ["user_id"] is the same as keyField: "user_id".
+    ...(s.keyField !== undefined ? { keyField: s.keyField } : s.keyFields?.length === 1 ? { keyField: s.keyFields[0]! } : {}),
     keyFields: s.keyFields ? [...s.keyFields] : [s.keyField!],
     timeField: s.timeField,
     idField: s.idField ?? 'event_id',
@@ -218,6 +221,7 @@ function resolve(r: ParsedRegistryInput): Registry {
     }
     if (f.k !== undefined) out.k = f.k;
     if (f.dim !== undefined) out.dim = f.dim;
+    if (f.q !== undefined) out.q = f.q;
     if (f.where !== undefined) {
       // checkWhere validated the predicates.
       const where = f.where as WhereInput;

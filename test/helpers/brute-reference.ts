@@ -132,6 +132,15 @@ export function bruteFeature(f: ResolvedFeature, all: readonly NormalizedEvent[]
       if (!fresh(valid.map((e) => e.eventTimeMs))) return undefined;
       return new Set(inWindow(valid, f, now).map((e) => keyOf(raw(e)))).size;
     }
+    case 'approx_quantile': {
+      // The exact value of rank floor(q * (n - 1)); the engine's sketch answers within 1% of it.
+      const valid = events.filter((e) => Number.isFinite(raw(e)));
+      if (!fresh(valid.map((e) => e.eventTimeMs))) return undefined;
+      const xs = inWindow(valid, f, now)
+        .map((e) => raw(e) as number)
+        .sort((a, b) => a - b);
+      return xs.length === 0 ? f.default : xs[Math.floor(f.q! * (xs.length - 1))]! + 0;
+    }
     case 'top_k': {
       const valid = events.filter((e) => keyOf(raw(e)) !== undefined);
       if (!fresh(valid.map((e) => e.eventTimeMs))) return undefined;

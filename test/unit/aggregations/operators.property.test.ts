@@ -48,6 +48,8 @@ export const filterRegistry = parseRegistry({
     { name: 'top2_40s', source: 'tx', op: 'top_k', field: 'merchant', k: 2, window: '40s', tile: '2s', type: 'string_list', default: [] },
     { name: 'top4_10s', source: 'tx', op: 'top_k', field: 'merchant', k: 4, window: '10s', tile: '2s', type: 'string_list', default: [] },
     { name: 'big_top3_1m', source: 'tx', op: 'top_k', field: 'merchant', k: 3, window: '1m', tile: '5s', type: 'string_list', default: [], where: big },
+    { name: 'p95_1m', source: 'tx', op: 'approx_quantile', field: 'amount', q: 0.95, window: '1m', tile: '5s', type: 'float', default: -1 },
+    { name: 'p50_20s', source: 'tx', op: 'approx_quantile', field: 'amount', q: 0.5, window: '20s', tile: '1s', type: 'float', default: -1 },
     { name: 'a_label', source: 'prof', op: 'last', field: 'score', type: 'int', default: 0, freshness: '20s', where: [{ field: 'label', eq: 'a' }] },
     { name: 'scored', source: 'prof', op: 'last_time', type: 'int', default: 0, freshness: '10s', where: [{ field: 'score', exists: true }] },
     { name: 'unscored', source: 'prof', op: 'last_time', type: 'int', default: 0, freshness: '10s', where: [{ field: 'score', exists: false }] },
@@ -88,12 +90,14 @@ function flat(engine: WindowEngine, state: EntityState, now: number): Record<str
   return Object.assign({}, ...Object.values(v.groups)) as Record<string, FeatureValue>;
 }
 
-/** Exact, except stddev/variance: Welford merged per tile against two passes agree to ~1e-12 relative. */
+/** Exact, except stddev/variance (Welford merged per tile vs two passes: ~1e-12 relative) and approx_quantile (within 1%). */
 function expectSame(registry: Registry, got: Record<string, FeatureValue | undefined>, want: Record<string, FeatureValue>): void {
   for (const f of registry.features) {
     const [g, w] = [got[f.name], want[f.name]];
     if ((f.op === 'stddev' || f.op === 'variance') && typeof g === 'number' && typeof w === 'number') {
       expect(Math.abs(g - w), `${f.name}: ${g} vs ${w}`).toBeLessThanOrEqual(1e-9 * Math.max(1, Math.abs(w)));
+    } else if (f.op === 'approx_quantile' && typeof g === 'number' && typeof w === 'number') {
+      expect(Math.abs(g - w), `${f.name}: ${g} vs ${w}`).toBeLessThanOrEqual(0.01 * Math.abs(w) + 1e-9);
     } else expect(g, f.name).toEqual(w);
   }
 }
@@ -151,6 +155,34 @@ describe('filters, stddev/variance, top_k, lifetime and first/first_k against th
     // 1e9 + {0.1, 0.2, ..., 1.0}: a naive sum of squares loses every digit here.
     for (let i = 1; i <= 10; i++) engine.apply(s, { source: 'tx', entityId: 'u1', eventTimeMs: T - 30_000 + i * 2_000, fields: { amount: 1e9 + i / 10, merchant: 'm' } }, T);
     expect(engine.evaluate(s, T).groups.features!.sd as number).toBeCloseTo(Math.sqrt(0.0825), 6);
+  });
+
+  it('approx_quantile stays within 1% on 200,000 values spread over six decades, and its state stays small', () => {
+    const r = parseRegistry({
+      entities: [{ name: 'user' }],
+      sources: jsonSources,
+      features: [0.01, 0.5, 0.9, 0.99].map((q, i) => ({ name: `q${i}`, source: 'tx', op: 'approx_quantile', field: 'amount', q, window: '1h', tile: '3m', type: 'float', default: 0 })),
+    });
+    const engine = new WindowEngine(r);
+    const s = engine.newState('user');
+    const T = Date.UTC(2025, 0, 6);
+    const xs: number[] = [];
+    let seed = 7;
+    for (let i = 0; i < 200_000; i++) {
+      seed = (seed * 16807) % 2147483647;
+      const x = Math.round(10 ** ((seed / 2147483647) * 6) * 100) / 100;
+      xs.push(x);
+      engine.apply(s, { source: 'tx', entityId: 'u1', eventTimeMs: T - 3_600_000 + (i % 3_600_000), fields: { amount: x, merchant: 'm' } }, T);
+    }
+    xs.sort((a, b) => a - b);
+    const v = engine.evaluate(s, T).groups.features!;
+    [0.01, 0.5, 0.9, 0.99].forEach((q, i) => {
+      const exact = xs[Math.floor(q * (xs.length - 1))]!;
+      expect(Math.abs((v[`q${i}`] as number) - exact) / exact).toBeLessThanOrEqual(0.01);
+    });
+    const bytes = engine.serialize(s).length;
+    console.info(`state bytes, approx_quantile over 1h in 3m tiles, 200,000 values over six decades: ${bytes}`);
+    expect(bytes).toBeLessThan(64_000);
   });
 
   it('reports state bytes of a filtered and a stddev feature', () => {

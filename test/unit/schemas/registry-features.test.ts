@@ -55,6 +55,12 @@ describe('issue 13 registry shapes', () => {
     expect(r.onDemandFeature('decline_ratio_1h')).toMatchObject({ kind: 'ratio', type: 'float', numerator: 'declined_1h', denominator: 'tx_count_1h' });
   });
 
+  it('reads keyFields of one field as keyField', () => {
+    const input = base();
+    Object.assign(input.sources[0]!, { keyField: undefined, keyFields: ['user_id'] });
+    expect(parseRegistry(input).source('tx')).toMatchObject({ keyField: 'user_id', keyFields: ['user_id'] });
+  });
+
   it('keeps resolved JSON of registries without the new keys unchanged (no filter, no keys)', () => {
     const r = parseRegistry({ ...base(), entities: [{ name: 'user' }], sources: [base().sources[0]], features: [base().features[0]], onDemand: [] });
     expect(JSON.stringify(r.features[0])).not.toMatch(/filter|where/);
@@ -83,6 +89,9 @@ describe('issue 13 registry shapes', () => {
     ['features[3].window', (r: Input) => Object.assign(r.features[3]!, { window: 'lifetime', freshness: '30d' }), /op avg has no lifetime form/],
     ['features[0].freshness', (r: Input) => Object.assign(r.features[0]!, { window: 'lifetime' }), /needs a freshness/],
     ['features[0].window', (r: Input) => Object.assign(r.features[0]!, { op: 'first', field: 'status', type: 'string', default: '', window: '1h', freshness: '1d' }), /takes only window "lifetime"/],
+    ['features[3].q', (r: Input) => Object.assign(r.features[3]!, { op: 'approx_quantile', q: 1 }), /q in \(0, 1\), got 1/],
+    ['features[3].q', (r: Input) => Object.assign(r.features[3]!, { op: 'approx_quantile' }), /needs q in \(0, 1\)/],
+    ['features[3].q', (r: Input) => Object.assign(r.features[3]!, { q: 0.5 }), /q applies to op approx_quantile only/],
     ['features[0].k', (r: Input) => Object.assign(r.features[0]!, { op: 'top_k', field: 'merchant_id', type: 'string_list', default: [] }), /op top_k needs k/],
     ['features[0].type', (r: Input) => Object.assign(r.features[0]!, { op: 'top_k', field: 'merchant_id', k: 3, default: [] }), /top_k produces string_list/],
     ['features[0].k', (r: Input) => Object.assign(r.features[0]!, { op: 'first_k', field: 'status', type: 'string_list', default: [], window: undefined, freshness: '1d' }), /needs k/],
