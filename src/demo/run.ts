@@ -4,15 +4,17 @@
  * next to a sequential loop. Ends by itself unless `follow`.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { loadEnvConfig } from '../config.ts';
+import { loadEnvConfig, type EnvConfig } from '../config.ts';
 import { createKafka, Partitioners } from '../consumers/kafka-client.ts';
 import { createWorker, WORKER_DEFAULTS } from '../consumers/worker.ts';
 import { createLogger } from '../logger.ts';
 import { workerMetrics } from '../metrics.ts';
-import { loadRegistryFile } from '../schemas/registry.ts';
+import { loadRegistryFile, type Registry } from '../schemas/registry.ts';
 import { createFeatureReader } from '../serving/reader.ts';
+import type { FeatureVector } from '../serving/types.ts';
 import { Keys } from '../stores/keys.ts';
 import { createRedis } from '../stores/redis.ts';
+import { serveOnce } from './http.ts';
 import { ensureTopics, groupLag, produceEvents } from './produce.ts';
 import { percentile, table, timeIt, vectorRows } from './report.ts';
 import { syntheticEvents, userId } from './workload.ts';
@@ -25,19 +27,42 @@ export interface DemoOptions {
   config?: string;
 }
 
+/** What a test swaps in so the demo runs beside others on shared services; the CLI passes none. */
+export interface DemoContext {
+  env?: NodeJS.ProcessEnv;
+  registry?: Registry;
+  groupId?: string;
+  metricsPort?: number | false;
+  out?: (line: string) => void;
+}
+
+export interface DemoResult {
+  materializedMs: number;
+  deadLettered: number;
+  busiest: FeatureVector[];
+  /** Absent with --follow. */
+  latency?: { batchP50Ms: number; sequentialP50Ms: number };
+  /** The one POST /features the demo sent its HTTP feature server. */
+  served: { status: number; body: unknown; curl: string };
+}
+
 const SHOWN = ['tx_count_1h', 'tx_sum_24h', 'avg_tx_90d', 'distinct_merchants_7d', 'credit_score_bucket', 'is_premium', 'account_age_days', 'recent_merchants'];
 
 async function counterTotal(counter: { get(): Promise<{ values: Array<{ value: number }> }> }): Promise<number> {
   return (await counter.get()).values.reduce((sum, v) => sum + v.value, 0);
 }
 
-export async function runDemo(o: DemoOptions): Promise<void> {
-  const env = loadEnvConfig();
-  const logger = createLogger({ level: process.env.LOG_LEVEL ?? 'warn' });
-  const registry = await loadRegistryFile(o.config);
+export async function runDemo(o: DemoOptions, ctx: DemoContext = {}): Promise<DemoResult> {
+  const rawEnv = ctx.env ?? process.env;
+  const env = loadEnvConfig(rawEnv);
+  const logger = createLogger({ level: rawEnv.LOG_LEVEL ?? 'warn' });
+  const registry = ctx.registry ?? (await loadRegistryFile(o.config));
+  const groupId = ctx.groupId ?? WORKER_DEFAULTS.groupId;
   const topics = [...new Set(registry.sources.map((s) => s.topic))];
-  const out = (line: string) => process.stdout.write(`${line}\n`);
-  const tty = process.stdout.isTTY === true;
+  // The workload names its sources; a registry may route a source to another topic.
+  const topicOf = new Map(registry.sources.map((s) => [s.name, s.topic]));
+  const out = ctx.out ?? ((line: string) => process.stdout.write(`${line}\n`));
+  const tty = ctx.out === undefined && process.stdout.isTTY === true;
 
   const kafka = createKafka({ env, clientId: 'featurestream-demo', logger });
   const admin = kafka.admin();
@@ -45,11 +70,12 @@ export async function runDemo(o: DemoOptions): Promise<void> {
   await ensureTopics(admin, topics, o.partitions);
   out(`topics ready: ${topics.join(', ')} (${o.partitions} partitions each, dead letters in <topic>.dlq)`);
 
-  const worker = createWorker({ registry, env, logger, metricsPort: env.METRICS_PORT });
+  const metricsPort = ctx.metricsPort ?? env.METRICS_PORT;
+  const worker = createWorker({ registry, env, logger, groupId, metricsPort });
   await worker.start().catch(async (err: unknown) => {
     if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw err;
     await worker.stop();
-    throw new Error(`METRICS_PORT ${env.METRICS_PORT} is in use; set METRICS_PORT to a free port`);
+    throw new Error(`METRICS_PORT ${String(metricsPort)} is in use; set METRICS_PORT to a free port`);
   });
 
   // Kafka's own (murmur2) partitioner: the same key lands on the same partition number in every topic.
@@ -57,40 +83,58 @@ export async function runDemo(o: DemoOptions): Promise<void> {
   await producer.connect();
   const step = 40;
   const startMs = Date.now() - o.events * step;
-  const events = syntheticEvents({ users: o.users, startMs, stepMs: step, seed: Date.now() % 1_000_000 });
+  const events = syntheticEvents({ users: o.users, startMs, stepMs: step, seed: Date.now() % 1_000_000, topicOf: (name) => topicOf.get(name) ?? name });
 
+  if (await earlierRunLeftState(env)) {
+    out('note: Redis still holds the vectors of an earlier demo run; the windows below add this run\'s events to them');
+  }
   out(`streaming ${o.events.toLocaleString()} synthetic events (Zipf users, late, duplicated and malformed ones included) ...`);
   const t0 = Date.now();
   let produced = 0;
+  // The counters are process-wide; a second run in one process (tests) counts from its own start.
+  const consumedBefore = await counterTotal(workerMetrics.eventsConsumed);
+  const deadBefore = await counterTotal(workerMetrics.eventsDeadLettered);
+  let dead = 0;
   const progress = async () => {
-    const consumed = await counterTotal(workerMetrics.eventsConsumed);
-    const dead = await counterTotal(workerMetrics.eventsDeadLettered);
+    const consumed = (await counterTotal(workerMetrics.eventsConsumed)) - consumedBefore;
+    dead = (await counterTotal(workerMetrics.eventsDeadLettered)) - deadBefore;
     const secs = (Date.now() - t0) / 1000;
-    const line = `produced ${produced.toLocaleString()}  consumed ${consumed.toLocaleString()}  ${Math.round(consumed / secs).toLocaleString()} events/s  lag ${(produced - consumed).toLocaleString()}  dead-lettered ${dead}`;
+    // Events an earlier run left unconsumed are consumed here too, so consumed can pass produced.
+    const lag = Math.max(0, produced - consumed);
+    const line = `produced ${produced.toLocaleString()}  consumed ${consumed.toLocaleString()}  ${Math.round(consumed / secs).toLocaleString()} events/s  lag ${lag.toLocaleString()}  dead-lettered ${dead}`;
     if (tty) process.stdout.write(`\r${line.padEnd(100)}`);
     else out(line);
   };
   const ticker = setInterval(() => void progress(), tty ? 250 : 2_000);
   await produceEvents(producer, events, o.events, (n) => (produced = n));
-  while ((await groupLag(admin, WORKER_DEFAULTS.groupId, topics)) > 0) await sleep(250);
+  while ((await groupLag(admin, groupId, topics)) > 0) await sleep(250);
+  const materializedMs = Date.now() - t0;
   clearInterval(ticker);
   await progress();
   if (tty) out('');
-  out(`all events materialized in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+  out(`all events materialized in ${(materializedMs / 1000).toFixed(1)} s`);
 
   const metricsUrl = `http://127.0.0.1:${worker.metricsPort() ?? env.METRICS_PORT}/metrics`;
   // A model server reads from its own process; sharing this one's event loop with the worker would
   // time the worker, not the reader. With --follow both keep running, so the deadline is looser.
   if (!o.follow) await worker.stop();
-  const reader = createFeatureReader({ registry, env: process.env, logger, ...(o.follow ? { deadlineMs: 250 } : {}) });
+  const reader = createFeatureReader({ registry, env: rawEnv, logger, ...(o.follow ? { deadlineMs: 250 } : {}) });
   await reader.ready(5_000);
   const hot = Array.from({ length: 5 }, (_, i) => userId(i));
+  const busiest = await reader.getMany('user', hot);
   out('\nfeature vectors of the five busiest users (one pipelined round trip):');
-  out(table(vectorRows(await reader.getMany('user', hot), SHOWN)));
+  out(table(vectorRows(busiest, SHOWN)));
   out(table(vectorRows(await reader.getMany('user', ['nobody-here']), SHOWN.slice(0, 4))));
   out('(an unknown user gets the training-time defaults, source "default")');
+  const http = await serveOnce(reader, logger, { entity: 'user', ids: hot.slice(0, 2), features: ['tx_count_1h', 'tx_sum_24h'] }, out);
+  if (!o.follow) {
+    await http.server.close();
+    out('(the demo shuts the server down now; `npm run demo -- --follow` keeps it up for that line)');
+  }
 
-  await latencyReport(registry, env, out);
+  // With --follow the worker keeps running in this process and would be timed along with the reads.
+  const latency = o.follow ? undefined : await latencyReport(registry, rawEnv, env, out);
+  if (o.follow) out('\n(lookup latency is compared without --follow: here the worker shares this process)');
   out(
     o.follow
       ? `\nmetrics: curl ${metricsUrl}   (health: /healthz, /readyz)`
@@ -110,18 +154,40 @@ export async function runDemo(o: DemoOptions): Promise<void> {
       await Promise.race([sleep(500), stop]);
     }
   }
-  await reader.close();
+  // Closing the server closes the reader too.
+  if (o.follow) await http.server.close();
   await producer.disconnect();
   await admin.disconnect();
   if (o.follow) await worker.stop();
+  return { materializedMs, deadLettered: dead, busiest, ...(latency ? { latency } : {}), served: { status: http.status, body: http.body, curl: http.curl } };
 }
 
-async function latencyReport(registry: Awaited<ReturnType<typeof loadRegistryFile>>, env: ReturnType<typeof loadEnvConfig>, out: (l: string) => void): Promise<void> {
-  const reader = createFeatureReader({ registry, env: process.env, cache: false, deadlineMs: 1_000 });
+/** The busiest user's hash, as the worker names it (hash tags on a Cluster). */
+function vectorKey(env: EnvConfig, entityId: string): string {
+  const keyspace = new Keys({ prefix: env.FEATURESTREAM_KEY_PREFIX, hashTags: env.REDIS_CLUSTER_NODES !== undefined });
+  return keyspace.vector({ entityType: 'user', entityId }, 'features');
+}
+
+/** True when an earlier run left vectors behind: this run's windows then add to them. */
+async function earlierRunLeftState(env: EnvConfig): Promise<boolean> {
+  const redis = createRedis(env);
+  try {
+    return (await redis.exists(vectorKey(env, userId(0)))) === 1;
+  } finally {
+    redis.disconnect();
+  }
+}
+
+async function latencyReport(
+  registry: Registry,
+  rawEnv: NodeJS.ProcessEnv,
+  env: EnvConfig,
+  out: (l: string) => void,
+): Promise<{ batchP50Ms: number; sequentialP50Ms: number }> {
+  const reader = createFeatureReader({ registry, env: rawEnv, cache: false, deadlineMs: 1_000 });
   const redis = createRedis(env);
   const ids = Array.from({ length: 100 }, (_, i) => userId(i));
-  const keyspace = new Keys({ prefix: env.FEATURESTREAM_KEY_PREFIX });
-  const keys = ids.map((entityId) => keyspace.vector({ entityType: 'user', entityId }, 'features'));
+  const keys = ids.map((entityId) => vectorKey(env, entityId));
   await reader.ready(5_000);
   await reader.getMany('user', ids);
   const batch = await timeIt(200, () => reader.getMany('user', ids));
@@ -138,4 +204,5 @@ async function latencyReport(registry: Awaited<ReturnType<typeof loadRegistryFil
   out(`speed-up at p50: ${(percentile(sequential, 50) / percentile(batch, 50)).toFixed(1)}x`);
   await reader.close();
   redis.disconnect();
+  return { batchP50Ms: percentile(batch, 50), sequentialP50Ms: percentile(sequential, 50) };
 }

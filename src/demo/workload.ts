@@ -16,10 +16,13 @@ export interface WorkloadOptions {
   lateFraction?: number;
   duplicateFraction?: number;
   malformedFraction?: number;
+  /** Topic of each source (`transactions`, `logins`, `profiles`); default the source's name. */
+  topicOf?: (source: SyntheticEvent['source']) => string;
 }
 
 export interface SyntheticEvent {
-  topic: 'transactions' | 'logins' | 'profiles';
+  source: 'transactions' | 'logins' | 'profiles';
+  topic: string;
   key: string;
   /** JSON text, or deliberately broken bytes for malformed events. */
   value: string;
@@ -73,6 +76,10 @@ export function* syntheticEvents(o: WorkloadOptions): Generator<SyntheticEvent> 
   const nextUser = zipf(o.users, o.zipfExponent ?? 1.1, random);
   const nextMerchant = zipf(o.merchants ?? 500, 1.0, random);
   const step = o.stepMs ?? 50;
+  const topicOf = o.topicOf ?? ((source) => source);
+  const topics = { transactions: topicOf('transactions'), logins: topicOf('logins'), profiles: topicOf('profiles') };
+  // Ids differ between seeds, so a second run on the same services is not de-duplicated against the first.
+  const idPrefix = `e${(o.seed ?? 42).toString(36)}-`;
   let clock = o.startMs;
   let seq = 0;
   let previous: SyntheticEvent | undefined;
@@ -84,26 +91,26 @@ export function* syntheticEvents(o: WorkloadOptions): Generator<SyntheticEvent> 
       continue;
     }
     if (r < (o.duplicateFraction ?? 0.01) + (o.malformedFraction ?? 0.002)) {
-      yield { topic: 'transactions', key: userId(nextUser()), value: MALFORMED[seq++ % MALFORMED.length]!, kind: 'malformed', eventTimeMs: clock };
+      yield { source: 'transactions', topic: topics.transactions, key: userId(nextUser()), value: MALFORMED[seq++ % MALFORMED.length]!, kind: 'malformed', eventTimeMs: clock };
       continue;
     }
     const late = random() < (o.lateFraction ?? 0.05);
     const ts = late ? clock - Math.round(random() * 30 * 60_000) : clock;
     const user = userId(nextUser());
-    const event_id = `e${++seq}`;
+    const event_id = `${idPrefix}${++seq}`;
     const pick = random();
     let ev: SyntheticEvent;
     if (pick < 0.8) {
       // Log-normal amounts around 40 with cents, like card transactions.
       const amount = Math.round(Math.exp(3.2 + 0.9 * gaussian(random)) * 100) / 100;
       const merchant_id = `m${nextMerchant()}`;
-      ev = { topic: 'transactions', key: user, value: JSON.stringify({ event_id, user_id: user, amount, merchant_id, ts }), kind: late ? 'late' : 'valid', eventTimeMs: ts };
+      ev = { source: 'transactions', topic: topics.transactions, key: user, value: JSON.stringify({ event_id, user_id: user, amount, merchant_id, ts }), kind: late ? 'late' : 'valid', eventTimeMs: ts };
     } else if (pick < 0.95) {
-      ev = { topic: 'logins', key: user, value: JSON.stringify({ event_id, user_id: user, ts }), kind: late ? 'late' : 'valid', eventTimeMs: ts };
+      ev = { source: 'logins', topic: topics.logins, key: user, value: JSON.stringify({ event_id, user_id: user, ts }), kind: late ? 'late' : 'valid', eventTimeMs: ts };
     } else {
       const created_at = o.startMs - Math.round(random() * 3 * 365 * 86_400_000);
       const profile = { event_id, user_id: user, created_at, credit_score_bucket: Math.floor(random() * 5), is_premium: random() < 0.2, ts };
-      ev = { topic: 'profiles', key: user, value: JSON.stringify(profile), kind: late ? 'late' : 'valid', eventTimeMs: ts };
+      ev = { source: 'profiles', topic: topics.profiles, key: user, value: JSON.stringify(profile), kind: late ? 'late' : 'valid', eventTimeMs: ts };
     }
     previous = ev;
     yield ev;
