@@ -24,6 +24,7 @@ const CLUSTER_READY: string[] = [
   'test/integration/server-http.test.ts',
   'test/integration/sync-rewarm.test.ts',
   'test/integration/backfill-switch.test.ts',
+  'test/integration/backfill-resume.test.ts',
 ];
 
 const integration = {
