@@ -5,7 +5,7 @@
  */
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { referenceVectors } from '../helpers/reference.ts';
-import { testEnv, testKafka, testRedis } from '../helpers/services.ts';
+import { testEnv, testKafka, testRedisClient } from '../helpers/services.ts';
 import { randomName } from '../helpers/names.ts';
 import { waitFor } from '../helpers/wait.ts';
 import { ENGINE_OPTIONS, committedTotal, createScenario, produce, randomEvents, readTopics, readVectors, rng } from '../helpers/worker-fixtures.ts';
@@ -15,7 +15,7 @@ describe('backfill resume', () => {
   it('ends identical after a kill -9 midway', async () => {
     const { kafka, admin, createTopic } = await testKafka();
     const s = await createScenario(createTopic, 4);
-    const redis = await testRedis(s.prefix);
+    const redis = await testRedisClient(s.prefix);
     const topics = [s.topics.tx, s.topics.logins];
     const seed = Date.now() % 100_000;
     await produce(kafka, randomEvents(s, 3_000, 150, Date.now(), rng(seed)));

@@ -17,7 +17,7 @@ import { createLogger } from '../../src/logger.ts';
 import type { Registry } from '../../src/schemas/registry.ts';
 import { referenceVectors } from '../helpers/reference.ts';
 import { randomName } from '../helpers/names.ts';
-import { testEnv, testKafka, testRedis } from '../helpers/services.ts';
+import { testEnv, testKafka, testRedisClient } from '../helpers/services.ts';
 import { waitFor } from '../helpers/wait.ts';
 import { ENGINE_OPTIONS, caughtUp, committedTotal, createScenario, produce, produceOverTime, randomEvents, readTopics, readVectors, rng } from '../helpers/worker-fixtures.ts';
 import { NEW_FEATURE, withNewFeature } from './backfill-fixtures.ts';
@@ -26,7 +26,7 @@ describe('backfill switch', () => {
   it('hands a backfilled version with a new feature over to the live workers exactly', async () => {
     const { kafka, admin, createTopic } = await testKafka();
     const s = await createScenario(createTopic, 2);
-    const redis = await testRedis(s.prefix);
+    const redis = await testRedisClient(s.prefix);
     const topics = [s.topics.tx, s.topics.logins];
     const seed = Date.now() % 100_000;
     await produce(kafka, randomEvents(s, 2_500, 100, Date.now(), rng(seed)));
@@ -120,7 +120,7 @@ describe('backfill switch', () => {
   it('with an unchanged registry the running worker follows the pointer without a restart', async () => {
     const { kafka, admin, createTopic } = await testKafka();
     const s = await createScenario(createTopic, 2);
-    const redis = await testRedis(s.prefix);
+    const redis = await testRedisClient(s.prefix);
     const topics = [s.topics.tx, s.topics.logins];
     const seed = Date.now() % 100_000;
     await produce(kafka, randomEvents(s, 1_500, 80, Date.now(), rng(seed)));

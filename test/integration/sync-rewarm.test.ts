@@ -1,6 +1,7 @@
 /**
- * Redis loses everything (FLUSHALL on a private Redis), rewarm rebuilds it
- * from DynamoDB, more updates follow: the vectors, replay fences and
+ * Redis loses everything (FLUSHALL on a private Redis; in the cluster pass the
+ * run's own prefix deleted on every master of the shared Cluster, which must
+ * never be flushed), rewarm rebuilds it from DynamoDB, more updates follow: the vectors, replay fences and
  * timers equal those of a twin run whose Redis was never lost (versions are
  * time-derived: restored ones equal DynamoDB's, not the twin's).
  */
@@ -14,12 +15,13 @@ import { ensureRedis, redisProcess } from '../../scripts/services/redis.ts';
 import { stopProcess } from '../../scripts/services/process.ts';
 import { rewarm } from '../../src/sync/rewarm.ts';
 import { SyncLayout } from '../../src/sync/snapshot.ts';
-import { testDynamo, testRedis } from '../helpers/services.ts';
+import { deleteMatching, isCluster, type RedisClient } from '../../src/stores/redis.ts';
+import { onCluster, testDynamo, testRedisClient } from '../helpers/services.ts';
 import { freePort } from '../helpers/ports.ts';
 import { waitFor } from '../helpers/wait.ts';
 import { createSyncScenario, dynamoVectors, PARTITIONS, redisVectors, refs, startSync, users, type SyncScenario } from './sync-fixtures.ts';
 
-async function stateOffsets(redis: Redis, s: SyncScenario, ids: string[]): Promise<Array<Record<string, string>>> {
+async function stateOffsets(redis: RedisClient, s: SyncScenario, ids: string[]): Promise<Array<Record<string, string>>> {
   return Promise.all(
     ids.map(async (id) => {
       const hash = await redis.hgetall(s.keys.state({ entityType: 'user', entityId: id }));
@@ -28,9 +30,41 @@ async function stateOffsets(redis: Redis, s: SyncScenario, ids: string[]): Promi
   );
 }
 
-async function timerMembers(redis: Redis, s: SyncScenario): Promise<string[]> {
+async function timerMembers(redis: RedisClient, s: SyncScenario): Promise<string[]> {
   const all = await Promise.all(Array.from({ length: PARTITIONS }, (_, p) => redis.zrange(s.keys.timers(p), 0, -1).then((m) => m.map((x) => `${p}/${x}`))));
   return all.flat().sort();
+}
+
+async function keysOf(node: Redis, pattern: string): Promise<string[]> {
+  const found: string[] = [];
+  for await (const batch of node.scanStream({ match: pattern, count: 1_000 })) found.push(...(batch as string[]));
+  return found;
+}
+
+/** The Redis that loses its data, and how it loses the scenario's keys. */
+async function lossyRedis(): Promise<{ redis: RedisClient; overrides: Record<string, string>; lose: (s: SyncScenario) => Promise<void> }> {
+  if (onCluster()) {
+    const redis = await testRedisClient('fs-sync-');
+    if (!isCluster(redis)) throw new Error('the cluster pass must hand out a Redis Cluster');
+    const lose = async (s: SyncScenario) => {
+      const masters = redis.nodes('master');
+      await Promise.all(masters.map((node) => deleteMatching(node, `${s.prefix}*`)));
+      const left = await Promise.all(masters.map((node) => keysOf(node, `${s.prefix}*`)));
+      expect(left.flat()).toEqual([]);
+    };
+    return { redis, overrides: {}, lose };
+  }
+  const dir = mkdtempSync(join(tmpdir(), 'fs-redis-'));
+  const private_ = { dir, port: await freePort() };
+  const url = await ensureRedis(private_, () => undefined);
+  onTestFinished(() => stopProcess(redisProcess(private_), 3_000).then(() => undefined));
+  const redis = new Redis(url, { maxRetriesPerRequest: 1 });
+  onTestFinished(() => redis.disconnect());
+  const lose = async () => {
+    await redis.flushall();
+    expect(await redis.dbsize()).toBe(0);
+  };
+  return { redis, overrides: { REDIS_URL: url }, lose };
 }
 
 function features(vectors: Map<string, { features: Record<string, unknown> }>): Map<string, Record<string, unknown>> {
@@ -39,18 +73,13 @@ function features(vectors: Map<string, { features: Record<string, unknown> }>): 
 
 describe('rewarm after Redis data loss', () => {
   it('restores Redis so later updates give the same vectors as a run that never lost Redis', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'fs-redis-'));
-    const private_ = { dir, port: await freePort() };
-    const url = await ensureRedis(private_, () => undefined);
-    onTestFinished(() => stopProcess(redisProcess(private_), 3_000).then(() => undefined));
-    const lost = new Redis(url, { maxRetriesPerRequest: 1 });
-    onTestFinished(() => lost.disconnect());
+    const { redis: lost, overrides, lose } = await lossyRedis();
     const { client, table } = await testDynamo();
 
     const seed = 4242;
-    const controlRedis = await testRedis('fs-sync-');
+    const controlRedis = await testRedisClient('fs-sync-');
     const control = createSyncScenario(controlRedis, seed);
-    const recovered = createSyncScenario(lost, seed, { REDIS_URL: url });
+    const recovered = createSyncScenario(lost, seed, overrides);
     const ids = users(80);
     const rounds = (from: number, to: number) => Array.from({ length: to - from }, (_, r) => ids.filter((_, i) => (i + from + r) % 4 !== 0));
 
@@ -69,8 +98,7 @@ describe('rewarm after Redis data loss', () => {
     const otherPk = recovered.keys.dynamoPk({ entityType: 'user', entityId: 'u1' }, 2);
     await client.send(new PutItemCommand({ TableName: table, Item: { pk: { S: otherPk }, version: { N: '99' }, updated_ms: { N: String(Date.now()) }, expires_at: { N: '9999999999' } } }));
 
-    await lost.flushall();
-    expect(await lost.dbsize()).toBe(0);
+    await lose(recovered);
     const options = {
       redis: lost,
       dynamo: client,
