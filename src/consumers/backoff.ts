@@ -4,7 +4,7 @@
  * The caller's `keepGoing` stops the loop on shutdown or a lost partition.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { isRetriable } from '../errors.ts';
+import { FeaturestreamError, isRetriable } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import { workerMetrics } from '../metrics.ts';
 import { isKafkaClientError } from './kafka-client.ts';
@@ -53,8 +53,12 @@ export async function retryWhileUnavailable<T>(step: () => Promise<T>, o: RetryO
       }
       failures += 1;
       workerMetrics.redisUnavailable.inc();
-      // One line at the first failure and then every ~10th: an outage must not flood the logs.
-      if (failures === 1 || failures % 10 === 0) o.logger.warn({ err, failures }, 'retriable failure (redis outage or version race); pausing this partition and retrying');
+      // One line at the first failure and then every ~10th: an outage must not flood the logs. Waiting
+      // for a keyspace version (a rolling restart through a backfill) is expected: info, not warn.
+      if (failures === 1 || failures % 10 === 0) {
+        const expected = err instanceof FeaturestreamError && err.code === 'FENCED';
+        o.logger[expected ? 'info' : 'warn']({ err, failures }, 'retriable failure (redis outage or version race); pausing this partition and retrying');
+      }
     }
     await o.between?.();
     await sleep(delay * (0.5 + Math.random() / 2));
