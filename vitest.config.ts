@@ -26,6 +26,7 @@ const CLUSTER_READY: string[] = [
   'test/integration/sync-rewarm.test.ts',
   'test/integration/backfill-switch.test.ts',
   'test/integration/backfill-resume.test.ts',
+  'test/integration/recovery-cache.test.ts',
 ];
 
 const integration = {
