@@ -55,12 +55,37 @@ function toRegisters(s: ApproxState, exact: Map<number, number[]>): void {
   s.registers = registers;
 }
 
+/**
+ * Clears each register of a tile that a newer tile at or before `cur`
+ * matches or beats: every later window holding the older tile also holds
+ * the newer one, so the register never decides a max again. What is left
+ * is, per register, its strictly decreasing maxima from the newest tile back.
+ */
+function pruneRegisters(registers: Map<number, Uint8Array>, cur: number): void {
+  const tiles = [...registers.keys()].filter((t) => t <= cur).sort((a, b) => b - a);
+  if (tiles.length < 2) return;
+  const best = registers.get(tiles[0]!)!.slice();
+  for (let k = 1; k < tiles.length; k++) {
+    const regs = registers.get(tiles[k]!)!;
+    let kept = false;
+    for (let i = 0; i < M; i++) {
+      if (regs[i]! <= best[i]!) regs[i] = 0;
+      else {
+        best[i] = regs[i]!;
+        kept = true;
+      }
+    }
+    if (!kept) registers.delete(tiles[k]!);
+  }
+}
+
 /** Drops what no window at `cur` or later reads; an emptied register slot is exact again. */
 export function sweepApprox(s: ApproxState, lo: number, cur: number): void {
   if (s.exact !== undefined) sweepValues(s.exact, lo, cur);
   else {
     const registers = s.registers!;
     for (const tile of registers.keys()) if (tile < lo) registers.delete(tile);
+    if (cur !== s.sweptTile) pruneRegisters(registers, cur);
     if (registers.size === 0) {
       s.exact = new Map();
       s.registers = undefined;

@@ -8,17 +8,12 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { WindowEngine, type EntityState } from '../../../src/aggregations/engine.ts';
 import { parseRegistry, type FeatureValue } from '../../../src/schemas/registry.ts';
-import { SKEW_MS, streams, type Step } from './fixtures.ts';
+import { SKEW_MS, jsonSources, streams, type Step } from './fixtures.ts';
 import { ReferenceModel } from './reference.ts';
-
-export const approxSources = [
-  { name: 'tx', entity: 'user', keyField: 'user_id', timeField: 'ts', schema: { event_id: 'string?', user_id: 'string', amount: 'number', merchant: 'string', ts: 'time' } },
-  { name: 'prof', entity: 'user', keyField: 'user_id', timeField: 'ts', schema: { event_id: 'string?', user_id: 'string', score: 'int?', label: 'string?', emb: 'vector?', ts: 'time' } },
-];
 
 const approxRegistry = parseRegistry({
   entities: [{ name: 'user' }],
-  sources: approxSources,
+  sources: jsonSources,
   features: [
     { name: 'ad40s', source: 'tx', op: 'approx_distinct', field: 'merchant', window: '40s', tile: '2s', type: 'int', default: 0 },
     { name: 'ad10s', source: 'tx', op: 'approx_distinct', field: 'merchant', window: '10s', tile: '2s', type: 'int', default: 0 },

@@ -22,31 +22,38 @@ export function windowOf(f: ResolvedFeature, now: number): [from: number, to: nu
 }
 
 /**
- * The exact distinct count at `now`, or undefined when lapsed (no counted
- * event newer than now - TTL). `appliedAt[i]` is when all[i] was applied,
- * which decides lifetime restarts.
+ * The distinct values at `now`, or undefined when lapsed (no counted event
+ * newer than now - TTL). `appliedAt[i]` is when all[i] was applied, which
+ * decides lifetime restarts.
  */
-export function exactDistinct(f: ResolvedFeature, all: readonly NormalizedEvent[], now: number, appliedAt: readonly number[]): number | undefined {
+export function exactValues(f: ResolvedFeature, all: readonly NormalizedEvent[], now: number, appliedAt: readonly number[]): Set<string> | undefined {
   const counted: { t: number; key: string; at: number }[] = [];
   all.forEach((e, i) => {
     const key = keyOf(e.fields[f.field!]);
     if (e.source === f.source && key !== undefined && (f.filter === undefined || f.filter(e.fields))) counted.push({ t: e.eventTimeMs, key, at: appliedAt[i]! });
   });
   if (!f.lifetime) {
-    if (counted.length === 0 || Math.max(...counted.map((c) => c.t)) + f.ttlMs <= now) return undefined;
+    if (counted.length === 0 || counted.reduce((m, c) => Math.max(m, c.t), -Infinity) + f.ttlMs <= now) return undefined;
     const [from, to] = windowOf(f, now);
-    return new Set(counted.filter((c) => c.t >= from && c.t < to).map((c) => c.key)).size;
+    return new Set(counted.filter((c) => c.t >= from && c.t < to).map((c) => c.key));
   }
   // Lifetime: everything since the feature was last fresh; a fresh event applied after a lapse restarts it, a stale one is ignored.
   let since: { t: number; key: string }[] = [];
+  let newest = -Infinity;
   for (const c of counted) {
-    const fresh = since.length > 0 && Math.max(...since.map((x) => x.t)) + f.ttlMs > c.at;
+    const fresh = since.length > 0 && newest + f.ttlMs > c.at;
     if (!fresh) {
       if (c.t + f.ttlMs <= c.at) continue;
       since = [];
+      newest = -Infinity;
     }
     since.push(c);
+    newest = Math.max(newest, c.t);
   }
-  if (since.length === 0 || Math.max(...since.map((x) => x.t)) + f.ttlMs <= now) return undefined;
-  return new Set(since.map((c) => c.key)).size;
+  if (since.length === 0 || newest + f.ttlMs <= now) return undefined;
+  return new Set(since.map((c) => c.key));
+}
+
+export function exactDistinct(f: ResolvedFeature, all: readonly NormalizedEvent[], now: number, appliedAt: readonly number[]): number | undefined {
+  return exactValues(f, all, now, appliedAt)?.size;
 }
