@@ -17,6 +17,7 @@ import { valueHash } from '../../../src/aggregations/dedup.ts';
 import { WindowEngine } from '../../../src/aggregations/engine.ts';
 import { M, addHash, estimate } from '../../../src/aggregations/hll.ts';
 import type { NormalizedEvent } from '../../../src/schemas/events.ts';
+import { StateCorruptError } from '../../../src/errors.ts';
 import { parseRegistry } from '../../../src/schemas/registry.ts';
 import { exactValues, windowOf } from './approx-reference.ts';
 import { T0, jsonSources } from './fixtures.ts';
@@ -157,4 +158,27 @@ describe('approx_distinct registers', () => {
       }
     }
   }, 60_000);
+
+  it('reads damaged approx_distinct state only as StateCorruptError', () => {
+    const engine = new WindowEngine(registry);
+    const state = engine.newState('user');
+    // Sparse and dense register tiles, and a dense lifetime sketch.
+    for (let i = 0; i < 20_000; i++) {
+      const t = T0 + Math.floor(i * 2.5);
+      engine.apply(state, { source: 'tx', entityId: 'u1', eventTimeMs: t, fields: { amount: 1, merchant: `m${i}` } }, t + 1);
+    }
+    const bytes = engine.serialize(state);
+    expect(Buffer.from(engine.serialize(engine.deserialize(bytes))).equals(Buffer.from(bytes))).toBe(true);
+    fc.assert(
+      fc.property(fc.nat(bytes.length - 1), fc.integer({ min: 1, max: 255 }), fc.boolean(), (at, xor, cut) => {
+        const damaged = cut ? bytes.subarray(0, at) : Uint8Array.from(bytes, (b, i) => (i === at ? b ^ xor : b));
+        try {
+          engine.deserialize(damaged);
+        } catch (e) {
+          expect(e).toBeInstanceOf(StateCorruptError);
+        }
+      }),
+      { numRuns: 500 },
+    );
+  });
 });
