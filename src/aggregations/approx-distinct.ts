@@ -107,7 +107,9 @@ export function addApprox(state: EntityState, p: ApproxPlan, fields: Record<stri
   if (value === undefined) return false;
   let s = state.approx[p.index];
   let tile = 0;
-  const [lo, cur] = span(p, now);
+  // Not span(): no tuple per event.
+  const cur = p.lifetime ? 0 : currentTile(now, p.tileMs);
+  const lo = p.lifetime ? 0 : cur - p.spanTiles + 1;
   if (p.lifetime) {
     const how = live(s, p.maxTtlMs, t, now);
     if (how === 'skip') return false;

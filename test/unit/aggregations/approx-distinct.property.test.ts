@@ -10,6 +10,7 @@ import { WindowEngine, type EntityState } from '../../../src/aggregations/engine
 import { parseRegistry, type FeatureValue } from '../../../src/schemas/registry.ts';
 import { SKEW_MS, jsonSources, streams, type Step } from './fixtures.ts';
 import { ReferenceModel } from './reference.ts';
+import { replaySteps } from './replay.ts';
 
 const approxRegistry = parseRegistry({
   entities: [{ name: 'user' }],
@@ -34,22 +35,7 @@ function flat(engine: WindowEngine, state: EntityState, now: number): Record<str
 function replay(steps: Step[]) {
   const engine = new WindowEngine(approxRegistry, { maxFutureSkewMs: SKEW_MS, dedupHorizonMs: 3_000 });
   const ref = new ReferenceModel(approxRegistry, 'user', { maxFutureSkewMs: SKEW_MS, dedupHorizonMs: 3_000 });
-  let state = engine.newState('user');
-  for (const { event, now, after } of steps) {
-    const expected = ref.apply(event, now);
-    if (expected === 'future') {
-      expect(() => engine.apply(state, event, now)).toThrow(expect.objectContaining({ code: 'EVENT_IN_FUTURE' }));
-      continue;
-    }
-    expect(engine.apply(state, event, now) === 'duplicate').toBe(expected === 'duplicate');
-    if (after === 'evict') engine.evict(state, now);
-    if (after === 'roundtrip') {
-      const bytes = engine.serialize(state);
-      state = engine.deserialize(bytes);
-      expect(Buffer.from(engine.serialize(state)).equals(Buffer.from(bytes))).toBe(true);
-    }
-    if (after === 'evaluate') expect(flat(engine, state, now)).toEqual(ref.evaluate(now).values);
-  }
+  const state = replaySteps(engine, ref, 'user', steps, (s, now) => expect(flat(engine, s, now)).toEqual(ref.evaluate(now).values));
   return { engine, ref, state, end: steps.at(-1)!.now };
 }
 

@@ -4,6 +4,7 @@ import { WindowEngine, type EntityState } from '../../../src/aggregations/engine
 import type { FeatureValue } from '../../../src/schemas/registry.ts';
 import { SKEW_MS, streams, testRegistry, type Step } from './fixtures.ts';
 import { ReferenceModel } from './reference.ts';
+import { replaySteps } from './replay.ts';
 
 const RUNS = { numRuns: 300 };
 
@@ -16,19 +17,7 @@ function flat(engine: WindowEngine, state: EntityState, now: number): { values: 
 function replay(horizonMs: number, steps: Step[]) {
   const engine = new WindowEngine(testRegistry, { maxFutureSkewMs: SKEW_MS, dedupHorizonMs: horizonMs });
   const ref = new ReferenceModel(testRegistry, 'user', { maxFutureSkewMs: SKEW_MS, dedupHorizonMs: horizonMs });
-  let state = engine.newState('user');
-  for (const { event, now, after } of steps) {
-    const expected = ref.apply(event, now);
-    if (expected === 'future') {
-      expect(() => engine.apply(state, event, now)).toThrow(expect.objectContaining({ code: 'EVENT_IN_FUTURE' }));
-    } else {
-      const outcome = engine.apply(state, event, now);
-      expect(outcome === 'duplicate').toBe(expected === 'duplicate');
-    }
-    if (after === 'evict') engine.evict(state, now);
-    if (after === 'roundtrip') state = engine.deserialize(engine.serialize(state));
-    if (after === 'evaluate') expect(flat(engine, state, now)).toEqual(ref.evaluate(now));
-  }
+  const state = replaySteps(engine, ref, 'user', steps, (s, now) => expect(flat(engine, s, now)).toEqual(ref.evaluate(now)));
   const end = steps.at(-1)!.now;
   return { engine, ref, state, end };
 }

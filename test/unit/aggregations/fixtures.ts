@@ -30,6 +30,8 @@ export const testRegistry = parseRegistry({
     { name: 'mx2m', source: 'tx', op: 'max', field: 'amount', window: '2m', type: 'float', default: 0 },
     { name: 'd40s', source: 'tx', op: 'distinct_count', field: 'merchant', window: '40s', tile: '2s', type: 'int', default: 0 },
     { name: 'd10s', source: 'tx', op: 'distinct_count', field: 'merchant', window: '10s', tile: '2s', type: 'int', default: 0 },
+    { name: 'ad40s', source: 'tx', op: 'approx_distinct', field: 'merchant', window: '40s', tile: '2s', type: 'int', default: 0 },
+    { name: 'ad_amt1m', source: 'tx', op: 'approx_distinct', field: 'amount', window: '1m', tile: '5s', type: 'int', default: 0 },
     { name: 'rk3', source: 'tx', op: 'last_k', field: 'merchant', k: 3, type: 'string_list', default: [], freshness: '15s' },
     { name: 'rk5', source: 'tx', op: 'last_k', field: 'merchant', k: 5, type: 'string_list', default: [], freshness: '40s' },
     { name: 'score', source: 'prof', op: 'last', field: 'score', type: 'int', default: 2, freshness: '20s' },
