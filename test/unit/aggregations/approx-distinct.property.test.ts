@@ -2,7 +2,9 @@
  * approx_distinct against an exact Set over the accepted events
  * (approx-reference.ts): equal while counts are small, on the random streams
  * of the other operators (windows at and between tile edges, filters,
- * lifetime, evict, round trips, lapses).
+ * lifetime, evict, round trips, lapses). nextChangeAt is checked with the
+ * core test registry (engine.property.test.ts), which has approx_distinct
+ * over windows and over the lifetime.
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
@@ -53,24 +55,6 @@ describe('approx_distinct against an exact Set (small counts: exact)', () => {
         }
       }),
       { numRuns: 300 },
-    );
-  }, 60_000);
-
-  it('nextChangeAt: no value changes before it, none ever when undefined', () => {
-    fc.assert(
-      fc.property(streams, fc.double({ min: 0, max: 1, noNaN: true }), (steps, frac) => {
-        const { engine, state, end } = replay(steps);
-        const now = flat(engine, state, end);
-        const next = engine.nextChangeAt(state, end);
-        if (next === undefined) {
-          expect(flat(engine, state, end + 400 * 86_400_000)).toEqual(now);
-          return;
-        }
-        expect(next).toBeGreaterThan(end);
-        expect(flat(engine, state, end + Math.floor((next - 1 - end) * frac))).toEqual(now);
-        expect(flat(engine, state, next - 1)).toEqual(now);
-      }),
-      { numRuns: 200 },
     );
   }, 60_000);
 });

@@ -89,11 +89,12 @@ describe('WindowEngine against the brute-force reference', () => {
           const cur = (ms: number) => Math.floor(end / ms);
           for (const s of state.series) for (const i of s?.idx ?? []) expect(i).toBeGreaterThanOrEqual(cur(5_000) - 24);
           for (const d of state.distincts) for (const tiles of d?.values.values() ?? []) expect(tiles.length).toBeLessThanOrEqual(5);
+          for (const a of state.approx) for (const tiles of a?.exact?.values() ?? []) expect(tiles.length).toBeLessThanOrEqual(5);
           expect(state.dedup.reduce((n, d) => n + d.size, 0)).toBeLessThanOrEqual(steps.length);
-          expect(engine.serialize(state).length).toBeLessThan(40 + 60 * steps.length);
+          expect(engine.serialize(state).length).toBeLessThan(40 + 90 * steps.length);
         }
         engine.evict(state, end + 86_400_000);
-        for (const slots of [state.series, state.lasts, state.distincts, state.recents]) expect(slots.every((x) => x === undefined)).toBe(true);
+        for (const slots of [state.series, state.lasts, state.distincts, state.recents, state.approx]) expect(slots.every((x) => x === undefined)).toBe(true);
         // Ids are kept by the arrival clock, not by now: only those counted within one horizon of the newest arrival remain.
         for (const d of state.dedup) for (const a of d.arrivals) expect(d.clock! - a).toBeLessThan(60_000);
       }),

@@ -32,6 +32,7 @@ export const testRegistry = parseRegistry({
     { name: 'd10s', source: 'tx', op: 'distinct_count', field: 'merchant', window: '10s', tile: '2s', type: 'int', default: 0 },
     { name: 'ad40s', source: 'tx', op: 'approx_distinct', field: 'merchant', window: '40s', tile: '2s', type: 'int', default: 0 },
     { name: 'ad_amt1m', source: 'tx', op: 'approx_distinct', field: 'amount', window: '1m', tile: '5s', type: 'int', default: 0 },
+    { name: 'ad_life', source: 'tx', op: 'approx_distinct', field: 'merchant', window: 'lifetime', type: 'int', default: 0, freshness: '15s' },
     { name: 'rk3', source: 'tx', op: 'last_k', field: 'merchant', k: 3, type: 'string_list', default: [], freshness: '15s' },
     { name: 'rk5', source: 'tx', op: 'last_k', field: 'merchant', k: 5, type: 'string_list', default: [], freshness: '40s' },
     { name: 'score', source: 'prof', op: 'last', field: 'score', type: 'int', default: 2, freshness: '20s' },
