@@ -16,6 +16,7 @@ import { loadRegistryFile, type FeatureValue } from '../src/schemas/registry.ts'
 import { encodeFeatureValue } from '../src/stores/codec.ts';
 import { UPDATED_FIELD, VERSION_FIELD } from '../src/stores/entity-state.ts';
 import { Keys } from '../src/stores/keys.ts';
+import { feastBesideReader } from './feast/reader-hook.ts';
 
 const BATCHES = [1, 10, 100, 500] as const;
 const ENTITIES = 500;
@@ -89,6 +90,7 @@ export default async function run(): Promise<{ metrics: Record<string, number | 
     metrics.cache_hit_ns = hit.wall;
     metrics.cache_hit_cpu_ns = hit.cpu;
     metrics.load_avg_1m_end = round(loadavg()[0]!, 2);
+    await feastBesideReader({ registry, reader, ids, metrics, table });
     await reader.close();
     await cached.close();
     return { metrics, table };

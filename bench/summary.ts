@@ -23,6 +23,8 @@ const ROWS: Row[] = [
   { bench: 'reader', figure: 'reader batch 100 p50 us', metric: 'reader_batch100_p50_us', baseline: 'bare_batch100_p50_us', goal: '<= 1.2 x bare' },
   { bench: 'reader', figure: 'reader batch 100 p50 us vs sequential', metric: 'reader_batch100_p50_us', baseline: 'sequential_batch100_p50_us', goal: '<= 0.25 x sequential' },
   { bench: 'reader', figure: 'cache hit ns', metric: 'cache_hit_ns', goal: '<= 5,000' },
+  { bench: 'reader', figure: 'reader batch 100 p50 us vs Feast SDK', metric: 'reader_batch100_p50_us', baseline: 'feast_batch100_p50_us', goal: '<= 0.1 x Feast' },
+  { bench: 'reader', figure: 'Feast SDK batch 100 p99 us', metric: 'feast_batch100_p99_us', goal: '' },
   { bench: 'sync', figure: 'DynamoDB sync items/s (conditional PutItem)', metric: 'items_per_sec', baseline: 'baseline_batchwrite_items_per_sec', goal: '' },
   { bench: 'sync', figure: 'sync lag p99 ms at a steady rate', metric: 'lag_ms_p99', goal: '' },
   { bench: 'backfill', figure: 'backfill replay events/s', metric: 'events_per_sec', baseline: 'raw_consume_events_per_sec', goal: '' },
