@@ -123,7 +123,7 @@ async function cacheHitNs(reader: ReturnType<typeof createFeatureReader>): Promi
 }
 
 /** The default registry's vector for every entity, encoded as the worker writes it. */
-async function seed(redis: Redis, features: ReadonlyArray<{ name: string; type: string }>, vectorKeys: string[]): Promise<void> {
+export async function seed(redis: Redis, features: ReadonlyArray<{ name: string; type: string }>, vectorKeys: string[]): Promise<void> {
   const sample: Record<string, FeatureValue> = {
     tx_count_1h: 14,
     tx_sum_1h: 892.5,
