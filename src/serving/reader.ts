@@ -381,8 +381,9 @@ class Reader {
     return plan;
   }
 
-  /** Key names of a composite entity type (undefined: single key, or unknown). */
+  /** Key names of a composite entity type (undefined: single key). Throws for an unknown type, before any id is judged. */
   private keysOf(entityType: string): readonly string[] | undefined {
+    if (!this.s.plans.has(entityType)) throw unknownEntity(entityType, this.s.plans);
     return this.s.registry.entity(entityType)?.keys;
   }
 

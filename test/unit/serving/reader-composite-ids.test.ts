@@ -79,6 +79,14 @@ describe('composite entity ids', () => {
     expect(sent).toEqual([]);
   });
 
+  it('names an unknown entity type before judging its ids', async () => {
+    const { reader: r } = reader();
+    const unknown = { code: 'NOT_FOUND', message: expect.stringContaining('unknown entity type "pair"') };
+    await expect(r.getMany('pair' as never, [{ user_id: 'u1', merchant_id: 'm9' }] as never, { strict: true })).rejects.toMatchObject(unknown);
+    await expect(r.getMany('pair' as never, [{ user_id: 'u1' }] as never)).rejects.toMatchObject(unknown);
+    await expect(r.get('pair' as never, { user_id: 'u1' } as never)).rejects.toMatchObject(unknown);
+  });
+
   it('caches a pair under its string id, whichever form asked for it', async () => {
     const { reader: r, sent } = reader(true);
     expect((await r.get('user_merchant', { user_id: 'u1', merchant_id: 'm9' })).source).toBe('redis');
