@@ -76,6 +76,8 @@ function registryInput(topic: string) {
         compute: (f, ctx) => (ctx.amount as number) / Math.max(1, (f.pair_sum_24h as number) / Math.max(1, f.pair_count_24h as number)),
         default: 0,
       },
+      // Fails on purpose: its default is served and counted, the call goes on.
+      { name: 'user_amount_share', entity: 'user', compute: (f, ctx) => (ctx.amount as number) / (f.big_sum_24h as number) / Number(ctx.missing), default: -1 },
     ],
   });
 }
@@ -173,13 +175,14 @@ describe('mixed features end to end', () => {
     }
     expect([...partitionsOf.values()].filter((p) => p.size >= 2).length).toBeGreaterThan(pairs.size / 2);
 
+    const metrics = new MetricsRegistry();
     const reader = createFeatureReader({
       registry: input,
       redis,
       dynamodb: false,
       keys: new Keys({ prefix, hashTags: onCluster() }),
       cache: false,
-      metrics: new MetricsRegistry(),
+      metrics,
       deadlineMs: 10_000,
     });
     onTestFinished(() => reader.close());
@@ -215,5 +218,8 @@ describe('mixed features end to end', () => {
     // approx_distinct ran both exact (every pair, most users) and past its exact range (u0's amounts).
     expect(users.get('u0')!.amounts_approx_24h).toBeGreaterThan(EXACT_MAX * 3);
     expect(userVectors.every((v) => v.features.merchants_approx_24h === 6)).toBe(true);
+    expect(userVectors.every((v) => v.features.user_amount_share === -1)).toBe(true);
+    const errors = await metrics.getSingleMetric('featurestream_on_demand_errors_total')!.get();
+    expect(errors.values).toEqual([{ labels: { feature: 'user_amount_share' }, value: users.size }]);
   });
 });
