@@ -299,7 +299,8 @@ export function deserializeState(plans: readonly EntityPlan[], bytes: Uint8Array
   for (const p of plan.lifetimes) {
     const present = r.varint();
     if (present === 0) continue;
-    const count = r.count();
+    // An event count, not a list length: it may exceed the bytes left.
+    const count = r.varint();
     r.check(count > 0, 'empty lifetime aggregate');
     const sum = r.scaled();
     state.lifetimes[p.index] = { lastTs: newest - present + 1, count, sum, min: r.num(), max: r.num() };

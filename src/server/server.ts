@@ -3,7 +3,7 @@
  * callers outside Node (Python model servers). Same deadline, breaker,
  * fallback and defaults as the library, because it is the library.
  *
- *   POST /features  {"entity", "ids", "features"?} -> {"vectors": [{entity_id, features, source, defaulted, age_ms}]}
+ *   POST /features  {"entity", "ids", "features"?, "context"?} -> {"vectors": [{entity_id, features, source, defaulted, age_ms}]}
  *   POST /get-online-features  Feast's request and response shape (feast-shape.ts)
  *   GET  /metrics   Prometheus text
  *   GET  /healthz   200 while the process runs
@@ -103,10 +103,10 @@ export function createFeatureServer(options: FeatureServerOptions): FeatureServe
     }
     const parsed = parseFeaturesRequest(body.text, maxIds);
     if (!parsed.ok) return send(res, 400, { error: { code: parsed.code, message: parsed.message } });
-    const { entity, ids, features } = parsed.request;
+    const { entity, ids, features, context } = parsed.request;
     let vectors: FeatureVector[];
     try {
-      vectors = await reader.getMany(entity, ids, { strict: true, ...(features ? { features } : {}) });
+      vectors = await reader.getMany(entity, ids, { strict: true, features, context });
     } catch (err) {
       if (isFeaturestreamError(err) && CALLER_ERRORS.has(err.code)) return send(res, 400, { error: { code: err.code, message: err.message } });
       throw err;
