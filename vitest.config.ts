@@ -23,6 +23,7 @@ const CLUSTER_READY: string[] = [
   'test/integration/sync-e2e.test.ts',
   'test/integration/sync-outage.test.ts',
   'test/integration/server-http.test.ts',
+  'test/integration/server-feast-shape.test.ts',
   'test/integration/demo-core.test.ts',
   'test/integration/sync-rewarm.test.ts',
   'test/integration/backfill-switch.test.ts',

@@ -12,6 +12,9 @@
  *              1,000 req/s for both, then half of Feast's capacity for both when
  *              Feast cannot keep up with 1,000.
  *
+ * The same Feast request body also goes to featurestream's Feast-shaped route
+ * (`featurestream_feast_shape`), after checking both answer the same values.
+ *
  * If Feast cannot be installed or started, `feast` says why and featurestream runs alone.
  */
 import { loadavg } from 'node:os';
@@ -36,7 +39,7 @@ const CAPACITY_S = 5;
 const JSON_HEADERS = { 'content-type': 'application/json' };
 
 interface Target {
-  name: 'featurestream' | 'feast';
+  name: 'featurestream' | 'feast' | 'featurestream_feast_shape';
   url: string;
   body: Buffer;
 }
@@ -78,7 +81,10 @@ export default async function run(): Promise<BenchResult> {
           body: Buffer.from(JSON.stringify({ features: repo.refs, entities: { [repo.joinKey]: batchIds } })),
         };
         await checkFeast(feastTarget, features.length);
-        targets.push(feastTarget);
+        // Feast's own request body, sent to featurestream's Feast-shaped route.
+        const shapeTarget: Target = { name: 'featurestream_feast_shape', url: `${fs.url}/get-online-features`, body: feastTarget.body };
+        metrics.feast_shape_same_values = await sameColumns(shapeTarget, feastTarget);
+        targets.push(feastTarget, shapeTarget);
         metrics.feast = `feast ${FEAST_VERSION} feast serve: 1 worker (gunicorn + uvicorn), no access log, no worker recycling`;
       } catch (err) {
         metrics.feast = `unavailable: ${(err as Error).message}`;
@@ -100,7 +106,7 @@ export default async function run(): Promise<BenchResult> {
       for (const t of targets) {
         await paced(t, rate, WARMUP_MS);
         const r = await paced(t, rate, MEASURE_MS);
-        for (const k of ['p50_ms', 'p90_ms', 'p99_ms', 'achieved_rps', 'errors', 'dropped'] as const) metrics[`${t.name}_${label}_${k}`] = r[k];
+        for (const k of ['p50_ms', 'p90_ms', 'p99_ms', 'achieved_rps', 'errors', 'error_kinds', 'dropped'] as const) metrics[`${t.name}_${label}_${k}`] = r[k];
         table.push({ server: t.name, load: `${rate} req/s, open loop`, p50_ms: r.p50_ms, p99_ms: r.p99_ms, achieved_rps: r.achieved_rps, errors: r.errors, dropped: r.dropped });
       }
       const fsP99 = metrics[`featurestream_${label}_p99_ms`];
@@ -136,6 +142,28 @@ async function checkFeast(t: Target, featureCount: number): Promise<void> {
   if (results.length !== featureCount + 1 || results.some((r) => r.values.length !== BATCH || r.values.some((v) => v === null))) {
     throw new Error(`feast answered ${results.length} columns; expected ${featureCount + 1} of ${BATCH} non-null values`);
   }
+}
+
+/**
+ * `yes`, or the first value that differs between the two Feast-shaped answers
+ * (timestamps aside). A loaded machine can push featurestream past its 50 ms
+ * deadline and so to defaults (status NOT_FOUND): such an answer is asked again.
+ */
+async function sameColumns(ours: Target, feast: Target): Promise<string> {
+  type Answer = { metadata: { feature_names: string[] }; results: Array<{ values: unknown[]; statuses: string[] }> };
+  const columns = (a: Answer) => new Map(a.metadata.feature_names.map((name, i) => [name, a.results[i]!]));
+  const theirs = columns((await post(feast.url, feast.body)) as Answer);
+  let mine = columns((await post(ours.url, ours.body)) as Answer);
+  for (let attempt = 1; attempt < 5 && [...mine.values()].some((c) => c.statuses.includes('NOT_FOUND')); attempt++) {
+    mine = columns((await post(ours.url, ours.body)) as Answer);
+  }
+  if (mine.size !== theirs.size) return `no: ${mine.size} columns from featurestream, ${theirs.size} from Feast`;
+  for (const [name, column] of theirs) {
+    const values = mine.get(name)?.values ?? [];
+    const row = column.values.findIndex((v, i) => JSON.stringify(v) !== JSON.stringify(values[i]));
+    if (row >= 0) return `no: ${name}[${row}] is ${JSON.stringify(values[row])} from featurestream, ${JSON.stringify(column.values[row])} from Feast`;
+  }
+  return 'yes';
 }
 
 /** The stored feature values featurestream serves for `ids`: what Feast is given. */

@@ -27,6 +27,8 @@ export interface PacedResult {
   sent: number;
   ok: number;
   errors: number;
+  /** Errors by kind: `http <status>`, `timeout`, or the socket error's code. */
+  error_kinds: string;
   dropped: number;
   achieved_rps: number;
   p50_ms: number;
@@ -48,6 +50,8 @@ export async function pacedLoad(o: PacedOptions): Promise<PacedResult> {
   const latencies: number[] = [];
   let sent = 0;
   let errors = 0;
+  const kinds = new Map<string, number>();
+  const failed = (kind: string) => kinds.set(kind, (kinds.get(kind) ?? 0) + 1);
   let dropped = 0;
   let pending = 0;
   let due = 0;
@@ -57,19 +61,25 @@ export async function pacedLoad(o: PacedOptions): Promise<PacedResult> {
     new Promise((resolve) => {
       const started = performance.now();
       pending++;
-      const done = (ok: boolean) => {
+      let settled = false;
+      const done = (error?: string) => {
+        if (settled) return;
+        settled = true;
         pending--;
-        if (ok) latencies.push(performance.now() - started);
-        else errors++;
+        if (error === undefined) latencies.push(performance.now() - started);
+        else {
+          errors++;
+          failed(error);
+        }
         resolve();
       };
       const req = request({ agent, hostname, port, path: pathname, method: 'POST', headers, timeout: o.timeoutMs }, (res) => {
         res.on('data', () => undefined);
-        res.on('end', () => done(res.statusCode === 200));
-        res.on('error', () => done(false));
+        res.on('end', () => done(res.statusCode === 200 ? undefined : `http ${res.statusCode}`));
+        res.on('error', (err: NodeJS.ErrnoException) => done(err.code ?? err.message));
       });
-      req.on('timeout', () => req.destroy(new Error('timeout')));
-      req.on('error', () => done(false));
+      req.on('timeout', () => req.destroy(Object.assign(new Error('timeout'), { code: 'timeout' })));
+      req.on('error', (err: NodeJS.ErrnoException) => done(err.code ?? err.message));
       req.end(o.body);
     });
 
@@ -103,6 +113,7 @@ export async function pacedLoad(o: PacedOptions): Promise<PacedResult> {
     sent,
     ok: latencies.length,
     errors,
+    error_kinds: [...kinds].map(([kind, n]) => `${kind}: ${n}`).join(', ') || 'none',
     dropped,
     achieved_rps: round((latencies.length * 1_000) / Math.max(o.durationMs, wallMs)),
     p50_ms: round(percentile(latencies, 50)),

@@ -26,7 +26,8 @@ function run(cmd: string, args: string[], timeoutMs: number): { ok: boolean; out
 
 function installedVersion(python: string): string | undefined {
   if (!existsSync(python)) return undefined;
-  const r = run(python, ['-c', 'import feast; print(feast.__version__)'], 120_000);
+  // The installed distribution's metadata: importing feast itself takes seconds.
+  const r = run(python, ['-c', "from importlib.metadata import version; print(version('feast'))"], 60_000);
   return r.ok ? r.out : undefined;
 }
 
@@ -45,6 +46,6 @@ export function ensureFeast(log: (line: string) => void = (l) => console.error(l
   const pip = run(python, ['-m', 'pip', 'install', '-q', '--disable-pip-version-check', `feast[redis]==${FEAST_VERSION}`], 1_200_000);
   if (!pip.ok) return { ok: false, reason: `pip install feast[redis]==${FEAST_VERSION} failed: ${pip.out}` };
   const version = installedVersion(python);
-  if (version !== FEAST_VERSION) return { ok: false, reason: `feast ${version ?? 'not importable'} after install, expected ${FEAST_VERSION}` };
+  if (version !== FEAST_VERSION) return { ok: false, reason: `feast ${version ?? 'not installed'} after install, expected ${FEAST_VERSION}` };
   return { ok: true, python, bin };
 }
