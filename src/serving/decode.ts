@@ -5,6 +5,7 @@
  */
 import { decodeFeatureValue } from '../stores/codec.ts';
 import { itemToVector } from '../stores/dynamo-item.ts';
+import type { VectorLayout } from '../schemas/registry-input.ts';
 import type { DynamoItem } from './dynamo-batch.ts';
 import { FIRST_FEATURE, shareable, UPDATED_AT, VERSION_AT, type EntityPlan } from './plan.ts';
 import type { HashReply } from './redis-batch.ts';
@@ -44,10 +45,11 @@ export function defaultVector(plan: EntityPlan, counts: DefaultCounts, reason: '
 }
 
 /**
- * Decodes one entity's group hashes, `replies[start + g]` for group g.
- * Undefined when no group hash exists (a miss, for the caller to resolve).
+ * Decodes one entity's group hashes, `replies[start + g]` for group g, read in
+ * `layout`. Undefined when no group hash exists (a miss, for the caller to resolve).
  */
-export function fromRedis(plan: EntityPlan, replies: readonly HashReply[], start: number, counts: DefaultCounts): StoredVector | undefined {
+export function fromRedis(plan: EntityPlan, replies: readonly HashReply[], start: number, counts: DefaultCounts, layout: VectorLayout): StoredVector | undefined {
+  if (layout === 'packed') return fromPacked(plan, replies, start, counts);
   const values = new Array<ServedValue>(plan.features.length);
   const defaulted: string[] = [];
   let found = false;
@@ -60,7 +62,7 @@ export function fromRedis(plan: EntityPlan, replies: readonly HashReply[], start
     const reply = replies[start + g];
     // A wrong-type key counts as corrupt; an absent hash (all nulls) as missing.
     const failed = reply instanceof Error;
-    const row = reply === undefined || failed || !anyValue(reply) ? undefined : reply;
+    const row = reply === undefined || reply === null || failed || !Array.isArray(reply) || !anyValue(reply) ? undefined : reply;
     if (row !== undefined) {
       found = true;
       const written = Number(text(row[UPDATED_AT]));
@@ -80,6 +82,49 @@ export function fromRedis(plan: EntityPlan, replies: readonly HashReply[], start
       values[slots[f]!] = plan.defaults[slots[f]!] as ServedValue;
       defaulted.push(feature.name);
       if (decoded !== undefined || failed) corrupt++;
+      else missing++;
+    }
+  }
+  if (!found) return undefined;
+  counts.missing += missing;
+  counts.corrupt += corrupt;
+  return { values, defaulted, source: 'redis', updatedMs, version };
+}
+
+/**
+ * The packed layout: one blob per group. An unreadable blob (unknown format,
+ * truncated, garbage) or a wrong-type key serves that group's defaults, counted corrupt.
+ */
+function fromPacked(plan: EntityPlan, replies: readonly HashReply[], start: number, counts: DefaultCounts): StoredVector | undefined {
+  const values = new Array<ServedValue>(plan.features.length);
+  const defaulted: string[] = [];
+  let found = false;
+  let missing = 0;
+  let corrupt = 0;
+  let updatedMs: number | undefined;
+  let version: number | undefined;
+  for (let g = 0; g < plan.groups.length; g++) {
+    const group = plan.groups[g]!;
+    const reply = replies[start + g];
+    // A wrong-type key counts as corrupt; an absent hash or field as missing.
+    const blob = Buffer.isBuffer(reply) ? reply : undefined;
+    const read = blob === undefined ? undefined : group.packed.read(blob);
+    const unreadable = reply instanceof Error || (blob !== undefined && read === undefined);
+    if (blob !== undefined) found = true;
+    if (read !== undefined) {
+      updatedMs = updatedMs === undefined ? read.updatedMs : Math.min(updatedMs, read.updatedMs);
+      version = version === undefined ? read.version : Math.max(version, read.version);
+    }
+    const { features, slots } = group;
+    for (let f = 0; f < features.length; f++) {
+      const value = read?.values[f];
+      if (value !== undefined) {
+        values[slots[f]!] = shareable(value);
+        continue;
+      }
+      values[slots[f]!] = plan.defaults[slots[f]!] as ServedValue;
+      defaulted.push(features[f]!.name);
+      if (unreadable) corrupt++;
       else missing++;
     }
   }
