@@ -155,18 +155,35 @@ export class PackedReader {
     const entries = group.map(entryOf);
     this.ownSchema = Buffer.from(schemaText(entries), 'utf8');
     this.own = this.compile(layoutOf(entries, this.ownSchema.length));
+    this.identity = wanted.map((_, i) => i);
   }
 
+  /** Version and write time of the blob last read successfully by readInto. */
+  version = 0;
+  updatedMs = 0;
+  private readonly identity: readonly number[];
+
   read(blob: Buffer): PackedRead | undefined {
-    if (blob.length < SCHEMA_AT || blob[0] !== PACKED_FORMAT) return undefined;
+    const values = new Array<FeatureValue | undefined>(this.wanted.length);
+    if (!this.readInto(blob, values, this.identity)) return undefined;
+    return { version: this.version, updatedMs: this.updatedMs, values };
+  }
+
+  /**
+   * Decodes `blob` into `out[slots[i]]` for wanted feature i (lists frozen: the
+   * reader shares them), leaving absent ones untouched; `version`/`updatedMs`
+   * hold the blob's. False when the blob is unreadable: then some slots may be
+   * written already, and the caller discards them.
+   */
+  readInto(blob: Buffer, out: { [slot: number]: FeatureValue | readonly string[] | undefined }, slots: readonly number[]): boolean {
+    if (blob.length < SCHEMA_AT || blob[0] !== PACKED_FORMAT) return false;
     const plan = this.planFor(blob, blob.readUInt16LE(PACKED_HEADER_BYTES));
-    if (plan === undefined) return undefined;
+    if (plan === undefined) return false;
     const { layout, target } = plan;
-    if (blob.length < layout.varAt) return undefined;
+    if (blob.length < layout.varAt) return false;
     const version = blob.readDoubleLE(1);
     const updatedMs = blob.readDoubleLE(9);
-    if (!Number.isSafeInteger(version) || version <= 0 || !Number.isFinite(updatedMs)) return undefined;
-    const values = new Array<FeatureValue | undefined>(this.wanted.length);
+    if (!Number.isSafeInteger(version) || version <= 0 || !Number.isFinite(updatedMs)) return false;
     const { entries, fixedAt, bitsAt } = layout;
     for (let i = 0; i < entries.length; i++) {
       const at = fixedAt[i]!;
@@ -176,12 +193,12 @@ export class PackedReader {
       const e = entries[i]!;
       if (e.kind === 'v') {
         const v = readFloats(blob, at, e.dim);
-        if (v === undefined) return undefined;
-        values[to] = v;
+        if (v === undefined) return false;
+        out[slots[to]!] = v;
       } else {
         const n = blob.readDoubleLE(at);
-        if (e.kind === 'i' ? !Number.isSafeInteger(n) : !Number.isFinite(n)) return undefined;
-        values[to] = n + 0;
+        if (e.kind === 'i' ? !Number.isSafeInteger(n) : !Number.isFinite(n)) return false;
+        out[slots[to]!] = n + 0;
       }
     }
     let at = layout.varAt;
@@ -189,32 +206,34 @@ export class PackedReader {
       if ((blob[bitsAt + (i >> 3)]! & (1 << (i & 7))) === 0) continue;
       const to = target[i]!;
       if (entries[i]!.kind === 's') {
-        if (at + 4 > blob.length) return undefined;
+        if (at + 4 > blob.length) return false;
         const len = blob.readUInt32LE(at);
         at += 4;
-        if (at + len > blob.length) return undefined;
-        if (to >= 0) values[to] = blob.toString('utf8', at, at + len);
+        if (at + len > blob.length) return false;
+        if (to >= 0) out[slots[to]!] = blob.toString('utf8', at, at + len);
         at += len;
       } else {
-        if (at + 4 > blob.length) return undefined;
+        if (at + 4 > blob.length) return false;
         const count = blob.readUInt32LE(at);
         at += 4;
         // Each item takes 4 bytes at least: a count beyond what remains is garbage, not an allocation.
-        if (count > (blob.length - at) / 4) return undefined;
+        if (count > (blob.length - at) / 4) return false;
         const items = to >= 0 ? new Array<string>(count) : undefined;
         for (let k = 0; k < count; k++) {
-          if (at + 4 > blob.length) return undefined;
+          if (at + 4 > blob.length) return false;
           const len = blob.readUInt32LE(at);
           at += 4;
-          if (at + len > blob.length) return undefined;
+          if (at + len > blob.length) return false;
           if (items) items[k] = blob.toString('utf8', at, at + len);
           at += len;
         }
-        if (items) values[to] = items;
+        if (items) out[slots[to]!] = Object.freeze(items);
       }
     }
-    if (at !== blob.length) return undefined;
-    return { version, updatedMs, values };
+    if (at !== blob.length) return false;
+    this.version = version;
+    this.updatedMs = updatedMs;
+    return true;
   }
 
   private planFor(blob: Buffer, schemaBytes: number): ReadPlan | undefined {
