@@ -1,8 +1,6 @@
 import { ReplyError, type Cluster, type Redis } from 'ioredis';
 import { ServiceUnavailableError, TimeoutError } from '../errors.ts';
 import { isCluster, type RedisClient } from '../stores/redis.ts';
-import { parseReadField, queueReadField } from '../stores/read-field-script.ts';
-import { loadScripts } from '../stores/scripts.ts';
 import { keySlot } from './slot.ts';
 
 /** The fields to read from one hash, and whether they are binary. */
@@ -58,9 +56,7 @@ export function routeKeys(client: RedisClient, keys: readonly string[]): { targe
  * once (chunking only bounds reply parsing per tick). Rejects when the node
  * fails; a wrong-type key is that key's own Error in `out`.
  *
- * A chunk reading one binary field of every key goes out as one script call
- * on a single node (see oneField). Otherwise HMGET (HGET for one field)
- * rather than HGETALL: the reply carries values only (no field names to
+ * HMGET rather than HGETALL: the reply carries values only (no field names to
  * parse, no object to build), fields the registry no longer knows are never
  * transferred, and values arrive in a known order.
  */
@@ -73,46 +69,10 @@ export async function hmgetTarget(
   out: HashReply[],
 ): Promise<void> {
   const sends: Array<Promise<void>> = [];
-  const single = isCluster(client) ? undefined : client;
-  const field = single && oneField(fields, positions);
-  if (single && field !== undefined) loadScripts(single);
   for (let start = 0; start < positions.length; start += chunkSize) {
-    const chunk = positions.slice(start, start + chunkSize);
-    sends.push(single && field !== undefined ? sendScriptChunk(single, keys, field, chunk, out) : sendChunk(client, keys, fields, chunk, out));
+    sends.push(sendChunk(client, keys, fields, positions.slice(start, start + chunkSize), out));
   }
   await Promise.all(sends);
-}
-
-/**
- * The one binary field every key is read for (the packed layout), if so. On a
- * single node such a chunk goes out as one read-field script call: one
- * command and one reply to parse instead of one per key. (On a Cluster an
- * entity's keys share a slot but a batch's entities do not, so it stays a pipeline.)
- */
-function oneField(fields: readonly HashFields[], positions: readonly number[]): string | undefined {
-  const first = positions.length > 0 ? fields[positions[0]!] : undefined;
-  if (first === undefined || first.fields.length !== 1 || !first.binary) return undefined;
-  const name = first.fields[0]!;
-  for (const i of positions) {
-    const read = fields[i]!;
-    if (read.fields.length !== 1 || read.fields[0] !== name || !read.binary) return undefined;
-  }
-  return name;
-}
-
-async function sendScriptChunk(client: Redis, keys: readonly string[], field: string, positions: number[], out: HashReply[]): Promise<void> {
-  const pipeline = client.pipeline();
-  queueReadField(
-    pipeline,
-    positions.map((i) => keys[i]!),
-    field,
-  );
-  const replies = await pipeline.exec();
-  if (replies === null) throw new ServiceUnavailableError('redis', 'pipeline was discarded');
-  const [err, value] = replies[0] ?? [new Error('missing reply'), null];
-  if (err) throw asFailure(err);
-  const values = parseReadField(value as Buffer, positions.length);
-  for (let j = 0; j < positions.length; j++) out[positions[j]!] = values[j]!;
 }
 
 async function sendChunk(

@@ -14,10 +14,7 @@ const luaDir = fileURLToPath(new URL('./lua/', import.meta.url));
 /** Bumped when a script's contract changes, so two releases sharing one Redis never run each other's script under one name. */
 const SCRIPT_VERSION = 4;
 
-type ScriptName = 'materialize' | 'timerReschedule' | 'readField';
-
-/** Scripts called with a variable key count (`-n.lua`): the count goes first. */
-const VARIABLE_KEYS: ReadonlySet<ScriptName> = new Set(['materialize', 'readField']);
+type ScriptName = 'materialize' | 'timerReschedule';
 
 function commandName(name: ScriptName): string {
   return `fs_${name}_v${SCRIPT_VERSION}`;
@@ -43,13 +40,10 @@ export function loadScripts(client: RedisClient): void {
 
 type Callable = (...args: Array<string | Buffer | number>) => unknown;
 
-/**
- * Queues a script call on a pipeline; the reply arrives with the pipeline's
- * exec(). `buffers` asks for Buffer replies (the `...Buffer` twin ioredis defines).
- */
-export function queueScript(pipeline: ChainableCommander, name: ScriptName, keys: string[], args: Array<string | Buffer | number>, buffers = false): void {
-  const fn = (pipeline as unknown as Record<string, Callable | undefined>)[`${commandName(name)}${buffers ? 'Buffer' : ''}`];
+/** Queues a script call on a pipeline; the reply arrives with the pipeline's exec(). */
+export function queueScript(pipeline: ChainableCommander, name: ScriptName, keys: string[], args: Array<string | Buffer | number>): void {
+  const fn = (pipeline as unknown as Record<string, Callable | undefined>)[commandName(name)];
   if (!fn) throw new Error(`Lua script ${name} is not loaded: call loadScripts(client) first`);
-  const lead = VARIABLE_KEYS.has(name) ? [keys.length] : [];
+  const lead = name === 'materialize' ? [keys.length] : [];
   fn.call(pipeline, ...lead, ...keys, ...args);
 }
