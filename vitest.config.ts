@@ -10,6 +10,7 @@ const CLUSTER_READY: string[] = [
   'test/integration/reader-cache.test.ts',
   'test/integration/reader-deadline.test.ts',
   'test/integration/worker-exactness.test.ts',
+  'test/integration/features-mixed.test.ts',
   'test/integration/worker-fence.test.ts',
   'test/integration/worker-crash.test.ts',
   'test/integration/worker-rebalance.test.ts',

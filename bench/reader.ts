@@ -18,6 +18,7 @@ import { loadRegistryFile, type FeatureValue } from '../src/schemas/registry.ts'
 import { Keys } from '../src/stores/keys.ts';
 import { GroupCodec, PACKED_FIELD } from '../src/stores/vector-layout.ts';
 import type { Registry, VectorLayout } from '../src/schemas/registry.ts';
+import { feastBesideReader } from './feast/reader-hook.ts';
 
 const BATCHES = [1, 10, 100, 500] as const;
 const ENTITIES = 500;
@@ -103,6 +104,7 @@ export default async function run(): Promise<{ metrics: Record<string, number | 
     metrics.cache_hit_ns = hit.wall;
     metrics.cache_hit_cpu_ns = hit.cpu;
     metrics.load_avg_1m_end = round(loadavg()[0]!, 2);
+    await feastBesideReader({ registry, reader, ids, metrics, table });
     await reader.close();
     await cached.close();
     return { metrics, table };
@@ -135,7 +137,7 @@ async function cacheHitNs(reader: ReturnType<typeof createFeatureReader>): Promi
 }
 
 /** The default registry's vector for every entity, in `layout`, as the worker writes it. */
-async function seed(redis: Redis, registry: Registry, layout: VectorLayout, vectorKeys: string[]): Promise<void> {
+export async function seed(redis: Redis, registry: Registry, layout: VectorLayout, vectorKeys: string[]): Promise<void> {
   const sample: Record<string, FeatureValue> = {
     tx_count_1h: 14,
     tx_sum_1h: 892.5,

@@ -8,6 +8,9 @@
  *     after a short warm-up at that rate (steady state, not JIT warm-up)
  *   events_per_sec_4p_sync_workers: 4 partitions with the defaults, i.e. DynamoDB
  *     sync workers running in the same process
+ *   events_per_sec_4p_cli_processes_1/_2: the 4-partition case run by the CLI,
+ *     `featurestream worker --processes N` (separate processes), N = 1 and 2, timed
+ *     alike from the first commit to the last; processes_ratio = 2 / 1
  *   events_per_sec_4p_cluster (+ _nowait): the 4-partition case on a 3-master Redis
  *     Cluster (REDIS_CLUSTER_NODES), with WAIT for one replica (the default there) and
  *     without; cluster_ratio = cluster / single node (goal >= 0.75)
@@ -18,6 +21,9 @@
  * (`npm run build` first), without tsx's per-function overhead.
  */
 import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Cluster, Redis } from 'ioredis';
 import { deleteMatching, isCluster } from '../src/stores/redis.ts';
@@ -133,6 +139,44 @@ async function workerRun(
       await s.admin.disconnect();
     },
   };
+}
+
+async function committed(admin: Awaited<ReturnType<typeof setup>>['admin'], groupId: string, topic: string): Promise<number> {
+  const offsets = await admin.fetchOffsets({ groupId, topics: [topic] });
+  return offsets[0]!.partitions.reduce((a, p) => a + Math.max(0, Number(p.offset)), 0);
+}
+
+/** `featurestream worker --processes N` as users run it; rate from its first commit to its last. */
+async function processesRun(kafka: Kafka, processes: number): Promise<number> {
+  const s = await setup(kafka, 4);
+  const dir = mkdtempSync(join(tmpdir(), 'fs-bench-worker-'));
+  const config = join(dir, 'registry.json');
+  writeFileSync(config, JSON.stringify({ ...defaultRegistryConfig, sources: s.registry.sources.map((src) => ({ ...defaultRegistryConfig.sources.find((d) => d.name === src.name), topic: src.topic })) }));
+  await fill(kafka, s.txTopic, EVENTS);
+  const groupId = `${s.prefix}-group`;
+  const cli = process.env.BENCH_WORKER_DIST === '1' ? ['bin/featurestream.mjs'] : ['--import', 'tsx', 'src/cli/main.ts'];
+  const child = spawn(process.execPath, [...cli, 'worker', '--config', config, '--group', groupId, '--metrics-port', '0', '--no-sync-workers', '--processes', String(processes)], {
+    env: { ...process.env, FEATURESTREAM_KEY_PREFIX: `${s.prefix}:`, LOG_LEVEL: 'warn', REDIS_CLUSTER_NODES: '' },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  try {
+    let t0 = 0;
+    for (;;) {
+      const n = await committed(s.admin, groupId, s.txTopic);
+      if (n > 0 && t0 === 0) t0 = performance.now();
+      if (n >= EVENTS) break;
+      await sleep(5);
+    }
+    return EVENTS / ((performance.now() - t0) / 1000);
+  } finally {
+    child.kill('SIGTERM');
+    await exited;
+    rmSync(dir, { recursive: true, force: true });
+    await cleanupKeys(`${s.prefix}:`);
+    await s.admin.deleteTopics({ topics: s.topics }).catch(() => undefined);
+    await s.admin.disconnect();
+  }
 }
 
 async function rawRun(kafka: Kafka, topic: string): Promise<number> {
@@ -271,6 +315,8 @@ export default async function run(): Promise<{ metrics: Record<string, number | 
   await four.cleanup();
   const withSync = await workerRun(kafka, 4, true);
   await withSync.cleanup();
+  const cliOne = await processesRun(kafka, 1);
+  const cliTwo = await processesRun(kafka, 2);
   const onCluster = clusterEnv ? await workerRun(kafka, 4, false, clusterEnv) : undefined;
   await onCluster?.cleanup();
   const onClusterNoWait = clusterEnv ? await workerRun(kafka, 4, false, clusterEnv, 0) : undefined;
@@ -284,6 +330,9 @@ export default async function run(): Promise<{ metrics: Record<string, number | 
     events_per_sec_4p: Math.round(four.eps),
     events_per_sec: Math.round(Math.max(one.eps, four.eps)),
     events_per_sec_4p_sync_workers: Math.round(withSync.eps),
+    events_per_sec_4p_cli_processes_1: Math.round(cliOne),
+    events_per_sec_4p_cli_processes_2: Math.round(cliTwo),
+    processes_ratio: Number((cliTwo / cliOne).toFixed(3)),
     events_per_sec_4p_cluster: onCluster ? Math.round(onCluster.eps) : 'no REDIS_CLUSTER_NODES',
     events_per_sec_4p_cluster_nowait: onClusterNoWait ? Math.round(onClusterNoWait.eps) : 'no REDIS_CLUSTER_NODES',
     cluster_ratio: onCluster ? Number((onCluster.eps / four.eps).toFixed(3)) : 'no REDIS_CLUSTER_NODES',
@@ -301,6 +350,9 @@ export default async function run(): Promise<{ metrics: Record<string, number | 
       { case: 'worker (no sync workers), 1 partition', events_per_sec: metrics.events_per_sec_1p, goal: '>= 50000' },
       { case: 'worker (no sync workers), 4 partitions', events_per_sec: metrics.events_per_sec_4p, goal: '>= 50000' },
       { case: 'worker + in-process sync workers, 4 partitions', events_per_sec: metrics.events_per_sec_4p_sync_workers, goal: '' },
+      { case: 'CLI worker --processes 1, 4 partitions', events_per_sec: metrics.events_per_sec_4p_cli_processes_1, goal: '' },
+      { case: 'CLI worker --processes 2, 4 partitions', events_per_sec: metrics.events_per_sec_4p_cli_processes_2, goal: '' },
+      { case: 'ratio --processes 2 / 1', events_per_sec: metrics.processes_ratio, goal: '' },
       { case: '3-master cluster + WAIT 1 replica, 4 partitions', events_per_sec: metrics.events_per_sec_4p_cluster, goal: '' },
       { case: '3-master cluster, no WAIT, 4 partitions', events_per_sec: metrics.events_per_sec_4p_cluster_nowait, goal: '' },
       { case: 'ratio cluster (WAIT) / single node (4p)', events_per_sec: metrics.cluster_ratio, goal: '>= 0.75' },

@@ -4,17 +4,22 @@
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { Registry } from 'prom-client';
 
 export interface Probe {
   ok: boolean;
   detail?: Record<string, unknown>;
 }
 
+/** What /metrics serves: a prom-client registry, or the primary's aggregate over worker processes. */
+export interface MetricsSource {
+  readonly contentType: string;
+  metrics(): Promise<string>;
+}
+
 export interface HttpServerOptions {
   port: number;
   host?: string;
-  registry: Registry;
+  registry: MetricsSource;
   health: () => Probe;
   ready: () => Probe;
 }

@@ -186,3 +186,17 @@ export class ByteReader {
     return scale === FLOAT ? units : units / POW10[scale]! + 0;
   }
 }
+
+/** The tile list tiles[0], tiles[stride], ... */
+export function writeTiles(w: ByteWriter, tiles: readonly number[], newestTile: number, stride = 1): void {
+  w.varint(tiles.length / stride);
+  for (let j = 0; j < tiles.length; j += stride) w.varint(j === 0 ? newestTile - tiles[j]! : tiles[j]! - tiles[j - stride]! - 1);
+}
+
+export function readTiles(r: ByteReader, newestTile: number, min: number): number[] {
+  const n = r.count();
+  r.check(n >= min, 'empty tile list');
+  const tiles: number[] = [];
+  for (let i = 0; i < n; i++) tiles.push(i === 0 ? newestTile - r.varint() : tiles[i - 1]! + r.varint() + 1);
+  return tiles;
+}

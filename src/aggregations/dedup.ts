@@ -27,6 +27,13 @@ function mix(text: string, h1: number, h2: number): [number, number] {
   return [h1, h2];
 }
 
+/** The final avalanche of both lanes, as 52 bits: 20 high bits of lane 2, all 32 of lane 1. */
+function finish52(h1: number, h2: number): number {
+  h1 = Math.imul(h1 ^ (h1 >>> 16), 2246822507) ^ Math.imul(h2 ^ (h2 >>> 13), 3266489909);
+  h2 = Math.imul(h2 ^ (h2 >>> 16), 2246822507) ^ Math.imul(h1 ^ (h1 >>> 13), 3266489909);
+  return (h2 >>> 12) * TWO_32 + (h1 >>> 0);
+}
+
 /** A 52-bit hash of (source, id): 20 high bits and 32 low bits, from two independent 32-bit lanes. */
 export function eventKeyHash(source: string, id: string): number {
   let [h1, h2] = mix(source, 0xdeadbeef, 0x41c6ce57);
@@ -34,9 +41,13 @@ export function eventKeyHash(source: string, id: string): number {
   h1 = Math.imul(h1 ^ 0x1f, 2654435761);
   h2 = Math.imul(h2 ^ 0x1f, 1597334677);
   [h1, h2] = mix(id, h1, h2);
-  h1 = Math.imul(h1 ^ (h1 >>> 16), 2246822507) ^ Math.imul(h2 ^ (h2 >>> 13), 3266489909);
-  h2 = Math.imul(h2 ^ (h2 >>> 16), 2246822507) ^ Math.imul(h1 ^ (h1 >>> 13), 3266489909);
-  return (h2 >>> 12) * TWO_32 + (h1 >>> 0);
+  return finish52(h1, h2);
+}
+
+/** The same 52-bit hash of one value (approx_distinct); stored in state, so it must never change. */
+export function valueHash(value: string): number {
+  const [h1, h2] = mix(value, 0xdeadbeef, 0x41c6ce57);
+  return finish52(h1, h2);
 }
 
 /** FNV-1a, 30 bits (a small integer): last_k compares held strings by it before loading them. */

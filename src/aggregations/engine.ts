@@ -17,7 +17,9 @@
  * its tiles: count, sum, avg, min, max, distinct_count, stddev/variance
  * (population; Welford mean and M2 per tile, merged), top_k (counts per value
  * per tile; most frequent first, ties to the value that sorts first) and
- * approx_quantile (log-bucket counts per tile, within 1%, see quantile.ts).
+ * approx_quantile (log-bucket counts per tile, within 1%, see quantile.ts)
+ * and approx_distinct (exact value hashes, then HyperLogLog registers per
+ * tile merged by max; see approx-distinct.ts).
  *
  * Other rules:
  * - Late events: an event lands in its own tile as long as that tile is in
@@ -27,7 +29,7 @@
  * - Freshness: a feature is absent from `evaluate` (listed in `lapsed`) when
  *   no event reached it with ts > now - TTL (TTL = 2 x freshness; freshness
  *   defaults to the window). A fresh feature over an empty window is 0 for
- *   count, sum and distinct_count, [] for top_k, and its default for avg,
+ *   count, sum, distinct_count and approx_distinct, [] for top_k, and its default for avg,
  *   min, max, stddev, variance and approx_quantile.
  * - last: the value of the newest event by event time; at equal times the
  *   larger value wins (numbers numerically, strings by code unit, vectors
@@ -38,7 +40,7 @@
  * - Filters (`where`): an event that fails a feature's filter never reaches
  *   its slot, so it neither counts nor refreshes the feature's freshness.
  *   Filtered features get slots of their own (shared under equal filters).
- * - Lifetime (`window: "lifetime"` count/sum/min/max, and first/first_k):
+ * - Lifetime (`window: "lifetime"` count/sum/min/max/approx_distinct, and first/first_k):
  *   everything since the feature was last fresh. An event applied while the
  *   slot has lapsed (no event for its TTL) restarts it, if the event is
  *   itself within the TTL of now; an older one only joins a live slot.
@@ -71,6 +73,7 @@ import { evictState, outputChange, outputValue } from './read.ts';
 import { deserializeState, serializeState } from './serialize.ts';
 import { emptyState, type EntityState } from './state.ts';
 import { decimals } from './numbers.ts';
+import { addApprox } from './approx-distinct.ts';
 import { addDistinct, addFirst, addLast, addLifetime, addQuantile, addRecent, addToSeries, addTop, finite } from './update.ts';
 
 export type { EntityState };
@@ -167,6 +170,7 @@ export class WindowEngine {
     for (const p of sp.firsts) if ((p.filter === undefined || p.filter(f)) && addFirst(state, p, f, t, nowMs)) took = true;
     for (const p of sp.tops) if ((p.filter === undefined || p.filter(f)) && addTop(state, p, f, t, nowMs)) took = true;
     for (const p of sp.quantiles) if ((p.filter === undefined || p.filter(f)) && addQuantile(state, p, f, t, nowMs)) took = true;
+    for (const p of sp.approx) if ((p.filter === undefined || p.filter(f)) && addApprox(state, p, f, t, nowMs)) took = true;
     return took ? 'applied' : 'expired';
   }
 

@@ -72,6 +72,15 @@ export type TopPlan = ValueWindowPlan;
 /** approx_quantile: log-bucket counts per tile (see quantile.ts). */
 export type QuantilePlan = ValueWindowPlan;
 
+/**
+ * approx_distinct: exact value hashes, then HyperLogLog registers, per tile
+ * (see approx-distinct.ts). A lifetime slot keeps everything since it was
+ * last fresh in tile 0: tileMs and spanTiles are 0, maxTtlMs its TTL.
+ */
+export interface ApproxPlan extends ValueWindowPlan {
+  lifetime: boolean;
+}
+
 /** `window: "lifetime"` count/sum/min/max: one running aggregate, reset when it lapsed (see update.ts). */
 export interface LifetimePlan {
   index: number;
@@ -112,6 +121,7 @@ export interface SourcePlan {
   firsts: FirstPlan[];
   tops: TopPlan[];
   quantiles: QuantilePlan[];
+  approx: ApproxPlan[];
 }
 
 /** One output feature and the slot it reads. */
@@ -123,7 +133,8 @@ export type Output =
   | { kind: 'lifetime'; feature: ResolvedFeature; slot: LifetimePlan }
   | { kind: 'first'; feature: ResolvedFeature; slot: FirstPlan }
   | { kind: 'top'; feature: ResolvedFeature; slot: TopPlan; tiles: number; k: number }
-  | { kind: 'quantile'; feature: ResolvedFeature; slot: QuantilePlan; tiles: number; q: number };
+  | { kind: 'quantile'; feature: ResolvedFeature; slot: QuantilePlan; tiles: number; q: number }
+  | { kind: 'approx'; feature: ResolvedFeature; slot: ApproxPlan; tiles: number };
 
 export interface EntityPlan {
   entity: string;
@@ -138,6 +149,7 @@ export interface EntityPlan {
   firsts: FirstPlan[];
   tops: TopPlan[];
   quantiles: QuantilePlan[];
+  approx: ApproxPlan[];
   bySource: Map<string, SourcePlan>;
   outputs: Output[];
   groups: string[];
@@ -202,6 +214,7 @@ export function compileEntity(registry: Registry, entity: string, entityIndex: n
   const firsts = new Map<string, FirstPlan>();
   const tops = new Map<string, TopPlan>();
   const quantiles = new Map<string, QuantilePlan>();
+  const approx = new Map<string, ApproxPlan>();
   const sourceOf = new Map<object, string>();
   const outputs: Output[] = [];
   // One function per distinct filter, so slots under equal filters test it once per event.
@@ -212,7 +225,17 @@ export function compileEntity(registry: Registry, entity: string, entityIndex: n
     let filter: SlotFilter;
     if (f.filterKey !== undefined) filter = slotFor(filters, f.filterKey, () => f.filter);
     // Lifetime slots are keyed by TTL too: each resets when it lapses, so features share one only under the same TTL.
-    if (f.lifetime && (f.op === 'first' || f.op === 'first_k')) {
+    if (f.op === 'approx_distinct') {
+      const lifetime = f.lifetime === true;
+      const tileMs = lifetime ? 0 : f.tileMs!;
+      const tiles = lifetime ? 0 : f.windowMs! / tileMs;
+      const key = lifetime ? `${f.source}\0${f.field}\0lifetime\0${f.ttlMs}` : `${f.source}\0${f.field}\0${tileMs}`;
+      const slot = slotFor(approx, `${key}${filterPart(f)}`, () => ({ index: approx.size, filter, field: f.field!, tileMs, spanTiles: 0, maxTtlMs: 0, lifetime }));
+      sourceOf.set(slot, f.source);
+      slot.spanTiles = Math.max(slot.spanTiles, tiles);
+      slot.maxTtlMs = Math.max(slot.maxTtlMs, f.ttlMs);
+      outputs.push({ kind: 'approx', feature: f, slot, tiles });
+    } else if (f.lifetime && (f.op === 'first' || f.op === 'first_k')) {
       const k = f.op === 'first_k' ? f.k! : 0;
       const slot = slotFor(firsts, `${f.source}\0${f.field}\0${f.type}\0${k}\0${f.ttlMs}${filterPart(f)}`, () => ({
         index: firsts.size,
@@ -247,6 +270,7 @@ export function compileEntity(registry: Registry, entity: string, entityIndex: n
             g.filterKey === f.filterKey &&
             g.field !== undefined &&
             g.op !== 'distinct_count' &&
+            g.op !== 'approx_distinct' &&
             !g.lifetime &&
             alwaysNumeric(source, g.field),
         )?.field;
@@ -320,9 +344,9 @@ export function compileEntity(registry: Registry, entity: string, entityIndex: n
 
   const bySource = new Map<string, SourcePlan>();
   for (const s of registry.sources) {
-    if (s.entity === entity) bySource.set(s.name, { index: bySource.size, numeric: [], lasts: [], distincts: [], recents: [], lifetimes: [], firsts: [], tops: [], quantiles: [] });
+    if (s.entity === entity) bySource.set(s.name, { index: bySource.size, numeric: [], lasts: [], distincts: [], recents: [], lifetimes: [], firsts: [], tops: [], quantiles: [], approx: [] });
   }
-  const add = <K extends 'lasts' | 'distincts' | 'recents' | 'lifetimes' | 'firsts' | 'tops' | 'quantiles'>(key: K, slots: Iterable<SourcePlan[K][number]>) => {
+  const add = <K extends 'lasts' | 'distincts' | 'recents' | 'lifetimes' | 'firsts' | 'tops' | 'quantiles' | 'approx'>(key: K, slots: Iterable<SourcePlan[K][number]>) => {
     for (const slot of slots) (bySource.get(sourceOf.get(slot)!)![key] as SourcePlan[K][number][]).push(slot);
   };
   for (const slot of series.values()) {
@@ -340,6 +364,7 @@ export function compileEntity(registry: Registry, entity: string, entityIndex: n
   add('firsts', firsts.values());
   add('tops', tops.values());
   add('quantiles', quantiles.values());
+  add('approx', approx.values());
 
   const layout = {
     s: [...series.entries()].map(([k, s]) => [k, s.needSum, s.needMin, s.needMax, ...(s.needMoments ? [true] : [])]),
@@ -351,6 +376,7 @@ export function compileEntity(registry: Registry, entity: string, entityIndex: n
     ...(firsts.size > 0 ? { f: [...firsts.keys()] } : {}),
     ...(tops.size > 0 ? { t: [...tops.keys()] } : {}),
     ...(quantiles.size > 0 ? { q: [...quantiles.keys()] } : {}),
+    ...(approx.size > 0 ? { a: [...approx.keys()] } : {}),
   };
   return {
     entity,
@@ -364,6 +390,7 @@ export function compileEntity(registry: Registry, entity: string, entityIndex: n
     firsts: [...firsts.values()],
     tops: [...tops.values()],
     quantiles: [...quantiles.values()],
+    approx: [...approx.values()],
     bySource,
     outputs,
     groups: registry.groupsOf(entity).map((g) => g.name),

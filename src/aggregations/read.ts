@@ -3,6 +3,7 @@
  * their own, and eviction of what no later read can see.
  */
 import type { FeatureValue } from '../schemas/registry.ts';
+import { approxChange, approxValue, evictApprox } from './approx-distinct.ts';
 import { FLOAT, POW10 } from './numbers.ts';
 import { quantileOf } from './quantile.ts';
 import { sumRange } from './numbers.ts';
@@ -129,6 +130,8 @@ export function outputValue(o: Output, state: EntityState, now: number): Feature
       if (op === 'sum') return (s.sum[1] === FLOAT ? s.sum[0]! : s.sum[0]! / POW10[s.sum[1]!]!) + 0;
       return op === 'min' ? s.min : s.max;
     }
+    case 'approx':
+      return approxValue(o, state, now);
     case 'first': {
       const s = state.firsts[o.slot.index];
       if (s === undefined || s.lastTs + ttl <= now) return undefined;
@@ -195,6 +198,9 @@ export function outputChange(o: Output, state: EntityState, now: number): number
       for (const tc of s.values.values()) for (let j = 0; j < tc.length; j += 2) at((tc[j]! > cur ? tc[j]! : tc[j]! + o.tiles) * T + 1);
       break;
     }
+    case 'approx':
+      at(approxChange(o, state, now));
+      break;
     case 'lifetime':
     case 'first': {
       const s = (o.kind === 'lifetime' ? state.lifetimes : state.firsts)[o.slot.index];
@@ -261,6 +267,7 @@ export function evictState(plan: EntityPlan, state: EntityState, now: number, de
     const s = state.firsts[p.index];
     if (s !== undefined && s.lastTs + p.ttlMs <= now) state.firsts[p.index] = undefined;
   }
+  evictApprox(plan.approx, state, now);
   // Ids are forgotten by the arrival clock only, never by `now`: a replay decides as the first run did.
   for (const d of state.dedup) d.prune(dedupHorizonMs);
 }

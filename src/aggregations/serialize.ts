@@ -14,6 +14,8 @@
  *   per top_k slot: 0 = absent, else newest - lastTs + 1; value count; (value, tile list, count per tile)
  *   per approx_quantile slot: 0 = absent, else newest - lastTs + 1; tile list; per tile: bucket count,
  *     (bucket key as zigzag delta from the previous key, count), keys ascending
+ *   per approx_distinct slot: see approx-distinct.ts (no bytes in layouts without one, so
+ *     states written before the operator existed read unchanged)
  *
  * Tile lists: first `newestTile - tile`, then the gap to each next tile minus one.
  * A series tile: count, then its sum (units at a scale), min, max, and the
@@ -26,28 +28,15 @@
  * counted at the newest event time, which also starts the arrival clocks.
  */
 import { StateCorruptError } from '../errors.ts';
-import { ByteReader, ByteWriter } from './bytes.ts';
+import { ByteReader, ByteWriter, readTiles, writeTiles } from './bytes.ts';
 import { HASH_HIGH_LIMIT, eventKeyHash, hashOf } from './dedup.ts';
+import { readApprox, writeApprox } from './approx-distinct.ts';
 import type { EntityPlan } from './plan.ts';
 import { SeriesState, emptyState, type EntityState, type LastValue } from './state.ts';
 
 export const STATE_VERSION = 2;
 const PREVIOUS_VERSION = 1;
 const TWO_32 = 2 ** 32;
-
-/** The tile list tiles[0], tiles[stride], ... */
-function writeTiles(w: ByteWriter, tiles: readonly number[], newestTile: number, stride = 1): void {
-  w.varint(tiles.length / stride);
-  for (let j = 0; j < tiles.length; j += stride) w.varint(j === 0 ? newestTile - tiles[j]! : tiles[j]! - tiles[j - stride]! - 1);
-}
-
-function readTiles(r: ByteReader, newestTile: number, min: number): number[] {
-  const n = r.count();
-  r.check(n >= min, 'empty tile list');
-  const tiles: number[] = [];
-  for (let i = 0; i < n; i++) tiles.push(i === 0 ? newestTile - r.varint() : tiles[i - 1]! + r.varint() + 1);
-  return tiles;
-}
 
 /** An optional integer: 0 = none, else zigzag + 1. */
 function writeOptional(w: ByteWriter, n: number | undefined): void {
@@ -190,6 +179,7 @@ export function serializeState(plan: EntityPlan, state: EntityState): Uint8Array
       }
     }
   }
+  writeApprox(w, plan.approx, state, newest);
   return w.finish();
 }
 
@@ -309,7 +299,8 @@ export function deserializeState(plans: readonly EntityPlan[], bytes: Uint8Array
   for (const p of plan.lifetimes) {
     const present = r.varint();
     if (present === 0) continue;
-    const count = r.count();
+    // An event count, not a list length: it may exceed the bytes left.
+    const count = r.varint();
     r.check(count > 0, 'empty lifetime aggregate');
     const sum = r.scaled();
     state.lifetimes[p.index] = { lastTs: newest - present + 1, count, sum, min: r.num(), max: r.num() };
@@ -368,6 +359,7 @@ export function deserializeState(plans: readonly EntityPlan[], bytes: Uint8Array
     }
     state.quantiles[p.index] = { lastTs: newest - present + 1, tiles };
   }
+  readApprox(r, plan.approx, state, newest);
   r.check(r.remaining === 0, 'trailing bytes');
   return state;
 }

@@ -80,6 +80,21 @@ export interface QuantileState {
   tiles: Map<number, Map<number, number>>;
 }
 
+/**
+ * approx_distinct (see approx-distinct.ts): exactly the value hashes and
+ * their tiles (as DistinctState) while few, else HyperLogLog registers per
+ * tile. Lifetime slots use the one tile 0.
+ */
+export interface ApproxState {
+  lastTs: number;
+  /** Exact mode: value hash -> tiles, as DistinctState.values; undefined in register mode. */
+  exact: Map<number, number[]> | undefined;
+  /** Register mode: tile -> registers (hll.ts); undefined in exact mode. */
+  registers: Map<number, Uint8Array> | undefined;
+  /** Current tile when last swept; not persisted. */
+  sweptTile: number;
+}
+
 export interface EntityState {
   readonly entity: string;
   /** Position of the entity in the registry: finds the plan without a lookup by name. */
@@ -94,6 +109,7 @@ export interface EntityState {
   firsts: (FirstState | undefined)[];
   tops: (TopState | undefined)[];
   quantiles: (QuantileState | undefined)[];
+  approx: (ApproxState | undefined)[];
   /** Per source of the entity (plan order): hashes of counted event ids by arrival time, for de-duplication. */
   dedup: DedupMemory[];
 }
@@ -110,6 +126,7 @@ export interface StateShape {
   firsts: readonly unknown[];
   tops: readonly unknown[];
   quantiles: readonly unknown[];
+  approx: readonly unknown[];
 }
 
 /** An empty state with one undefined slot per slot of the plan. */
@@ -126,6 +143,7 @@ export function emptyState(slots: StateShape): EntityState {
     firsts: slots.firsts.map(() => undefined),
     tops: slots.tops.map(() => undefined),
     quantiles: slots.quantiles.map(() => undefined),
+    approx: slots.approx.map(() => undefined),
     dedup: slots.sources.map(() => new DedupMemory()),
   };
 }

@@ -104,12 +104,31 @@ function pruneTiles(tiles: number[], lo: number, cur: number): void {
   if (from > 0) dropFront(tiles, from);
 }
 
-export function sweepDistinct(d: DistinctState, lo: number, cur: number): void {
-  d.values.forEach((tiles, value) => {
+/** Prunes the tile list of every value (see pruneTiles), dropping values left without tiles. */
+export function sweepValues<K>(values: Map<K, number[]>, lo: number, cur: number): void {
+  values.forEach((tiles, value) => {
     pruneTiles(tiles, lo, cur);
-    if (tiles.length === 0) d.values.delete(value);
+    if (tiles.length === 0) values.delete(value);
   });
+}
+
+export function sweepDistinct(d: DistinctState, lo: number, cur: number): void {
+  sweepValues(d.values, lo, cur);
   d.sweptTile = cur;
+}
+
+/** Records that a value occurs in `tile`: a value -> tiles list of distinct_count and approx_distinct. */
+export function noteTile<K>(values: Map<K, number[]>, value: K, tile: number, lo: number, cur: number): void {
+  const tiles = values.get(value);
+  if (tiles === undefined) {
+    values.set(value, [tile]);
+    return;
+  }
+  let j = tiles.length - 1;
+  if (tiles[j] === tile) return;
+  while (j >= 0 && tiles[j]! > tile) j--;
+  if (j < 0 || tiles[j] !== tile) tiles.splice(j + 1, 0, tile);
+  pruneTiles(tiles, lo, cur);
 }
 
 export function addDistinct(state: EntityState, p: DistinctPlan, fields: Record<string, unknown>, t: number, now: number): boolean {
@@ -124,16 +143,7 @@ export function addDistinct(state: EntityState, p: DistinctPlan, fields: Record<
   else if (t > d.lastTs) d.lastTs = t;
   if (tile < lo) return true;
   if (cur > d.sweptTile) sweepDistinct(d, lo, cur);
-  const tiles = d.values.get(value);
-  if (tiles === undefined) {
-    d.values.set(value, [tile]);
-    return true;
-  }
-  let j = tiles.length - 1;
-  if (tiles[j] === tile) return true;
-  while (j >= 0 && tiles[j]! > tile) j--;
-  if (j < 0 || tiles[j] !== tile) tiles.splice(j + 1, 0, tile);
-  pruneTiles(tiles, lo, cur);
+  noteTile(d.values, value, tile, lo, cur);
   return true;
 }
 
@@ -227,7 +237,7 @@ export function addLast(state: EntityState, p: LastPlan, fields: Record<string, 
  * itself fresh; an event older than the TTL only joins a live slot. Judged
  * at apply time, so eviction timing never changes a value.
  */
-function live(s: { lastTs: number } | undefined, ttlMs: number, t: number, now: number): 'live' | 'restart' | 'skip' {
+export function live(s: { lastTs: number } | undefined, ttlMs: number, t: number, now: number): 'live' | 'restart' | 'skip' {
   if (s !== undefined && s.lastTs + ttlMs > now) return 'live';
   return t + ttlMs <= now ? 'skip' : 'restart';
 }

@@ -10,6 +10,7 @@ import { loadRegistryFile } from '../schemas/registry.ts';
 import { createWorker, WORKER_DEFAULTS } from '../consumers/worker.ts';
 import { stopOnSignals } from './shutdown.ts';
 import type { WaitReplicas } from '../stores/node-pipelines.ts';
+import { childMetrics, childReady, isWorkerChild, superviseWorkers } from './worker-processes.ts';
 
 function port(value: string): number {
   const n = Number(value);
@@ -47,15 +48,34 @@ export function register(program: Command): void {
     .option('--wait-timeout <ms>', 'how long one WAIT may take before the batch is retried', positiveInt, WORKER_DEFAULTS.waitTimeoutMs)
     .option('--no-dual-write', 'do not copy vectors to DynamoDB')
     .option('--no-sync-workers', 'enqueue DynamoDB sync jobs but leave them to `featurestream sync` processes')
-    .action(async (opts: { config?: string; group: string; metricsPort?: number; sessionTimeout: number; waitReplicas: WaitReplicas; waitTimeout: number; dualWrite: boolean; syncWorkers: boolean }) => {
+    .option('--processes <n>', 'worker processes on this machine, all in the same group (one per core); a supervisor restarts any that dies', positiveInt, 1)
+    .action(async (opts: {
+      config?: string;
+      group: string;
+      metricsPort?: number;
+      sessionTimeout: number;
+      waitReplicas: WaitReplicas;
+      waitTimeout: number;
+      dualWrite: boolean;
+      syncWorkers: boolean;
+      processes: number;
+    }) => {
       const env = loadEnvConfig();
       const logger = createLogger({ level: env.LOG_LEVEL });
       const registry = await loadRegistryFile(opts.config);
+      const metricsPort = opts.metricsPort ?? env.METRICS_PORT;
+      // The supervisor (src/cli/worker-processes.ts) forks this same command; its children serve no HTTP.
+      const child = isWorkerChild();
+      if (opts.processes > 1 && !child) {
+        process.exitCode = await superviseWorkers({ processes: opts.processes, metricsPort, logger });
+        return;
+      }
+      if (child) childMetrics();
       const worker = createWorker({
         registry,
         env,
         groupId: opts.group,
-        metricsPort: opts.metricsPort ?? env.METRICS_PORT,
+        metricsPort: child ? false : metricsPort,
         sessionTimeoutMs: opts.sessionTimeout,
         waitReplicas: opts.waitReplicas,
         waitTimeoutMs: opts.waitTimeout,
@@ -65,5 +85,6 @@ export function register(program: Command): void {
       });
       stopOnSignals(logger, () => worker.stop());
       await worker.start();
+      if (child) childReady();
     });
 }

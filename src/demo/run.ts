@@ -116,9 +116,10 @@ export async function runDemo(o: DemoOptions, ctx: DemoContext = {}): Promise<De
 
   const metricsUrl = `http://127.0.0.1:${worker.metricsPort() ?? env.METRICS_PORT}/metrics`;
   // A model server reads from its own process; sharing this one's event loop with the worker would
-  // time the worker, not the reader. With --follow both keep running, so the deadline is looser.
+  // time the worker, not the reader. The demo runs beside Kafka, Redis and the worker on one
+  // (often busy) machine, so its reads get 250 ms rather than the library's 50 ms default.
   if (!o.follow) await worker.stop();
-  const reader = createFeatureReader({ registry, env: rawEnv, logger, ...(o.follow ? { deadlineMs: 250 } : {}) });
+  const reader = createFeatureReader({ registry, env: rawEnv, logger, deadlineMs: 250 });
   await reader.ready(5_000);
   const hot = Array.from({ length: 5 }, (_, i) => userId(i));
   const busiest = await reader.getMany('user', hot);

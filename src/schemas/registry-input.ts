@@ -12,7 +12,7 @@ export const VECTOR_LAYOUTS = ['packed', 'fields'] as const;
 export type VectorLayout = (typeof VECTOR_LAYOUTS)[number];
 
 /** Operators over an event-time window kept as tiles. */
-export const WINDOWED_OPS = ['count', 'sum', 'avg', 'min', 'max', 'distinct_count', 'stddev', 'variance', 'top_k', 'approx_quantile'] as const;
+export const WINDOWED_OPS = ['count', 'sum', 'avg', 'min', 'max', 'distinct_count', 'stddev', 'variance', 'top_k', 'approx_quantile', 'approx_distinct'] as const;
 /**
  * Operators over the latest events, without a window; they lapse by freshness.
  * `last_time` is the newest event time in epoch seconds; `last_k` the k most
@@ -23,7 +23,7 @@ export const LATEST_OPS = ['last', 'last_time', 'last_k'] as const;
 export const EARLIEST_OPS = ['first', 'first_k'] as const;
 export const STORED_OPS = [...WINDOWED_OPS, ...LATEST_OPS, ...EARLIEST_OPS] as const;
 /** Ops that take `window: "lifetime"`: every event since the feature was last fresh (it lapses only by freshness). */
-export const LIFETIME_OPS = ['count', 'sum', 'min', 'max', 'first', 'first_k'] as const;
+export const LIFETIME_OPS = ['count', 'sum', 'min', 'max', 'first', 'first_k', 'approx_distinct'] as const;
 export const LIFETIME = 'lifetime';
 export type WindowedOp = (typeof WINDOWED_OPS)[number];
 export type StoredOp = (typeof STORED_OPS)[number];
@@ -103,7 +103,7 @@ export interface FeatureInput {
   op: StoredOp;
   /** Event field read by the operator; not used by `count` and `last_time`. */
   field?: string;
-  /** Required for windowed ops, not allowed for latest ops; `"lifetime"` for count, sum, min, max, first, first_k. */
+  /** Required for windowed ops, not allowed for latest ops; `"lifetime"` for count, sum, min, max, first, first_k, approx_distinct. */
   window?: Duration | typeof LIFETIME;
   /** Tile size; by default the largest round size giving the window at least 20 tiles. */
   tile?: Duration;

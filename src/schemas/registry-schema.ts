@@ -119,6 +119,7 @@ const ALLOWED_TYPES: Record<StoredOp, readonly FeatureType[]> = {
   first_k: ['string_list'],
   top_k: ['string_list'],
   approx_quantile: ['float'],
+  approx_distinct: ['int'],
 };
 
 type Parsed = z.output<typeof base>;
@@ -226,6 +227,10 @@ function checkFeature(ctx: Ctx, r: Parsed, i: number, sources: Map<string, Parse
   const fields = src && schemaFields(src.schema);
   if (f.field !== undefined && fields && !fields.has(f.field)) {
     issue(ctx, at('field'), `source "${f.source}" has no field "${f.field}"`);
+  }
+  if (f.op === 'approx_distinct' && f.field !== undefined && fields?.has(f.field)) {
+    const kind = fields.get(f.field);
+    if (kind === 'vector' || kind === 'boolean') issue(ctx, at('field'), `op approx_distinct counts strings or numbers; field "${f.field}" is ${kind}`);
   }
   checkWhere(ctx, f.where, fields, at('where'));
   const lifetime = f.window === LIFETIME;

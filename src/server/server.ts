@@ -3,7 +3,8 @@
  * callers outside Node (Python model servers). Same deadline, breaker,
  * fallback and defaults as the library, because it is the library.
  *
- *   POST /features  {"entity", "ids", "features"?} -> {"vectors": [{entity_id, features, source, defaulted, age_ms}]}
+ *   POST /features  {"entity", "ids", "features"?, "context"?} -> {"vectors": [{entity_id, features, source, defaulted, age_ms}]}
+ *   POST /get-online-features  Feast's request and response shape (feast-shape.ts)
  *   GET  /metrics   Prometheus text
  *   GET  /healthz   200 while the process runs
  *   GET  /readyz    200 once Redis is connected, 503 before that and while draining
@@ -20,6 +21,7 @@ import type { Logger } from '../logger.ts';
 import type { FeatureReader } from '../serving/reader.ts';
 import type { FeatureVector } from '../serving/types.ts';
 import { readBody } from './body.ts';
+import { serveFeastShape } from './feast-shape.ts';
 import { parseFeaturesRequest } from './request.ts';
 
 export interface FeatureServerOptions {
@@ -86,6 +88,7 @@ export function createFeatureServer(options: FeatureServerOptions): FeatureServe
       res.end(await metrics.metrics());
       return;
     }
+    if (path === '/get-online-features') return serveFeastShape(req, res, { reader, maxIds, bodyLimit });
     if (path !== '/features') return send(res, 404, { error: { code: 'NOT_FOUND', message: `no route ${path}; try POST /features` } });
     if (req.method !== 'POST') {
       res.setHeader('Allow', 'POST');
@@ -100,10 +103,10 @@ export function createFeatureServer(options: FeatureServerOptions): FeatureServe
     }
     const parsed = parseFeaturesRequest(body.text, maxIds);
     if (!parsed.ok) return send(res, 400, { error: { code: parsed.code, message: parsed.message } });
-    const { entity, ids, features } = parsed.request;
+    const { entity, ids, features, context } = parsed.request;
     let vectors: FeatureVector[];
     try {
-      vectors = await reader.getMany(entity, ids, { strict: true, ...(features ? { features } : {}) });
+      vectors = await reader.getMany(entity, ids, { strict: true, features, context });
     } catch (err) {
       if (isFeaturestreamError(err) && CALLER_ERRORS.has(err.code)) return send(res, 400, { error: { code: err.code, message: err.message } });
       throw err;

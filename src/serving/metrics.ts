@@ -42,6 +42,8 @@ export interface ReaderMetrics {
   defaulted: Counter<'reason'>;
   redisFailures: Counter<'reason'>;
   breakerState: Gauge<'target'>;
+  /** On-demand values given their default because the compute function threw or returned a non-finite number. */
+  onDemandErrors: Counter<'feature'>;
 }
 
 export const BREAKER_STATE_VALUE: Record<BreakerState, number> = { closed: 0, 'half-open': 1, open: 2 };
@@ -116,6 +118,15 @@ export function createReaderMetrics(registry: Registry): ReaderMetrics {
         name: 'featurestream_reader_breaker_state',
         help: 'Circuit breaker state: 0 closed, 1 half-open, 2 open',
         labelNames: ['target'] as const,
+        registers,
+      }),
+    ),
+    onDemandErrors: once(registry, 'featurestream_on_demand_errors_total', () =>
+      new Counter({
+        name: 'featurestream_on_demand_errors_total',
+        // The label is a registry feature name: bounded by the registry.
+        help: 'On-demand feature values served as their default because the compute function threw or returned a non-finite number, by feature',
+        labelNames: ['feature'] as const,
         registers,
       }),
     ),

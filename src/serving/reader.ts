@@ -6,16 +6,16 @@
  * caller errors (invalid entity id, unknown entity type).
  */
 import { trace, type Span } from '@opentelemetry/api';
-import type { RegistryInput } from '../schemas/registry.ts';
-import { assembleFeatures } from './assemble.ts';
-import { Call, rejectedRows, settleBy, type Assemble } from './call.ts';
+import type { RegistryInput, RequestContext } from '../schemas/registry.ts';
+import { assembleFeatures, type OnDemandError } from './assemble.ts';
+import { Call, idOf, resolveIds, settleBy, type Assemble } from './call.ts';
 import type { BreakerState } from './breaker.ts';
 import type { StoredVector } from './decode.ts';
 import { validateEntityId } from '../schemas/entity-id.ts';
 import type { ReadSource } from './fetcher.ts';
 import { planSubset, unknownEntity, type EntityPlan } from './plan.ts';
-import { checkDeadline, marginFor, resolveReaderSetup, type FeatureReaderOptions, type ReaderSetup } from './setup.ts';
-import type { EntityFeatureValues, EntityName, FeatureVector, VectorSource } from './types.ts';
+import { checkContext, checkDeadline, marginFor, resolveReaderSetup, type FeatureReaderOptions, type ReaderSetup } from './setup.ts';
+import type { EntityFeatureValues, EntityIdInput, EntityName, FeatureVector, VectorSource } from './types.ts';
 import { VectorCache } from './vector-cache.ts';
 
 export interface GetOptions {
@@ -42,12 +42,32 @@ export interface GetOptions {
    * throw a ConfigError.
    */
   features?: readonly string[];
+  /**
+   * Request data for on-demand features: a compute function's second argument
+   * and a zscore's `contextField`. Never cached: a call with a context
+   * computes its on-demand features afresh (from the cached stored values
+   * on a hit). Not an object: ConfigError.
+   */
+  context?: RequestContext;
 }
 
 export interface FeatureReader<C extends RegistryInput = RegistryInput> {
-  get<E extends EntityName<C>>(entityType: E, id: string, opts?: GetOptions): Promise<FeatureVector<EntityFeatureValues<C, E>>>;
-  /** An invalid id yields a rejected row (`error` set, see FeatureVector) unless `strict`; the other rows are served. */
-  getMany<E extends EntityName<C>>(entityType: E, ids: readonly string[], opts?: GetOptions): Promise<Array<FeatureVector<EntityFeatureValues<C, E>>>>;
+  /**
+   * A composite entity's id may be given as its key values,
+   * `{ user_id: 'u1', merchant_id: 'm9' }`, or as the string `'u1|m9'`; the
+   * vector's `entityId` is the string.
+   */
+  get<E extends EntityName<C>>(entityType: E, id: EntityIdInput<C, E>, opts?: GetOptions): Promise<FeatureVector<EntityFeatureValues<C, E>>>;
+  /**
+   * An invalid id (or key object missing a key, or with `|` in a value) yields
+   * a rejected row (`error` set, see FeatureVector) unless `strict`; the other
+   * rows are served.
+   */
+  getMany<E extends EntityName<C>>(
+    entityType: E,
+    ids: ReadonlyArray<EntityIdInput<C, E>>,
+    opts?: GetOptions,
+  ): Promise<Array<FeatureVector<EntityFeatureValues<C, E>>>>;
   /** The worst breaker state over the Redis targets (the single node, or each Cluster master). */
   readonly breakerState: BreakerState;
   /** Each Redis target's breaker: `redis`, or `redis@host:port` per Cluster master. */
@@ -97,9 +117,13 @@ class Reader {
   private readonly subsets = new Map<string, EntityPlan>();
   private readonly assemble: Assemble;
 
+  private readonly onDemandError: OnDemandError;
+
   constructor(private readonly s: ReaderSetup) {
-    this.cache = s.cacheOptions ? new VectorCache(s.registry, s.cacheOptions) : undefined;
-    this.assemble = (plan, entityId, stored, source, requestTimeMs) => this.finish(plan, entityId, stored, source, requestTimeMs);
+    const errors = s.metrics.onDemandErrors;
+    this.onDemandError = (feature) => errors.inc({ feature });
+    this.cache = s.cacheOptions ? new VectorCache(s.registry, s.cacheOptions, this.onDemandError) : undefined;
+    this.assemble = (plan, entityId, stored, source, requestTimeMs, context) => this.finish(plan, entityId, stored, source, requestTimeMs, context);
     s.version.onChange = () => {
       // A new keyspace: nothing cached or in flight belongs to it.
       this.cache?.clear();
@@ -115,22 +139,36 @@ class Reader {
     return this.s.breakers.states();
   }
 
-  get(entityType: string, id: string, opts?: GetOptions): Promise<FeatureVector> {
-    const hit = this.cachedOnly(entityType, id, opts);
-    if (hit !== undefined) return Promise.resolve(hit);
-    return this.read(entityType, [id], opts).then((vectors) => vectors[0]!);
+  get(entityType: string, id: unknown, opts?: GetOptions): Promise<FeatureVector> {
+    if (typeof id === 'string') {
+      const hit = this.cachedOnly(entityType, id, opts);
+      if (hit !== undefined) return Promise.resolve(hit);
+      return this.read(entityType, [id], opts).then((vectors) => vectors[0]!);
+    }
+    let joined: string;
+    try {
+      joined = idOf(this.keysOf(entityType), id);
+    } catch (err) {
+      return Promise.reject(err as Error);
+    }
+    return this.get(entityType, joined, opts);
   }
 
-  getMany(entityType: string, ids: readonly string[], opts?: GetOptions): Promise<FeatureVector[]> {
-    if (ids.length === 1) {
-      const hit = this.cachedOnly(entityType, ids[0]!, opts);
+  getMany(entityType: string, ids: readonly unknown[], opts?: GetOptions): Promise<FeatureVector[]> {
+    if (ids.length === 1 && typeof ids[0] === 'string') {
+      const hit = this.cachedOnly(entityType, ids[0], opts);
       if (hit !== undefined) return Promise.resolve([hit]);
     }
-    if (opts?.strict) return this.read(entityType, ids, opts);
-    const rejected = rejectedRows(ids);
-    if (rejected === undefined) return this.read(entityType, ids, opts, true);
+    let resolved: ReturnType<typeof resolveIds>;
+    try {
+      resolved = resolveIds(this.keysOf(entityType), ids, opts?.strict === true);
+    } catch (err) {
+      return Promise.reject(err as Error);
+    }
+    const { ids: strings, rejected } = resolved;
+    if (rejected === undefined) return this.read(entityType, strings, opts, true);
     // The valid ids are served as one batch; each invalid one keeps its position, never looked up.
-    const valid = ids.filter((_, i) => rejected[i] === undefined);
+    const valid = strings.filter((_, i) => rejected[i] === undefined);
     this.s.metrics.counts.vectors.invalid += ids.length - valid.length;
     return this.read(entityType, valid, opts, true).then((vectors) => {
       let next = 0;
@@ -154,14 +192,22 @@ class Reader {
    */
   private cachedOnly(entityType: string, id: string, opts: GetOptions | undefined): FeatureVector | undefined {
     if (this.cache === undefined) return undefined;
+    let context: RequestContext | undefined;
     if (opts !== undefined) {
       if ((opts.source !== undefined && opts.source !== 'auto') || opts.features !== undefined) return undefined;
       const d = opts.deadlineMs;
       if (d !== undefined && !(typeof d === 'number' && Number.isFinite(d) && d > 0)) return undefined;
+      if (opts.context !== undefined) {
+        try {
+          context = checkContext(opts.context);
+        } catch {
+          return undefined;
+        }
+      }
     }
     const plan = this.s.plans.get(entityType);
     if (plan === undefined || this.s.version.current() === undefined) return undefined;
-    const vector = this.cache.hit(plan, id, opts?.requestTimeMs ?? Date.now());
+    const vector = this.cache.hit(plan, id, opts?.requestTimeMs ?? Date.now(), context);
     if (vector === undefined) return undefined;
     const counts = this.s.metrics.counts;
     counts.cache.hit++;
@@ -187,6 +233,7 @@ class Reader {
     const full = this.s.plans.get(entityType);
     if (full === undefined) throw unknownEntity(entityType, this.s.plans);
     if (!validated) for (const id of ids) validateEntityId(id);
+    const context = checkContext(opts?.context);
     const plan = opts?.features === undefined ? full : this.subset(full, opts.features);
     const deadlineMs = opts?.deadlineMs === undefined ? this.s.deadlineMs : checkDeadline('get option deadlineMs', opts.deadlineMs);
     // A subset's vectors are laid out differently from the cached ones: it reads privately, like a diagnostic read.
@@ -198,7 +245,7 @@ class Reader {
     // short for whoever joins it (or for the cache); a diagnostic read is private to its caller.
     const fetchMs = shared ? Math.max(deadlineMs, this.s.deadlineMs) : deadlineMs;
     const fetchBy = started + fetchMs - marginFor(fetchMs);
-    const call = new Call(plan, ids, opts?.requestTimeMs ?? Date.now(), this.assemble);
+    const call = new Call(plan, ids, opts?.requestTimeMs ?? Date.now(), context, this.assemble);
     const keyspaceVersion = this.s.version.current() ?? (await this.s.version.load(answerBy - performance.now()));
     const waits = this.collect(call, keyspaceVersion, answerBy, fetchBy, source, shared);
     if (waits !== undefined) await settleBy(waits, answerBy);
@@ -227,7 +274,7 @@ class Reader {
     let joined = 0;
     for (let i = 0; i < ids.length; i++) {
       const id = ids[i]!;
-      const hit = shared ? this.cache?.hit(plan, id, call.requestTimeMs) : undefined;
+      const hit = shared ? this.cache?.hit(plan, id, call.requestTimeMs, call.context) : undefined;
       if (hit !== undefined) {
         hits++;
         call.put(i, hit);
@@ -334,10 +381,16 @@ class Reader {
     return plan;
   }
 
-  private finish(plan: EntityPlan, entityId: string, stored: StoredVector, source: VectorSource, requestTimeMs: number): FeatureVector {
+  /** Key names of a composite entity type (undefined: single key). Throws for an unknown type, before any id is judged. */
+  private keysOf(entityType: string): readonly string[] | undefined {
+    if (!this.s.plans.has(entityType)) throw unknownEntity(entityType, this.s.plans);
+    return this.s.registry.entity(entityType)?.keys;
+  }
+
+  private finish(plan: EntityPlan, entityId: string, stored: StoredVector, source: VectorSource, requestTimeMs: number, context: RequestContext | undefined): FeatureVector {
     const vector: Mutable<FeatureVector> = {
       entityId,
-      features: assembleFeatures(this.s.registry, plan, stored, requestTimeMs),
+      features: assembleFeatures(this.s.registry, plan, stored, requestTimeMs, context, this.onDemandError),
       source,
       defaulted: stored.defaulted.slice(),
       ageMs: stored.updatedMs === undefined ? undefined : Math.max(0, Date.now() - stored.updatedMs),

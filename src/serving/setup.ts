@@ -10,7 +10,7 @@ import { loadEnvConfig } from '../config.ts';
 import { ConfigError } from '../errors.ts';
 import { createLogger, type Logger } from '../logger.ts';
 import { registry as processMetrics } from '../metrics.ts';
-import { parseRegistry, type Registry, type RegistryInput } from '../schemas/registry.ts';
+import { parseRegistry, type Registry, type RegistryInput, type RequestContext } from '../schemas/registry.ts';
 import { createDynamoClient } from '../stores/dynamodb.ts';
 import { Keys, type KeyspaceOptions } from '../stores/keys.ts';
 import { createRedis, isCluster, type RedisClient } from '../stores/redis.ts';
@@ -100,6 +100,18 @@ export function checkDeadline(where: string, value: number): number {
     throw new ConfigError(`${where} must be a finite number of ms above 0, got ${String(value)}`);
   }
   return value;
+}
+
+/**
+ * A call's request context: an object (not an array), or undefined. An empty
+ * one is the same as none, so it keeps the cache's shared features.
+ */
+export function checkContext(value: unknown): RequestContext | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new ConfigError(`get option context must be an object of request values, got ${Array.isArray(value) ? 'an array' : String(value)}`);
+  }
+  return Object.keys(value).length === 0 ? undefined : (value as RequestContext);
 }
 
 /** Time kept back from a deadline for assembling vectors after the stores answer. */

@@ -37,6 +37,22 @@ export interface FeatureVector<F = Record<string, unknown>> {
 /** Entity type names of a registry. */
 export type EntityName<C extends RegistryInput> = C['entities'][number]['name'];
 
+/** The key object of a composite entity type (extra properties are ignored); never for a single-key one. */
+export type EntityKeyObject<C extends RegistryInput, E extends string> =
+  Extract<C['entities'][number], { name: E }> extends { keys: readonly (infer K extends string)[] } ? { readonly [P in K]: string | number } : never;
+
+/**
+ * An id as get/getMany take it: the id string (`u1|m9`: the key values in key
+ * order joined by `|`) or, for a composite entity, its key values by name. A
+ * registry known only at run time takes any key object (checked per call).
+ * Keep the record spelled out: with an alias for it, a typed reader was no
+ * longer assignable to a plain FeatureReader (reader-composite-ids.test.ts checks).
+ */
+export type EntityIdInput<C extends RegistryInput, E extends string> =
+  | string
+  | EntityKeyObject<C, E>
+  | (string extends EntityName<C> ? Readonly<Record<string, string | number>> : never);
+
 /**
  * The feature values of one entity type: stored features whose source has
  * that entity, plus that entity's on-demand features. A registry known only

@@ -5,10 +5,13 @@
  * window where the on-demand values cannot change (on-demand-window.ts). A hit
  * allocates only the small outer object (its `ageMs` is the caller's own);
  * vector-typed features are copied, because a Float32Array cannot be frozen.
+ * A hit with a request context computes its on-demand features afresh from
+ * the stored vector and keeps nothing: the shared features are only ever
+ * computed without a context, so one caller's context never reaches another.
  */
 import { LRUCache } from 'lru-cache';
-import type { Registry } from '../schemas/registry.ts';
-import { assembleFeatures, withOwnVectors } from './assemble.ts';
+import type { Registry, RequestContext } from '../schemas/registry.ts';
+import { assembleFeatures, withOwnVectors, type OnDemandError } from './assemble.ts';
 import type { StoredVector } from './decode.ts';
 import { ALWAYS, windowAt, type TimeWindow } from './on-demand-window.ts';
 import type { EntityPlan } from './plan.ts';
@@ -32,24 +35,29 @@ export class VectorCache {
   constructor(
     private readonly registry: Registry,
     options: { ttl: number; max: number },
+    private readonly onError?: OnDemandError,
   ) {
     this.lru = new LRUCache<string, Entry>(options);
   }
 
-  /** The cached vector of `entityId`, or undefined on a miss. Synchronous. */
-  hit(plan: EntityPlan, entityId: string, requestTimeMs: number): FeatureVector | undefined {
+  /** The cached vector of `entityId`, or undefined on a miss. Synchronous. `context`: a non-empty request context. */
+  hit(plan: EntityPlan, entityId: string, requestTimeMs: number, context?: RequestContext): FeatureVector | undefined {
     const entry = this.lru.get(`${plan.entity}:${entityId}`);
     if (entry === undefined) return undefined;
     let features = entry.features;
-    if (features === undefined || !(requestTimeMs >= entry.window.from && requestTimeMs < entry.window.until)) {
-      const fresh = assembleFeatures(this.registry, plan, entry.stored, requestTimeMs);
+    // A private object (its vectors copied already): nothing of it is kept.
+    const own = context !== undefined && plan.onDemand.length > 0;
+    if (own) {
+      features = assembleFeatures(this.registry, plan, entry.stored, requestTimeMs, context, this.onError);
+    } else if (features === undefined || !(requestTimeMs >= entry.window.from && requestTimeMs < entry.window.until)) {
+      const fresh = assembleFeatures(this.registry, plan, entry.stored, requestTimeMs, undefined, this.onError);
       entry.window = plan.onDemand.length === 0 ? ALWAYS : windowAt(this.registry, plan.onDemand, fresh, requestTimeMs);
       entry.features = features = Object.freeze(fresh);
     }
     const { updatedMs, version } = entry.stored;
     const vector: Mutable<FeatureVector> = {
       entityId,
-      features: plan.vectorSlots.length === 0 ? features : withOwnVectors(plan, features),
+      features: own || plan.vectorSlots.length === 0 ? features! : withOwnVectors(plan, features!),
       source: 'cache',
       defaulted: entry.defaulted,
       ageMs: updatedMs === undefined ? undefined : Math.max(0, Date.now() - updatedMs),

@@ -15,7 +15,7 @@
  */
 import { InvalidEventError } from '../../src/errors.ts';
 import { decodeEvent, type NormalizedEvent } from '../../src/schemas/events.ts';
-import type { FeatureValue, Registry, ResolvedFeature } from '../../src/schemas/registry.ts';
+import type { FeatureValue, Registry, RequestContext, ResolvedFeature } from '../../src/schemas/registry.ts';
 import { encodeFeatureValue } from '../../src/stores/codec.ts';
 
 export interface RawMessage {
@@ -59,8 +59,17 @@ function accept(e: EntityEvents, event: NormalizedEvent, arrival: number, o: Bru
   e.appliedAt.push(arrival);
 }
 
-/** The expected vectors at `nowMs` of every entity that received at least one valid event. */
+/** The expected vectors at `nowMs` of every entity that received at least one valid event (ids of all entity types in one map). */
 export function bruteForceVectors(registry: Registry, messages: readonly RawMessage[], nowMs: number, o: BruteOptions): BruteVectors {
+  const out: BruteVectors = new Map();
+  for (const vectors of bruteForceEntities(registry, messages, nowMs, o).values()) {
+    for (const [id, values] of vectors) out.set(id, { ...out.get(id), ...values });
+  }
+  return out;
+}
+
+/** bruteForceVectors by entity type: entity type -> id -> feature -> value. */
+export function bruteForceEntities(registry: Registry, messages: readonly RawMessage[], nowMs: number, o: BruteOptions): Map<string, BruteVectors> {
   const ordered = [...messages].sort((a, b) => (a.topic < b.topic ? -1 : a.topic > b.topic ? 1 : a.partition - b.partition || a.offset - b.offset));
   const entities = new Map<string, EntityEvents>();
   let previous: RawMessage | undefined;
@@ -83,12 +92,69 @@ export function bruteForceVectors(registry: Registry, messages: readonly RawMess
       accept(e, event, m.timestamp, o);
     }
   }
-  const out: BruteVectors = new Map();
+  const out = new Map<string, BruteVectors>();
   for (const [key, e] of entities) {
     const id = key.slice(e.entity.length + 1);
-    const record = out.get(id) ?? {};
+    const record: Record<string, FeatureValue | undefined> = {};
     for (const f of registry.featuresOf(e.entity)) record[f.name] = bruteFeature(f, e.events, nowMs, e.appliedAt);
-    out.set(id, record);
+    let vectors = out.get(e.entity);
+    if (vectors === undefined) out.set(e.entity, (vectors = new Map()));
+    vectors.set(id, record);
+  }
+  return out;
+}
+
+/**
+ * What the reader serves for one entity, by the README's rules: a lapsed or
+ * never-set stored feature is its default; then the on-demand features of
+ * the entity: a ratio is the default when the denominator is 0, a difference
+ * and a zscore when an input is not a number (the zscore also when the
+ * stddev is 0), a compute function's value the default when it throws or is
+ * not finite; `int` results are truncated. Calendar and time_since kinds are
+ * not modelled here.
+ */
+export function bruteServed(
+  registry: Registry,
+  entity: string,
+  stored: Readonly<Record<string, FeatureValue | undefined>>,
+  context: RequestContext = {},
+): Record<string, FeatureValue> {
+  const out: Record<string, FeatureValue> = {};
+  for (const f of registry.featuresOf(entity)) out[f.name] = stored[f.name] ?? f.default;
+  const values = Object.freeze({ ...out });
+  const n = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) ? v : undefined);
+  for (const o of registry.onDemand) {
+    if (o.entity !== entity) continue;
+    let v: number | undefined;
+    switch (o.kind) {
+      case 'ratio': {
+        const [a, b] = [n(values[o.numerator!]), n(values[o.denominator!])];
+        v = a === undefined || b === undefined || b === 0 ? undefined : a / b;
+        break;
+      }
+      case 'difference': {
+        const [a, b] = [n(values[o.left!]), n(values[o.right!])];
+        v = a === undefined || b === undefined ? undefined : a - b;
+        break;
+      }
+      case 'zscore': {
+        const x = n(o.input === undefined ? context[o.contextField!] : values[o.input]);
+        const [mean, sd] = [n(values[o.mean!]), n(values[o.stddev!])];
+        v = x === undefined || mean === undefined || sd === undefined || sd === 0 ? undefined : (x - mean) / sd;
+        break;
+      }
+      case 'compute': {
+        try {
+          v = n(o.compute!(values, context));
+        } catch {
+          v = undefined;
+        }
+        break;
+      }
+      default:
+        throw new Error(`bruteServed does not model on-demand kind ${o.kind}`);
+    }
+    out[o.name] = v === undefined ? o.default : o.type === 'int' ? Math.trunc(v) : v;
   }
   return out;
 }

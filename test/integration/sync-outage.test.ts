@@ -57,9 +57,15 @@ describe('sync through a DynamoDB outage', () => {
     await stopProcess(dynaliteProcess(private_), 3_000);
     const outageStarted = Date.now();
     const depths: number[] = [];
+    // Jobs enqueued while the depth was sampled: none can complete with DynamoDB down.
+    let firstRound = 0;
+    let lastRound = 0;
     let oldestAge = 0;
     while (Date.now() - outageStarted < 20_000) {
+      const atRound = round;
       depths.push(await gauge(syncMetrics.queueDepth));
+      if (depths.length === 1) firstRound = atRound;
+      lastRound = atRound;
       oldestAge = Math.max(oldestAge, await gauge(syncMetrics.oldestPendingAge));
       await sleep(1_000);
     }
@@ -68,7 +74,9 @@ describe('sync through a DynamoDB outage', () => {
     writing = false;
     await writer;
 
-    expect(depths.at(-1)!).toBeGreaterThan(depths[0]! + 50);
+    // Relative to what the writer managed (a loaded machine writes fewer rounds), not a fixed count.
+    expect(lastRound - firstRound).toBeGreaterThanOrEqual(10);
+    expect(depths.at(-1)! - depths[0]!).toBeGreaterThanOrEqual((lastRound - firstRound) / 2);
     expect(oldestAge).toBeGreaterThan(15_000);
     await waitFor('the backlog to drain', async () => (await queue.backlog()).depth === 0, { timeoutMs: 90_000 });
     expect(await queue.queue.getFailedCount()).toBe(0);

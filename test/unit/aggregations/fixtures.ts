@@ -39,6 +39,12 @@ export const testRegistry = parseRegistry({
   ],
 });
 
+/** The sources of testRegistry as JSON field maps, for registries of their own. */
+export const jsonSources = [
+  { name: 'tx', entity: 'user', keyField: 'user_id', timeField: 'ts', schema: { event_id: 'string?', user_id: 'string', amount: 'number', merchant: 'string', ts: 'time' } },
+  { name: 'prof', entity: 'user', keyField: 'user_id', timeField: 'ts', schema: { event_id: 'string?', user_id: 'string', score: 'int?', label: 'string?', emb: 'vector?', ts: 'time' } },
+];
+
 export const T0 = Date.UTC(2025, 0, 6);
 export const SKEW_MS = 5_000;
 

@@ -1,11 +1,13 @@
 /**
  * Brute-force model of the engine's documented rules: keeps every accepted
  * event and recomputes each feature from scratch (bruteFeature, shared with
- * the worker tests' reference). Slow and obviously right.
+ * the worker tests' reference; approx_distinct exactly, approx-reference.ts).
+ * Slow and obviously right.
  */
 import type { NormalizedEvent } from '../../../src/schemas/events.ts';
 import type { FeatureValue, Registry } from '../../../src/schemas/registry.ts';
 import { bruteFeature } from '../../helpers/brute-reference.ts';
+import { exactDistinct } from './approx-reference.ts';
 
 export interface ReferenceOptions {
   maxFutureSkewMs: number;
@@ -52,7 +54,7 @@ export class ReferenceModel {
     const values: Record<string, FeatureValue> = {};
     const lapsed: string[] = [];
     for (const f of this.registry.featuresOf(this.entity)) {
-      const v = bruteFeature(f, this.accepted, now, this.appliedAt);
+      const v = f.op === 'approx_distinct' ? exactDistinct(f, this.accepted, now, this.appliedAt) : bruteFeature(f, this.accepted, now, this.appliedAt);
       if (v === undefined) lapsed.push(f.name);
       else values[f.name] = v;
     }

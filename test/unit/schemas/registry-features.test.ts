@@ -1,7 +1,7 @@
 /** Registry rules for issue 13: filters, composite keys, shared topics, stddev/variance, derived on-demand kinds. */
-import { describe, expect, it } from 'vitest';
+import { describe, expect, expectTypeOf, it } from 'vitest';
 import { RegistryError } from '../../../src/errors.ts';
-import { parseRegistry } from '../../../src/schemas/registry.ts';
+import { defineConfig, parseRegistry, type FeatureValues } from '../../../src/schemas/registry.ts';
 
 type Input = Record<string, unknown> & { entities: Record<string, unknown>[]; features: Record<string, unknown>[]; sources: Record<string, unknown>[]; onDemand: Record<string, unknown>[] };
 
@@ -95,6 +95,15 @@ describe('issue 13 registry shapes', () => {
     ['features[0].k', (r: Input) => Object.assign(r.features[0]!, { op: 'top_k', field: 'merchant_id', type: 'string_list', default: [] }), /op top_k needs k/],
     ['features[0].type', (r: Input) => Object.assign(r.features[0]!, { op: 'top_k', field: 'merchant_id', k: 3, default: [] }), /top_k produces string_list/],
     ['features[0].k', (r: Input) => Object.assign(r.features[0]!, { op: 'first_k', field: 'status', type: 'string_list', default: [], window: undefined, freshness: '1d' }), /needs k/],
+    ['features[0].field', (r: Input) => Object.assign(r.features[0]!, { op: 'approx_distinct', field: 'card_present' }), /approx_distinct counts strings or numbers; field "card_present" is boolean/],
+    ['features[0].field', (r: Input) => Object.assign(r.features[0]!, { op: 'approx_distinct', field: 'merchant' }), /source "tx" has no field "merchant"/],
+    ['features[0].field', (r: Input) => Object.assign(r.features[0]!, { op: 'approx_distinct' }), /op approx_distinct needs a field/],
+    ['features[0].type', (r: Input) => Object.assign(r.features[0]!, { op: 'approx_distinct', field: 'merchant_id', type: 'float' }), /approx_distinct produces int/],
+    ['features[0].window', (r: Input) => Object.assign(r.features[0]!, { op: 'approx_distinct', field: 'merchant_id', window: undefined, freshness: '1d' }), /op approx_distinct needs a window/],
+    ['features[0].window', (r: Input) => Object.assign(r.features[0]!, { op: 'approx_distinct', field: 'merchant_id', window: '100d' }), /window must be between 1s and 90d/],
+    ['features[0].freshness', (r: Input) => Object.assign(r.features[0]!, { op: 'approx_distinct', field: 'merchant_id', window: 'lifetime' }), /needs a freshness/],
+    ['features[0].k', (r: Input) => Object.assign(r.features[0]!, { op: 'approx_distinct', field: 'merchant_id', k: 3 }), /k applies to ops last_k, first_k and top_k only/],
+    ['features[0].q', (r: Input) => Object.assign(r.features[0]!, { op: 'approx_distinct', field: 'merchant_id', q: 0.5 }), /q applies to op approx_quantile only/],
   ])('%s', (path, breakIt, message) => {
     const input = base();
     breakIt(input);
@@ -110,6 +119,29 @@ describe('issue 13 registry shapes', () => {
     expect(r.feature('life')).toMatchObject({ lifetime: true, ttlMs: 180 * 86_400_000 });
     expect(r.feature('life')!.windowMs).toBeUndefined();
     expect(r.feature('first_status')).toMatchObject({ lifetime: true });
+  });
+
+  it('resolves approx_distinct over a window (tiles) and over the lifetime (none)', () => {
+    const input = base();
+    input.features.push({ name: 'merchants_ad_7d', source: 'tx', op: 'approx_distinct', field: 'merchant_id', window: '7d', type: 'int', default: 0 });
+    input.features.push({ name: 'merchants_ad_life', source: 'tx', op: 'approx_distinct', field: 'merchant_id', window: 'lifetime', type: 'int', default: 0, freshness: '365d', where: [{ field: 'status', ne: 'declined' }] });
+    input.features.push({ name: 'amounts_ad_1h', source: 'tx', op: 'approx_distinct', field: 'amount', window: '1h', tile: '10m', type: 'int', default: 0 });
+    const r = parseRegistry(input);
+    expect(r.feature('merchants_ad_7d')).toMatchObject({ op: 'approx_distinct', type: 'int', windowMs: 7 * 86_400_000, tileMs: 6 * 3_600_000 });
+    expect(r.feature('merchants_ad_7d')!.lifetime).toBeUndefined();
+    expect(r.feature('merchants_ad_life')).toMatchObject({ lifetime: true, ttlMs: 730 * 86_400_000 });
+    expect(r.feature('merchants_ad_life')!.windowMs).toBeUndefined();
+    expect(r.feature('amounts_ad_1h')).toMatchObject({ tileMs: 600_000 });
+  });
+
+  it('types approx_distinct as a number in defineConfig vectors', () => {
+    const cfg = defineConfig({
+      entities: [{ name: 'user' }],
+      sources: [{ name: 'tx', entity: 'user', keyField: 'user_id', timeField: 'ts', schema: 'transactions' }],
+      features: [{ name: 'merchants', source: 'tx', op: 'approx_distinct', field: 'merchant_id', window: '7d', type: 'int', default: 0 }],
+    });
+    expectTypeOf<FeatureValues<typeof cfg>>().toEqualTypeOf<{ merchants: number }>();
+    expect(parseRegistry(cfg).feature('merchants')!.op).toBe('approx_distinct');
   });
 
   it('takes TS predicate and compute functions', () => {

@@ -1,0 +1,87 @@
+/**
+ * Feast's Python SDK beside the reader bench, in the same run, on the same
+ * Redis, entities and values: the reader's own vectors are written into a
+ * throwaway Feast repo (bench/feast/repo.ts), then
+ * `get_online_features(...).to_dict()` is timed inside Python at the reader's
+ * batch sizes. Adds `feast_batch<n>_p50_us`/`_p99_us`, `batch100_p50_vs_feast`
+ * (reader ÷ Feast) and table rows; if Feast cannot be had, `feast` says why and
+ * the reader's figures stand alone.
+ */
+import { loadavg } from 'node:os';
+import { loadEnvConfig } from '../../src/config.ts';
+import type { Registry } from '../../src/schemas/registry.ts';
+import type { FeatureReader } from '../../src/serving/reader.ts';
+import { createFeastRepo, type FeastRepo } from './repo.ts';
+import { FEAST_VERSION, ensureFeast } from './venv.ts';
+
+const BATCHES = [1, 10, 100, 500] as const;
+const ENTITY = 'user';
+
+function iterationsFor(batch: number): number {
+  return batch >= 500 ? 150 : batch >= 100 ? 300 : 600;
+}
+
+function percentile(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+}
+
+const round = (n: number, digits = 1) => Number(n.toFixed(digits));
+
+export interface ReaderBench {
+  registry: Registry;
+  reader: FeatureReader;
+  ids: readonly string[];
+  metrics: Record<string, number | string>;
+  table: Array<Record<string, string | number>>;
+}
+
+export async function feastBesideReader(bench: ReaderBench): Promise<void> {
+  const { metrics, table } = bench;
+  const install = ensureFeast();
+  if (!install.ok) {
+    metrics.feast = `unavailable: ${install.reason}`;
+    return;
+  }
+  let repo: FeastRepo | undefined;
+  try {
+    const vectors = await bench.reader.getMany(ENTITY, [...bench.ids]);
+    const rows = new Map(vectors.map((v) => [v.entityId, v.features]));
+    repo = await createFeastRepo({ python: install.python, redisUrl: loadEnvConfig().REDIS_URL, registry: bench.registry, entity: ENTITY, rows });
+    metrics.feast_same_values = await sameValues(repo, bench.ids.slice(0, 100), rows);
+    for (const batch of BATCHES) {
+      const iterations = iterationsFor(batch);
+      const { samples_us } = await repo.driver.request<{ samples_us: number[] }>('time', {
+        batch,
+        iterations,
+        warmup: Math.ceil(iterations / 10),
+        ids: bench.ids.slice(0, batch),
+      });
+      const sorted = samples_us.sort((a, b) => a - b);
+      const p50 = percentile(sorted, 50);
+      const p99 = percentile(sorted, 99);
+      metrics[`feast_batch${batch}_p50_us`] = round(p50);
+      metrics[`feast_batch${batch}_p99_us`] = round(p99);
+      table.push({ batch, mode: 'feast', p50_us: round(p50), p99_us: round(p99), iterations });
+    }
+    metrics.batch100_p50_vs_feast = round(Number(metrics.reader_batch100_p50_us) / Number(metrics.feast_batch100_p50_us), 3);
+    metrics.feast = `feast ${FEAST_VERSION}: Python SDK get_online_features().to_dict(), timed in Python, same Redis and rows`;
+    metrics.feast_load_avg_1m_end = round(loadavg()[0]!, 2);
+  } catch (err) {
+    metrics.feast = `unavailable: ${(err as Error).message}`;
+  } finally {
+    await repo?.close();
+  }
+}
+
+/** `yes`, or the first id and feature whose value Feast serves differently from the reader. */
+async function sameValues(repo: FeastRepo, ids: readonly string[], expected: ReadonlyMap<string, Readonly<Record<string, unknown>>>): Promise<string> {
+  const { rows } = await repo.driver.request<{ rows: Array<Record<string, unknown>> }>('check', { ids });
+  for (const [i, id] of ids.entries()) {
+    for (const [name, value] of Object.entries(rows[i]!)) {
+      const want = expected.get(id)?.[name];
+      const wanted = JSON.stringify(want instanceof Float32Array ? Array.from(want) : want);
+      if (JSON.stringify(value) !== wanted) return `no: ${id}.${name} is ${JSON.stringify(value)} in Feast, ${wanted} in the reader`;
+    }
+  }
+  return 'yes';
+}

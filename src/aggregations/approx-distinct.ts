@@ -1,0 +1,233 @@
+/**
+ * approx_distinct: the distinct values (as distinct_count counts them) in a
+ * window, or since the feature was last fresh (`window: "lifetime"`).
+ *
+ * A slot starts exact: the 52-bit hash of each value (dedup.ts valueHash)
+ * with its tiles, pruned as distinct_count prunes its values (the newest tile
+ * at or before the current one, plus tiles ahead of it), so the count is
+ * exact. When more than EXACT_MAX hashes are held it switches to HyperLogLog
+ * registers per tile (hll.ts): each hash goes to the tiles it was held for,
+ * which is all any later window can read. A window merges its tiles'
+ * registers by max (the registers of the union) and estimates; the slot
+ * returns to exact mode once every register tile has left the span.
+ * Lifetime slots hold everything in tile 0 and restart like the other
+ * lifetime slots (update.ts `live`).
+ *
+ * State: exact, about 8-9 bytes per value; registers, about 2 bytes per
+ * non-empty register of each tile up to 900 of them, else 2,052 bytes plus
+ * 2 per register 15 or more above the tile's smallest (rare).
+ */
+import { readTiles, writeTiles, type ByteReader, type ByteWriter } from './bytes.ts';
+import { HASH_HIGH_LIMIT, valueHash } from './dedup.ts';
+import { M, addHash, estimate, mergeInto, readRegisters, writeRegisters } from './hll.ts';
+import { currentTile, type ApproxPlan, type Output } from './plan.ts';
+import type { ApproxState, EntityState } from './state.ts';
+import { keyValue, live, noteTile, sweepValues } from './update.ts';
+
+/** Up to this many distinct values in its span a slot counts exactly. */
+export const EXACT_MAX = 128;
+const TWO_32 = 2 ** 32;
+
+type ApproxOutput = Extract<Output, { kind: 'approx' }>;
+
+/** The current tile and the first tile of the slot's span at `now` (both 0 for lifetime slots). */
+function span(p: ApproxPlan, now: number): [lo: number, cur: number] {
+  if (p.lifetime) return [0, 0];
+  const cur = currentTile(now, p.tileMs);
+  return [cur - p.spanTiles + 1, cur];
+}
+
+function fresh(t: number, cur: number): ApproxState {
+  return { lastTs: t, exact: new Map(), registers: undefined, sweptTile: cur };
+}
+
+/** Moves an exact slot to registers: each hash into every tile it is held for. */
+function toRegisters(s: ApproxState, exact: Map<number, number[]>): void {
+  const registers = new Map<number, Uint8Array>();
+  exact.forEach((tiles, h) => {
+    for (const tile of tiles) {
+      let regs = registers.get(tile);
+      if (regs === undefined) registers.set(tile, (regs = new Uint8Array(M)));
+      addHash(regs, h);
+    }
+  });
+  s.exact = undefined;
+  s.registers = registers;
+}
+
+/**
+ * Clears each register of a tile that a newer tile at or before `cur`
+ * matches or beats: every later window holding the older tile also holds
+ * the newer one, so the register never decides a max again. What is left
+ * is, per register, its strictly decreasing maxima from the newest tile back.
+ */
+function pruneRegisters(registers: Map<number, Uint8Array>, cur: number): void {
+  const tiles = [...registers.keys()].filter((t) => t <= cur).sort((a, b) => b - a);
+  if (tiles.length < 2) return;
+  const best = registers.get(tiles[0]!)!.slice();
+  for (let k = 1; k < tiles.length; k++) {
+    const regs = registers.get(tiles[k]!)!;
+    let kept = false;
+    for (let i = 0; i < M; i++) {
+      if (regs[i]! <= best[i]!) regs[i] = 0;
+      else {
+        best[i] = regs[i]!;
+        kept = true;
+      }
+    }
+    if (!kept) registers.delete(tiles[k]!);
+  }
+}
+
+/** Drops what no window at `cur` or later reads; an emptied register slot is exact again. */
+export function sweepApprox(s: ApproxState, lo: number, cur: number): void {
+  if (s.exact !== undefined) sweepValues(s.exact, lo, cur);
+  else {
+    const registers = s.registers!;
+    for (const tile of registers.keys()) if (tile < lo) registers.delete(tile);
+    if (cur !== s.sweptTile) pruneRegisters(registers, cur);
+    if (registers.size === 0) {
+      s.exact = new Map();
+      s.registers = undefined;
+    }
+  }
+  s.sweptTile = cur;
+}
+
+export function addApprox(state: EntityState, p: ApproxPlan, fields: Record<string, unknown>, t: number, now: number): boolean {
+  const value = keyValue(fields[p.field]);
+  if (value === undefined) return false;
+  let s = state.approx[p.index];
+  let tile = 0;
+  const [lo, cur] = span(p, now);
+  if (p.lifetime) {
+    const how = live(s, p.maxTtlMs, t, now);
+    if (how === 'skip') return false;
+    if (how === 'restart' || s === undefined) s = state.approx[p.index] = fresh(t, 0);
+    else if (t > s.lastTs) s.lastTs = t;
+  } else {
+    tile = Math.floor(t / p.tileMs);
+    if (tile < lo && t + p.maxTtlMs <= now) return false;
+    if (s === undefined) s = state.approx[p.index] = fresh(t, cur);
+    else if (t > s.lastTs) s.lastTs = t;
+    if (tile < lo) return true;
+    if (cur > s.sweptTile) sweepApprox(s, lo, cur);
+  }
+  const h = valueHash(value);
+  if (s.exact !== undefined) {
+    noteTile(s.exact, h, tile, lo, cur);
+    if (s.exact.size > EXACT_MAX) toRegisters(s, s.exact);
+    return true;
+  }
+  const registers = s.registers!;
+  let regs = registers.get(tile);
+  if (regs === undefined) registers.set(tile, (regs = new Uint8Array(M)));
+  addHash(regs, h);
+  return true;
+}
+
+/** The feature's value at `now`, or undefined when it has lapsed. */
+export function approxValue(o: ApproxOutput, state: EntityState, now: number): number | undefined {
+  const s = state.approx[o.slot.index];
+  if (s === undefined || s.lastTs + o.feature.ttlMs <= now) return undefined;
+  const cur = o.slot.lifetime ? 0 : currentTile(now, o.slot.tileMs);
+  const lo = o.slot.lifetime ? 0 : cur - o.tiles + 1;
+  if (s.exact !== undefined) {
+    let n = 0;
+    for (const tiles of s.exact.values()) if (tiles.some((i) => i >= lo && i <= cur)) n++;
+    return n;
+  }
+  const merged = new Uint8Array(M);
+  s.registers!.forEach((regs, tile) => {
+    if (tile >= lo && tile <= cur) mergeInto(merged, regs);
+  });
+  return estimate(merged);
+}
+
+/** Earliest time after `now` at which approxValue may differ, or Infinity. */
+export function approxChange(o: ApproxOutput, state: EntityState, now: number): number {
+  const s = state.approx[o.slot.index];
+  if (s === undefined) return Infinity;
+  let next = Infinity;
+  const at = (t: number) => {
+    if (t > now && t < next) next = t;
+  };
+  at(s.lastTs + o.feature.ttlMs);
+  if (o.slot.lifetime) return next;
+  const T = o.slot.tileMs;
+  const cur = currentTile(now, T);
+  const edge = (i: number) => at((i > cur ? i : i + o.tiles) * T + 1);
+  if (s.exact !== undefined) for (const tiles of s.exact.values()) tiles.forEach(edge);
+  else for (const i of s.registers!.keys()) edge(i);
+  return next;
+}
+
+export function evictApprox(plans: readonly ApproxPlan[], state: EntityState, now: number): void {
+  for (const p of plans) {
+    const s = state.approx[p.index];
+    if (s === undefined) continue;
+    if (!p.lifetime) {
+      const [lo, cur] = span(p, now);
+      sweepApprox(s, lo, cur);
+    }
+    const empty = p.lifetime || s.exact?.size === 0;
+    if (empty && s.lastTs + p.maxTtlMs <= now) state.approx[p.index] = undefined;
+  }
+}
+
+/**
+ * Per slot: 0 = absent, else newest - lastTs + 1; then 0 = exact: count,
+ * (u32 LE low hash bits, high bits, tile list); or 1 = registers: tile list,
+ * registers per tile (hll.ts). Lifetime slots write no tile lists (all tile 0).
+ */
+export function writeApprox(w: ByteWriter, plans: readonly ApproxPlan[], state: EntityState, newest: number): void {
+  for (const p of plans) {
+    const s = state.approx[p.index];
+    w.varint(s === undefined ? 0 : newest - s.lastTs + 1);
+    if (s === undefined) continue;
+    const newestTile = p.lifetime ? 0 : Math.floor(newest / p.tileMs);
+    if (s.exact !== undefined) {
+      w.varint(0);
+      w.varint(s.exact.size);
+      s.exact.forEach((tiles, h) => {
+        w.u32(h % TWO_32);
+        w.varint(Math.floor(h / TWO_32));
+        if (!p.lifetime) writeTiles(w, tiles, newestTile);
+      });
+      continue;
+    }
+    w.varint(1);
+    const tiles = [...s.registers!.keys()].sort((a, b) => a - b);
+    if (!p.lifetime) writeTiles(w, tiles, newestTile);
+    for (const tile of tiles) writeRegisters(w, s.registers!.get(tile)!);
+  }
+}
+
+export function readApprox(r: ByteReader, plans: readonly ApproxPlan[], state: EntityState, newest: number): void {
+  for (const p of plans) {
+    const present = r.varint();
+    if (present === 0) continue;
+    const s: ApproxState = { lastTs: newest - present + 1, exact: undefined, registers: undefined, sweptTile: -Infinity };
+    const newestTile = p.lifetime ? 0 : Math.floor(newest / p.tileMs);
+    const mode = r.varint();
+    if (mode === 0) {
+      const n = r.count();
+      r.check(n <= EXACT_MAX, 'too many exact approx_distinct values');
+      const exact = new Map<number, number[]>();
+      for (let i = 0; i < n; i++) {
+        const low = r.u32();
+        const high = r.varint();
+        r.check(high < HASH_HIGH_LIMIT, 'bad value hash');
+        exact.set(high * TWO_32 + low, p.lifetime ? [0] : readTiles(r, newestTile, 1));
+      }
+      r.check(exact.size === n, 'repeated approx_distinct value');
+      s.exact = exact;
+    } else {
+      r.check(mode === 1, 'bad approx_distinct mode');
+      const registers = new Map<number, Uint8Array>();
+      for (const tile of p.lifetime ? [0] : readTiles(r, newestTile, 1)) registers.set(tile, readRegisters(r));
+      s.registers = registers;
+    }
+    state.approx[p.index] = s;
+  }
+}
