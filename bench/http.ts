@@ -61,7 +61,7 @@ export default async function run(): Promise<BenchResult> {
   const servers: RunningServer[] = [];
   let repo: FeastRepo | undefined;
   try {
-    await seed(redis, registry.featuresOf('user'), vectorKeys);
+    await seed(redis, registry, registry.layout, vectorKeys);
     const fs = await startFeaturestream(prefix);
     servers.push(fs);
     const fsTarget: Target = { name: 'featurestream', url: `${fs.url}/features`, body: Buffer.from(JSON.stringify({ entity: 'user', ids: batchIds, features })) };

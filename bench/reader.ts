@@ -1,11 +1,13 @@
 /**
- * Reader latency against the Redis at REDIS_URL, same run, same data:
- *   reader      createFeatureReader().getMany (cache disabled): decode, defaults, on-demand, metrics
- *   sequential  one awaited HGETALL per entity (the seed's anti-pattern)
- *   bare        one ioredis pipeline of HGETALLs, no decoding (the floor)
+ * Reader latency against the Redis at REDIS_URL, same run, same features and values:
+ *   reader       createFeatureReader().getMany (cache disabled) over the registry's
+ *                default layout (packed): decode, defaults, on-demand, metrics
+ *   sequential   one awaited HGETALL per entity of the seed's per-field layout (the seed's anti-pattern)
+ *   bare         one ioredis pipeline of HGETALLs of the per-field layout, no decoding (the seed's floor)
+ *   bare_packed  one ioredis pipeline of HGETs of the packed field, no decoding (the packed layout's floor)
  * for batches of 1, 10, 100 and 500 entities of the default registry, plus the
- * cost of an in-process cache hit. Modes are interleaved per iteration so
- * drift (GC, other load) hits all three alike.
+ * cost of an in-process cache hit. Both layouts are seeded under their own key
+ * prefixes. Modes are interleaved per iteration so drift (GC, other load) hits all alike.
  */
 import { loadavg } from 'node:os';
 import { Redis } from 'ioredis';
@@ -13,14 +15,14 @@ import { Registry as MetricsRegistry } from 'prom-client';
 import { loadEnvConfig } from '../src/config.ts';
 import { createFeatureReader } from '../src/serving/reader.ts';
 import { loadRegistryFile, type FeatureValue } from '../src/schemas/registry.ts';
-import { encodeFeatureValue } from '../src/stores/codec.ts';
-import { UPDATED_FIELD, VERSION_FIELD } from '../src/stores/entity-state.ts';
 import { Keys } from '../src/stores/keys.ts';
+import { GroupCodec, PACKED_FIELD } from '../src/stores/vector-layout.ts';
+import type { Registry, VectorLayout } from '../src/schemas/registry.ts';
 import { feastBesideReader } from './feast/reader-hook.ts';
 
 const BATCHES = [1, 10, 100, 500] as const;
 const ENTITIES = 500;
-const MODES = ['reader', 'sequential', 'bare'] as const;
+const MODES = ['reader', 'sequential', 'bare', 'bare_packed'] as const;
 type Mode = (typeof MODES)[number];
 
 function iterationsFor(batch: number): number {
@@ -36,23 +38,33 @@ const round = (n: number, digits = 1) => Number(n.toFixed(digits));
 export default async function run(): Promise<{ metrics: Record<string, number | string>; table: Array<Record<string, string | number>> }> {
   const env = loadEnvConfig();
   const registry = await loadRegistryFile();
-  const keys = new Keys({ prefix: `fs-bench-${process.pid}-${Date.now()}:` });
+  const run = `fs-bench-${process.pid}-${Date.now()}`;
+  // The reader's keyspace (the registry's layout) and the seed's per-field copy of the same vectors.
+  const keys = new Keys({ prefix: `${run}:` });
+  const fieldKeys = new Keys({ prefix: `${run}-fields:` });
   const redis = new Redis(env.REDIS_URL, { enableOfflineQueue: true, maxRetriesPerRequest: 0 });
   const ids = Array.from({ length: ENTITIES }, (_, i) => `u${i}`);
   const vectorKeys = ids.map((entityId) => keys.vector({ entityType: 'user', entityId }, 'features'));
+  const fieldVectorKeys = ids.map((entityId) => fieldKeys.vector({ entityType: 'user', entityId }, 'features'));
   try {
-    await seed(redis, registry.featuresOf('user'), vectorKeys);
+    await seed(redis, registry, registry.layout, vectorKeys);
+    await seed(redis, registry, 'fields', fieldVectorKeys);
     const reader = createFeatureReader({ registry, redis, dynamodb: false, keys, cache: false, metrics: new MetricsRegistry(), deadlineMs: 1_000 });
     const cached = createFeatureReader({ registry, redis, dynamodb: false, keys, metrics: new MetricsRegistry(), deadlineMs: 1_000 });
 
     const calls: Record<Mode, (n: number) => Promise<unknown>> = {
       reader: (n) => reader.getMany('user', ids.slice(0, n)),
       sequential: async (n) => {
-        for (let i = 0; i < n; i++) await redis.hgetall(vectorKeys[i]!);
+        for (let i = 0; i < n; i++) await redis.hgetall(fieldVectorKeys[i]!);
       },
       bare: (n) => {
         const p = redis.pipeline();
-        for (let i = 0; i < n; i++) p.hgetall(vectorKeys[i]!);
+        for (let i = 0; i < n; i++) p.hgetall(fieldVectorKeys[i]!);
+        return p.exec();
+      },
+      bare_packed: (n) => {
+        const p = redis.pipeline();
+        for (let i = 0; i < n; i++) p.hgetBuffer(vectorKeys[i]!, PACKED_FIELD);
         return p.exec();
       },
     };
@@ -62,11 +74,12 @@ export default async function run(): Promise<{ metrics: Record<string, number | 
       redis_url: env.REDIS_URL.replace(/\/\/[^@]*@/, '//'),
       entities: ENTITIES,
       features_per_entity: registry.featuresOf('user').length,
+      reader_layout: registry.layout,
       // Other work on the machine inflates every mode alike; recorded to read the absolute numbers.
       load_avg_1m_start: round(loadavg()[0]!, 2),
     };
     for (const batch of BATCHES) {
-      const samples: Record<Mode, number[]> = { reader: [], sequential: [], bare: [] };
+      const samples: Record<Mode, number[]> = { reader: [], sequential: [], bare: [], bare_packed: [] };
       const iterations = iterationsFor(batch);
       for (let i = -Math.ceil(iterations / 10); i < iterations; i++) {
         for (const mode of MODES) {
@@ -86,6 +99,7 @@ export default async function run(): Promise<{ metrics: Record<string, number | 
     }
     metrics.batch100_p50_vs_bare = round(Number(metrics.reader_batch100_p50_us) / Number(metrics.bare_batch100_p50_us), 3);
     metrics.batch100_p50_vs_sequential = round(Number(metrics.reader_batch100_p50_us) / Number(metrics.sequential_batch100_p50_us), 3);
+    metrics.batch100_p50_vs_bare_packed = round(Number(metrics.reader_batch100_p50_us) / Number(metrics.bare_packed_batch100_p50_us), 3);
     const hit = await cacheHitNs(cached);
     metrics.cache_hit_ns = hit.wall;
     metrics.cache_hit_cpu_ns = hit.cpu;
@@ -95,7 +109,7 @@ export default async function run(): Promise<{ metrics: Record<string, number | 
     await cached.close();
     return { metrics, table };
   } finally {
-    if (redis.status === 'ready') await redis.unlink(...vectorKeys);
+    if (redis.status === 'ready') await redis.unlink(...vectorKeys, ...fieldVectorKeys);
     redis.disconnect();
   }
 }
@@ -122,8 +136,8 @@ async function cacheHitNs(reader: ReturnType<typeof createFeatureReader>): Promi
   return { wall: median(wall), cpu: median(cpu) };
 }
 
-/** The default registry's vector for every entity, encoded as the worker writes it. */
-export async function seed(redis: Redis, features: ReadonlyArray<{ name: string; type: string }>, vectorKeys: string[]): Promise<void> {
+/** The default registry's vector for every entity, in `layout`, as the worker writes it. */
+export async function seed(redis: Redis, registry: Registry, layout: VectorLayout, vectorKeys: string[]): Promise<void> {
   const sample: Record<string, FeatureValue> = {
     tx_count_1h: 14,
     tx_sum_1h: 892.5,
@@ -137,14 +151,11 @@ export async function seed(redis: Redis, features: ReadonlyArray<{ name: string;
     created_at: Date.now() - 547 * 86_400_000,
     last_login_ts: Math.floor(Date.now() / 1000) - 600,
   };
+  const group = registry.groupsOf('user').find((g) => g.name === 'features')!;
+  const codec = new GroupCodec(group.features.map((n) => registry.feature(n)!));
   const pipeline = redis.pipeline();
   for (const key of vectorKeys) {
-    const fields: Record<string, string | Buffer> = { [VERSION_FIELD]: '1', [UPDATED_FIELD]: String(Date.now()) };
-    for (const f of features) {
-      const value = sample[f.name];
-      if (value !== undefined) fields[f.name] = encodeFeatureValue(f as never, value);
-    }
-    pipeline.hset(key, fields);
+    pipeline.hset(key, codec.hash(layout, sample, 1, Date.now()));
     pipeline.pexpire(key, 600_000);
   }
   await pipeline.exec();

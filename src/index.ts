@@ -7,14 +7,14 @@
 export { createFeatureReader } from './serving/reader.ts';
 export type { FeatureReader, GetOptions } from './serving/reader.ts';
 export type { FeatureReaderOptions, RedisSettings } from './serving/setup.ts';
-export type { FeatureVector, VectorSource, EntityName, EntityFeatureValues, ServedValue, ServedFeatures } from './serving/types.ts';
+export type { FeatureVector, VectorSource, EntityName, EntityFeatureValues, EntityIdInput, EntityKeyObject, ServedValue, ServedFeatures } from './serving/types.ts';
 export type { ReadSource } from './serving/fetcher.ts';
 export type { BreakerOptions, BreakerState } from './serving/breaker.ts';
 export { validateEntityId, MAX_ENTITY_ID_LENGTH } from './schemas/entity-id.ts';
 
 // Registry
 export { defineConfig, loadRegistryFile, parseRegistry } from './schemas/registry.ts';
-export type { Registry, RegistryInput, FeatureValues, FeatureValue, DefaultFeatures } from './schemas/registry.ts';
+export type { Registry, RegistryInput, FeatureValues, FeatureValue, DefaultFeatures, RequestContext } from './schemas/registry.ts';
 
 // Errors
 export {

@@ -76,6 +76,12 @@ export class ByteWriter {
     this.scaled(d === FLOAT ? v : Math.round(v * POW10[d]!), d);
   }
 
+  raw(bytes: Uint8Array): void {
+    this.ensure(bytes.length);
+    this.buf.set(bytes, this.pos);
+    this.pos += bytes.length;
+  }
+
   finish(): Uint8Array {
     return this.buf.slice(0, this.pos);
   }
@@ -95,6 +101,15 @@ export class ByteReader {
 
   check(ok: boolean, what: string): void {
     if (!ok) this.fail(what);
+  }
+
+  get position(): number {
+    return this.pos;
+  }
+
+  /** The bytes read since `start` (a position). */
+  bytesSince(start: number): Uint8Array {
+    return this.buf.subarray(start, this.pos);
   }
 
   get remaining(): number {

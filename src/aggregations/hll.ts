@@ -9,16 +9,16 @@
  * tables, relative standard error 1.04 / sqrt(M) = 1.63% over the whole
  * range, and close to exact for counts far below M.
  */
-import type { ByteReader, ByteWriter } from './bytes.ts';
+import { ByteWriter, type ByteReader } from './bytes.ts';
 
 export const P = 12;
 export const M = 1 << P;
 export const Q = 40;
 const TWO_32 = 2 ** 32;
-/** Dense tiles hold each register as a nibble above the tile's smallest register; 15 marks an exception. */
+/** In the dense form, the nibble that marks an exception (a register 15 or more above the smallest). */
 const NIBBLE_ESCAPE = 15;
-/** Up to this many non-empty registers a tile is written as (index, value) pairs, about 2 bytes each. */
-const SPARSE_MAX = 900;
+/** Up to this many non-empty registers (about 2 bytes each) the sparse form is shorter whatever the values. */
+const SPARSE_ALWAYS = 600;
 
 export function registerIndex(h: number): number {
   return h % M;
@@ -82,40 +82,59 @@ export function estimate(regs: Uint8Array): number {
   return Math.round(M / (2 * Math.LN2 * z) * M);
 }
 
-/**
- * One tile's registers: `sparse` (count, then per non-empty register
- * varint((index gap) * 64 + value), indices ascending), or `dense`
- * (smallest register, 2,048 bytes of nibbles above it, then the exceptions
- * as (index, value)). The smaller form by non-empty count, so equal
- * registers always give equal bytes.
- */
-export function writeRegisters(w: ByteWriter, regs: Uint8Array): void {
-  let filled = 0;
-  let base = Q + 1;
+/** Sparse: count, then per non-empty register varint((index gap) * 64 + value), indices ascending. */
+function writeSparse(w: ByteWriter, regs: Uint8Array, filled: number): void {
+  w.varint(filled);
+  let prev = -1;
   for (let i = 0; i < M; i++) {
-    if (regs[i] !== 0) filled++;
-    if (regs[i]! < base) base = regs[i]!;
+    if (regs[i] === 0) continue;
+    w.varint((i - prev - 1) * 64 + regs[i]!);
+    prev = i;
   }
-  if (filled <= SPARSE_MAX) {
-    w.varint(filled);
-    let prev = -1;
-    for (let i = 0; i < M; i++) {
-      if (regs[i] === 0) continue;
-      w.varint((i - prev - 1) * 64 + regs[i]!);
-      prev = i;
-    }
-    return;
+}
+
+/**
+ * Dense: 0, the smallest register `base`, the start `c` of the four
+ * consecutive values most registers hold, then per register (bits LSB
+ * first) 0 + 2 bits for a value in [c, c + 3], else 1 + a nibble: the value
+ * above base, 15 for an exception; then the exceptions as (index gap,
+ * value). About 3.5 bits a register once counts are large.
+ */
+function writeDense(w: ByteWriter, regs: Uint8Array): void {
+  const counts = new Array<number>(Q + 2).fill(0);
+  for (let i = 0; i < M; i++) counts[regs[i]!]!++;
+  const base = counts.findIndex((n) => n > 0);
+  let c = 0;
+  let best = -1;
+  for (let k = 0; k + 3 <= Q + 1; k++) {
+    const n = counts[k]! + counts[k + 1]! + counts[k + 2]! + counts[k + 3]!;
+    if (n > best) [c, best] = [k, n];
   }
-  w.varint(SPARSE_MAX + 1);
+  w.varint(0);
   w.u8(base);
+  w.u8(c);
   const exceptions: number[] = [];
-  for (let i = 0; i < M; i += 2) {
-    const a = Math.min(NIBBLE_ESCAPE, regs[i]! - base);
-    const b = Math.min(NIBBLE_ESCAPE, regs[i + 1]! - base);
-    if (a === NIBBLE_ESCAPE) exceptions.push(i);
-    if (b === NIBBLE_ESCAPE) exceptions.push(i + 1);
-    w.u8(a | (b << 4));
+  let acc = 0;
+  let bits = 0;
+  const put = (value: number, width: number) => {
+    acc |= value << bits;
+    bits += width;
+    while (bits >= 8) {
+      w.u8(acc & 0xff);
+      acc >>>= 8;
+      bits -= 8;
+    }
+  };
+  for (let i = 0; i < M; i++) {
+    const v = regs[i]!;
+    if (v >= c && v <= c + 3) put((v - c) << 1, 3);
+    else {
+      const nibble = Math.min(NIBBLE_ESCAPE, v - base);
+      if (nibble === NIBBLE_ESCAPE) exceptions.push(i);
+      put(1 | (nibble << 1), 5);
+    }
   }
+  if (bits > 0) w.u8(acc);
   w.varint(exceptions.length);
   let prev = -1;
   for (const i of exceptions) {
@@ -125,49 +144,80 @@ export function writeRegisters(w: ByteWriter, regs: Uint8Array): void {
   }
 }
 
-export function readRegisters(r: ByteReader): Uint8Array {
-  const regs = new Uint8Array(M);
-  const n = r.varint();
-  if (n <= SPARSE_MAX) {
-    r.check(n > 0, 'empty registers');
-    let i = -1;
-    for (let k = 0; k < n; k++) {
-      const z = r.varint();
-      i += Math.floor(z / 64) + 1;
-      const v = z % 64;
-      r.check(i < M && v >= 1 && v <= Q + 1, 'bad sparse register');
-      regs[i] = v;
-    }
-    return regs;
+/** One tile's registers, sparse or dense, whichever is shorter (sparse on a tie): equal registers give equal bytes. */
+export function writeRegisters(w: ByteWriter, regs: Uint8Array): void {
+  let filled = 0;
+  for (let i = 0; i < M; i++) if (regs[i] !== 0) filled++;
+  const sparse = new ByteWriter();
+  writeSparse(sparse, regs, filled);
+  if (filled <= SPARSE_ALWAYS) return w.raw(sparse.finish());
+  const dense = new ByteWriter();
+  writeDense(dense, regs);
+  const [a, b] = [sparse.finish(), dense.finish()];
+  w.raw(a.length <= b.length ? a : b);
+}
+
+function readSparse(r: ByteReader, regs: Uint8Array, n: number): void {
+  let i = -1;
+  for (let k = 0; k < n; k++) {
+    const z = r.varint();
+    i += Math.floor(z / 64) + 1;
+    const v = z % 64;
+    r.check(i < M && v >= 1 && v <= Q + 1, 'bad sparse register');
+    regs[i] = v;
   }
-  r.check(n === SPARSE_MAX + 1, 'bad register form');
+}
+
+function readDense(r: ByteReader, regs: Uint8Array): void {
   const base = r.u8();
-  r.check(base <= Q + 1, 'bad register base');
+  const c = r.u8();
+  r.check(base <= Q + 1 && c + 3 <= Q + 1, 'bad dense registers');
+  let acc = 0;
+  let bits = 0;
+  const take = (width: number) => {
+    if (bits < width) {
+      acc |= r.u8() << bits;
+      bits += 8;
+    }
+    const v = acc & ((1 << width) - 1);
+    acc >>>= width;
+    bits -= width;
+    return v;
+  };
   const escaped: number[] = [];
-  for (let i = 0; i < M; i += 2) {
-    const b = r.u8();
-    regs[i] = base + (b & 15);
-    regs[i + 1] = base + (b >>> 4);
-    if ((b & 15) === NIBBLE_ESCAPE) escaped.push(i);
-    if (b >>> 4 === NIBBLE_ESCAPE) escaped.push(i + 1);
+  for (let i = 0; i < M; i++) {
+    if (take(1) === 0) regs[i] = c + take(2);
+    else {
+      const nibble = take(4);
+      if (nibble === NIBBLE_ESCAPE) escaped.push(i);
+      regs[i] = base + nibble;
+    }
   }
   r.check(r.varint() === escaped.length, 'bad register exceptions');
   let i = -1;
   for (const at of escaped) {
     i += r.varint() + 1;
     r.check(i === at, 'bad register exception');
-    const v = r.u8();
-    r.check(v >= base + NIBBLE_ESCAPE, 'bad register exception');
-    regs[i] = v;
+    regs[i] = r.u8();
   }
-  let filled = 0;
-  let least = Q + 1;
-  for (let k = 0; k < M; k++) {
-    r.check(regs[k]! <= Q + 1, 'bad register');
-    if (regs[k] !== 0) filled++;
-    if (regs[k]! < least) least = regs[k]!;
-  }
-  // Only what writeRegisters chooses for these registers, so a round trip gives the same bytes.
-  r.check(filled > SPARSE_MAX && least === base, 'non-canonical dense registers');
+  for (let k = 0; k < M; k++) r.check(regs[k]! <= Q + 1, 'bad register');
+}
+
+/** Reads what writeRegisters wrote, and only that: anything else (another form, other padding) is corrupt, so round trips keep the bytes. */
+export function readRegisters(r: ByteReader): Uint8Array {
+  const regs = new Uint8Array(M);
+  const start = r.position;
+  const n = r.varint();
+  if (n === 0) readDense(r, regs);
+  else readSparse(r, regs, n);
+  const again = new ByteWriter();
+  writeRegisters(again, regs);
+  r.check(equalBytes(again.finish(), r.bytesSince(start)), 'non-canonical registers');
   return regs;
+}
+
+function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }

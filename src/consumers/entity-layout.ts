@@ -4,6 +4,7 @@
  */
 import type { Registry } from '../schemas/registry.ts';
 import { offsetField } from '../stores/entity-state.ts';
+import { GroupCodec } from '../stores/vector-layout.ts';
 
 type Feature = Registry['features'][number];
 
@@ -11,6 +12,8 @@ export interface GroupLayout {
   name: string;
   keyTtlMs: number;
   features: Feature[];
+  /** Both vector-hash layouts of the group, compiled once. */
+  codec: GroupCodec;
 }
 
 export interface EntityTypeLayout {
@@ -30,11 +33,8 @@ export class EntityLayout {
     const features = new Map(registry.features.map((f) => [f.name, f]));
     for (const group of registry.groups) {
       const layout = this.byEntity.get(group.entity) ?? { groups: [], stateTtlMs: 0 };
-      layout.groups.push({
-        name: group.name,
-        keyTtlMs: group.keyTtlMs,
-        features: group.features.map((name) => features.get(name)).filter((f): f is Feature => f !== undefined),
-      });
+      const members = group.features.map((name) => features.get(name)).filter((f): f is Feature => f !== undefined);
+      layout.groups.push({ name: group.name, keyTtlMs: group.keyTtlMs, features: members, codec: new GroupCodec(members) });
       layout.stateTtlMs = Math.max(layout.stateTtlMs, group.keyTtlMs + STATE_TTL_MARGIN_MS);
       this.byEntity.set(group.entity, layout);
     }

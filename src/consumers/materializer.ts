@@ -17,7 +17,6 @@ import type { Logger } from '../logger.ts';
 import type { WindowEngine } from '../aggregations/engine.ts';
 import type { NormalizedEvent } from '../schemas/events.ts';
 import type { Registry } from '../schemas/registry.ts';
-import { encodeFeatureValue } from '../stores/codec.ts';
 import type { EntityRef, Keys } from '../stores/keys.ts';
 import { classifyRedisError, type RedisClient } from '../stores/redis.ts';
 import { NodePipelines, type ReplicaWait } from '../stores/node-pipelines.ts';
@@ -293,16 +292,12 @@ export class Materializer {
     const moved: Array<[string, number]> = fenceField !== undefined && last !== undefined ? [[fenceField, last.offset]] : [];
     const applied = new Map(stored.offsets);
     for (const [field, offset] of moved) applied.set(field, offset);
+    const packed = this.options.registry.layout === 'packed';
     const vectors: VectorWrite[] = entity.groups.map((group) => {
       const values = evaluation.groups[group.name] ?? {};
-      const set: Array<[string, string | Buffer]> = [];
-      const del: string[] = [];
-      for (const feature of group.features) {
-        const value = values[feature.name];
-        if (value === undefined) del.push(feature.name);
-        else set.push([feature.name, encodeFeatureValue(feature, value)]);
-      }
-      return { key: this.options.keys.vector(work.ref, group.name, version), ttlMs: group.keyTtlMs, set, del };
+      const key = this.options.keys.vector(work.ref, group.name, version);
+      if (packed) return { key, ttlMs: group.keyTtlMs, packed: group.codec.packed(values) };
+      return { key, ttlMs: group.keyTtlMs, ...group.codec.fields(values) };
     });
     const write: EntityWrite = {
       stateKey: loaded.key,

@@ -7,6 +7,9 @@ import type { Duration } from './duration.ts';
 
 export const FEATURE_TYPES = ['int', 'float', 'string', 'string_list', 'vector'] as const;
 export type FeatureType = (typeof FEATURE_TYPES)[number];
+/** How a feature group is stored in its Redis hash (see stores/vector-layout.ts); `packed` by default. */
+export const VECTOR_LAYOUTS = ['packed', 'fields'] as const;
+export type VectorLayout = (typeof VECTOR_LAYOUTS)[number];
 
 /** Operators over an event-time window kept as tiles. */
 export const WINDOWED_OPS = ['count', 'sum', 'avg', 'min', 'max', 'distinct_count', 'stddev', 'variance', 'top_k', 'approx_quantile', 'approx_distinct'] as const;
@@ -165,6 +168,12 @@ export interface RegistryInput {
   onDemand?: readonly OnDemandInput[];
   /** Features stored together in one Redis hash; default one group `features` per entity. */
   groups?: readonly GroupInput[];
+  /**
+   * Vector hash layout: `packed` (default, one binary field per group) or
+   * `fields` (one hash field per feature). Part of the keyspace version: a
+   * change goes through a backfill and the atomic switch.
+   */
+  layout?: VectorLayout;
 }
 
 /** Identity: exists so a registry literal keeps its literal types for FeatureValues. */

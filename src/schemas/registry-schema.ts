@@ -9,6 +9,7 @@ import {
   ON_DEMAND_KINDS,
   STORED_OPS,
   TIME_UNITS,
+  VECTOR_LAYOUTS,
   type OnDemandKind,
   WINDOWED_OPS,
   LIFETIME,
@@ -131,6 +132,7 @@ const base = z.strictObject({
   features: z.array(feature),
   onDemand: z.array(onDemand).optional(),
   groups: z.array(group).optional(),
+  layout: z.enum(VECTOR_LAYOUTS).optional(),
 });
 
 function issue(ctx: Ctx, path: Path, message: string): void {

@@ -9,7 +9,7 @@ import { z } from 'zod';
 import { RegistryError } from '../errors.ts';
 import { defaultTileMs, parseDuration, type Duration } from './duration.ts';
 import { BUILTIN_SCHEMAS, formatPath, objectSchema } from './events.ts';
-import type { EventFields, FeatureType, OnDemandKind, PredicateInput, RequestContext, StoredOp, StoredValues, TimeUnit, WhereInput } from './registry-input.ts';
+import type { EventFields, FeatureType, OnDemandKind, PredicateInput, RequestContext, StoredOp, StoredValues, TimeUnit, VectorLayout, WhereInput } from './registry-input.ts';
 import { compileWhere } from './registry-filter.ts';
 import { LIFETIME } from './registry-input.ts';
 import { registryInputSchema, type ParsedRegistryInput } from './registry-schema.ts';
@@ -104,6 +104,8 @@ export interface Registry {
   readonly features: readonly ResolvedFeature[];
   readonly onDemand: readonly ResolvedOnDemandFeature[];
   readonly groups: readonly ResolvedGroup[];
+  /** How every vector hash is laid out (stores/vector-layout.ts). */
+  readonly layout: VectorLayout;
   feature(name: string): ResolvedFeature | undefined;
   onDemandFeature(name: string): ResolvedOnDemandFeature | undefined;
   source(name: string): ResolvedSource | undefined;
@@ -130,6 +132,7 @@ class ResolvedRegistry implements Registry {
     readonly features: readonly ResolvedFeature[],
     readonly onDemand: readonly ResolvedOnDemandFeature[],
     readonly groups: readonly ResolvedGroup[],
+    readonly layout: VectorLayout,
   ) {
     this.byFeature = new Map(features.map((f) => [f.name, f]));
     this.byOnDemand = new Map(onDemand.map((f) => [f.name, f]));
@@ -268,6 +271,7 @@ function resolve(r: ParsedRegistryInput): Registry {
     features,
     onDemand,
     groups,
+    r.layout ?? 'packed',
   );
 }
 

@@ -40,10 +40,10 @@ export function parseFeaturesRequest(text: string, maxIds: number): Parsed {
   } catch (err) {
     return { ok: false, code: 'BAD_JSON', message: `request body is not valid JSON: ${(err as Error).message}` };
   }
-  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
-    return { ok: false, code: 'BAD_REQUEST', message: 'request body must be a JSON object {"entity", "ids", "features"?}' };
+  if (!plainObject(body)) {
+    return { ok: false, code: 'BAD_REQUEST', message: 'request body must be a JSON object {"entity", "ids", "features"?, "context"?}' };
   }
-  const { entity, ids, features, context } = body as Record<string, unknown>;
+  const { entity, ids, features, context } = body;
   if (typeof entity !== 'string' || entity === '') return { ok: false, code: 'BAD_REQUEST', message: '"entity" must be a non-empty string' };
   if (!Array.isArray(ids) || !ids.every(wireId)) {
     return { ok: false, code: 'BAD_REQUEST', message: '"ids" must be an array of strings (or, for a composite entity, objects of key values: strings or numbers)' };

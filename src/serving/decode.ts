@@ -5,8 +5,9 @@
  */
 import { decodeFeatureValue } from '../stores/codec.ts';
 import { itemToVector } from '../stores/dynamo-item.ts';
+import type { VectorLayout } from '../schemas/registry-input.ts';
 import type { DynamoItem } from './dynamo-batch.ts';
-import { FIRST_FEATURE, shareable, UPDATED_AT, VERSION_AT, type EntityPlan } from './plan.ts';
+import { FIRST_FEATURE, shareable, UPDATED_AT, VERSION_AT, type EntityPlan, type GroupPlan } from './plan.ts';
 import type { HashReply } from './redis-batch.ts';
 import type { ServedValue } from './types.ts';
 
@@ -43,50 +44,85 @@ export function defaultVector(plan: EntityPlan, counts: DefaultCounts, reason: '
   return { values: plan.defaults, defaulted: [...plan.featureNames], source: 'default', updatedMs: undefined, version: undefined };
 }
 
+/** What the groups of one entity added up to, while decoding them. */
+interface Tally {
+  found: boolean;
+  missing: number;
+  corrupt: number;
+  /** Oldest group write. */
+  updatedMs: number | undefined;
+  /** Highest group version. */
+  version: number | undefined;
+}
+
+function stamped(t: Tally, version: number, updatedMs: number): void {
+  if (Number.isFinite(updatedMs)) t.updatedMs = t.updatedMs === undefined ? updatedMs : Math.min(t.updatedMs, updatedMs);
+  if (Number.isSafeInteger(version)) t.version = t.version === undefined ? version : Math.max(t.version, version);
+}
+
 /**
- * Decodes one entity's group hashes, `replies[start + g]` for group g.
- * Undefined when no group hash exists (a miss, for the caller to resolve).
+ * Decodes one entity's group hashes, `replies[start + g]` for group g, read in
+ * `layout`. Undefined when no group hash exists (a miss, for the caller to resolve).
  */
-export function fromRedis(plan: EntityPlan, replies: readonly HashReply[], start: number, counts: DefaultCounts): StoredVector | undefined {
+export function fromRedis(plan: EntityPlan, replies: readonly HashReply[], start: number, counts: DefaultCounts, layout: VectorLayout): StoredVector | undefined {
   const values = new Array<ServedValue>(plan.features.length);
   const defaulted: string[] = [];
-  let found = false;
-  let missing = 0;
-  let corrupt = 0;
-  let updatedMs: number | undefined;
-  let version: number | undefined;
+  const t: Tally = { found: false, missing: 0, corrupt: 0, updatedMs: undefined, version: undefined };
   for (let g = 0; g < plan.groups.length; g++) {
-    const group = plan.groups[g]!;
-    const reply = replies[start + g];
-    // A wrong-type key counts as corrupt; an absent hash (all nulls) as missing.
-    const failed = reply instanceof Error;
-    const row = reply === undefined || failed || !anyValue(reply) ? undefined : reply;
-    if (row !== undefined) {
-      found = true;
-      const written = Number(text(row[UPDATED_AT]));
-      if (Number.isFinite(written)) updatedMs = updatedMs === undefined ? written : Math.min(updatedMs, written);
-      const v = Number(text(row[VERSION_AT]));
-      if (Number.isSafeInteger(v)) version = version === undefined ? v : Math.max(version, v);
-    }
-    const { features, slots } = group;
-    for (let f = 0; f < features.length; f++) {
-      const feature = features[f]!;
-      const raw = row?.[FIRST_FEATURE + f];
-      const decoded = raw === undefined || raw === null ? undefined : decodeFeatureValue(feature, raw);
-      if (decoded?.ok) {
-        values[slots[f]!] = shareable(decoded.value);
-        continue;
-      }
-      values[slots[f]!] = plan.defaults[slots[f]!] as ServedValue;
-      defaulted.push(feature.name);
-      if (decoded !== undefined || failed) corrupt++;
-      else missing++;
-    }
+    if (layout === 'packed') packedGroup(plan, plan.groups[g]!, replies[start + g], values, defaulted, t);
+    else fieldsGroup(plan, plan.groups[g]!, replies[start + g], values, defaulted, t);
   }
-  if (!found) return undefined;
-  counts.missing += missing;
-  counts.corrupt += corrupt;
-  return { values, defaulted, source: 'redis', updatedMs, version };
+  if (!t.found) return undefined;
+  counts.missing += t.missing;
+  counts.corrupt += t.corrupt;
+  return { values, defaulted, source: 'redis', updatedMs: t.updatedMs, version: t.version };
+}
+
+/** The per-field layout: an HMGET row; a value the codec refuses is that feature's default, counted corrupt. */
+function fieldsGroup(plan: EntityPlan, group: GroupPlan, reply: HashReply | undefined, values: ServedValue[], defaulted: string[], t: Tally): void {
+  // A wrong-type key counts as corrupt; an absent hash (all nulls) as missing.
+  const failed = reply instanceof Error;
+  const row = reply === undefined || reply === null || failed || !Array.isArray(reply) || !anyValue(reply) ? undefined : reply;
+  if (row !== undefined) {
+    t.found = true;
+    stamped(t, Number(text(row[VERSION_AT])), Number(text(row[UPDATED_AT])));
+  }
+  const { features, slots } = group;
+  for (let f = 0; f < features.length; f++) {
+    const feature = features[f]!;
+    const raw = row?.[FIRST_FEATURE + f];
+    const decoded = raw === undefined || raw === null ? undefined : decodeFeatureValue(feature, raw);
+    if (decoded?.ok) {
+      values[slots[f]!] = shareable(decoded.value);
+      continue;
+    }
+    values[slots[f]!] = plan.defaults[slots[f]!] as ServedValue;
+    defaulted.push(feature.name);
+    if (decoded !== undefined || failed) t.corrupt++;
+    else t.missing++;
+  }
+}
+
+/**
+ * The packed layout: one blob, decoded straight into the entity's values. An
+ * unreadable blob (unknown format, truncated, garbage) or a wrong-type key
+ * serves the group's defaults, counted corrupt; an absent one, missing.
+ */
+function packedGroup(plan: EntityPlan, group: GroupPlan, reply: HashReply | undefined, values: ServedValue[], defaulted: string[], t: Tally): void {
+  const blob = Buffer.isBuffer(reply) ? reply : undefined;
+  const read = blob !== undefined && group.packed.readInto(blob, values, group.slots);
+  const unreadable = reply instanceof Error || (blob !== undefined && !read);
+  if (blob !== undefined) t.found = true;
+  if (read) stamped(t, group.packed.version, group.packed.updatedMs);
+  const { features, slots } = group;
+  for (let f = 0; f < features.length; f++) {
+    const slot = slots[f]!;
+    if (read && values[slot] !== undefined) continue;
+    values[slot] = plan.defaults[slot] as ServedValue;
+    defaulted.push(features[f]!.name);
+    if (unreadable) t.corrupt++;
+    else t.missing++;
+  }
 }
 
 function text(raw: string | Buffer | null | undefined): string | undefined {

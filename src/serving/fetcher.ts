@@ -19,8 +19,10 @@ import { withDeadline } from './deadline.ts';
 import { defaultVector, fromDynamo, fromRedis, type DefaultCounts, type StoredVector } from './decode.ts';
 import { batchGetItems } from './dynamo-batch.ts';
 import type { ReaderMetrics } from './metrics.ts';
-import type { EntityPlan, GroupPlan } from './plan.ts';
-import { hmgetTarget, routeKeys, type HashReply, type TargetKeys } from './redis-batch.ts';
+import type { EntityPlan } from './plan.ts';
+import type { VectorLayout } from '../schemas/registry-input.ts';
+import { hmgetTarget, routeKeys, type HashFields, type HashReply, type TargetKeys } from './redis-batch.ts';
+import { VersionLayouts } from './version-layout.ts';
 
 /** `auto` = Redis, falling back to DynamoDB; the others read one store only (diagnostics). */
 export type ReadSource = 'auto' | 'redis' | 'dynamodb';
@@ -55,7 +57,11 @@ function anyLost(lost: Uint8Array, start: number, n: number): boolean {
 }
 
 export class StoreFetcher {
-  constructor(private readonly deps: FetcherDeps) {}
+  private readonly layouts: VersionLayouts;
+
+  constructor(private readonly deps: FetcherDeps) {
+    this.layouts = new VersionLayouts(deps.redis, deps.keys);
+  }
 
   /** True when DynamoDB can answer for what Redis could not. */
   get hasFallback(): boolean {
@@ -76,7 +82,7 @@ export class StoreFetcher {
           if (fallback) pending.push(i);
           continue;
         }
-        const stored = fromRedis(req.plan, read.replies, i * groups, req.counts);
+        const stored = fromRedis(req.plan, read.replies, i * groups, req.counts, read.layout);
         if (stored) out[i] = stored;
         else if (this.deps.readThrough && fallback) pending.push(i);
         else out[i] = defaultVector(req.plan, req.counts, 'missing');
@@ -88,15 +94,21 @@ export class StoreFetcher {
     return out;
   }
 
-  /** Every group key of every entity, read per node in parallel; `lost[k]` marks keys whose node did not answer. */
-  private async readRedis(req: FetchRequest): Promise<{ replies: HashReply[]; lost: Uint8Array }> {
+  /**
+   * Every group key of every entity, read per node in parallel in the layout of
+   * the keyspace version; `lost[k]` marks keys whose node did not answer.
+   */
+  private async readRedis(req: FetchRequest): Promise<{ replies: HashReply[]; lost: Uint8Array; layout: VectorLayout }> {
     const { plan } = req;
+    const layout =
+      this.layouts.current(req.keyspaceVersion, plan.layout) ??
+      (await this.layouts.load(req.keyspaceVersion, plan.layout, Math.min(this.deps.redisTimeoutMs, req.deadlineAt - performance.now())));
     const keys: string[] = [];
-    const reads: GroupPlan[] = [];
+    const reads: HashFields[] = [];
     for (const entityId of req.ids) {
       for (const group of plan.groups) {
         keys.push(this.deps.keys.vector({ entityType: plan.entity, entityId }, group.name, req.keyspaceVersion));
-        reads.push(group);
+        reads.push(group.read[layout]);
       }
     }
     const replies = new Array<HashReply>(keys.length);
@@ -107,11 +119,11 @@ export class StoreFetcher {
       this.deps.metrics.redisFailures.inc({ reason: 'error' });
     }
     await Promise.all(targets.map((target) => this.readTarget(req, target, keys, reads, replies, lost)));
-    return { replies, lost };
+    return { replies, lost, layout };
   }
 
   /** One node's keys behind that node's breaker. Never rejects; marks the keys lost on failure. */
-  private async readTarget(req: FetchRequest, target: TargetKeys, keys: string[], reads: GroupPlan[], replies: HashReply[], lost: Uint8Array): Promise<void> {
+  private async readTarget(req: FetchRequest, target: TargetKeys, keys: string[], reads: HashFields[], replies: HashReply[], lost: Uint8Array): Promise<void> {
     const { metrics, redisTimeoutMs } = this.deps;
     const breaker = this.deps.breakers.for(target.target);
     if (!breaker.tryAcquire()) {

@@ -7,24 +7,35 @@ import { ConfigError, FeaturestreamError } from '../errors.ts';
 import type { FeatureValue, Registry, ResolvedFeature, ResolvedOnDemandFeature } from '../schemas/registry.ts';
 import { readerProjection } from '../stores/dynamo-item.ts';
 import { UPDATED_FIELD, VERSION_FIELD } from '../stores/entity-state.ts';
+import { GroupCodec, PACKED_FIELD, type PackedReader } from '../stores/vector-layout.ts';
+import type { VectorLayout } from '../schemas/registry-input.ts';
 import type { HashFields } from './redis-batch.ts';
 import type { ServedValue } from './types.ts';
 
-/** One group: a Redis hash read with HMGET `_version _updated_ms <features...>`. */
-export interface GroupPlan extends HashFields {
+/**
+ * One group: a Redis hash, read in the layout of the keyspace version being
+ * read: packed, HGET `_p` decoded by `packed`; per field, HMGET
+ * `_version _updated_ms <features...>`.
+ */
+export interface GroupPlan {
   name: string;
   features: readonly ResolvedFeature[];
   /** Position of each of `features` in the entity's value array. */
   slots: readonly number[];
+  read: Readonly<Record<VectorLayout, HashFields>>;
+  /** Decodes this plan's features out of the group's packed blob (compiled once). */
+  packed: PackedReader;
 }
 
-/** Positions in a group's HMGET reply; features follow from FIRST_FEATURE on. */
+/** Positions in a group's per-field HMGET reply; features follow from FIRST_FEATURE on. */
 export const VERSION_AT = 0;
 export const UPDATED_AT = 1;
 export const FIRST_FEATURE = 2;
 
 export interface EntityPlan {
   entity: string;
+  /** The registry's layout: how a keyspace version with no recorded layout is read. */
+  layout: VectorLayout;
   groups: readonly GroupPlan[];
   features: readonly ResolvedFeature[];
   onDemand: readonly ResolvedOnDemandFeature[];
@@ -79,22 +90,27 @@ export function planSubset(registry: Registry, plan: EntityPlan, names: readonly
 
 function planOf(registry: Registry, entity: string, features: readonly ResolvedFeature[], onDemand: readonly ResolvedOnDemandFeature[]): EntityPlan {
   const slotOf = new Map(features.map((f, i) => [f.name, i]));
-  const groups = registry.groupsOf(entity).flatMap((g) => {
+  const groups = registry.groupsOf(entity).flatMap((g): GroupPlan[] => {
     const names = g.features.filter((n) => slotOf.has(n));
     if (names.length === 0) return [];
     const members = names.map((n) => features[slotOf.get(n)!]!);
+    const codec = new GroupCodec(g.features.map((n) => registry.feature(n)!));
     return [
       {
         name: g.name,
         features: members,
         slots: names.map((n) => slotOf.get(n)!),
-        fields: [VERSION_FIELD, UPDATED_FIELD, ...members.map((f) => f.name)],
-        binary: members.some((f) => f.type === 'vector'),
+        read: {
+          fields: { fields: [VERSION_FIELD, UPDATED_FIELD, ...members.map((f) => f.name)], binary: members.some((f) => f.type === 'vector') },
+          packed: { fields: [PACKED_FIELD], binary: true },
+        },
+        packed: codec.reader(members),
       },
     ];
   });
   return {
     entity,
+    layout: registry.layout,
     groups,
     features,
     onDemand,

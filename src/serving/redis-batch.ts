@@ -5,17 +5,18 @@ import { keySlot } from './slot.ts';
 
 /** The fields to read from one hash, and whether they are binary. */
 export interface HashFields {
-  /** Field names, in the order the reply lists their values. */
+  /** Field names, in the order the reply lists their values; a single field is read with HGET. */
   fields: readonly string[];
   /** Read as Buffers (packed vectors are not UTF-8); strings otherwise, which are cheaper to decode. */
   binary: boolean;
 }
 
 /**
- * One HMGET reply: values in the order of the requested fields, null where a
- * field (or the whole key) is absent; an Error when that key's command failed.
+ * One key's reply: for several fields (HMGET) values in the order of the
+ * requested fields, null where a field (or the whole key) is absent; for one
+ * field (HGET) its value or null; an Error when that key's command failed.
  */
-export type HashReply = Array<string | Buffer | null> | Error;
+export type HashReply = Array<string | Buffer | null> | string | Buffer | null | Error;
 
 /** The key positions one Redis target serves: the single node (`redis`) or one Cluster master. */
 export interface TargetKeys {
@@ -84,7 +85,10 @@ async function sendChunk(
   const pipeline = client.pipeline();
   for (const i of positions) {
     const read = fields[i]!;
-    if (read.binary) pipeline.hmgetBuffer(keys[i]!, ...read.fields);
+    if (read.fields.length === 1) {
+      if (read.binary) pipeline.hgetBuffer(keys[i]!, read.fields[0]!);
+      else pipeline.hget(keys[i]!, read.fields[0]!);
+    } else if (read.binary) pipeline.hmgetBuffer(keys[i]!, ...read.fields);
     else pipeline.hmget(keys[i]!, ...read.fields);
   }
   const replies = await pipeline.exec();
@@ -94,7 +98,7 @@ async function sendChunk(
     // ioredis resolves a pipeline even when the connection failed, with the error in every
     // slot. Only a wrong-type key is that key's problem; anything else fails the batch.
     if (err && !isWrongType(err)) throw asFailure(err);
-    out[positions[j]!] = err ?? (value as Array<string | Buffer | null>);
+    out[positions[j]!] = err ?? (value as Exclude<HashReply, Error>);
   }
 }
 

@@ -44,20 +44,23 @@ export class VectorCache {
   hit(plan: EntityPlan, entityId: string, requestTimeMs: number, context?: RequestContext): FeatureVector | undefined {
     const entry = this.lru.get(`${plan.entity}:${entityId}`);
     if (entry === undefined) return undefined;
-    let features = entry.features;
-    // A private object (its vectors copied already): nothing of it is kept.
-    const own = context !== undefined && plan.onDemand.length > 0;
-    if (own) {
+    let features: Readonly<Record<string, ServedValue>>;
+    if (context !== undefined && plan.onDemand.length > 0) {
+      // A private object (its vectors copied already): nothing of it is kept.
       features = assembleFeatures(this.registry, plan, entry.stored, requestTimeMs, context, this.onError);
-    } else if (features === undefined || !(requestTimeMs >= entry.window.from && requestTimeMs < entry.window.until)) {
-      const fresh = assembleFeatures(this.registry, plan, entry.stored, requestTimeMs, undefined, this.onError);
-      entry.window = plan.onDemand.length === 0 ? ALWAYS : windowAt(this.registry, plan.onDemand, fresh, requestTimeMs);
-      entry.features = features = Object.freeze(fresh);
+    } else {
+      let shared = entry.features;
+      if (shared === undefined || !(requestTimeMs >= entry.window.from && requestTimeMs < entry.window.until)) {
+        const fresh = assembleFeatures(this.registry, plan, entry.stored, requestTimeMs, undefined, this.onError);
+        entry.window = plan.onDemand.length === 0 ? ALWAYS : windowAt(this.registry, plan.onDemand, fresh, requestTimeMs);
+        entry.features = shared = Object.freeze(fresh);
+      }
+      features = plan.vectorSlots.length === 0 ? shared : withOwnVectors(plan, shared);
     }
     const { updatedMs, version } = entry.stored;
     const vector: Mutable<FeatureVector> = {
       entityId,
-      features: own || plan.vectorSlots.length === 0 ? features! : withOwnVectors(plan, features!),
+      features,
       source: 'cache',
       defaulted: entry.defaulted,
       ageMs: updatedMs === undefined ? undefined : Math.max(0, Date.now() - updatedMs),

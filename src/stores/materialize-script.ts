@@ -8,14 +8,22 @@ import { pack, type Packable } from './msgpack.ts';
 import type { NodePipelines } from './node-pipelines.ts';
 import { queueScript } from './scripts.ts';
 
-export interface VectorWrite {
-  key: string;
-  ttlMs: number;
-  /** Feature name -> encoded value. */
-  set: ReadonlyArray<readonly [string, string | Buffer]>;
-  /** Feature names to remove (lapsed or undefined). */
-  del: readonly string[];
-}
+/** One vector hash, in the layout of its keyspace version (stores/vector-layout.ts). */
+export type VectorWrite =
+  | {
+      key: string;
+      ttlMs: number;
+      /** Per-field layout: feature name -> encoded value. */
+      set: ReadonlyArray<readonly [string, string | Buffer]>;
+      /** Feature names to remove (lapsed or undefined). */
+      del: readonly string[];
+    }
+  | {
+      key: string;
+      ttlMs: number;
+      /** Packed layout: the whole group, version and write time zeroed (the script fills them). */
+      packed: Buffer;
+    };
 
 export interface EntityWrite {
   stateKey: string;
@@ -107,6 +115,6 @@ export function queueMaterialize(
 function block(w: EntityWrite): Packable {
   const offsets: Packable[] = [];
   for (const [field, offset] of w.offsets) offsets.push(field, offset);
-  const vectors = w.vectors.map((v): Packable => [v.ttlMs, v.set.flat(), v.del]);
+  const vectors = w.vectors.map((v): Packable => ('packed' in v ? [v.ttlMs, [], [], v.packed] : [v.ttlMs, v.set.flat(), v.del, '']));
   return [w.vectors.length, w.replaceCorrupt ? 'replace' : w.expectedVersion, w.stateTtlMs, w.state, offsets, vectors];
 }

@@ -7,8 +7,7 @@
  * re-run after an interruption.
  */
 import { ScanCommand, type AttributeValue, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import type { ResolvedFeature } from '../schemas/registry.ts';
-import { encodeFeatureValue } from '../stores/codec.ts';
+import type { FeatureValue } from '../schemas/registry.ts';
 import { itemToVector } from '../stores/dynamo-item.ts';
 import { timerMember } from '../stores/entity-state.ts';
 import { DYNAMO_PARTITION_KEY, type EntityRef, type Keys } from '../stores/keys.ts';
@@ -20,6 +19,7 @@ import { perEntity } from './pipeline.ts';
 import { RateLimiter } from './rate-limit.ts';
 import { loadSyncScripts, queueSyncScript } from './scripts.ts';
 import type { SyncLayout } from './snapshot.ts';
+import type { GroupLayout } from '../consumers/entity-layout.ts';
 
 export interface RewarmOptions {
   redis: RedisClient;
@@ -149,26 +149,27 @@ function plan(o: RewarmOptions, item: Record<string, AttributeValue>, nowMs: num
   const args: Array<string | Buffer | number> = [decoded.version, updatedMs, Math.max(1, stateTtlMs), state ? Buffer.from(state) : ''];
   args.push(offsets.size);
   for (const [field, offset] of offsets) args.push(field, offset);
+  const packed = o.layout.registry.layout === 'packed';
   for (const { g, ttlMs } of groups) {
     keys.push(o.keys.vector(ref, g.name, o.keyspaceVersion));
-    const set = fieldValues(g.features, decoded.features);
-    args.push(Math.ceil(ttlMs), set.length / 2, ...set);
+    const values = storable(g, decoded.features);
+    if (packed) args.push(Math.ceil(ttlMs), g.codec.packed(values), 0);
+    else {
+      const set = g.codec.fields(values).set.flat();
+      args.push(Math.ceil(ttlMs), '', set.length / 2, ...set);
+    }
   }
   return { ref, keys, args, withState: state !== undefined, ...(timer ? { timer } : {}) };
 }
 
-function fieldValues(features: readonly ResolvedFeature[], values: Record<string, unknown>): Array<string | Buffer> {
-  const set: Array<string | Buffer> = [];
-  for (const f of features) {
+/** The group's values the current registry can hold; the others (type or dim changed) lapse: the reader serves their defaults. */
+function storable(g: GroupLayout, values: Record<string, FeatureValue>): Record<string, FeatureValue> {
+  const out: Record<string, FeatureValue> = {};
+  for (const f of g.features) {
     const value = values[f.name];
-    if (value === undefined) continue;
-    try {
-      set.push(f.name, encodeFeatureValue(f, value as never));
-    } catch {
-      // A value the current registry cannot hold (type or dim changed): lapsed, the reader serves the default.
-    }
+    if (value !== undefined && g.codec.holds(f, value)) out[f.name] = value;
   }
-  return set;
+  return out;
 }
 
 /**

@@ -10,7 +10,7 @@ import type { ChainableCommander } from 'ioredis';
 import type { RedisClient } from '../stores/redis.ts';
 
 /** Bumped when a script's contract changes, so two releases sharing one Redis never run each other's script under one name. */
-const SCRIPT_VERSION = 1;
+const SCRIPT_VERSION = 2;
 
 const FILES = { syncRead: 'sync-read-n.lua', rewarm: 'rewarm-n.lua' } as const;
 export type SyncScript = keyof typeof FILES;

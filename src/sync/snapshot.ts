@@ -6,9 +6,8 @@
  * forward.
  */
 import type { FeatureValue, Registry } from '../schemas/registry.ts';
-import { decodeFeatureValue } from '../stores/codec.ts';
 import type { EntityVector, ItemFeature } from '../stores/dynamo-item.ts';
-import { parseStoredState, UPDATED_FIELD, VERSION_FIELD } from '../stores/entity-state.ts';
+import { parseStoredState } from '../stores/entity-state.ts';
 import type { EntityRef, Keys } from '../stores/keys.ts';
 import type { RedisClient } from '../stores/redis.ts';
 import { EntityLayout, type EntityTypeLayout } from '../consumers/entity-layout.ts';
@@ -90,22 +89,18 @@ function parseSnapshot(reply: Array<Buffer[] | number>, entity: EntityTypeLayout
   let ttlMs = -2;
   let present = false;
   entity.groups.forEach((group, g) => {
-    const hash = toRecord(reply[2 + 2 * g] as Buffer[]);
+    // Either layout: a version's layout is fixed, but this reads whatever the hash holds.
+    const stored = group.codec.decodeHash(toRecord(reply[2 + 2 * g] as Buffer[]));
     const pttl = reply[3 + 2 * g] as number;
-    if (hash === undefined) return;
+    if (stored === undefined) return;
     present = true;
     // The materialize script stamps every group and the state with one version; max() covers a group that expired alone.
-    version = Math.max(version, Number(hash[VERSION_FIELD]?.toString() ?? 0));
-    updatedMs = Math.max(updatedMs, Number(hash[UPDATED_FIELD]?.toString() ?? 0));
+    version = Math.max(version, stored.version ?? 0);
+    updatedMs = Math.max(updatedMs, stored.updatedMs ?? 0);
     // PTTL -1 (no expiry) cannot come from the worker; fall back to the group's configured TTL.
     ttlMs = Math.max(ttlMs, pttl >= 0 ? pttl : group.keyTtlMs);
-    for (const feature of group.features) {
-      const raw = hash[feature.name];
-      if (raw === undefined) continue;
-      const decoded = decodeFeatureValue(feature, raw);
-      // A value the codec refuses is left out: the reader serves its default, as it would from Redis.
-      if (decoded.ok) features[feature.name] = decoded.value;
-    }
+    // Values that cannot be read are left out: the reader serves their defaults, as it would from Redis.
+    Object.assign(features, stored.values);
   });
   if (!present || !Number.isSafeInteger(version) || version <= 0) return { kind: 'gone' };
   const vector: EntityVector = { features, version, updatedMs, expiresAtMs: nowMs + ttlMs };

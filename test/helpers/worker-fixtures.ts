@@ -12,7 +12,8 @@ import { WORKER_DEFAULTS } from '../../src/consumers/worker.ts';
 import { parseRegistry, type Registry } from '../../src/schemas/registry.ts';
 import { Keys } from '../../src/stores/keys.ts';
 import { prng } from '../../src/demo/workload.ts';
-import { RESERVED_VECTOR_FIELDS } from '../../src/stores/entity-state.ts';
+import { encodeFeatureValue } from '../../src/stores/codec.ts';
+import { GroupCodec } from '../../src/stores/vector-layout.ts';
 import { NodePipelines } from '../../src/stores/node-pipelines.ts';
 import type { RedisClient } from '../../src/stores/redis.ts';
 import { onCluster } from './services.ts';
@@ -176,11 +177,12 @@ export async function readVectors(
     for (const g of groups) {
       const [err, reply] = replies[i++]!;
       if (err) throw err;
-      const raw = reply as Record<string, Buffer>;
+      // Either layout, in the per-field form (codec.ts encoding, latin1): what the references produce.
+      const codec = new GroupCodec(g.features.map((n) => s.registry.feature(n)!));
+      const stored = codec.decodeHash(reply as Record<string, Buffer>);
+      if (stored !== undefined && stored.corrupt.length > 0) throw new Error(`unreadable values in ${g.name} of ${id}: ${stored.corrupt.join(', ')}`);
       entity[g.name] = Object.fromEntries(
-        Object.entries(raw)
-          .filter(([f]) => !RESERVED_VECTOR_FIELDS.has(f))
-          .map(([f, v]) => [f, v.toString('latin1')]),
+        Object.entries(stored?.values ?? {}).map(([f, v]) => [f, Buffer.from(encodeFeatureValue(s.registry.feature(f)!, v)).toString('latin1')]),
       );
     }
     out.set(id, entity);

@@ -1,7 +1,7 @@
 /**
  * End to end through the real worker and reader: one `transactions` topic
  * feeds a `user` and a `user_merchant` entity, with filters, stddev,
- * approx_quantile, first, top_k, lifetime counts, a JSON ratio and a
+ * approx_quantile, approx_distinct, first, top_k, lifetime counts, a JSON ratio and a
  * TypeScript on-demand function of the request context. Random traffic:
  * late, out of order, duplicated, some too old; messages carry the user as
  * their key but land on random partitions, so both a user's and a pair's
@@ -56,12 +56,16 @@ function registryInput(topic: string) {
       { name: 'first_merchant', source: 'tx', op: 'first', field: 'merchant_id', type: 'string', default: '', freshness: '1d' },
       { name: 'top_merchants_24h', source: 'tx', op: 'top_k', field: 'merchant_id', k: 3, ...day, type: 'string_list', default: [] },
       { name: 'lifetime_tx', source: 'tx', op: 'count', window: 'lifetime', type: 'int', default: 0, freshness: '7d' },
+      { name: 'merchants_approx_24h', source: 'tx', op: 'approx_distinct', field: 'merchant_id', ...day, type: 'int', default: 0 },
+      { name: 'amounts_approx_24h', source: 'tx', op: 'approx_distinct', field: 'amount', ...day, type: 'int', default: 0 },
+      { name: 'lifetime_amounts', source: 'tx', op: 'approx_distinct', field: 'amount', window: 'lifetime', type: 'int', default: 0, freshness: '7d' },
       { name: 'pair_count_24h', source: 'tx_pair', op: 'count', ...day, type: 'int', default: 0 },
       { name: 'pair_sum_24h', source: 'tx_pair', op: 'sum', field: 'amount', ...day, type: 'float', default: 0 },
       { name: 'pair_declined_24h', source: 'tx_pair', op: 'count', ...day, type: 'int', default: 0, where: [{ field: 'status', eq: 'declined' }] },
       { name: 'pair_sd_24h', source: 'tx_pair', op: 'stddev', field: 'amount', ...day, type: 'float', default: 0 },
       { name: 'pair_first_amount', source: 'tx_pair', op: 'first', field: 'amount', type: 'float', default: -1, freshness: '1d' },
       { name: 'pair_lifetime_tx', source: 'tx_pair', op: 'count', window: 'lifetime', type: 'int', default: 0, freshness: '7d' },
+      { name: 'pair_amounts_approx_24h', source: 'tx_pair', op: 'approx_distinct', field: 'amount', ...day, type: 'int', default: 0 },
     ],
     onDemand: [
       { name: 'decline_ratio_24h', entity: 'user', kind: 'ratio', numerator: 'declined_24h', denominator: 'tx_count_24h', default: 0 },
@@ -72,6 +76,8 @@ function registryInput(topic: string) {
         compute: (f, ctx) => (ctx.amount as number) / Math.max(1, (f.pair_sum_24h as number) / Math.max(1, f.pair_count_24h as number)),
         default: 0,
       },
+      // Fails on purpose: its default is served and counted, the call goes on.
+      { name: 'user_amount_share', entity: 'user', compute: (f, ctx) => (ctx.amount as number) / (f.big_sum_24h as number) / Number(ctx.missing), default: -1 },
     ],
   });
 }
@@ -79,13 +85,15 @@ function registryInput(topic: string) {
 /**
  * Random traffic: 30 users x 6 merchants; times up to 50 min late and out of
  * order, ~3% 30 h old (outside the windows, inside the lifetime counts);
- * ~5% re-sent (to any partition); ~30% without an event id.
+ * ~5% re-sent (to any partition); ~30% without an event id. The first
+ * `heavy` events go to u0, whose distinct amounts take approx_distinct past
+ * its exact range.
  */
-function randomEvents(topic: string, count: number, nowMs: number, random: () => number): TopicMessage[] {
+function randomEvents(topic: string, count: number, heavy: number, nowMs: number, random: () => number): TopicMessage[] {
   const out: TopicMessage[] = [];
   const partition = () => Math.floor(random() * PARTITIONS);
   for (let i = 0; i < count; i++) {
-    const userId = `u${Math.floor(random() * 30)}`;
+    const userId = i < heavy ? 'u0' : `u${Math.floor(random() * 30)}`;
     const old = random() < 0.03;
     const body = {
       ...(random() < 0.3 ? {} : { event_id: `e${i}` }),
@@ -104,9 +112,15 @@ function randomEvents(topic: string, count: number, nowMs: number, random: () =>
   return out;
 }
 
-/** Features compared within a bound rather than exactly: stddev (Welford merge vs two passes) and the 1% quantile sketch. */
+/**
+ * Features compared within a bound rather than exactly: stddev (Welford
+ * merge vs two passes), the 1% quantile sketch, and approx_distinct (exact up
+ * to EXACT_MAX values, then within 2%).
+ */
 const CLOSE = new Set(['amount_sd_24h', 'pair_sd_24h']);
 const QUANTILE = new Set(['amount_p90_24h']);
+const DISTINCT = new Set(['merchants_approx_24h', 'amounts_approx_24h', 'lifetime_amounts', 'pair_amounts_approx_24h']);
+const EXACT_MAX = 128;
 
 function compare(entity: string, id: string, actual: Readonly<Record<string, unknown>>, expected: Record<string, FeatureValue>): string[] {
   const diffs: string[] = [];
@@ -116,7 +130,9 @@ function compare(entity: string, id: string, actual: Readonly<Record<string, unk
       ? typeof got === 'number' && Math.abs(got - (want as number)) <= 1e-9 * Math.max(1, Math.abs(want as number))
       : QUANTILE.has(name)
         ? typeof got === 'number' && Math.abs(got - (want as number)) <= 0.01 * Math.abs(want as number)
-        : JSON.stringify(got) === JSON.stringify(want);
+        : DISTINCT.has(name) && (want as number) > EXACT_MAX
+          ? typeof got === 'number' && Math.abs(got - (want as number)) <= 0.02 * (want as number)
+          : JSON.stringify(got) === JSON.stringify(want);
     if (!ok) diffs.push(`${entity} ${id} ${name}: expected ${JSON.stringify(want)}, got ${JSON.stringify(got)}`);
   }
   const extra = Object.keys(actual).filter((k) => !(k in expected));
@@ -133,7 +149,7 @@ describe('mixed features end to end', () => {
     const prefix = `${randomName('fs-mixed')}:`;
     const redis = await testRedisClient(prefix);
     const seed = Date.now() % 100_000;
-    await produce(kafka, randomEvents(topic, 3_000, Date.now(), rng(seed)));
+    await produce(kafka, randomEvents(topic, 3_600, 600, Date.now(), rng(seed)));
 
     const env = loadEnvConfig(testEnv({ FEATURESTREAM_KEY_PREFIX: prefix }));
     const groupId = randomName('fs-group');
@@ -159,13 +175,14 @@ describe('mixed features end to end', () => {
     }
     expect([...partitionsOf.values()].filter((p) => p.size >= 2).length).toBeGreaterThan(pairs.size / 2);
 
+    const metrics = new MetricsRegistry();
     const reader = createFeatureReader({
       registry: input,
       redis,
       dynamodb: false,
       keys: new Keys({ prefix, hashTags: onCluster() }),
       cache: false,
-      metrics: new MetricsRegistry(),
+      metrics,
       deadlineMs: 10_000,
     });
     onTestFinished(() => reader.close());
@@ -198,5 +215,11 @@ describe('mixed features end to end', () => {
     expect(new Set(sample.map((f) => f.amount_vs_pair_avg)).size).toBeGreaterThan(10);
     expect(userVectors.some((v) => v.features.lifetime_tx > v.features.tx_count_24h)).toBe(true);
     expect(userVectors.every((v) => v.features.top_merchants_24h.length === 3 && v.features.first_merchant !== '')).toBe(true);
+    // approx_distinct ran both exact (every pair, most users) and past its exact range (u0's amounts).
+    expect(users.get('u0')!.amounts_approx_24h).toBeGreaterThan(EXACT_MAX * 3);
+    expect(userVectors.every((v) => v.features.merchants_approx_24h === 6)).toBe(true);
+    expect(userVectors.every((v) => v.features.user_amount_share === -1)).toBe(true);
+    const errors = await metrics.getSingleMetric('featurestream_on_demand_errors_total')!.get();
+    expect(errors.values).toEqual([{ labels: { feature: 'user_amount_share' }, value: users.size }]);
   });
 });

@@ -17,6 +17,7 @@ import { privateKafka } from '../helpers/private-services.ts';
 import { testEnv, testRedis } from '../helpers/services.ts';
 import { waitFor } from '../helpers/wait.ts';
 import { ENGINE_OPTIONS, registryInput } from '../helpers/worker-fixtures.ts';
+import { storedValue } from '../helpers/vector-hash.ts';
 
 interface Line {
   level: number;
@@ -66,7 +67,7 @@ describe('quiet logs', () => {
     await producer.disconnect();
     for (const u of users) {
       const vector = keys.vector({ entityType: 'user', entityId: u }, 'features');
-      await waitFor(`${u} to be materialized`, async () => (await redis.hget(vector, 'tx_count_24h')) === '2');
+      await waitFor(`${u} to be materialized`, async () => (await storedValue(redis, registry, vector, 'tx_count_24h')) === 2);
     }
     await worker.stop();
 

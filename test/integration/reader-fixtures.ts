@@ -1,15 +1,14 @@
 /**
  * Shared by the reader-*.test.ts files: a small two-group registry and
  * helpers that write vectors the way the worker and the sync writer do
- * (codec-encoded hash fields, the DynamoDB item layout).
+ * (the registry's vector layout, packed unless told otherwise; the DynamoDB item layout).
  */
 import { PutItemCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { ChainableCommander } from 'ioredis';
 import type { Registry as MetricsRegistry } from 'prom-client';
-import { defineConfig, parseRegistry, type FeatureValue } from '../../src/schemas/registry.ts';
-import { encodeFeatureValue } from '../../src/stores/codec.ts';
+import { defineConfig, parseRegistry, type FeatureValue, type VectorLayout } from '../../src/schemas/registry.ts';
 import { vectorToItem } from '../../src/stores/dynamo-item.ts';
-import { UPDATED_FIELD, VERSION_FIELD } from '../../src/stores/entity-state.ts';
+import { GroupCodec } from '../../src/stores/vector-layout.ts';
 import type { Keys } from '../../src/stores/keys.ts';
 import { isCluster, type RedisClient } from '../../src/stores/redis.ts';
 
@@ -47,29 +46,25 @@ export const testRegistry = parseRegistry(testConfig);
 
 export type UserValues = Partial<Record<string, FeatureValue>>;
 
-/** Queues the group hashes of one user as the worker writes them; missing features are left out. */
+const codecs = new Map(testRegistry.groupsOf('user').map((g) => [g.name, new GroupCodec(g.features.map((n) => testRegistry.feature(n)!))]));
+
+/** Queues the group hashes of one user as the worker writes them (in `meta.layout`, default the registry's); missing features are left out. */
 export function queueUser(
   pipeline: ChainableCommander,
   keys: Keys,
   id: string,
   values: UserValues,
-  meta: { version?: number; updatedMs?: number; keyspaceVersion?: number; ttlMs?: number } = {},
+  meta: { version?: number; updatedMs?: number; keyspaceVersion?: number; ttlMs?: number; layout?: VectorLayout } = {},
 ): void {
   for (const group of testRegistry.groupsOf('user')) {
-    const fields: Record<string, string | Buffer> = {
-      [VERSION_FIELD]: String(meta.version ?? 1),
-      [UPDATED_FIELD]: String(meta.updatedMs ?? Date.now()),
-    };
-    let any = false;
+    const present: Record<string, FeatureValue> = {};
     for (const name of group.features) {
       const value = values[name];
-      if (value === undefined || value === null) continue;
-      fields[name] = encodeFeatureValue(testRegistry.feature(name)!, value);
-      any = true;
+      if (value !== undefined && value !== null) present[name] = value;
     }
-    if (!any) continue;
+    if (Object.keys(present).length === 0) continue;
     const key = keys.vector({ entityType: 'user', entityId: id }, group.name, meta.keyspaceVersion ?? 1);
-    pipeline.hset(key, fields);
+    pipeline.hset(key, codecs.get(group.name)!.hash(meta.layout ?? testRegistry.layout, present, meta.version ?? 1, meta.updatedMs ?? Date.now()));
     pipeline.pexpire(key, meta.ttlMs ?? 60_000);
   }
 }

@@ -4,6 +4,7 @@ import { EntityIdError } from '../../src/errors.ts';
 import { createFeatureReader, type FeatureReaderOptions } from '../../src/index.ts';
 import { Keys } from '../../src/stores/keys.ts';
 import { isCluster } from '../../src/stores/redis.ts';
+import { PACKED_FIELD } from '../../src/stores/vector-layout.ts';
 import { randomName } from '../helpers/names.ts';
 import { onCluster, testDynamo, testRedisClient } from '../helpers/services.ts';
 import { waitFor } from '../helpers/wait.ts';
@@ -83,9 +84,27 @@ describe('reader round trip', () => {
     expect(vectors.map((v) => [v.features.tx_count_1h, v.features.country])).toEqual(ids.map((_, i) => [i, `c${i}`]));
   });
 
-  it('serves the default for a corrupt value or key and counts it', async () => {
+  it('serves a corrupt packed blob or a wrong-type key as that group\'s defaults and counts them', async () => {
     const { redis, keys, metrics, reader } = await setup();
-    await seedUsers(redis, keys, [['u1', { tx_count_1h: 1, tx_sum_1h: 2.5 }]]);
+    await seedUsers(redis, keys, [['u1', { tx_count_1h: 1, tx_sum_1h: 2.5, country: 'FR' }]]);
+    const velocity = keys.vector({ entityType: 'user', entityId: 'u1' }, 'velocity');
+    const blob = (await redis.hgetBuffer(velocity, PACKED_FIELD))!;
+    await redis.hset(velocity, PACKED_FIELD, blob.subarray(0, blob.length - 1));
+    await redis.set(keys.vector({ entityType: 'user', entityId: 'u1' }, 'profile'), 'wrong type');
+
+    const u1 = await reader.get('user', 'u1');
+
+    expect(u1.source).toBe('redis');
+    expect(u1.features).toMatchObject({ tx_count_1h: 0, tx_sum_1h: 0, recent_merchants: [], country: 'unknown' });
+    expect(u1.defaulted).toHaveLength(6);
+    expect(await metricValue(metrics, 'featurestream_reader_defaulted_values_total', { reason: 'corrupt' })).toBe(6);
+  });
+
+  it('serves the default for a corrupt value or key and counts it (per-field layout)', async () => {
+    const { redis, keys, metrics, reader } = await setup();
+    // Version 1 recorded in the per-field layout (a fingerprint without the packed mark), seeded so.
+    await redis.hset(keys.layouts(), '1', 'per-field');
+    await seedUsers(redis, keys, [['u1', { tx_count_1h: 1, tx_sum_1h: 2.5 }]], { layout: 'fields' });
     await redis.hset(keys.vector({ entityType: 'user', entityId: 'u1' }, 'velocity'), 'tx_count_1h', 'not-a-number');
     await redis.set(keys.vector({ entityType: 'user', entityId: 'u1' }, 'profile'), 'wrong type');
 

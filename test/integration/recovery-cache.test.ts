@@ -15,6 +15,7 @@ import { loadScripts } from '../../src/stores/scripts.ts';
 import { randomName } from '../helpers/names.ts';
 import { onCluster, testRedisClient } from '../helpers/services.ts';
 import { registryInput } from '../helpers/worker-fixtures.ts';
+import { storedValue } from '../helpers/vector-hash.ts';
 
 describe('state cache after Redis rolled back', () => {
   it('re-applies a batch the cache says is applied but Redis lost', async () => {
@@ -46,7 +47,7 @@ describe('state cache after Redis rolled back', () => {
     });
     const noDead = { deadLetter: async () => undefined };
     const hashes = [keys.state(ref, 1), keys.vector(ref, 'features', 1)];
-    const count = async () => Number(await redis.hget(keys.vector(ref, 'features', 1), 'tx_count_24h'));
+    const count = async () => Number(await storedValue(redis, registry, keys.vector(ref, 'features', 1), 'tx_count_24h'));
 
     await materializer.run([work(0, 4)], now, noDead);
     const before = await Promise.all(hashes.map((key) => redis.hgetallBuffer(key)));

@@ -11,9 +11,8 @@ import { Materializer, type EntityWork } from '../../src/consumers/materializer.
 import type { KafkaMessage } from '../../src/consumers/kafka-client.ts';
 import { createLogger } from '../../src/logger.ts';
 import { parseRegistry, type Registry } from '../../src/schemas/registry.ts';
-import { decodeFeatureValue } from '../../src/stores/codec.ts';
+import { GroupCodec } from '../../src/stores/vector-layout.ts';
 import { itemToVector } from '../../src/stores/dynamo-item.ts';
-import { VERSION_FIELD } from '../../src/stores/entity-state.ts';
 import { Keys } from '../../src/stores/keys.ts';
 import { isCluster, type RedisClient } from '../../src/stores/redis.ts';
 import { loadScripts } from '../../src/stores/scripts.ts';
@@ -112,12 +111,9 @@ export async function redisVectors(redis: RedisClient, s: Pick<SyncScenario, 'ke
   list.forEach((id, i) => {
     const hash = hashes[i];
     if (!hash || Object.keys(hash).length === 0) return;
-    const values: Record<string, unknown> = {};
-    for (const f of features) {
-      const decoded = decodeFeatureValue(f, hash[f.name]);
-      if (decoded.ok) values[f.name] = decoded.value;
-    }
-    out.set(id, { version: Number(hash[VERSION_FIELD]!.toString()), features: values });
+    // Either layout: the default group holds every user feature.
+    const stored = new GroupCodec(features).decodeHash(hash)!;
+    out.set(id, { version: stored.version!, features: stored.values });
   });
   return out;
 }

@@ -14,6 +14,7 @@ import { randomName } from '../helpers/names.ts';
 import { onCluster, testEnv, testKafka, testRedisClient } from '../helpers/services.ts';
 import { waitFor } from '../helpers/wait.ts';
 import { ENGINE_OPTIONS, caughtUp, registryInput, topicSize } from '../helpers/worker-fixtures.ts';
+import { storedValue } from '../helpers/vector-hash.ts';
 
 describe('worker dead-lettering', () => {
   it('sends every kind of malformed message to the dead-letter topic and moves on', async () => {
@@ -54,7 +55,7 @@ describe('worker dead-lettering', () => {
     await worker.start();
 
     const vector = keys.vector({ entityType: 'user', entityId: 'u1' }, 'features');
-    await waitFor('both valid events to be counted', async () => (await redis.hget(vector, 'tx_count_24h')) === '2');
+    await waitFor('both valid events to be counted', async () => (await storedValue(redis, registry, vector, 'tx_count_24h')) === 2);
 
     const received: KafkaMessage[] = [];
     const consumer = kafka.consumer({ groupId: randomName('fs-dlq-reader') });

@@ -11,8 +11,7 @@
  */
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { Cluster, Redis } from 'ioredis';
-import { decodeFeatureValue } from '../../src/stores/codec.ts';
-import { VERSION_FIELD } from '../../src/stores/entity-state.ts';
+import { GroupCodec } from '../../src/stores/vector-layout.ts';
 import { Keys } from '../../src/stores/keys.ts';
 import { NodePipelines } from '../../src/stores/node-pipelines.ts';
 import type { RedisClient } from '../../src/stores/redis.ts';
@@ -48,12 +47,9 @@ async function redisVectorsWithVersion(redis: RedisClient, s: Scenario, ids: str
   ids.forEach((id, i) => {
     const hash = replies[at[i]!]![1] as Record<string, Buffer>;
     if (Object.keys(hash).length === 0) return;
-    const values: Record<string, unknown> = {};
-    for (const f of features) {
-      const decoded = decodeFeatureValue(f, hash[f.name]);
-      if (decoded.ok) values[f.name] = decoded.value;
-    }
-    out.set(id, { version: Number(hash[VERSION_FIELD]!.toString()), features: values });
+    // Either layout: the default group holds every user feature.
+    const stored = new GroupCodec(features).decodeHash(hash)!;
+    out.set(id, { version: stored.version!, features: stored.values });
   });
   return out;
 }

@@ -10,10 +10,10 @@ import { createLogger } from '../../src/logger.ts';
 import { parseRegistry } from '../../src/schemas/registry.ts';
 import { Keys } from '../../src/stores/keys.ts';
 import { loadScripts } from '../../src/stores/scripts.ts';
-import { VERSION_FIELD } from '../../src/stores/entity-state.ts';
 import { randomName } from '../helpers/names.ts';
 import { onCluster, testRedisClient } from '../helpers/services.ts';
 import { registryInput } from '../helpers/worker-fixtures.ts';
+import { readGroup, storedValue } from '../helpers/vector-hash.ts';
 
 describe.each([
   ['without a state cache', 0],
@@ -51,8 +51,8 @@ describe.each([
     });
     const noDead = { deadLetter: async () => undefined };
     const vector = keys.vector(ref, 'features');
-    const count = async () => Number(await redis.hget(vector, 'tx_count_24h'));
-    const version = async () => Number(await redis.hget(vector, VERSION_FIELD));
+    const count = async () => Number(await storedValue(redis, registry, vector, 'tx_count_24h'));
+    const version = async () => (await readGroup(redis, registry, vector))!.version!;
 
     await a.run([work(0, 4)], now, noDead);
     expect(await count()).toBe(5);

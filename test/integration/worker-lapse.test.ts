@@ -8,10 +8,10 @@ import { loadEnvConfig } from '../../src/config.ts';
 import { createWorker } from '../../src/consumers/worker.ts';
 import { parseRegistry } from '../../src/schemas/registry.ts';
 import { Keys } from '../../src/stores/keys.ts';
-import { encodeFeatureValue } from '../../src/stores/codec.ts';
 import { randomName } from '../helpers/names.ts';
 import { onCluster, testEnv, testKafka, testRedisClient } from '../helpers/services.ts';
 import { waitFor } from '../helpers/wait.ts';
+import { storedValue } from '../helpers/vector-hash.ts';
 
 describe('worker timers', () => {
   it('decays a 10 s window to its default and removes a lapsed feature without new events', async () => {
@@ -42,17 +42,17 @@ describe('worker timers', () => {
     });
     await producer.disconnect();
 
-    await waitFor('both logins to be counted', async () => (await redis.hget(vector, 'logins_10s')) === '2');
-    expect(await redis.hexists(vector, 'last_login')).toBe(1);
+    const stored = (name: string) => storedValue(redis, registry, vector, name);
+    await waitFor('both logins to be counted', async () => (await stored('logins_10s')) === 2);
+    expect(await stored('last_login')).toBeDefined();
 
-    const zero = Buffer.from(encodeFeatureValue(registry.feature('logins_10s')!, 0)).toString();
     await waitFor('the 10 s window to fall back to its default', async () => {
-      const v = await redis.hget(vector, 'logins_10s');
-      return v === null || v === zero;
+      const v = await stored('logins_10s');
+      return v === undefined || v === 0;
     }, { timeoutMs: 25_000, intervalMs: 200 });
     // One tile (1 s) plus the timer tick and a margin behind wall-clock truth, never more.
     expect(Date.now() - sentAt).toBeLessThan(10_000 + 1_000 + 3_000);
-    await waitFor('the lapsed feature to disappear', async () => (await redis.hexists(vector, 'last_login')) === 0, { timeoutMs: 25_000, intervalMs: 200 });
+    await waitFor('the lapsed feature to disappear', async () => (await stored('last_login')) === undefined, { timeoutMs: 25_000, intervalMs: 200 });
     expect(await redis.pttl(vector)).toBeGreaterThan(0);
   });
 });

@@ -14,6 +14,7 @@ import { VERSION_FIELD } from '../../src/stores/entity-state.ts';
 import { randomName } from '../helpers/names.ts';
 import { onCluster, testRedisClient } from '../helpers/services.ts';
 import { registryInput } from '../helpers/worker-fixtures.ts';
+import { readGroup } from '../helpers/vector-hash.ts';
 
 describe('CAS versions', () => {
   it('are exact integers derived from time and keep rising after the keys are lost', async () => {
@@ -46,7 +47,9 @@ describe('CAS versions', () => {
     });
     const state = keys.state(ref);
     const vectors = registry.groupsOf('user').map((g) => keys.vector(ref, g.name));
-    const versions = async () => [await redis.hget(state, VERSION_FIELD), ...(await Promise.all(vectors.map((v) => redis.hget(v, VERSION_FIELD))))];
+    // Vector versions in the registry's layout (packed: an f64 in the blob), as decimal strings.
+    const vectorVersion = async (g: string) => String((await readGroup(redis, registry, keys.vector(ref, g), g))?.version);
+    const versions = async () => [await redis.hget(state, VERSION_FIELD), ...(await Promise.all(registry.groupsOf('user').map((g) => vectorVersion(g.name))))];
     const noDead = { deadLetter: async () => undefined };
 
     const before = Date.now() * 1_000;

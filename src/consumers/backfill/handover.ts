@@ -1,7 +1,8 @@
 /**
  * Redis side of a keyspace handover, shared by the backfill and the live
  * workers (see versions.ts). Three keys, all from keys.ts:
- *   fs:layouts   version -> registry fingerprint: a worker writes only versions built for its registry
+ *   fs:layouts   version -> registry fingerprint: a worker writes only versions built for its registry;
+ *                readers take each version's vector layout from it
  *   fs:handover  while version N takes over: `version`, `from`,
  *                `p:<N>:<topic>:<partition>` = the backfill's next offset (everything before it is in N),
  *                `s:<N>:<topic>:<partition>` = a live worker writes this partition into N from now on
@@ -12,6 +13,7 @@ import { createHash } from 'node:crypto';
 import type { Registry } from '../../schemas/registry.ts';
 import type { Keys } from '../../stores/keys.ts';
 import type { RedisClient } from '../../stores/redis.ts';
+import { fingerprintWithLayout } from '../../stores/vector-layout.ts';
 
 export interface Handover {
   version: number;
@@ -32,14 +34,16 @@ export function topicPartition(topic: string, partition: number): string {
 }
 
 /**
- * Identifies the state layout a registry produces. Sources are named without
- * their schemas (zod objects do not serialize); a schema change that keeps the
- * fields does not change the state bytes.
+ * Identifies the state and vector layout a registry produces. Sources are
+ * named without their schemas (zod objects do not serialize); a schema change
+ * that keeps the fields does not change the state bytes. The vector layout is
+ * a suffix readers can parse (stores/vector-layout.ts); the per-field layout
+ * adds none, so its fingerprints are those recorded before layouts existed.
  */
 export function layoutFingerprint(registry: Registry): string {
   const sources = registry.sources.map((s) => [s.name, s.topic, s.entity, s.keyField, s.timeField, s.idField]);
   const json = JSON.stringify({ entities: registry.entities, sources, features: registry.features, groups: registry.groups });
-  return createHash('sha1').update(json).digest('hex').slice(0, 16);
+  return fingerprintWithLayout(createHash('sha1').update(json).digest('hex').slice(0, 16), registry.layout);
 }
 
 function positiveInt(raw: string | null | undefined): number | undefined {

@@ -9,7 +9,10 @@ Called with a variable key count (the `n` in the file name).
 
 KEYS        per entity, in the order of the entity blocks: its state hash
             (`s` = engine state bytes, `_version`, `o:<topic>:<partition>` =
-            last applied offset), then one vector hash per feature group
+            last applied offset), then one vector hash per feature group, in
+            the layout of the keyspace version (../vector-layout.ts): per
+            field (features, `_version`, `_updated_ms`) or packed (one field
+            `_p` whose bytes 2..17 hold `_version` and `_updated_ms` as f64 LE)
 ARGV[1]     MessagePack array (numbers as decimal strings):
               [1] write time, ms since epoch (stored as `_updated_ms`)
               [2..] one block per entity:
@@ -19,7 +22,9 @@ ARGV[1]     MessagePack array (numbers as decimal strings):
                 [3] state key TTL, ms
                 [4] serialized engine state
                 [5] {offset field, offset, ...}: each offset must be above the stored one
-                [6] one block per vector key: {key TTL ms, {field, value, ...} to set, {field, ...} to delete}
+                [6] one block per vector key: {key TTL ms, {field, value, ...} to set, {field, ...} to delete,
+                    packed blob or ""}: a packed blob (its version and write time zeroed) is
+                    stored as `_p` with both filled in; "" = per-field layout
 
 Returns {status, version} pairs flattened, one per entity: {1, new version} on
 success; {0, stored version} when `_version` moved (another writer won: reload
@@ -33,6 +38,18 @@ Versions are formatted with %d, never through Lua's tostring (which writes 1.79e
 ]]
 local time = redis.call('TIME')
 local clock = tonumber(time[1]) * 1000000 + tonumber(time[2])
+
+-- `_version` of a vector hash in either layout; 0 when absent.
+local function vector_version(key)
+  local v = redis.call('HGET', key, '_version')
+  if v then return tonumber(v) or 0 end
+  local blob = redis.call('HGET', key, '_p')
+  if blob and #blob >= 17 and string.byte(blob, 1) == 1 then
+    local packed = struct.unpack('<d', blob, 2)
+    return packed
+  end
+  return 0
+end
 
 local function write(state, first, last, p, now)
   local offsets = p[5]
@@ -62,8 +79,8 @@ local function write(state, first, last, p, now)
   local version = stored
   if stored == 0 then
     for k = first, last do
-      local v = tonumber(redis.call('HGET', KEYS[k], '_version') or '0')
-      if v and v > version then version = v end
+      local v = vector_version(KEYS[k])
+      if v > version then version = v end
     end
   end
   version = math.max(version + 1, clock)
@@ -80,14 +97,19 @@ local function write(state, first, last, p, now)
   for k = first, last do
     local g = groups[k - first + 1]
     local key = KEYS[k]
-    local set = g[2]
-    set[#set + 1] = '_version'
-    set[#set + 1] = text
-    set[#set + 1] = '_updated_ms'
-    set[#set + 1] = now
-    redis.call('HSET', key, unpack(set))
-    if #g[3] > 0 then
-      redis.call('HDEL', key, unpack(g[3]))
+    local blob = g[4]
+    if blob ~= '' then
+      redis.call('HSET', key, '_p', string.sub(blob, 1, 1) .. struct.pack('<dd', version, tonumber(now)) .. string.sub(blob, 18))
+    else
+      local set = g[2]
+      set[#set + 1] = '_version'
+      set[#set + 1] = text
+      set[#set + 1] = '_updated_ms'
+      set[#set + 1] = now
+      redis.call('HSET', key, unpack(set))
+      if #g[3] > 0 then
+        redis.call('HDEL', key, unpack(g[3]))
+      end
     end
     redis.call('PEXPIRE', key, g[1])
   end

@@ -6,22 +6,37 @@ written since): versions never go backwards.
 Called with a variable key count (the `n` in the file name).
 
 KEYS[1]   state hash
-KEYS[2..] vector hashes, one per feature group, in the order of the blocks below
+KEYS[2..] vector hashes, one per feature group, in the order of the blocks below,
+          per field or packed (one field `_p` whose bytes 2..17 hold `_version`
+          and `_updated_ms` as f64 LE; see ../../stores/vector-layout.ts)
 ARGV[1]   item version (`_version`)
 ARGV[2]   item write time, ms (`_updated_ms`)
 ARGV[3]   state key TTL, ms
 ARGV[4]   serialized engine state, or "" to leave the state hash alone (item without state)
 ARGV[5]   m = number of applied-offset pairs that follow
 ARGV[6..] m pairs: offset field, offset
-then one block per vector key: key TTL ms, s, s pairs (field, value)
+then one block per vector key: key TTL ms, packed blob (its version and write
+          time zeroed) or "" for the per-field layout, s, s pairs (field, value)
 
 Returns 1 when restored; 0 when Redis already had this or a newer version
 (nothing written).
 ]]
 local version = tonumber(ARGV[1])
+
+-- `_version` of a hash in either layout; 0 when absent.
+local function stored_version(key)
+  local v = redis.call('HGET', key, '_version')
+  if v then return tonumber(v) or 0 end
+  local blob = redis.call('HGET', key, '_p')
+  if blob and #blob >= 17 and string.byte(blob, 1) == 1 then
+    local packed = struct.unpack('<d', blob, 2)
+    return packed
+  end
+  return 0
+end
+
 for k = 1, #KEYS do
-  local stored = tonumber(redis.call('HGET', KEYS[k], '_version') or '0')
-  if stored >= version then
+  if stored_version(KEYS[k]) >= version then
     return 0
   end
 end
@@ -47,9 +62,13 @@ end
 
 for k = 2, #KEYS do
   local ttl = ARGV[i]
-  local s = tonumber(ARGV[i + 1])
-  i = i + 2
-  local set = {'_version', version, '_updated_ms', ARGV[2]}
+  local blob = ARGV[i + 1]
+  local s = tonumber(ARGV[i + 2])
+  i = i + 3
+  local set = {'_version', ARGV[1], '_updated_ms', ARGV[2]}
+  if blob ~= '' then
+    set = {'_p', string.sub(blob, 1, 1) .. struct.pack('<dd', version, tonumber(ARGV[2])) .. string.sub(blob, 18)}
+  end
   for _ = 1, s do
     set[#set + 1] = ARGV[i]
     set[#set + 1] = ARGV[i + 1]

@@ -2,7 +2,9 @@
  * approx_distinct against an exact Set over the accepted events
  * (approx-reference.ts): equal while counts are small, on the random streams
  * of the other operators (windows at and between tile edges, filters,
- * lifetime, evict, round trips, lapses).
+ * lifetime, evict, round trips, lapses). nextChangeAt is checked with the
+ * core test registry (engine.property.test.ts), which has approx_distinct
+ * over windows and over the lifetime.
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
@@ -10,6 +12,7 @@ import { WindowEngine, type EntityState } from '../../../src/aggregations/engine
 import { parseRegistry, type FeatureValue } from '../../../src/schemas/registry.ts';
 import { SKEW_MS, jsonSources, streams, type Step } from './fixtures.ts';
 import { ReferenceModel } from './reference.ts';
+import { replaySteps } from './replay.ts';
 
 const approxRegistry = parseRegistry({
   entities: [{ name: 'user' }],
@@ -34,22 +37,7 @@ function flat(engine: WindowEngine, state: EntityState, now: number): Record<str
 function replay(steps: Step[]) {
   const engine = new WindowEngine(approxRegistry, { maxFutureSkewMs: SKEW_MS, dedupHorizonMs: 3_000 });
   const ref = new ReferenceModel(approxRegistry, 'user', { maxFutureSkewMs: SKEW_MS, dedupHorizonMs: 3_000 });
-  let state = engine.newState('user');
-  for (const { event, now, after } of steps) {
-    const expected = ref.apply(event, now);
-    if (expected === 'future') {
-      expect(() => engine.apply(state, event, now)).toThrow(expect.objectContaining({ code: 'EVENT_IN_FUTURE' }));
-      continue;
-    }
-    expect(engine.apply(state, event, now) === 'duplicate').toBe(expected === 'duplicate');
-    if (after === 'evict') engine.evict(state, now);
-    if (after === 'roundtrip') {
-      const bytes = engine.serialize(state);
-      state = engine.deserialize(bytes);
-      expect(Buffer.from(engine.serialize(state)).equals(Buffer.from(bytes))).toBe(true);
-    }
-    if (after === 'evaluate') expect(flat(engine, state, now)).toEqual(ref.evaluate(now).values);
-  }
+  const state = replaySteps(engine, ref, 'user', steps, (s, now) => expect(flat(engine, s, now)).toEqual(ref.evaluate(now).values));
   return { engine, ref, state, end: steps.at(-1)!.now };
 }
 
@@ -67,24 +55,6 @@ describe('approx_distinct against an exact Set (small counts: exact)', () => {
         }
       }),
       { numRuns: 300 },
-    );
-  }, 60_000);
-
-  it('nextChangeAt: no value changes before it, none ever when undefined', () => {
-    fc.assert(
-      fc.property(streams, fc.double({ min: 0, max: 1, noNaN: true }), (steps, frac) => {
-        const { engine, state, end } = replay(steps);
-        const now = flat(engine, state, end);
-        const next = engine.nextChangeAt(state, end);
-        if (next === undefined) {
-          expect(flat(engine, state, end + 400 * 86_400_000)).toEqual(now);
-          return;
-        }
-        expect(next).toBeGreaterThan(end);
-        expect(flat(engine, state, end + Math.floor((next - 1 - end) * frac))).toEqual(now);
-        expect(flat(engine, state, next - 1)).toEqual(now);
-      }),
-      { numRuns: 200 },
     );
   }, 60_000);
 });

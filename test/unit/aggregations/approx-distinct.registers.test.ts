@@ -15,7 +15,8 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { valueHash } from '../../../src/aggregations/dedup.ts';
 import { WindowEngine } from '../../../src/aggregations/engine.ts';
-import { M, addHash, estimate } from '../../../src/aggregations/hll.ts';
+import { ByteReader, ByteWriter } from '../../../src/aggregations/bytes.ts';
+import { M, Q, addHash, estimate, readRegisters, writeRegisters } from '../../../src/aggregations/hll.ts';
 import type { NormalizedEvent } from '../../../src/schemas/events.ts';
 import { StateCorruptError } from '../../../src/errors.ts';
 import { parseRegistry } from '../../../src/schemas/registry.ts';
@@ -179,6 +180,35 @@ describe('approx_distinct registers', () => {
         }
       }),
       { numRuns: 500 },
+    );
+  });
+
+  it('writes registers sparse or dense, whichever is shorter, and reads them back to the same bytes', () => {
+    const registers = fc
+      .record({ fill: fc.double({ min: 0.0005, max: 1, noNaN: true }), center: fc.integer({ min: 1, max: 38 }), spread: fc.integer({ min: 0, max: 6 }), outliers: fc.integer({ min: 0, max: 40 }), seed: fc.integer({ min: 1, max: 2 ** 30 }) })
+      .map(({ fill, center, spread, outliers, seed }) => {
+        const regs = new Uint8Array(M);
+        const next = () => (seed = (seed * 48271) % 2147483647) / 2147483647;
+        for (let i = 0; i < M; i++) if (next() < fill) regs[i] = Math.max(1, Math.min(Q + 1, center + Math.round((next() - 0.5) * 2 * spread)));
+        // Values far above the rest: the dense form's exceptions.
+        for (let k = 0; k < outliers; k++) regs[Math.floor(next() * M)] = Q + 1 - Math.floor(next() * 5);
+        regs[0] = regs[0] || 1;
+        return regs;
+      });
+    fc.assert(
+      fc.property(registers, (regs) => {
+        const w = new ByteWriter();
+        writeRegisters(w, regs);
+        const bytes = w.finish();
+        const r = new ByteReader(bytes);
+        const back = readRegisters(r);
+        expect(r.remaining).toBe(0);
+        expect(Buffer.from(back).equals(Buffer.from(regs))).toBe(true);
+        const filled = regs.filter((v) => v > 0).length;
+        // Never more than the sparse form: at most 2 bytes per register, 3 for the at most 16 gaps of 256 or more.
+        expect(bytes.length).toBeLessThanOrEqual(2 + 2 * filled + 16);
+      }),
+      { numRuns: 300 },
     );
   });
 });

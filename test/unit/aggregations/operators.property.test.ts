@@ -8,6 +8,7 @@ import { WindowEngine, type EntityState } from '../../../src/aggregations/engine
 import { defineConfig, parseRegistry, type FeatureValue, type Registry } from '../../../src/schemas/registry.ts';
 import { SKEW_MS, streams, testRegistry, type Step } from './fixtures.ts';
 import { ReferenceModel } from './reference.ts';
+import { replaySteps } from './replay.ts';
 
 const tx = testRegistry.source('tx')!;
 const prof = testRegistry.source('prof')!;
@@ -105,18 +106,7 @@ function expectSame(registry: Registry, got: Record<string, FeatureValue | undef
 function check(registry: Registry, steps: Step[], later: number[]): void {
   const engine = new WindowEngine(registry, { maxFutureSkewMs: SKEW_MS, dedupHorizonMs: 3_000 });
   const ref = new ReferenceModel(registry, 'user', { maxFutureSkewMs: SKEW_MS, dedupHorizonMs: 3_000 });
-  let state = engine.newState('user');
-  for (const { event, now, after } of steps) {
-    const expected = ref.apply(event, now);
-    if (expected === 'future') {
-      expect(() => engine.apply(state, event, now)).toThrow(expect.objectContaining({ code: 'EVENT_IN_FUTURE' }));
-      continue;
-    }
-    expect(engine.apply(state, event, now) === 'duplicate').toBe(expected === 'duplicate');
-    if (after === 'evict') engine.evict(state, now);
-    if (after === 'roundtrip') state = engine.deserialize(engine.serialize(state));
-    if (after === 'evaluate') expectSame(registry, flat(engine, state, now), ref.evaluate(now).values);
-  }
+  const state = replaySteps(engine, ref, 'user', steps, (s, now) => expectSame(registry, flat(engine, s, now), ref.evaluate(now).values));
   const end = steps.at(-1)!.now;
   for (const dt of [0, ...later.sort((a, b) => a - b)]) {
     for (const t of [Math.ceil((end + dt) / 10_000) * 10_000, end + dt]) {

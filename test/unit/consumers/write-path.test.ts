@@ -16,7 +16,7 @@ import { NodePipelines } from '../../../src/stores/node-pipelines.ts';
 import { registryInput } from '../../helpers/worker-fixtures.ts';
 import { fakeRedis, replyError, type FakeCommand } from './fake-redis.ts';
 
-const SCRIPT = 'fs_materialize_v3';
+const SCRIPT = 'fs_materialize_v4';
 
 function write(key: string): EntityWrite {
   return { stateKey: `${key}:state`, expectedVersion: 0, stateTtlMs: 1_000, state: new Uint8Array([1]), offsets: [['o:t:0', 3]], vectors: [] };

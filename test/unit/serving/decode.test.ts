@@ -25,7 +25,7 @@ const plan = planEntities(registry).get('user')!;
 describe('fromRedis', () => {
   it('decodes each group row into registry order, with the oldest write time and the highest version', () => {
     const counts = emptyCounts();
-    const v = fromRedis(plan, [['3', '2000', '1.5', '7'], ['5', '1000', '9']], 0, counts)!;
+    const v = fromRedis(plan, [['3', '2000', '1.5', '7'], ['5', '1000', '9']], 0, counts, 'fields')!;
     expect(plan.featureNames).toEqual(['count', 'sum', 'total']);
     expect(v).toEqual({ values: [7, 1.5, 9], defaulted: [], source: 'redis', updatedMs: 1000, version: 5 });
     expect(counts).toEqual({ missing: 0, corrupt: 0, unavailable: 0 });
@@ -33,7 +33,7 @@ describe('fromRedis', () => {
 
   it('defaults missing and corrupt values and counts each kind', () => {
     const counts = emptyCounts();
-    const v = fromRedis(plan, [['1', '2000', 'x', null], new ReplyError('WRONGTYPE Operation against a key')], 0, counts)!;
+    const v = fromRedis(plan, [['1', '2000', 'x', null], new ReplyError('WRONGTYPE Operation against a key')], 0, counts, 'fields')!;
     expect(v.values).toEqual([0, -1, 0]);
     expect(v.defaulted).toEqual(['sum', 'count', 'total']);
     expect(counts).toEqual({ missing: 1, corrupt: 2, unavailable: 0 });
@@ -41,7 +41,7 @@ describe('fromRedis', () => {
 
   it('is a miss (undefined, nothing counted) when no group hash exists', () => {
     const counts = emptyCounts();
-    expect(fromRedis(plan, [[null, null, null, null], [null, null, null]], 0, counts)).toBeUndefined();
+    expect(fromRedis(plan, [[null, null, null, null], [null, null, null]], 0, counts, 'fields')).toBeUndefined();
     expect(counts).toEqual({ missing: 0, corrupt: 0, unavailable: 0 });
     expect(defaultVector(plan, counts, 'unavailable')).toMatchObject({ values: [0, -1, 0], source: 'default' });
     expect(counts.unavailable).toBe(3);

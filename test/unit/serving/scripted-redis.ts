@@ -15,6 +15,8 @@ export function scriptedRedis(answer: Answer) {
     on: () => client,
     off: () => client,
     get: () => Promise.resolve(null),
+    // Every keyspace version recorded in the per-field layout (a fingerprint without `+packed`): the scripts answer HMGET rows.
+    hget: () => Promise.resolve('scripted'),
     pipeline: () => {
       const keys: string[] = [];
       const fields: string[][] = [];

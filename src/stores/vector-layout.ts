@@ -1,0 +1,445 @@
+/**
+ * The two layouts of a vector hash (one hash per entity and feature group),
+ * and the one owner of both formats:
+ *
+ *   fields  one hash field per feature (values by codec.ts) plus `_version`
+ *           and `_updated_ms`: readable with redis-cli, one bulk string per feature.
+ *   packed  the default: one field `_p` holding the whole group, so a reader
+ *           parses one bulk string per group instead of one per feature.
+ *
+ * Packed blob, format 1 (all numbers little-endian):
+ *   [0]       u8   format (1); any other value is unreadable
+ *   [1..8]    f64  `_version`     } written by the Lua writers (materialize-n.lua,
+ *   [9..16]   f64  `_updated_ms`  } rewarm-n.lua), which receive these bytes zeroed
+ *   [17..18]  u16  S = schema length
+ *   [19..]    S    schema, UTF-8: `name:code` per feature of the group, joined by
+ *                  `,`; codes i (int), f (float), s (string), l (string_list), v<dim>
+ *   then      ceil(n/8) presence bits, bit i = feature i of the schema has a value
+ *   then      fixed region: per int/float feature an f64, per vector feature dim
+ *                  f32, at offsets fixed by the schema (zero bytes when absent)
+ *   then      variable region, present string features in schema order:
+ *                  string: u32 byte length + UTF-8; string_list: u32 count, then
+ *                  per item u32 byte length + UTF-8. It ends at the blob's end.
+ *
+ * The schema travels with every blob so that a reader whose registry differs
+ * from the writer's (a rolling deploy around a backfill) still finds its
+ * features by name instead of misreading offsets: a blob with the reader's own
+ * schema is recognized by one byte comparison; another schema is compiled once
+ * and cached. Versions are microsecond timestamps, exact in an f64 (< 2^53).
+ */
+import { endianness } from 'node:os';
+import type { FeatureValue, ResolvedFeature } from '../schemas/registry.ts';
+import type { VectorLayout } from '../schemas/registry-input.ts';
+import { decodeFeatureValue, encodeFeatureValue, LIST_SEPARATOR } from './codec.ts';
+import { UPDATED_FIELD, VERSION_FIELD } from './entity-state.ts';
+
+
+/** The packed layout's only hash field (feature names start with a letter, so it never clashes). */
+export const PACKED_FIELD = '_p';
+export const PACKED_FORMAT = 1;
+/** Format byte, version and update time: the bytes before the schema length. */
+export const PACKED_HEADER_BYTES = 17;
+const SCHEMA_AT = PACKED_HEADER_BYTES + 2;
+const SCHEMA_SEPARATOR = ',';
+
+/** Marks a packed keyspace version in `fs:layouts`; a bare fingerprint is the per-field layout (as before layouts existed). */
+const PACKED_FINGERPRINT_SUFFIX = '+packed';
+
+export function fingerprintWithLayout(fingerprint: string, layout: VectorLayout): string {
+  return layout === 'packed' ? fingerprint + PACKED_FINGERPRINT_SUFFIX : fingerprint;
+}
+
+/** The vector layout of a keyspace version, from its recorded fingerprint. */
+export function layoutOfFingerprint(fingerprint: string): VectorLayout {
+  return fingerprint.endsWith(PACKED_FINGERPRINT_SUFFIX) ? 'packed' : 'fields';
+}
+
+type Kind = 'i' | 'f' | 's' | 'l' | 'v';
+
+interface SchemaEntry {
+  name: string;
+  kind: Kind;
+  dim: number;
+}
+
+const KIND: Record<ResolvedFeature['type'], Kind> = { int: 'i', float: 'f', string: 's', string_list: 'l', vector: 'v' };
+
+function entryOf(f: ResolvedFeature): SchemaEntry {
+  return { name: f.name, kind: KIND[f.type], dim: f.type === 'vector' ? f.dim! : 0 };
+}
+
+function schemaText(entries: readonly SchemaEntry[]): string {
+  return entries.map((e) => `${e.name}:${e.kind}${e.kind === 'v' ? e.dim : ''}`).join(SCHEMA_SEPARATOR);
+}
+
+const ENTRY = /^([a-z][a-z0-9_]{0,63}):(?:([ifsl])|v([1-9]\d{0,5}))$/;
+
+function parseSchema(text: string): SchemaEntry[] | undefined {
+  const out: SchemaEntry[] = [];
+  for (const part of text.split(SCHEMA_SEPARATOR)) {
+    const m = ENTRY.exec(part);
+    if (!m) return undefined;
+    out.push(m[2] ? { name: m[1]!, kind: m[2] as Kind, dim: 0 } : { name: m[1]!, kind: 'v', dim: Number(m[3]) });
+  }
+  return out;
+}
+
+function fixedBytes(e: SchemaEntry): number {
+  return e.kind === 'i' || e.kind === 'f' ? 8 : e.kind === 'v' ? 4 * e.dim : 0;
+}
+
+/** Where one schema puts things; relative offsets, compiled once per schema. */
+interface SchemaLayout {
+  entries: readonly SchemaEntry[];
+  schemaBytes: number;
+  /** Offset of the presence bits from the blob start. */
+  bitsAt: number;
+  /** Per entry: offset of its fixed slot from the blob start, or -1 for a variable-length entry. */
+  fixedAt: Int32Array;
+  /** Offset of the variable region from the blob start. */
+  varAt: number;
+  /** Entry indexes of the variable-length entries, in order. */
+  varEntries: readonly number[];
+}
+
+function layoutOf(entries: readonly SchemaEntry[], schemaBytes: number): SchemaLayout {
+  const bitsAt = SCHEMA_AT + schemaBytes;
+  let at = bitsAt + Math.ceil(entries.length / 8);
+  const fixedAt = new Int32Array(entries.length);
+  const varEntries: number[] = [];
+  entries.forEach((e, i) => {
+    const n = fixedBytes(e);
+    if (n === 0) {
+      fixedAt[i] = -1;
+      varEntries.push(i);
+    } else {
+      fixedAt[i] = at;
+      at += n;
+    }
+  });
+  return { entries, schemaBytes, bitsAt, fixedAt, varAt: at, varEntries };
+}
+
+const LITTLE_ENDIAN_HOST = endianness() === 'LE';
+
+export interface PackedRead {
+  version: number;
+  updatedMs: number;
+  /** In the reader's `wanted` order; undefined where the blob holds no value (lapsed, or not in its schema). */
+  values: Array<FeatureValue | undefined>;
+}
+
+/** A compiled read of one blob schema into the reader's wanted features. */
+interface ReadPlan {
+  layout: SchemaLayout;
+  /** Per schema entry: position in `wanted`, or -1 when not wanted (or of another type). */
+  target: Int32Array;
+}
+
+/** Schemas other than the reader's own kept compiled; a deploy brings one or two. */
+const MAX_FOREIGN_SCHEMAS = 16;
+
+/**
+ * Decodes packed blobs into a fixed list of features (a reader's group plan,
+ * possibly a subset of the group). Never throws: undefined means unreadable.
+ */
+export class PackedReader {
+  private readonly own: ReadPlan;
+  private readonly ownSchema: Buffer;
+  private readonly foreign = new Map<string, ReadPlan | undefined>();
+
+  constructor(
+    group: readonly ResolvedFeature[],
+    private readonly wanted: readonly ResolvedFeature[],
+  ) {
+    const entries = group.map(entryOf);
+    this.ownSchema = Buffer.from(schemaText(entries), 'utf8');
+    this.own = this.compile(layoutOf(entries, this.ownSchema.length));
+    this.identity = wanted.map((_, i) => i);
+  }
+
+  /** Version and write time of the blob last read successfully by readInto. */
+  version = 0;
+  updatedMs = 0;
+  private readonly identity: readonly number[];
+
+  read(blob: Buffer): PackedRead | undefined {
+    const values = new Array<FeatureValue | undefined>(this.wanted.length);
+    if (!this.readInto(blob, values, this.identity)) return undefined;
+    return { version: this.version, updatedMs: this.updatedMs, values };
+  }
+
+  /**
+   * Decodes `blob` into `out[slots[i]]` for wanted feature i (lists frozen: the
+   * reader shares them), leaving absent ones untouched; `version`/`updatedMs`
+   * hold the blob's. False when the blob is unreadable: then some slots may be
+   * written already, and the caller discards them.
+   */
+  readInto(blob: Buffer, out: { [slot: number]: FeatureValue | readonly string[] | undefined }, slots: readonly number[]): boolean {
+    if (blob.length < SCHEMA_AT || blob[0] !== PACKED_FORMAT) return false;
+    const plan = this.planFor(blob, blob.readUInt16LE(PACKED_HEADER_BYTES));
+    if (plan === undefined) return false;
+    const { layout, target } = plan;
+    if (blob.length < layout.varAt) return false;
+    const version = blob.readDoubleLE(1);
+    const updatedMs = blob.readDoubleLE(9);
+    if (!Number.isSafeInteger(version) || version <= 0 || !Number.isFinite(updatedMs)) return false;
+    const { entries, fixedAt, bitsAt } = layout;
+    for (let i = 0; i < entries.length; i++) {
+      const at = fixedAt[i]!;
+      if (at < 0 || (blob[bitsAt + (i >> 3)]! & (1 << (i & 7))) === 0) continue;
+      const to = target[i]!;
+      if (to < 0) continue;
+      const e = entries[i]!;
+      if (e.kind === 'v') {
+        const v = readFloats(blob, at, e.dim);
+        if (v === undefined) return false;
+        out[slots[to]!] = v;
+      } else {
+        const n = blob.readDoubleLE(at);
+        if (e.kind === 'i' ? !Number.isSafeInteger(n) : !Number.isFinite(n)) return false;
+        out[slots[to]!] = n + 0;
+      }
+    }
+    let at = layout.varAt;
+    for (const i of layout.varEntries) {
+      if ((blob[bitsAt + (i >> 3)]! & (1 << (i & 7))) === 0) continue;
+      const to = target[i]!;
+      if (entries[i]!.kind === 's') {
+        if (at + 4 > blob.length) return false;
+        const len = blob.readUInt32LE(at);
+        at += 4;
+        if (at + len > blob.length) return false;
+        if (to >= 0) out[slots[to]!] = blob.toString('utf8', at, at + len);
+        at += len;
+      } else {
+        if (at + 4 > blob.length) return false;
+        const count = blob.readUInt32LE(at);
+        at += 4;
+        // Each item takes 4 bytes at least: a count beyond what remains is garbage, not an allocation.
+        if (count > (blob.length - at) / 4) return false;
+        const items = to >= 0 ? new Array<string>(count) : undefined;
+        for (let k = 0; k < count; k++) {
+          if (at + 4 > blob.length) return false;
+          const len = blob.readUInt32LE(at);
+          at += 4;
+          if (at + len > blob.length) return false;
+          if (items) items[k] = blob.toString('utf8', at, at + len);
+          at += len;
+        }
+        if (items) out[slots[to]!] = Object.freeze(items);
+      }
+    }
+    if (at !== blob.length) return false;
+    this.version = version;
+    this.updatedMs = updatedMs;
+    return true;
+  }
+
+  private planFor(blob: Buffer, schemaBytes: number): ReadPlan | undefined {
+    const end = SCHEMA_AT + schemaBytes;
+    if (blob.length < end) return undefined;
+    if (schemaBytes === this.ownSchema.length && blob.compare(this.ownSchema, 0, schemaBytes, SCHEMA_AT, end) === 0) return this.own;
+    const text = blob.toString('utf8', SCHEMA_AT, end);
+    if (this.foreign.has(text)) return this.foreign.get(text);
+    const entries = parseSchema(text);
+    const plan = entries && this.compile(layoutOf(entries, schemaBytes));
+    if (this.foreign.size >= MAX_FOREIGN_SCHEMAS) this.foreign.clear();
+    this.foreign.set(text, plan);
+    return plan;
+  }
+
+  private compile(layout: SchemaLayout): ReadPlan {
+    const target = new Int32Array(layout.entries.length).fill(-1);
+    layout.entries.forEach((e, i) => {
+      const to = this.wanted.findIndex((f) => {
+        const w = entryOf(f);
+        return w.name === e.name && w.kind === e.kind && w.dim === e.dim;
+      });
+      target[i] = to;
+    });
+    return { layout, target };
+  }
+}
+
+function readFloats(blob: Buffer, at: number, dim: number): Float32Array | undefined {
+  const v = new Float32Array(dim);
+  if (LITTLE_ENDIAN_HOST) new Uint8Array(v.buffer).set(blob.subarray(at, at + 4 * dim));
+  else for (let k = 0; k < dim; k++) v[k] = blob.readFloatLE(at + 4 * k);
+  for (let k = 0; k < dim; k++) if (!Number.isFinite(v[k]!)) return undefined;
+  return v;
+}
+
+/** One group's values as the stores hand them around: feature name -> value, lapsed ones absent. */
+export type GroupValues = Readonly<Record<string, FeatureValue | undefined>>;
+
+/** What a vector hash holds, whichever its layout. */
+export interface StoredGroup {
+  version: number | undefined;
+  updatedMs: number | undefined;
+  values: Record<string, FeatureValue>;
+  /** Features whose stored value could not be read (the whole group when a blob is unreadable). */
+  corrupt: string[];
+}
+
+/** The same checks and message as the per-field codec: both layouts accept exactly the same values. */
+function reject(f: ResolvedFeature, value: unknown): never {
+  const shown = value instanceof Float32Array ? `Float32Array(${value.length})` : JSON.stringify(value);
+  throw new TypeError(`cannot store ${shown} as ${f.type} feature ${f.name}`);
+}
+
+/**
+ * Both layouts of one feature group, compiled once from the registry group's
+ * features (in group order). Writers call `packed`/`fields`; readers of whole
+ * hashes (sync, tests, tools) call `decodeHash`; the serving hot path uses a
+ * PackedReader of its own feature subset.
+ */
+export class GroupCodec {
+  private readonly entries: readonly SchemaEntry[];
+  private readonly schema: Buffer;
+  private readonly layout: SchemaLayout;
+  private readonly full: PackedReader;
+
+  constructor(readonly features: readonly ResolvedFeature[]) {
+    this.entries = features.map(entryOf);
+    this.schema = Buffer.from(schemaText(this.entries), 'utf8');
+    if (this.schema.length > 0xffff) throw new RangeError(`feature group of ${features[0]?.name ?? '?'} has too long a schema to pack`);
+    this.layout = layoutOf(this.entries, this.schema.length);
+    this.full = new PackedReader(features, features);
+  }
+
+  /** A reader of `wanted` (features of this group) out of blobs. */
+  reader(wanted: readonly ResolvedFeature[]): PackedReader {
+    return new PackedReader(this.features, wanted);
+  }
+
+  /** The packed blob with version and update time zeroed (the Lua writer fills them). Throws TypeError on a value the type cannot hold. */
+  packed(values: GroupValues): Buffer {
+    const { features, entries, layout } = this;
+    let size = layout.varAt;
+    const texts: Array<string | readonly string[] | undefined> = [];
+    for (const i of layout.varEntries) {
+      const f = features[i]!;
+      const value = values[f.name];
+      texts.push(value === undefined ? undefined : (value as string | string[]));
+      if (value === undefined) continue;
+      if (entries[i]!.kind === 's') {
+        if (typeof value !== 'string') reject(f, value);
+        size += 4 + Buffer.byteLength(value);
+      } else {
+        if (!Array.isArray(value) || value.some((s) => typeof s !== 'string' || s === '' || s.includes(LIST_SEPARATOR))) reject(f, value);
+        size += 4;
+        for (const s of value) size += 4 + Buffer.byteLength(s);
+      }
+    }
+    const blob = Buffer.alloc(size);
+    blob[0] = PACKED_FORMAT;
+    blob.writeUInt16LE(this.schema.length, PACKED_HEADER_BYTES);
+    this.schema.copy(blob, SCHEMA_AT);
+    for (let i = 0; i < entries.length; i++) {
+      const value = values[features[i]!.name];
+      if (value === undefined) continue;
+      blob[layout.bitsAt + (i >> 3)]! |= 1 << (i & 7);
+      const at = layout.fixedAt[i]!;
+      if (at < 0) continue;
+      const e = entries[i]!;
+      if (e.kind === 'v') {
+        if (!(value instanceof Float32Array) || value.length !== e.dim || !value.every(Number.isFinite)) reject(features[i]!, value);
+        for (let k = 0; k < e.dim; k++) blob.writeFloatLE(value[k]!, at + 4 * k);
+      } else {
+        if (typeof value !== 'number' || (e.kind === 'i' ? !Number.isSafeInteger(value) : !Number.isFinite(value))) reject(features[i]!, value);
+        blob.writeDoubleLE(value + 0, at);
+      }
+    }
+    let at = layout.varAt;
+    for (const text of texts) {
+      if (text === undefined) continue;
+      if (typeof text === 'string') {
+        const len = blob.write(text, at + 4, 'utf8');
+        blob.writeUInt32LE(len, at);
+        at += 4 + len;
+      } else {
+        blob.writeUInt32LE(text.length, at);
+        at += 4;
+        for (const s of text) {
+          const len = blob.write(s, at + 4, 'utf8');
+          blob.writeUInt32LE(len, at);
+          at += 4 + len;
+        }
+      }
+    }
+    return blob;
+  }
+
+  /**
+   * A vector hash as the Lua writers leave it, version and write time filled
+   * in: for writers outside the worker's scripts (benchmark and test seeding).
+   */
+  hash(layout: VectorLayout, values: GroupValues, version: number, updatedMs: number): Record<string, string | Buffer> {
+    if (layout === 'packed') {
+      const blob = this.packed(values);
+      blob.writeDoubleLE(version, 1);
+      blob.writeDoubleLE(updatedMs, 9);
+      return { [PACKED_FIELD]: blob };
+    }
+    return { [VERSION_FIELD]: String(version), [UPDATED_FIELD]: String(updatedMs), ...Object.fromEntries(this.fields(values).set) };
+  }
+
+  /** Whether `feature` (of this group) can store `value`: the same answer in both layouts. */
+  holds(feature: ResolvedFeature, value: FeatureValue): boolean {
+    try {
+      encodeFeatureValue(feature, value);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /** The per-field layout: fields to set (feature name, encoded value) and to delete (lapsed features). */
+  fields(values: GroupValues): { set: Array<[string, string | Buffer]>; del: string[] } {
+    const set: Array<[string, string | Buffer]> = [];
+    const del: string[] = [];
+    for (const f of this.features) {
+      const value = values[f.name];
+      if (value === undefined) del.push(f.name);
+      else set.push([f.name, encodeFeatureValue(f, value)]);
+    }
+    return { set, del };
+  }
+
+  /**
+   * Decodes an HGETALL reply of a vector hash in either layout (a hash holding
+   * `_p` is packed). Undefined when the hash is absent or empty. Never throws.
+   */
+  decodeHash(hash: Readonly<Record<string, Buffer | string>> | undefined): StoredGroup | undefined {
+    if (hash === undefined) return undefined;
+    const blob = hash[PACKED_FIELD];
+    if (blob !== undefined) {
+      const read = this.full.read(typeof blob === 'string' ? Buffer.from(blob, 'latin1') : blob);
+      if (read === undefined) return { version: undefined, updatedMs: undefined, values: {}, corrupt: this.features.map((f) => f.name) };
+      const values: Record<string, FeatureValue> = {};
+      read.values.forEach((v, i) => {
+        if (v !== undefined) values[this.features[i]!.name] = v;
+      });
+      return { version: read.version, updatedMs: read.updatedMs, values, corrupt: [] };
+    }
+    if (Object.keys(hash).length === 0) return undefined;
+    const values: Record<string, FeatureValue> = {};
+    const corrupt: string[] = [];
+    for (const f of this.features) {
+      const raw = hash[f.name];
+      if (raw === undefined) continue;
+      const decoded = decodeFeatureValue(f, raw);
+      if (decoded.ok) values[f.name] = decoded.value;
+      else corrupt.push(f.name);
+    }
+    const version = Number(hash[VERSION_FIELD]?.toString());
+    const updatedMs = Number(hash[UPDATED_FIELD]?.toString());
+    return {
+      version: Number.isSafeInteger(version) ? version : undefined,
+      updatedMs: Number.isFinite(updatedMs) ? updatedMs : undefined,
+      values,
+      corrupt,
+    };
+  }
+}
