@@ -174,8 +174,11 @@ async function servedRows(url: string, ids: string[], features: string[]): Promi
   return new Map(vectors.map((v) => [v.entity_id, v.features]));
 }
 
+/** After a warm-up of the same load: the first requests a server sees pay for JIT and plan compilation. */
 async function capacity(t: Target): Promise<{ rps: number; p50: number; p99: number; errors: number }> {
-  const r = await autocannon({ url: t.url, method: 'POST', headers: JSON_HEADERS, body: t.body, connections: 8, duration: CAPACITY_S });
+  const load = { url: t.url, method: 'POST' as const, headers: JSON_HEADERS, body: t.body, connections: 8 };
+  await autocannon({ ...load, duration: WARMUP_MS / 1_000 });
+  const r = await autocannon({ ...load, duration: CAPACITY_S });
   return { rps: round(r.requests.average, 0), p50: r.latency.p50, p99: r.latency.p99, errors: r.errors + r.timeouts + r.non2xx };
 }
 
