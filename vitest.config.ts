@@ -29,6 +29,7 @@ const CLUSTER_READY: string[] = [
   'test/integration/backfill-switch.test.ts',
   'test/integration/backfill-resume.test.ts',
   'test/integration/recovery-cache.test.ts',
+  'test/integration/cli-get.test.ts',
   'test/integration/layout-switch.test.ts',
 ];
 
