@@ -267,7 +267,10 @@ class Reader {
     let waits: Array<Promise<void>> | undefined;
     // Allocated on the first miss only: the all-hits path stays allocation-light.
     let fetchIds: string[] | undefined;
-    let fetchSlots: number[][] | undefined;
+    let fetchKeys: string[] | undefined;
+    // Position of the first occurrence of each fetched id; repeats of an id as (position, fetch slot) pairs.
+    let fetchAt: number[] | undefined;
+    let repeats: number[] | undefined;
     let seen: Map<string, number> | undefined;
     let joins: Map<Batch, Joined> | undefined;
     let hits = 0;
@@ -290,19 +293,21 @@ class Reader {
         join.slots.push(flying.index);
         continue;
       }
-      if (fetchIds === undefined || fetchSlots === undefined || seen === undefined) {
+      if (fetchIds === undefined || fetchKeys === undefined || fetchAt === undefined || seen === undefined) {
         fetchIds = [];
-        fetchSlots = [];
+        fetchKeys = [];
+        fetchAt = [];
         seen = new Map();
       }
-      const at = seen.get(id);
+      const at = seen.get(key);
       if (at !== undefined) {
-        fetchSlots[at]!.push(i);
+        (repeats ??= []).push(i, at);
         continue;
       }
-      seen.set(id, fetchIds.length);
+      seen.set(key, fetchIds.length);
       fetchIds.push(id);
-      fetchSlots.push([i]);
+      fetchKeys.push(key);
+      fetchAt.push(i);
     }
     if (shared) {
       const counted = this.s.metrics.counts.cache;
@@ -313,15 +318,21 @@ class Reader {
     if (joins !== undefined) {
       for (const join of joins.values()) (waits ??= []).push(join.flight.batch.then((all) => this.joined(call, join, all, keyspaceVersion, answerBy)));
     }
-    if (fetchIds !== undefined && fetchSlots !== undefined) {
-      const slots = fetchSlots;
+    if (fetchIds !== undefined && fetchKeys !== undefined && fetchAt !== undefined) {
+      const positions = fetchAt;
+      const again = repeats;
       const batch = this.s.fetcher.fetch({ plan, ids: fetchIds, keyspaceVersion, deadlineAt: fetchBy, source, counts: call.counts });
-      if (shared) this.share(plan, fetchIds, batch, fetchBy);
+      if (shared) this.share(plan, fetchIds, fetchKeys, batch, fetchBy);
       (waits ??= []).push(
         batch.then((all) => {
-          for (let j = 0; j < slots.length; j++) {
+          for (let j = 0; j < positions.length; j++) {
             const stored = all[j];
-            for (const i of slots[j]!) call.deliver(i, stored, stored?.source ?? 'default');
+            call.deliver(positions[j]!, stored, stored?.source ?? 'default');
+          }
+          if (again === undefined) return;
+          for (let r = 0; r < again.length; r += 2) {
+            const stored = all[again[r + 1]!];
+            call.deliver(again[r]!, stored, stored?.source ?? 'default');
           }
         }),
       );
@@ -350,21 +361,22 @@ class Reader {
     }
   }
 
-  /** Registers a batch so concurrent calls join it, and caches what it read. */
-  private share(plan: EntityPlan, ids: readonly string[], batch: Batch, fetchBy: number): void {
-    const entries = ids.map((id, index) => {
-      const key = `${plan.entity}:${id}`;
-      const entry: InFlight = { batch, index, fetchBy };
-      this.inFlight.set(key, entry);
-      return [key, entry] as const;
-    });
+  /** Registers a batch so concurrent calls join it, and caches what it read. `keys[j]` is the in-flight key of `ids[j]`. */
+  private share(plan: EntityPlan, ids: readonly string[], keys: readonly string[], batch: Batch, fetchBy: number): void {
+    const entries = new Array<InFlight>(keys.length);
     const inFlight = this.inFlight;
+    for (let index = 0; index < keys.length; index++) {
+      const entry: InFlight = { batch, index, fetchBy };
+      inFlight.set(keys[index]!, entry);
+      entries[index] = entry;
+    }
     void batch.then((all) => {
-      for (const [key, entry] of entries) {
-        if (inFlight.get(key) === entry) inFlight.delete(key);
-        const stored = all[entry.index];
+      for (let index = 0; index < keys.length; index++) {
+        const key = keys[index]!;
+        if (inFlight.get(key) === entries[index]) inFlight.delete(key);
+        const stored = all[index];
         // Only answers from a store are cached; "unavailable" must not outlive the outage.
-        if (stored !== undefined && inFlight === this.inFlight) this.cache?.set(plan, ids[entry.index]!, stored);
+        if (stored !== undefined && inFlight === this.inFlight) this.cache?.set(plan, ids[index]!, stored);
       }
     });
   }

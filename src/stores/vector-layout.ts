@@ -210,7 +210,7 @@ export class PackedReader {
         const len = blob.readUInt32LE(at);
         at += 4;
         if (at + len > blob.length) return false;
-        if (to >= 0) out[slots[to]!] = blob.toString('utf8', at, at + len);
+        if (to >= 0) out[slots[to]!] = utf8(blob, at, at + len);
         at += len;
       } else {
         if (at + 4 > blob.length) return false;
@@ -224,7 +224,7 @@ export class PackedReader {
           const len = blob.readUInt32LE(at);
           at += 4;
           if (at + len > blob.length) return false;
-          if (items) items[k] = blob.toString('utf8', at, at + len);
+          if (items) items[k] = utf8(blob, at, at + len);
           at += len;
         }
         if (items) out[slots[to]!] = Object.freeze(items);
@@ -260,6 +260,20 @@ export class PackedReader {
     });
     return { layout, target };
   }
+}
+
+/** Below this length an ASCII string is built in JS: cheaper than a call into Buffer's native decoder. */
+const SHORT_STRING = 12;
+
+function utf8(blob: Buffer, from: number, to: number): string {
+  if (to - from > SHORT_STRING) return blob.toString('utf8', from, to);
+  let s = '';
+  for (let k = from; k < to; k++) {
+    const c = blob[k]!;
+    if (c >= 0x80) return blob.toString('utf8', from, to);
+    s += String.fromCharCode(c);
+  }
+  return s;
 }
 
 function readFloats(blob: Buffer, at: number, dim: number): Float32Array | undefined {
