@@ -10,7 +10,8 @@
  *   at<rate>   open loop at a fixed rate (bench/feast/paced.ts): p50/p90/p99, achieved
  *              rate, errors, requests dropped because the server fell behind;
  *              1,000 req/s for both, then half of Feast's capacity for both when
- *              Feast cannot keep up with 1,000.
+ *              Feast cannot keep up with 1,000; featurestream alone at half its own
+ *              capacity (`athalf`) when that is below 1,000.
  *
  * The same Feast request body also goes to featurestream's Feast-shaped route
  * (`featurestream_feast_shape`), after checking both answer the same values.
@@ -112,6 +113,16 @@ export default async function run(): Promise<BenchResult> {
       const fsP99 = metrics[`featurestream_${label}_p99_ms`];
       const feastP99 = metrics[`feast_${label}_p99_ms`];
       if (typeof fsP99 === 'number' && typeof feastP99 === 'number') metrics[`p99_feast_vs_featurestream_${label}`] = round(feastP99 / fsP99, 1);
+    }
+    // featurestream alone at half its own capacity, when that is below 1,000 req/s: its latency where it is not overloaded.
+    const ownCapacity = Number(metrics.featurestream_capacity_rps);
+    if (ownCapacity < RATE * 0.9) {
+      const rate = Math.max(10, Math.floor(ownCapacity / 100) * 50);
+      metrics.half_capacity_rate = rate;
+      await paced(fsTarget, rate, WARMUP_MS);
+      const r = await paced(fsTarget, rate, MEASURE_MS);
+      for (const k of ['p50_ms', 'p90_ms', 'p99_ms', 'achieved_rps', 'errors', 'error_kinds', 'dropped'] as const) metrics[`featurestream_athalf_${k}`] = r[k];
+      table.push({ server: 'featurestream', load: `${rate} req/s, open loop (half its capacity)`, p50_ms: r.p50_ms, p99_ms: r.p99_ms, achieved_rps: r.achieved_rps, errors: r.errors, dropped: r.dropped });
     }
     metrics.load_avg_1m_end = round(loadavg()[0]!);
     return { metrics, table };
