@@ -16,10 +16,10 @@
  * kept and counted once their tile is current. Every windowed operator merges
  * its tiles: count, sum, avg, min, max, distinct_count, stddev/variance
  * (population; Welford mean and M2 per tile, merged), top_k (counts per value
- * per tile; most frequent first, ties to the value that sorts first) and
+ * per tile; most frequent first, ties to the value that sorts first),
  * approx_quantile (log-bucket counts per tile, within 1%, see quantile.ts)
- * and approx_distinct (exact value hashes, then HyperLogLog registers per
- * tile merged by max; see approx-distinct.ts).
+ * and approx_distinct (value hashes, then HyperLogLog registers per tile
+ * merged by max, see approx-distinct.ts).
  *
  * Other rules:
  * - Late events: an event lands in its own tile as long as that tile is in
@@ -29,8 +29,8 @@
  * - Freshness: a feature is absent from `evaluate` (listed in `lapsed`) when
  *   no event reached it with ts > now - TTL (TTL = 2 x freshness; freshness
  *   defaults to the window). A fresh feature over an empty window is 0 for
- *   count, sum, distinct_count and approx_distinct, [] for top_k, and its default for avg,
- *   min, max, stddev, variance and approx_quantile.
+ *   count, sum, distinct_count and approx_distinct, [] for top_k, and its
+ *   default for avg, min, max, stddev, variance and approx_quantile.
  * - last: the value of the newest event by event time; at equal times the
  *   larger value wins (numbers numerically, strings by code unit, vectors
  *   element by element), so arrival order never matters. last_time is the
@@ -46,6 +46,10 @@
  *   itself within the TTL of now; an older one only joins a live slot.
  *   first is the earliest value by event time (ties: the smaller value),
  *   first_k the k distinct values seen earliest, earliest first.
+ * - approx_distinct counts what distinct_count counts: exactly while at most
+ *   128 distinct values fall in the slot's span, else within a relative
+ *   standard error of 1.63% (HyperLogLog, 4,096 registers), until the span
+ *   holds no register tile again.
  * - An event whose time is more than `maxFutureSkewMs` (default 5 min)
  *   ahead of its arrival throws InvalidEventError EVENT_IN_FUTURE. Arrival is
  *   `event.arrivalMs` (the Kafka record timestamp), else `nowMs`: a replay of

@@ -5,6 +5,7 @@ import { Keys } from '../stores/keys.ts';
 import { createRedis, type RedisClient } from '../stores/redis.ts';
 import { estimateCapacity, formatBytes } from '../stores/sizing.ts';
 import { readActiveVersion } from '../consumers/backfill/handover.ts';
+import { GroupCodec, PACKED_FIELD } from '../stores/vector-layout.ts';
 
 interface SizeOptions {
   config?: string;
@@ -46,6 +47,7 @@ async function run(o: SizeOptions): Promise<void> {
     const version = await readActiveVersion(redis, keys);
     for (const entity of registry.entities) {
       const groups = registry.groups.filter((g) => g.entity === entity.name);
+      const codecs = groups.map((g) => new GroupCodec(g.features.map((n) => registry.feature(n)!)));
       const first = groups[0];
       if (!first) continue;
       const { sampled, total } = await scanKeys(redis, keys.vectorPattern(entity.name, first.name, version), o.sample);
@@ -62,7 +64,11 @@ async function run(o: SizeOptions): Promise<void> {
         const replies = (await pipe.exec()) ?? [];
         for (let i = 0; i < replies.length; i += 2) {
           bytes += Number(replies[i]?.[1] ?? 0);
-          const fields = (replies[i + 1]?.[1] ?? {}) as Record<string, Buffer>;
+          let fields: Record<string, string | Buffer> = (replies[i + 1]?.[1] ?? {}) as Record<string, Buffer>;
+          // DynamoDB items hold one attribute per feature whatever the Redis layout: size a packed group per field.
+          const codec = codecs[i / 2];
+          const stored = codec && fields[PACKED_FIELD] !== undefined ? codec.decodeHash(fields) : undefined;
+          if (codec && stored) fields = codec.hash('fields', stored.values, stored.version ?? 0, stored.updatedMs ?? 0);
           for (const [f, v] of Object.entries(fields)) itemBytes += f.length + v.length;
         }
       }

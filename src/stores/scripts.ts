@@ -31,18 +31,25 @@ export function loadScripts(client: RedisClient): void {
   for (const file of readdirSync(luaDir)) {
     const match = /^(.+)-(\d+|n)\.lua$/.exec(file);
     if (!match) continue;
-    const [, base, keys] = match as unknown as [string, string, string];
+    const base = match[1]!;
+    const keys = match[2]!;
     const lua = readFileSync(luaDir + file, 'utf8');
     client.defineCommand(commandName(toCamel(base) as ScriptName), keys === 'n' ? { lua } : { lua, numberOfKeys: Number(keys) });
   }
   loaded.add(client);
 }
 
-type Callable = (...args: Array<string | Buffer | number>) => unknown;
+export type Callable = (...args: Array<string | Buffer | number>) => unknown;
+
+/** A command defineCommand added to the client and its pipelines (ioredis' types cannot list those). */
+export function definedCommand(pipeline: ChainableCommander, method: string): Callable | undefined {
+  const fn: unknown = Reflect.get(pipeline, method);
+  return typeof fn === 'function' ? (fn as Callable) : undefined;
+}
 
 /** Queues a script call on a pipeline; the reply arrives with the pipeline's exec(). */
 export function queueScript(pipeline: ChainableCommander, name: ScriptName, keys: string[], args: Array<string | Buffer | number>): void {
-  const fn = (pipeline as unknown as Record<string, Callable | undefined>)[commandName(name)];
+  const fn = definedCommand(pipeline, commandName(name));
   if (!fn) throw new Error(`Lua script ${name} is not loaded: call loadScripts(client) first`);
   const lead = name === 'materialize' ? [keys.length] : [];
   fn.call(pipeline, ...lead, ...keys, ...args);

@@ -8,6 +8,7 @@
 import { readFileSync } from 'node:fs';
 import type { ChainableCommander } from 'ioredis';
 import type { RedisClient } from '../stores/redis.ts';
+import { definedCommand } from '../stores/scripts.ts';
 
 /** Bumped when a script's contract changes, so two releases sharing one Redis never run each other's script under one name. */
 const SCRIPT_VERSION = 2;
@@ -31,8 +32,6 @@ export function loadSyncScripts(client: RedisClient): void {
   loaded.add(client);
 }
 
-type Callable = (...args: Array<string | Buffer | number>) => unknown;
-
 /**
  * Queues a script call on a pipeline. `buffers` asks for Buffer replies (the
  * `...Buffer` twin ioredis defines), needed where replies hold binary state.
@@ -45,7 +44,7 @@ export function queueSyncScript(
   buffers = false,
 ): void {
   const method = `${commandName(name)}${buffers ? 'Buffer' : ''}`;
-  const fn = (pipeline as unknown as Record<string, Callable | undefined>)[method];
+  const fn = definedCommand(pipeline, method);
   if (!fn) throw new Error(`Lua script ${name} is not loaded: call loadSyncScripts(client) first`);
   fn.call(pipeline, keys.length, ...keys, ...args);
 }

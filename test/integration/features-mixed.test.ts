@@ -114,13 +114,16 @@ function randomEvents(topic: string, count: number, heavy: number, nowMs: number
 
 /**
  * Features compared within a bound rather than exactly: stddev (Welford
- * merge vs two passes), the 1% quantile sketch, and approx_distinct (exact up
- * to EXACT_MAX values, then within 2%).
+ * merge vs two passes), the 1% quantile sketch, and approx_distinct: exact up
+ * to EXACT_MAX values, then HyperLogLog, whose 2% is a standard error
+ * (1.04/sqrt(4096) = 1.63%), not a per-estimate bound: one estimate is held to
+ * 4 standard errors (a run at seed 29742 read 692 for 678, 2.1% off).
  */
 const CLOSE = new Set(['amount_sd_24h', 'pair_sd_24h']);
 const QUANTILE = new Set(['amount_p90_24h']);
 const DISTINCT = new Set(['merchants_approx_24h', 'amounts_approx_24h', 'lifetime_amounts', 'pair_amounts_approx_24h']);
 const EXACT_MAX = 128;
+const HLL_ESTIMATE_BOUND = 4 * (1.04 / Math.sqrt(4096));
 
 function compare(entity: string, id: string, actual: Readonly<Record<string, unknown>>, expected: Record<string, FeatureValue>): string[] {
   const diffs: string[] = [];
@@ -131,7 +134,7 @@ function compare(entity: string, id: string, actual: Readonly<Record<string, unk
       : QUANTILE.has(name)
         ? typeof got === 'number' && Math.abs(got - (want as number)) <= 0.01 * Math.abs(want as number)
         : DISTINCT.has(name) && (want as number) > EXACT_MAX
-          ? typeof got === 'number' && Math.abs(got - (want as number)) <= 0.02 * (want as number)
+          ? typeof got === 'number' && Math.abs(got - (want as number)) <= HLL_ESTIMATE_BOUND * (want as number)
           : JSON.stringify(got) === JSON.stringify(want);
     if (!ok) diffs.push(`${entity} ${id} ${name}: expected ${JSON.stringify(want)}, got ${JSON.stringify(got)}`);
   }

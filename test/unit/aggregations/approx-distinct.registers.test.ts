@@ -13,6 +13,7 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { EXACT_MAX } from '../../../src/aggregations/approx-distinct.ts';
 import { valueHash } from '../../../src/aggregations/dedup.ts';
 import { WindowEngine } from '../../../src/aggregations/engine.ts';
 import { ByteReader, ByteWriter } from '../../../src/aggregations/bytes.ts';
@@ -210,5 +211,23 @@ describe('approx_distinct registers', () => {
       }),
       { numRuns: 300 },
     );
+  });
+
+  it(`counts exactly up to ${EXACT_MAX} values, estimates beyond, and is exact again once the registers have left the span`, () => {
+    const engine = new WindowEngine(registry);
+    const state = engine.newState('user');
+    const apply = (t: number, merchant: string) => engine.apply(state, { source: 'tx', entityId: 'u1', eventTimeMs: t, fields: { amount: 1, merchant } }, t);
+    for (let i = 0; i < EXACT_MAX; i++) apply(T0 + i, `m${i}`);
+    expect(engine.evaluate(state, T0 + 1_000).groups.features).toMatchObject({ ad1m: EXACT_MAX, ad_life: EXACT_MAX });
+    expect(state.approx.map((a) => a?.registers)).toEqual([undefined, undefined]);
+    apply(T0 + 200, `m${EXACT_MAX}`);
+    expect(state.approx.every((a) => a?.registers !== undefined)).toBe(true);
+    const v = engine.evaluate(state, T0 + 1_000).groups.features!;
+    expect(Math.abs((v.ad1m as number) - (EXACT_MAX + 1))).toBeLessThanOrEqual(4 * RSE * (EXACT_MAX + 1));
+    expect(v.ad1m).toBe(sketchOf(Array.from({ length: EXACT_MAX + 1 }, (_, i) => `m${i}`)));
+    // Two minutes on, every register tile has left the 1m span, and the lifetime feature (TTL 1m) has lapsed: both count exactly again.
+    apply(T0 + 120_000, 'late');
+    expect(state.approx.map((a) => a?.registers)).toEqual([undefined, undefined]);
+    expect(engine.evaluate(state, T0 + 120_001).groups.features).toMatchObject({ ad1m: 1, ad_life: 1 });
   });
 });
