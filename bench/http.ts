@@ -10,7 +10,8 @@
  *   at<rate>   open loop at a fixed rate (bench/feast/paced.ts): p50/p90/p99, achieved
  *              rate, errors, requests dropped because the server fell behind;
  *              1,000 req/s for both, then half of Feast's capacity for both when
- *              Feast cannot keep up with 1,000.
+ *              Feast cannot keep up with 1,000; featurestream alone at half its own
+ *              capacity (`athalf`) when that is below 1,000.
  *
  * The same Feast request body also goes to featurestream's Feast-shaped route
  * (`featurestream_feast_shape`), after checking both answer the same values.
@@ -35,6 +36,12 @@ const BATCH = 100;
 const RATE = 1_000;
 const WARMUP_MS = 2_000;
 const MEASURE_MS = 15_000;
+/** A p99 wants samples: a low rate runs longer, up to a minute, for at least this many requests. */
+const MIN_SAMPLES = 600;
+
+function measureMs(rate: number): number {
+  return Math.min(60_000, Math.max(MEASURE_MS, (MIN_SAMPLES / rate) * 1_000));
+}
 const CAPACITY_S = 5;
 const JSON_HEADERS = { 'content-type': 'application/json' };
 
@@ -105,13 +112,23 @@ export default async function run(): Promise<BenchResult> {
       if (rate !== RATE) metrics.low_rate = rate;
       for (const t of targets) {
         await paced(t, rate, WARMUP_MS);
-        const r = await paced(t, rate, MEASURE_MS);
+        const r = await paced(t, rate, measureMs(rate));
         for (const k of ['p50_ms', 'p90_ms', 'p99_ms', 'achieved_rps', 'errors', 'error_kinds', 'dropped'] as const) metrics[`${t.name}_${label}_${k}`] = r[k];
         table.push({ server: t.name, load: `${rate} req/s, open loop`, p50_ms: r.p50_ms, p99_ms: r.p99_ms, achieved_rps: r.achieved_rps, errors: r.errors, dropped: r.dropped });
       }
       const fsP99 = metrics[`featurestream_${label}_p99_ms`];
       const feastP99 = metrics[`feast_${label}_p99_ms`];
       if (typeof fsP99 === 'number' && typeof feastP99 === 'number') metrics[`p99_feast_vs_featurestream_${label}`] = round(feastP99 / fsP99, 1);
+    }
+    // featurestream alone at half its own capacity, when that is below 1,000 req/s: its latency where it is not overloaded.
+    const ownCapacity = Number(metrics.featurestream_capacity_rps);
+    if (ownCapacity < RATE * 0.9) {
+      const rate = Math.max(10, Math.floor(ownCapacity / 100) * 50);
+      metrics.half_capacity_rate = rate;
+      await paced(fsTarget, rate, WARMUP_MS);
+      const r = await paced(fsTarget, rate, measureMs(rate));
+      for (const k of ['p50_ms', 'p90_ms', 'p99_ms', 'achieved_rps', 'errors', 'error_kinds', 'dropped'] as const) metrics[`featurestream_athalf_${k}`] = r[k];
+      table.push({ server: 'featurestream', load: `${rate} req/s, open loop (half its capacity)`, p50_ms: r.p50_ms, p99_ms: r.p99_ms, achieved_rps: r.achieved_rps, errors: r.errors, dropped: r.dropped });
     }
     metrics.load_avg_1m_end = round(loadavg()[0]!);
     return { metrics, table };
