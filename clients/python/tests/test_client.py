@@ -28,16 +28,32 @@ def redis_cli(*args: str) -> str:
     return subprocess.check_output(["redis-cli", "-h", url.hostname or "127.0.0.1", "-p", str(url.port or 6379), *args], text=True)
 
 
+# The per-field layout, so that redis-cli can seed a vector as plain fields (the default, packed,
+# is one binary field that only the project's own codec writes).
+REGISTRY = {
+    "layout": "fields",
+    "entities": [{"name": "user"}],
+    "sources": [{"name": "transactions", "entity": "user", "keyField": "user_id", "timeField": "ts", "schema": "transactions"}],
+    "features": [
+        {"name": "tx_count_1h", "source": "transactions", "op": "count", "window": "1h", "type": "int", "default": 0},
+        {"name": "recent_merchants", "source": "transactions", "op": "last_k", "field": "merchant_id", "k": 10,
+         "type": "string_list", "default": [], "freshness": "7d"},
+    ],
+}
+
+
 @pytest.fixture(scope="module")
-def server():
+def server(tmp_path_factory):
     prefix = f"fs-py-{uuid.uuid4().hex[:8]}:"
     key = f"{prefix}user:u1:features"
     redis_cli("HSET", key, "_version", "1", "_updated_ms", str(int(time.time() * 1000)), "tx_count_1h", "7")
     redis_cli("PEXPIRE", key, "600000")
+    config = tmp_path_factory.mktemp("registry") / "registry.json"
+    config.write_text(json.dumps(REGISTRY))
     env = {**os.environ, "REDIS_URL": REDIS_URL, "FEATURESTREAM_KEY_PREFIX": prefix, "FEATURESTREAM_SERVER_TOKEN": TOKEN, "LOG_LEVEL": "info"}
     env.pop("REDIS_CLUSTER_NODES", None)
     proc = subprocess.Popen(
-        ["npx", "tsx", "src/cli/main.ts", "serve", "--port", "0", "--max-ids", "10", "--deadline", "500"],
+        ["npx", "tsx", "src/cli/main.ts", "serve", "--port", "0", "--max-ids", "10", "--deadline", "500", "--config", str(config)],
         cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
     port = None
