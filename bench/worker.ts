@@ -151,7 +151,9 @@ async function processesRun(kafka: Kafka, processes: number): Promise<number> {
   const s = await setup(kafka, 4);
   const dir = mkdtempSync(join(tmpdir(), 'fs-bench-worker-'));
   const config = join(dir, 'registry.json');
-  writeFileSync(config, JSON.stringify({ ...defaultRegistryConfig, sources: s.registry.sources.map((src) => ({ ...defaultRegistryConfig.sources.find((d) => d.name === src.name), topic: src.topic })) }));
+  // JSON names the built-in schemas (the default registry's sources are named after them).
+  const sources = defaultRegistryConfig.sources.map((src) => ({ ...src, schema: src.name, topic: `${s.prefix}-${src.name}` }));
+  writeFileSync(config, JSON.stringify({ ...defaultRegistryConfig, sources }));
   await fill(kafka, s.txTopic, EVENTS);
   const groupId = `${s.prefix}-group`;
   const cli = process.env.BENCH_WORKER_DIST === '1' ? ['bin/featurestream.mjs'] : ['--import', 'tsx', 'src/cli/main.ts'];
@@ -159,10 +161,12 @@ async function processesRun(kafka: Kafka, processes: number): Promise<number> {
     env: { ...process.env, FEATURESTREAM_KEY_PREFIX: `${s.prefix}:`, LOG_LEVEL: 'warn', REDIS_CLUSTER_NODES: '' },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
-  const exited = new Promise((resolve) => child.once('exit', resolve));
+  let exitCode: number | null | undefined;
+  const exited = new Promise((resolve) => child.once('exit', (code) => resolve((exitCode = code))));
   try {
     let t0 = 0;
     for (;;) {
+      if (exitCode !== undefined) throw new Error(`featurestream worker --processes ${processes} exited with ${exitCode} before consuming the backlog`);
       const n = await committed(s.admin, groupId, s.txTopic);
       if (n > 0 && t0 === 0) t0 = performance.now();
       if (n >= EVENTS) break;
