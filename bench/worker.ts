@@ -10,7 +10,8 @@
  *     sync workers running in the same process
  *   events_per_sec_4p_cli_processes_1/_2: the 4-partition case run by the CLI,
  *     `featurestream worker --processes N` (separate processes), N = 1 and 2, timed
- *     alike from the first commit to the last; processes_ratio = 2 / 1
+ *     alike from the production of the events (once every process has joined) to the
+ *     last commit; processes_ratio = 2 / 1
  *   events_per_sec_4p_cluster (+ _nowait): the 4-partition case on a 3-master Redis
  *     Cluster (REDIS_CLUSTER_NODES), with WAIT for one replica (the default there) and
  *     without; cluster_ratio = cluster / single node (goal >= 0.75)
@@ -154,7 +155,6 @@ async function processesRun(kafka: Kafka, processes: number): Promise<number> {
   // JSON names the built-in schemas (the default registry's sources are named after them).
   const sources = defaultRegistryConfig.sources.map((src) => ({ ...src, schema: src.name, topic: `${s.prefix}-${src.name}` }));
   writeFileSync(config, JSON.stringify({ ...defaultRegistryConfig, sources }));
-  await fill(kafka, s.txTopic, EVENTS);
   const groupId = `${s.prefix}-group`;
   const cli = process.env.BENCH_WORKER_DIST === '1' ? ['bin/featurestream.mjs'] : ['--import', 'tsx', 'src/cli/main.ts'];
   const child = spawn(process.execPath, [...cli, 'worker', '--config', config, '--group', groupId, '--metrics-port', '0', '--no-sync-workers', '--processes', String(processes)], {
@@ -163,13 +163,22 @@ async function processesRun(kafka: Kafka, processes: number): Promise<number> {
   });
   let exitCode: number | null | undefined;
   const exited = new Promise((resolve) => child.once('exit', (code) => resolve((exitCode = code))));
+  const alive = () => {
+    if (exitCode !== undefined) throw new Error(`featurestream worker --processes ${processes} exited with ${exitCode} before consuming the events`);
+  };
   try {
-    let t0 = 0;
+    // Timed from the moment every process has joined (process start-up is not throughput): the
+    // events are produced then, and the clock stops at the last commit.
     for (;;) {
-      if (exitCode !== undefined) throw new Error(`featurestream worker --processes ${processes} exited with ${exitCode} before consuming the backlog`);
-      const n = await committed(s.admin, groupId, s.txTopic);
-      if (n > 0 && t0 === 0) t0 = performance.now();
-      if (n >= EVENTS) break;
+      alive();
+      const { groups } = await s.admin.describeGroups([groupId]);
+      if (groups[0]?.state === 'Stable' && groups[0].members.length === processes) break;
+      await sleep(50);
+    }
+    const t0 = performance.now();
+    await fill(kafka, s.txTopic, EVENTS);
+    while ((await committed(s.admin, groupId, s.txTopic)) < EVENTS) {
+      alive();
       await sleep(5);
     }
     return EVENTS / ((performance.now() - t0) / 1000);
