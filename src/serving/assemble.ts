@@ -15,13 +15,6 @@ export type OnDemandError = (feature: string) => void;
 
 type Features = Record<string, ServedValue>;
 
-/**
- * Builds one plan's features object from the stored values and the computed
- * on-demand record as a single object literal, so every vector of the plan is
- * allocated at once with one hidden class (filling an object key by key costs
- * ~10x more). Generated from feature names the registry schema restricts to
- * `[a-z][a-z0-9_]*`, quoted again by JSON.stringify.
- */
 type Shape = (values: readonly ServedValue[], onDemand: Readonly<Record<string, FeatureValue>> | undefined) => Features;
 
 interface PlanAssembly {
@@ -35,6 +28,13 @@ interface PlanAssembly {
 
 const assemblies = new WeakMap<EntityPlan, PlanAssembly>();
 
+/**
+ * Builds one plan's features object from the stored values and the computed
+ * on-demand record as a single object literal, so every vector of the plan is
+ * allocated at once with one hidden class (filling an object key by key costs
+ * ~10x more). Generated from feature names the registry schema restricts to
+ * `[a-z][a-z0-9_]*`, quoted again by JSON.stringify.
+ */
 function shapeOf(stored: readonly string[], onDemand: readonly string[]): Shape {
   const fields = [
     ...stored.map((name, i) => `${JSON.stringify(name)}: values[${i}]`),
