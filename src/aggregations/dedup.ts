@@ -67,6 +67,8 @@ export class DedupMemory {
   private index: Int32Array | undefined;
   /** Size that triggers the next prune. */
   private pruneAt = PRUNE_MIN;
+  /** At most the earliest arrival held (arrivals only ever move later): a prune before it has nothing to drop. */
+  private oldest = Infinity;
 
   get size(): number {
     return this.hashes.length;
@@ -110,6 +112,7 @@ export class DedupMemory {
   }
 
   private append(h: number, arrival: number): void {
+    if (arrival < this.oldest) this.oldest = arrival;
     this.hashes.push(h);
     this.arrivals.push(arrival);
     const n = this.hashes.length;
@@ -144,12 +147,20 @@ export class DedupMemory {
     if (this.clock === undefined) return;
     const from = this.clock - horizonMs;
     const { hashes, arrivals } = this;
-    let w = 0;
-    for (let i = 0; i < hashes.length; i++) {
-      if (arrivals[i]! <= from) continue;
-      hashes[w] = hashes[i]!;
-      arrivals[w++] = arrivals[i]!;
+    if (this.oldest > from) {
+      this.pruneAt = Math.max(PRUNE_MIN, hashes.length * 2);
+      return;
     }
+    let w = 0;
+    let oldest = Infinity;
+    for (let i = 0; i < hashes.length; i++) {
+      const a = arrivals[i]!;
+      if (a <= from) continue;
+      if (a < oldest) oldest = a;
+      hashes[w] = hashes[i]!;
+      arrivals[w++] = a;
+    }
+    this.oldest = oldest;
     const dropped = w < hashes.length;
     hashes.length = arrivals.length = w;
     this.pruneAt = Math.max(PRUNE_MIN, w * 2);

@@ -1,5 +1,6 @@
 /** In-memory state of one entity; slots are created on their first event. */
 import { DedupMemory } from './dedup.ts';
+import type { ReadMemo } from './memo.ts';
 
 /**
  * Sparse tiles of one series, sorted by tile index, interleaved in one array
@@ -112,6 +113,8 @@ export interface EntityState {
   approx: (ApproxState | undefined)[];
   /** Per source of the entity (plan order): hashes of counted event ids by arrival time, for de-duplication. */
   dedup: DedupMemory[];
+  /** Remembered reads (memo.ts); never serialized. */
+  memo: ReadMemo | undefined;
 }
 
 export interface StateShape {
@@ -145,5 +148,6 @@ export function emptyState(slots: StateShape): EntityState {
     quantiles: slots.quantiles.map(() => undefined),
     approx: slots.approx.map(() => undefined),
     dedup: slots.sources.map(() => new DedupMemory()),
+    memo: undefined,
   };
 }
