@@ -96,18 +96,18 @@ describe('applyMany and remembered reads against the brute-force reference', () 
       fc.property(fc.constantFrom(0, 3_000, 60_000), streams, fc.array(fc.nat(), { maxLength: 20 }), gaps, fc.array(fc.boolean(), { maxLength: 12 }), (h, steps, cuts, later, evictAt) =>
         check(testRegistry, h, steps, cuts, later, evictAt),
       ),
-      { numRuns: 200 },
+      { numRuns: 150 },
     );
-  });
+  }, 60_000);
 
   it('filters, top_k, lifetime and first_k likewise', () => {
     fc.assert(
       fc.property(streams, fc.array(fc.nat(), { maxLength: 20 }), gaps, fc.array(fc.boolean(), { maxLength: 12 }), (steps, cuts, later, evictAt) =>
         check(filtered, 60_000, steps, cuts, later, evictAt),
       ),
-      { numRuns: 200 },
+      { numRuns: 150 },
     );
-  });
+  }, 60_000);
 
   it('returns an invalid event\'s error in its place and applies the rest', () => {
     const engine = new WindowEngine(testRegistry, { maxFutureSkewMs: SKEW_MS });
