@@ -71,10 +71,14 @@ export function hashOf(text: string): number {
   return h & 0x3fffffff;
 }
 
+/** Shared by every memory that holds no id yet (memory per state); frozen, as nothing may ever add to it. */
+const NONE: never[] = Object.freeze([]) as never[];
+
 export class DedupMemory {
-  readonly hashes: number[] = [];
+  /** The hashes held, in the order they counted (serialize.ts writes them so). */
+  hashes: number[] = NONE;
   /** Arrival time of the copy that counted, per hash. */
-  readonly arrivals: number[] = [];
+  arrivals: number[] = NONE;
   /** Newest arrival of any event of the entity: the horizon is measured back from it. */
   clock: number | undefined;
   /** Position + 1 of each hash, by its low bits; 0 = empty. */
@@ -127,6 +131,10 @@ export class DedupMemory {
 
   private append(h: number, arrival: number): void {
     if (arrival < this.oldest) this.oldest = arrival;
+    if (this.hashes === NONE) {
+      this.hashes = [];
+      this.arrivals = [];
+    }
     this.hashes.push(h);
     this.arrivals.push(arrival);
     const n = this.hashes.length;

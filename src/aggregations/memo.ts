@@ -11,9 +11,9 @@ import type { EntityPlan, Output } from './plan.ts';
 import { outputChange, outputValue } from './read.ts';
 import type { EntityState } from './state.ts';
 
+/** Per output i: `times[2i]` the read time (from), `times[2i + 1]` its next change (until); one array for memory per state. */
 export interface ReadMemo {
-  from: Float64Array;
-  until: Float64Array;
+  times: number[];
   values: (FeatureValue | undefined)[];
 }
 
@@ -38,13 +38,15 @@ export function memoLayout(plan: EntityPlan): MemoLayout {
 }
 
 function newMemo(n: number): ReadMemo {
-  return { from: new Float64Array(n).fill(Infinity), until: new Float64Array(n).fill(-Infinity), values: new Array<FeatureValue | undefined>(n).fill(undefined) };
+  const times: number[] = [];
+  for (let i = 0; i < n; i++) times.push(Infinity, -Infinity);
+  return { times, values: new Array<FeatureValue | undefined>(n).fill(undefined) };
 }
 
 /** Drops the remembered reads of `outputs` (their slots are about to change). */
 export function forget(memo: ReadMemo | undefined, outputs: readonly number[]): void {
   if (memo === undefined) return;
-  for (const i of outputs) memo.until[i] = -Infinity;
+  for (const i of outputs) memo.times[2 * i + 1] = -Infinity;
 }
 
 /**
@@ -53,24 +55,25 @@ export function forget(memo: ReadMemo | undefined, outputs: readonly number[]): 
  */
 export function afterEvict(memo: ReadMemo | undefined, layout: MemoLayout, now: number): void {
   if (memo === undefined) return;
-  const { from } = memo;
-  for (let i = 0; i < from.length; i++) if (from[i]! < now) from[i] = now;
+  const { times } = memo;
+  for (let j = 0; j < times.length; j += 2) if (times[j]! < now) times[j] = now;
   forget(memo, layout.swept);
 }
 
 /** Output i's value at `now` (undefined: lapsed), remembering it with its next change. */
 export function readOutput(plan: EntityPlan, state: EntityState, i: number, now: number): FeatureValue | undefined {
   const memo = (state.memo ??= newMemo(plan.outputs.length));
-  if (memo.from[i]! <= now && now < memo.until[i]!) return memo.values[i];
+  const { times } = memo;
+  if (times[2 * i]! <= now && now < times[2 * i + 1]!) return memo.values[i];
   const o: Output = plan.outputs[i]!;
   const v = outputValue(o, state, now);
   memo.values[i] = v;
-  memo.from[i] = now;
-  memo.until[i] = outputChange(o, state, now);
+  times[2 * i] = now;
+  times[2 * i + 1] = outputChange(o, state, now);
   return v;
 }
 
 /** Output i's next change after `now` (Infinity: none); call readOutput(…, now) first. */
 export function changeOf(state: EntityState, i: number): number {
-  return state.memo!.until[i]!;
+  return state.memo!.times[2 * i + 1]!;
 }
