@@ -17,6 +17,7 @@ import { createRedis, isCluster, type RedisClient } from '../stores/redis.ts';
 import { ActiveVersion } from './active-version.ts';
 import { BreakerSet, type BreakerOptions } from './breaker.ts';
 import { StoreFetcher } from './fetcher.ts';
+import { packedScript } from './packed-script.ts';
 import { BREAKER_STATE_VALUE, createReaderMetrics, type ReaderMetrics } from './metrics.ts';
 import { planEntities, type EntityPlan } from './plan.ts';
 
@@ -178,6 +179,7 @@ export function resolveReaderSetup<C extends RegistryInput>(o: FeatureReaderOpti
     redisTimeoutMs,
     pipelineChunkSize: positive('pipelineChunkSize', o.pipelineChunkSize, 500),
     readThrough: o.readThrough ?? false,
+    packedScript: redis === undefined ? undefined : packedScript(redis),
   });
   const cache = o.cache === false ? undefined : { ttl: positive('cache.ttlMs', o.cache?.ttlMs, 5_000), max: positive('cache.max', o.cache?.max, 100_000) };
   return {
