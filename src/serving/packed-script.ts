@@ -32,14 +32,18 @@ export type PackedScript = (...args: Array<string | Buffer | number>) => Promise
 /** Errors of a Cluster whose slots move under a call: the next call may well be served. */
 const TRANSIENT = /^(MOVED|ASK|TRYAGAIN|CROSSSLOT|CLUSTERDOWN)\b|non local key|do not hash to the same slot|Cluster redirections/;
 
+/** Joins the keys after the first into one argument; entity ids, entity and group names never contain it. */
+const KEY_SEPARATOR = '\n';
+
 /**
  * Loads the scripts into `client` and returns this one's command; undefined
- * when the script cannot read its keys: a client with a key prefix (ioredis
- * prefixes declared keys only, not the ones in ARGV), or an object that
- * cannot define commands (a wrapper or a test double).
+ * when the script cannot read the keys: a client with a key prefix (ioredis
+ * prefixes declared keys only, not the ones in ARGV), a key prefix of ours
+ * holding the separator, or an object that cannot define commands (a
+ * wrapper or a test double).
  */
-export function packedScript(client: RedisClient): PackedScript | undefined {
-  if (typeof Reflect.get(client, 'defineCommand') !== 'function' || client.options?.keyPrefix) return undefined;
+export function packedScript(client: RedisClient, keyPrefix: string): PackedScript | undefined {
+  if (typeof Reflect.get(client, 'defineCommand') !== 'function' || client.options?.keyPrefix || keyPrefix.includes(KEY_SEPARATOR)) return undefined;
   loadScripts(client);
   return scriptCall(client, 'readPacked');
 }
@@ -68,13 +72,11 @@ export async function readPackedTarget(
 }
 
 async function readChunk(call: PackedScript, keys: readonly string[], field: string, positions: readonly number[], out: HashReply[]): Promise<void> {
-  const args = new Array<string>(positions.length + 1);
-  args[0] = keys[positions[0]!]!;
-  args[1] = field;
-  for (let j = 1; j < positions.length; j++) args[j + 1] = keys[positions[j]!]!;
+  let rest = '';
+  for (let j = 1; j < positions.length; j++) rest += j === 1 ? keys[positions[j]!]! : KEY_SEPARATOR + keys[positions[j]!]!;
   let reply: unknown;
   try {
-    reply = await call(...args);
+    reply = await call(keys[positions[0]!]!, field, rest);
   } catch (err) {
     throw classify(err as Error);
   }
