@@ -12,10 +12,12 @@ import { ensureKafka, kafkaProcess } from '../../scripts/services/kafka.ts';
 import { portOpen, stopProcess } from '../../scripts/services/process.ts';
 import { startRedisCluster, type RedisClusterHandle } from '../../scripts/services/redis-cluster.ts';
 
-async function sparePort(span = 1): Promise<number> {
+/** `span` free ports from the one returned; with `bus`, also each one's Cluster bus port (+10000). */
+async function sparePort(span = 1, bus = false): Promise<number> {
   for (;;) {
     const port = 20_000 + Math.floor(Math.random() * 20_000);
-    const taken = await Promise.all(Array.from({ length: span }, (_, i) => portOpen(port + i)));
+    const ports = Array.from({ length: span }, (_, i) => port + i);
+    const taken = await Promise.all([...ports, ...(bus ? ports.map((p) => p + 10_000) : [])].map((p) => portOpen(p)));
     if (!taken.some(Boolean)) return port;
   }
 }
@@ -72,7 +74,7 @@ export async function privateRedisCluster(options: { masters?: number; replicasP
   const dir = mkdtempSync(join(tmpdir(), 'fs-redis-cluster-'));
   const masters = options.masters ?? 3;
   const replicasPerMaster = options.replicasPerMaster ?? 1;
-  const basePort = await sparePort(masters * (1 + replicasPerMaster));
+  const basePort = await sparePort(masters * (1 + replicasPerMaster), true);
   const cluster = await startRedisCluster({ dir, basePort, masters, replicasPerMaster, ...(options.args ? { args: options.args } : {}) }, log);
   return {
     ...cluster,
