@@ -15,6 +15,12 @@
  *   events_per_sec_4p_cluster (+ _nowait): the 4-partition case on a 3-master Redis
  *     Cluster (REDIS_CLUSTER_NODES), with WAIT for one replica (the default there) and
  *     without; cluster_ratio = cluster / single node (goal >= 0.75)
+ *   redis_cmds_per_entity_{1p,4p} (+ _client): Redis commands per entity the worker
+ *     wrote (featurestream_worker_entity_writes_total): "all" is the INFO commandstats
+ *     delta of the bench's Redis over the drain, which counts commands run inside Lua
+ *     scripts too (use a private REDIS_URL: other clients on it inflate the figure);
+ *     "client" counts the commands the process sent (ioredis sendCommand), scripts as one
+ * BENCH_WORKER_CASES=1p,4p,raw,sync,cli,cluster,freshness runs a subset (default: all).
  * The other cases keep dual-write on (one sync job enqueued per batch) but run no
  * sync workers: their cost is DynamoDB's, measured by bench/sync.ts, and in-process
  * they share the worker's CPU. The default registry is used (11 features incl.
@@ -57,6 +63,51 @@ const loaded = loadEnvConfig();
 const env: EnvConfig = { ...loaded, REDIS_CLUSTER_NODES: undefined };
 const clusterEnv: EnvConfig | undefined = loaded.REDIS_CLUSTER_NODES ? loaded : undefined;
 const id = () => randomBytes(4).toString('hex');
+const CASES = new Set((process.env.BENCH_WORKER_CASES ?? '1p,4p,raw,sync,cli,cluster,freshness').split(',').map((c) => c.trim()));
+const SKIPPED = 'skipped (BENCH_WORKER_CASES)';
+
+/** Commands this process sends, by name: every pipelined or scripted call goes through sendCommand once. */
+const clientSent = new Map<string, number>();
+const sendCommand = Redis.prototype.sendCommand;
+Redis.prototype.sendCommand = function countedSendCommand(this: Redis, ...args: Parameters<Redis['sendCommand']>) {
+  const name = args[0].name.toLowerCase();
+  clientSent.set(name, (clientSent.get(name) ?? 0) + 1);
+  return sendCommand.apply(this, args);
+};
+
+/** Commands a server ran (INFO commandstats calls), by name; summed over the masters of a Cluster. */
+async function serverCommandStats(redisEnv: EnvConfig): Promise<Map<string, number>> {
+  const seeds = redisEnv.REDIS_CLUSTER_NODES?.map((hp) => ({ host: hp.split(':')[0]!, port: Number(hp.split(':')[1]) }));
+  const redis = seeds ? new Cluster(seeds) : new Redis(redisEnv.REDIS_URL);
+  try {
+    if (isCluster(redis)) await new Promise((resolve) => redis.once('ready', resolve));
+    const nodes = isCluster(redis) ? redis.nodes('master') : [redis];
+    const out = new Map<string, number>();
+    for (const node of nodes) {
+      const info = await node.info('commandstats');
+      for (const [, name, calls] of info.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) out.set(name!, (out.get(name!) ?? 0) + Number(calls));
+    }
+    return out;
+  } finally {
+    redis.disconnect();
+  }
+}
+
+/** Commands per written entity between two snapshots, with the busiest commands named; the bench's own INFO calls left out. */
+function perEntity(before: Map<string, number>, after: Map<string, number>, entities: number): { perEntity: number; top: string } {
+  const delta = [...after].map(([name, n]) => [name, n - (before.get(name) ?? 0)] as const).filter(([name, n]) => n > 0 && name !== 'info' && !name.startsWith('cluster'));
+  const total = delta.reduce((a, [, n]) => a + n, 0);
+  const top = delta
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, 8)
+    .map(([name, n]) => `${name} ${(n / Math.max(1, entities)).toFixed(3)}`)
+    .join(', ');
+  return { perEntity: Number((total / Math.max(1, entities)).toFixed(3)), top };
+}
+
+async function entityWrites(): Promise<number> {
+  return (await workerMetrics.entityWrites.get()).values.reduce((a, v) => a + v.value, 0);
+}
 
 function tx(i: number, ts: number): Message {
   const user = `u${(i * 7919) % USERS}`;
@@ -101,7 +152,7 @@ async function workerRun(
   runSyncWorkers = false,
   redisEnv: EnvConfig = env,
   waitReplicas: 'auto' | 0 = 'auto',
-): Promise<{ eps: number; cleanup: () => Promise<void>; txTopic: string; kafka: Kafka }> {
+): Promise<{ eps: number; commands: Commands; cleanup: () => Promise<void>; txTopic: string; kafka: Kafka }> {
   const s = await setup(kafka, partitions);
   await fill(kafka, s.txTopic, EVENTS);
   const worker = createWorker({
@@ -114,6 +165,9 @@ async function workerRun(
     waitReplicas,
   });
   const base = await consumedTotal(s.txTopic);
+  const serverBefore = await serverCommandStats(redisEnv);
+  const clientBefore = new Map(clientSent);
+  const writesBefore = await entityWrites();
   await worker.start();
   let t0 = 0;
   for (;;) {
@@ -129,8 +183,12 @@ async function workerRun(
     await sleep(5);
   }
   const eps = EVENTS / ((performance.now() - t0) / 1000);
+  const written = (await entityWrites()) - writesBefore;
+  const server = perEntity(serverBefore, await serverCommandStats(redisEnv), written);
+  const client = perEntity(clientBefore, clientSent, written);
   return {
     eps,
+    commands: { entities: written, all: server.perEntity, allTop: server.top, client: client.perEntity, clientTop: client.top },
     txTopic: s.txTopic,
     kafka,
     cleanup: async () => {
@@ -140,6 +198,14 @@ async function workerRun(
       await s.admin.disconnect();
     },
   };
+}
+
+interface Commands {
+  entities: number;
+  all: number;
+  allTop: string;
+  client: number;
+  clientTop: string;
 }
 
 async function committed(admin: Awaited<ReturnType<typeof setup>>['admin'], groupId: string, topic: string): Promise<number> {
@@ -321,39 +387,50 @@ export default async function run(): Promise<{ metrics: Record<string, number | 
   const kafka = createKafka({ brokers: env.KAFKA_BROKERS, clientId: `fs-bench-${id()}` });
   // Shared machines: the load around the run says how far the numbers can be trusted.
   const loadStart = loadavg()[0]!;
-  const one = await workerRun(kafka, 1);
-  await one.cleanup();
-  const four = await workerRun(kafka, 4);
-  const raw = await rawRun(kafka, four.txTopic);
-  await four.cleanup();
-  const withSync = await workerRun(kafka, 4, true);
-  await withSync.cleanup();
-  const cliOne = await processesRun(kafka, 1);
-  const cliTwo = await processesRun(kafka, 2);
-  const onCluster = clusterEnv ? await workerRun(kafka, 4, false, clusterEnv) : undefined;
+  const when = async <T>(name: string, body: () => Promise<T>): Promise<T | undefined> => (CASES.has(name) ? body() : undefined);
+  const one = await when('1p', () => workerRun(kafka, 1));
+  await one?.cleanup();
+  const four = CASES.has('4p') || CASES.has('raw') ? await workerRun(kafka, 4) : undefined;
+  const raw = four && CASES.has('raw') ? await rawRun(kafka, four.txTopic) : undefined;
+  await four?.cleanup();
+  const withSync = await when('sync', () => workerRun(kafka, 4, true));
+  await withSync?.cleanup();
+  const cliOne = await when('cli', () => processesRun(kafka, 1));
+  const cliTwo = await when('cli', () => processesRun(kafka, 2));
+  const onCluster = clusterEnv ? await when('cluster', () => workerRun(kafka, 4, false, clusterEnv)) : undefined;
   await onCluster?.cleanup();
-  const onClusterNoWait = clusterEnv ? await workerRun(kafka, 4, false, clusterEnv, 0) : undefined;
+  const onClusterNoWait = clusterEnv ? await when('cluster', () => workerRun(kafka, 4, false, clusterEnv, 0)) : undefined;
   await onClusterNoWait?.cleanup();
-  const fresh = await freshnessRun(kafka);
-  await fresh.cleanup();
-  const ratio = four.eps / raw;
+  const fresh = await when('freshness', () => freshnessRun(kafka));
+  await fresh?.cleanup();
+  const rounded = (n: number | undefined) => (n === undefined ? SKIPPED : Math.round(n));
+  const fixed = (n: number | undefined) => (n === undefined ? SKIPPED : Number(n.toFixed(3)));
+  const noCluster = (n: number | string) => (clusterEnv ? n : 'no REDIS_CLUSTER_NODES');
   const metrics = {
     events: EVENTS,
-    events_per_sec_1p: Math.round(one.eps),
-    events_per_sec_4p: Math.round(four.eps),
-    events_per_sec: Math.round(Math.max(one.eps, four.eps)),
-    events_per_sec_4p_sync_workers: Math.round(withSync.eps),
-    events_per_sec_4p_cli_processes_1: Math.round(cliOne),
-    events_per_sec_4p_cli_processes_2: Math.round(cliTwo),
-    processes_ratio: Number((cliTwo / cliOne).toFixed(3)),
-    events_per_sec_4p_cluster: onCluster ? Math.round(onCluster.eps) : 'no REDIS_CLUSTER_NODES',
-    events_per_sec_4p_cluster_nowait: onClusterNoWait ? Math.round(onClusterNoWait.eps) : 'no REDIS_CLUSTER_NODES',
-    cluster_ratio: onCluster ? Number((onCluster.eps / four.eps).toFixed(3)) : 'no REDIS_CLUSTER_NODES',
-    raw_consume_events_per_sec: Math.round(raw),
-    ratio: Number(ratio.toFixed(3)),
+    events_per_sec_1p: rounded(one?.eps),
+    events_per_sec_4p: rounded(four?.eps),
+    events_per_sec: rounded(Math.max(one?.eps ?? 0, four?.eps ?? 0) || undefined),
+    redis_cmds_per_entity_1p: one?.commands.all ?? SKIPPED,
+    redis_cmds_per_entity_1p_client: one?.commands.client ?? SKIPPED,
+    redis_cmds_per_entity_4p: four?.commands.all ?? SKIPPED,
+    redis_cmds_per_entity_4p_client: four?.commands.client ?? SKIPPED,
+    redis_cmds_4p_top: four?.commands.allTop ?? SKIPPED,
+    redis_cmds_4p_client_top: four?.commands.clientTop ?? SKIPPED,
+    entities_written_4p: four?.commands.entities ?? SKIPPED,
+    redis_cmds_per_entity_4p_cluster: clusterEnv ? (onCluster?.commands.all ?? SKIPPED) : 'no REDIS_CLUSTER_NODES',
+    events_per_sec_4p_sync_workers: rounded(withSync?.eps),
+    events_per_sec_4p_cli_processes_1: rounded(cliOne),
+    events_per_sec_4p_cli_processes_2: rounded(cliTwo),
+    processes_ratio: fixed(cliOne && cliTwo ? cliTwo / cliOne : undefined),
+    events_per_sec_4p_cluster: noCluster(rounded(onCluster?.eps)),
+    events_per_sec_4p_cluster_nowait: noCluster(rounded(onClusterNoWait?.eps)),
+    cluster_ratio: noCluster(fixed(onCluster && four ? onCluster.eps / four.eps : undefined)),
+    raw_consume_events_per_sec: rounded(raw),
+    ratio: fixed(raw && four ? four.eps / raw : undefined),
     freshness_rate_per_sec: FRESHNESS_RATE,
-    freshness_ms_p50: Math.round(fresh.p50),
-    freshness_ms_p99: Math.round(fresh.p99),
+    freshness_ms_p50: rounded(fresh?.p50),
+    freshness_ms_p99: rounded(fresh?.p99),
     load_avg_1m_start: Number(loadStart.toFixed(2)),
     load_avg_1m_end: Number(loadavg()[0]!.toFixed(2)),
   };
@@ -362,6 +439,7 @@ export default async function run(): Promise<{ metrics: Record<string, number | 
     table: [
       { case: 'worker (no sync workers), 1 partition', events_per_sec: metrics.events_per_sec_1p, goal: '>= 50000' },
       { case: 'worker (no sync workers), 4 partitions', events_per_sec: metrics.events_per_sec_4p, goal: '>= 50000' },
+      { case: 'Redis commands per written entity, 4 partitions (all / client-sent)', events_per_sec: `${metrics.redis_cmds_per_entity_4p} / ${metrics.redis_cmds_per_entity_4p_client}`, goal: '<= 2' },
       { case: 'worker + in-process sync workers, 4 partitions', events_per_sec: metrics.events_per_sec_4p_sync_workers, goal: '' },
       { case: 'CLI worker --processes 1, 4 partitions', events_per_sec: metrics.events_per_sec_4p_cli_processes_1, goal: '' },
       { case: 'CLI worker --processes 2, 4 partitions', events_per_sec: metrics.events_per_sec_4p_cli_processes_2, goal: '' },

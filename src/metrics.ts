@@ -65,6 +65,17 @@ export const workerMetrics = {
     buckets: [5, 10, 25, 50, 75, 100, 150, 200, 250, 300, 400, 500, 750, 1000, 2500, 5000, 10000, 30000, 60000],
     registers: [registry],
   }),
+  entityWrites: new Counter({
+    name: 'featurestream_worker_entity_writes_total',
+    help: 'Entities written by the materialize script (state plus changed vectors)',
+    registers: [registry],
+  }),
+  vectorWrites: new Counter({
+    name: 'featurestream_worker_vector_writes_total',
+    help: 'Vector hashes per entity write, by what was sent: value (changed), ttl (unchanged, TTL refreshed), none (unchanged, TTL still fresh)',
+    labelNames: ['sent'] as const,
+    registers: [registry],
+  }),
   timerWrites: new Counter({
     name: 'featurestream_worker_timer_writes_total',
     help: 'Entities re-materialized because a window moved (no new events)',
