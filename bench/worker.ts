@@ -20,7 +20,9 @@
  *     delta of the bench's Redis over the drain, which counts commands run inside Lua
  *     scripts too (use a private REDIS_URL: other clients on it inflate the figure);
  *     "client" counts the commands the process sent (ioredis sendCommand), scripts as one
- * BENCH_WORKER_CASES=1p,4p,raw,sync,cli,cluster,freshness runs a subset (default: all).
+ *   events_per_sec_4p_warm, redis_cmds_per_entity_4p_warm: a second backlog of the same
+ *     users drained by the same worker after the 4-partition case (states cached)
+ * BENCH_WORKER_CASES=1p,4p,raw,warm,sync,cli,cluster,freshness runs a subset (default: all).
  * The other cases keep dual-write on (one sync job enqueued per batch) but run no
  * sync workers: their cost is DynamoDB's, measured by bench/sync.ts, and in-process
  * they share the worker's CPU. The default registry is used (11 features incl.
@@ -63,7 +65,7 @@ const loaded = loadEnvConfig();
 const env: EnvConfig = { ...loaded, REDIS_CLUSTER_NODES: undefined };
 const clusterEnv: EnvConfig | undefined = loaded.REDIS_CLUSTER_NODES ? loaded : undefined;
 const id = () => randomBytes(4).toString('hex');
-const CASES = new Set((process.env.BENCH_WORKER_CASES ?? '1p,4p,raw,sync,cli,cluster,freshness').split(',').map((c) => c.trim()));
+const CASES = new Set((process.env.BENCH_WORKER_CASES ?? '1p,4p,raw,warm,sync,cli,cluster,freshness').split(',').map((c) => c.trim()));
 const SKIPPED = 'skipped (BENCH_WORKER_CASES)';
 
 /** Commands this process sends, by name: every pipelined or scripted call goes through sendCommand once. */
@@ -125,14 +127,14 @@ async function setup(kafka: Kafka, partitions: number) {
   return { prefix, registry, admin, topics, txTopic: `${prefix}-transactions` };
 }
 
-async function fill(kafka: Kafka, topic: string, count: number): Promise<void> {
+async function fill(kafka: Kafka, topic: string, count: number, from = 0): Promise<void> {
   const producer = kafka.producer();
   await producer.connect();
   const now = Date.now();
   const chunk = 5_000;
   const inFlight: Promise<unknown>[] = [];
   for (let i = 0; i < count; i += chunk) {
-    const messages = Array.from({ length: Math.min(chunk, count - i) }, (_, j) => tx(i + j, now - ((i + j) % 3_000_000)));
+    const messages = Array.from({ length: Math.min(chunk, count - i) }, (_, j) => tx(from + i + j, now - ((i + j) % 3_000_000)));
     inFlight.push(producer.send({ topic, messages, acks: 1 }));
     if (inFlight.length >= 4) await inFlight.shift();
   }
@@ -152,7 +154,7 @@ async function workerRun(
   runSyncWorkers = false,
   redisEnv: EnvConfig = env,
   waitReplicas: 'auto' | 0 = 'auto',
-): Promise<{ eps: number; commands: Commands; cleanup: () => Promise<void>; txTopic: string; kafka: Kafka }> {
+): Promise<{ eps: number; commands: Commands; warm: () => Promise<{ eps: number; commands: Commands }>; cleanup: () => Promise<void>; txTopic: string; kafka: Kafka }> {
   const s = await setup(kafka, partitions);
   await fill(kafka, s.txTopic, EVENTS);
   const worker = createWorker({
@@ -165,30 +167,37 @@ async function workerRun(
     waitReplicas,
   });
   const base = await consumedTotal(s.txTopic);
-  const serverBefore = await serverCommandStats(redisEnv);
-  const clientBefore = new Map(clientSent);
-  const writesBefore = await entityWrites();
-  await worker.start();
-  let t0 = 0;
-  for (;;) {
-    const n = (await consumedTotal(s.txTopic)) - base;
-    if (n > 0 && t0 === 0) t0 = performance.now();
-    if (n >= EVENTS) break;
-    await sleep(5);
-  }
-  // Consumed counts at batch start; wait for the last commit so every write is in.
-  for (;;) {
-    const offsets = await s.admin.fetchOffsets({ groupId: `${s.prefix}-group`, topics: [s.txTopic] });
-    if (offsets[0]!.partitions.reduce((a, p) => a + Math.max(0, Number(p.offset)), 0) >= EVENTS) break;
-    await sleep(5);
-  }
-  const eps = EVENTS / ((performance.now() - t0) / 1000);
-  const written = (await entityWrites()) - writesBefore;
-  const server = perEntity(serverBefore, await serverCommandStats(redisEnv), written);
-  const client = perEntity(clientBefore, clientSent, written);
+  /** Drains `events` more (the backlog, or a second one once the worker is warm): rate from the first consumption to the last commit. */
+  const drain = async (start: () => Promise<void>, events: number): Promise<{ eps: number; commands: Commands }> => {
+    const serverBefore = await serverCommandStats(redisEnv);
+    const clientBefore = new Map(clientSent);
+    const writesBefore = await entityWrites();
+    const consumedBefore = (await consumedTotal(s.txTopic)) - base;
+    await start();
+    let t0 = 0;
+    for (;;) {
+      const n = (await consumedTotal(s.txTopic)) - base - consumedBefore;
+      if (n > 0 && t0 === 0) t0 = performance.now();
+      if (n >= events) break;
+      await sleep(5);
+    }
+    // Consumed counts at batch start; wait for the last commit so every write is in.
+    for (;;) {
+      const offsets = await s.admin.fetchOffsets({ groupId: `${s.prefix}-group`, topics: [s.txTopic] });
+      if (offsets[0]!.partitions.reduce((a, p) => a + Math.max(0, Number(p.offset)), 0) >= consumedBefore + events) break;
+      await sleep(5);
+    }
+    const eps = events / ((performance.now() - t0) / 1000);
+    const written = (await entityWrites()) - writesBefore;
+    const server = perEntity(serverBefore, await serverCommandStats(redisEnv), written);
+    const client = perEntity(clientBefore, clientSent, written);
+    return { eps, commands: { entities: written, all: server.perEntity, allTop: server.top, client: client.perEntity, clientTop: client.top } };
+  };
+  const cold = await drain(() => worker.start(), EVENTS);
   return {
-    eps,
-    commands: { entities: written, all: server.perEntity, allTop: server.top, client: client.perEntity, clientTop: client.top },
+    ...cold,
+    // The same users again, every state cached: the steady state of a long-running worker.
+    warm: () => drain(() => fill(kafka, s.txTopic, EVENTS, EVENTS), EVENTS),
     txTopic: s.txTopic,
     kafka,
     cleanup: async () => {
@@ -392,6 +401,7 @@ export default async function run(): Promise<{ metrics: Record<string, number | 
   await one?.cleanup();
   const four = CASES.has('4p') || CASES.has('raw') ? await workerRun(kafka, 4) : undefined;
   const raw = four && CASES.has('raw') ? await rawRun(kafka, four.txTopic) : undefined;
+  const warm = four && CASES.has('warm') ? await four.warm() : undefined;
   await four?.cleanup();
   const withSync = await when('sync', () => workerRun(kafka, 4, true));
   await withSync?.cleanup();
@@ -418,6 +428,11 @@ export default async function run(): Promise<{ metrics: Record<string, number | 
     redis_cmds_4p_top: four?.commands.allTop ?? SKIPPED,
     redis_cmds_4p_client_top: four?.commands.clientTop ?? SKIPPED,
     entities_written_4p: four?.commands.entities ?? SKIPPED,
+    events_per_sec_4p_warm: rounded(warm?.eps),
+    redis_cmds_per_entity_4p_warm: warm?.commands.all ?? SKIPPED,
+    redis_cmds_per_entity_4p_warm_client: warm?.commands.client ?? SKIPPED,
+    redis_cmds_4p_warm_top: warm?.commands.allTop ?? SKIPPED,
+    entities_written_4p_warm: warm?.commands.entities ?? SKIPPED,
     redis_cmds_per_entity_4p_cluster: clusterEnv ? (onCluster?.commands.all ?? SKIPPED) : 'no REDIS_CLUSTER_NODES',
     events_per_sec_4p_sync_workers: rounded(withSync?.eps),
     events_per_sec_4p_cli_processes_1: rounded(cliOne),
@@ -440,6 +455,8 @@ export default async function run(): Promise<{ metrics: Record<string, number | 
       { case: 'worker (no sync workers), 1 partition', events_per_sec: metrics.events_per_sec_1p, goal: '>= 50000' },
       { case: 'worker (no sync workers), 4 partitions', events_per_sec: metrics.events_per_sec_4p, goal: '>= 50000' },
       { case: 'Redis commands per written entity, 4 partitions (all / client-sent)', events_per_sec: `${metrics.redis_cmds_per_entity_4p} / ${metrics.redis_cmds_per_entity_4p_client}`, goal: '<= 2' },
+      { case: 'worker, 4 partitions, second backlog of the same users (states cached)', events_per_sec: metrics.events_per_sec_4p_warm, goal: '' },
+      { case: 'Redis commands per written entity, warm (all / client-sent)', events_per_sec: `${metrics.redis_cmds_per_entity_4p_warm} / ${metrics.redis_cmds_per_entity_4p_warm_client}`, goal: '<= 2' },
       { case: 'worker + in-process sync workers, 4 partitions', events_per_sec: metrics.events_per_sec_4p_sync_workers, goal: '' },
       { case: 'CLI worker --processes 1, 4 partitions', events_per_sec: metrics.events_per_sec_4p_cli_processes_1, goal: '' },
       { case: 'CLI worker --processes 2, 4 partitions', events_per_sec: metrics.events_per_sec_4p_cli_processes_2, goal: '' },

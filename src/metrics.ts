@@ -72,8 +72,8 @@ export const workerMetrics = {
   }),
   vectorWrites: new Counter({
     name: 'featurestream_worker_vector_writes_total',
-    help: 'Vector hashes per entity write, by what was sent: value (changed), ttl (unchanged, TTL refreshed), none (unchanged, TTL still fresh)',
-    labelNames: ['sent'] as const,
+    help: 'Vector hashes written, by whether their key TTL was set (set) or left as a recent write set it (kept)',
+    labelNames: ['ttl'] as const,
     registers: [registry],
   }),
   timerWrites: new Counter({

@@ -30,7 +30,7 @@ import type { DeadLetter } from './dead-letter.ts';
 import { EntityLayout } from './entity-layout.ts';
 import { StateCache, type EngineState } from './state-cache.ts';
 import { quarantine, quarantineError, type Broken, type RebuiltState, type StateSource } from './quarantine.ts';
-import { planGroup, stateTtlDue, type PlannedGroup, type WrittenEntity } from './vector-writes.ts';
+import { planGroup, stateTtlDue, type WrittenEntity } from './vector-writes.ts';
 
 export interface PendingEvent {
   event: NormalizedEvent;
@@ -82,7 +82,6 @@ interface Plan {
   write: EntityWrite;
   /** What the vector hashes hold once the write succeeded, for the cache. */
   written: WrittenEntity;
-  sent: PlannedGroup['sent'][];
   next: number | undefined;
   appliedTimes: number[];
   outcomes: Map<string, number>;
@@ -324,8 +323,7 @@ export class Materializer {
       vectors: groups.map((p) => p.write),
     };
     const written: WrittenEntity = { stateTtlAtMs: refreshStateTtl ? nowMs : loaded.written!.stateTtlAtMs, groups: groups.map((p) => p.written) };
-    const sent = groups.map((p) => p.sent);
-    return { work, state, offsets: applied, write, written, sent, next: engine.nextChangeAt(state, nowMs), appliedTimes, outcomes };
+    return { work, state, offsets: applied, write, written, next: engine.nextChangeAt(state, nowMs), appliedTimes, outcomes };
   }
 
   /** Work to reload and reapply (lost CAS, or a call that failed along with others), and entities whose own write was refused. */
@@ -368,7 +366,7 @@ export class Materializer {
     const applied = new Map<string, Map<string, number>>();
     let timerWrites = 0;
     let written = 0;
-    const sent = { value: 0, ttl: 0, none: 0 };
+    const ttl = { set: 0, kept: 0 };
     outcomesOf(replies).forEach((outcome, i) => {
       const plan = plans[i]!;
       if (outcome.status === 'failed') {
@@ -389,7 +387,7 @@ export class Materializer {
         return;
       }
       written += 1;
-      for (const s of plan.sent) sent[s] += 1;
+      for (const v of plan.write.vectors) ttl[v.refreshTtl ? 'set' : 'kept'] += 1;
       this.cache?.put(plan.write.stateKey, { version: outcome.version, offsets: plan.offsets, state: plan.state, written: plan.written });
       for (const t of plan.appliedTimes) workerMetrics.freshness.observe(Math.max(0, doneMs - t));
       if (plan.work.rematerialize) timerWrites += 1;
@@ -401,7 +399,7 @@ export class Materializer {
     for (const [topic, byOutcome] of applied) for (const [outcome, n] of byOutcome) workerMetrics.eventsApplied.inc({ topic, outcome }, n);
     if (timerWrites > 0) workerMetrics.timerWrites.inc(timerWrites);
     if (written > 0) workerMetrics.entityWrites.inc(written);
-    for (const [what, n] of Object.entries(sent)) if (n > 0) workerMetrics.vectorWrites.inc({ sent: what }, n);
+    for (const [what, n] of Object.entries(ttl)) if (n > 0) workerMetrics.vectorWrites.inc({ ttl: what }, n);
     return { retry, broken };
   }
 }

@@ -27,8 +27,6 @@ export type VectorWrite = {
       /** Feature names to remove (lapsed or undefined). */
       del: readonly string[];
     }
-  /** The values are what the caller last wrote: the hash is left alone (but for its TTL when asked). */
-  | { kind: 'unchanged' }
 );
 
 export interface EntityWrite {
@@ -126,8 +124,7 @@ function block(w: EntityWrite): Packable {
   const vectors = w.vectors.map((v): Packable => {
     const refresh = v.refreshTtl ? '1' : '0';
     if (v.kind === 'packed') return [v.ttlMs, refresh, 'p', v.packed];
-    if (v.kind === 'fields') return [v.ttlMs, refresh, 'f', v.set.flat(), v.del];
-    return [v.ttlMs, refresh, 'n'];
+    return [v.ttlMs, refresh, 'f', v.set.flat(), v.del];
   });
   return [w.vectors.length, w.replaceCorrupt ? 'replace' : w.expectedVersion, w.stateTtlMs, w.refreshStateTtl ? '1' : '0', w.state, offsets, vectors];
 }

@@ -29,8 +29,7 @@ ARGV[1]     MessagePack array (numbers as decimal strings):
                       "p", blob: packed layout; the blob (its version and write time zeroed) is
                          stored as `_p` with both filled in
                       "f", {field, value, ...} to set, {field, ...} to delete: per-field layout;
-                         `_version` and `_updated_ms` are set along
-                      "n": the value did not change since the caller's last write: left alone
+                         `_version` and `_updated_ms` are set along (also when nothing else is)
 
 Returns {status, version} pairs flattened, one per entity: {1, new version} on
 success; {0, stored version} when `_version` moved (another writer won: reload
@@ -106,13 +105,12 @@ local function write(state, first, last, p, now)
   for k = first, last do
     local g = groups[k - first + 1]
     local key = KEYS[k]
-    local kind = g[3]
     -- HSET counts the fields it created: > 0 whenever the hash did not exist (it then has no TTL).
-    local created = 0
-    if kind == 'p' then
+    local created
+    if g[3] == 'p' then
       local blob = g[4]
       created = redis.call('HSET', key, '_p', string.sub(blob, 1, 1) .. struct.pack('<dd', version, tonumber(now)) .. string.sub(blob, 18))
-    elseif kind == 'f' then
+    else
       local set = g[4]
       set[#set + 1] = '_version'
       set[#set + 1] = text

@@ -1,8 +1,8 @@
 /**
  * Changed-fields writes without services: what planGroup sends for each case
- * (nothing known, unchanged within / past the slack, changed, per-field diffs),
- * and what the Materializer sends on a cached entity's second write (decoded
- * from the script argument a fake pipeline recorded).
+ * (nothing known, TTL within / past the slack, per-field diffs), and what the
+ * Materializer sends on a cached entity's second write (decoded from the
+ * script argument a fake pipeline recorded).
  */
 import { describe, expect, it } from 'vitest';
 import { WindowEngine } from '../../../src/aggregations/engine.ts';
@@ -19,62 +19,44 @@ const NOW = 1_000_000;
 const blob = (b: number) => Buffer.from([1, 0, 0, b]);
 
 describe('planGroup, packed layout', () => {
-  const known = (over: Partial<WrittenGroup> = {}): WrittenGroup => ({ packed: blob(7), writtenAtMs: NOW - 1_000, ttlAtMs: NOW - 1_000, ...over });
-
   it('writes the value and sets the TTL when nothing is known', () => {
     const p = planGroup('k', TTL, { kind: 'packed', packed: blob(7) }, undefined, NOW);
     expect(p.write).toEqual({ key: 'k', ttlMs: TTL, refreshTtl: true, kind: 'packed', packed: blob(7) });
-    expect(p.written).toEqual({ packed: blob(7), writtenAtMs: NOW, ttlAtMs: NOW });
-    expect(p.sent).toBe('value');
+    expect(p.written).toEqual({ ttlAtMs: NOW });
   });
 
-  it('sends nothing for an unchanged value written and TTL-ed within the slack', () => {
-    const p = planGroup('k', TTL, { kind: 'packed', packed: blob(7) }, known(), NOW);
-    expect(p.write).toEqual({ key: 'k', ttlMs: TTL, refreshTtl: false, kind: 'unchanged' });
-    expect(p.written).toEqual(known());
-    expect(p.sent).toBe('none');
+  it('writes the value (its stamp changes) but keeps a TTL set within the slack', () => {
+    const p = planGroup('k', TTL, { kind: 'packed', packed: blob(7) }, { ttlAtMs: NOW - 1_000 }, NOW);
+    expect(p.write).toEqual({ key: 'k', ttlMs: TTL, refreshTtl: false, kind: 'packed', packed: blob(7) });
+    expect(p.written).toEqual({ ttlAtMs: NOW - 1_000 });
   });
 
-  it('refreshes only the TTL of an unchanged value once the TTL is older than the slack', () => {
-    const p = planGroup('k', TTL, { kind: 'packed', packed: blob(7) }, known({ ttlAtMs: NOW - slackMs(TTL) }), NOW);
-    expect(p.write).toMatchObject({ kind: 'unchanged', refreshTtl: true });
-    expect(p.written).toEqual(known({ ttlAtMs: NOW }));
-    expect(p.sent).toBe('ttl');
-  });
-
-  it('rewrites an unchanged value last written more than the slack ago (`_updated_ms` lags at most that)', () => {
-    const p = planGroup('k', TTL, { kind: 'packed', packed: blob(7) }, known({ writtenAtMs: NOW - slackMs(TTL) }), NOW);
-    expect(p.write).toMatchObject({ kind: 'packed', refreshTtl: false });
-    expect(p.written).toEqual({ packed: blob(7), writtenAtMs: NOW, ttlAtMs: NOW - 1_000 });
-  });
-
-  it('writes a changed value without a TTL when the TTL is fresh', () => {
-    const p = planGroup('k', TTL, { kind: 'packed', packed: blob(8) }, known(), NOW);
-    expect(p.write).toEqual({ key: 'k', ttlMs: TTL, refreshTtl: false, kind: 'packed', packed: blob(8) });
-    expect(p.written).toEqual({ packed: blob(8), writtenAtMs: NOW, ttlAtMs: NOW - 1_000 });
-  });
-
-  it('forgets what it knows once the TTL it set may have run half out, or the clock went back', () => {
-    for (const ttlAtMs of [NOW - TTL / 2, NOW + 1]) {
-      const p = planGroup('k', TTL, { kind: 'packed', packed: blob(7) }, known({ ttlAtMs, writtenAtMs: ttlAtMs }), NOW);
+  it('sets the TTL again once it is as old as the slack, once it may have run half out, or when the clock went back', () => {
+    for (const ttlAtMs of [NOW - slackMs(TTL), NOW - TTL / 2, NOW + 1]) {
+      const p = planGroup('k', TTL, { kind: 'packed', packed: blob(7) }, { ttlAtMs }, NOW);
       expect(p.write).toMatchObject({ kind: 'packed', refreshTtl: true });
+      expect(p.written).toEqual({ ttlAtMs: NOW });
     }
   });
 });
 
 describe('planGroup, per-field layout', () => {
-  const before: WrittenGroup = { fields: new Map<string, string | Buffer>([['a', '1'], ['b', Buffer.from('x')], ['c', '3']]), writtenAtMs: NOW - 1, ttlAtMs: NOW - 1 };
+  const before: WrittenGroup = { fields: new Map<string, string | Buffer>([['a', '1'], ['b', Buffer.from('x')], ['c', '3']]), ttlAtMs: NOW - 1 };
 
   it('sends only changed fields, and deletes only fields the hash holds', () => {
     const p = planGroup('k', TTL, { kind: 'fields', set: [['a', '1'], ['b', Buffer.from('y')], ['d', '4']], del: ['c', 'e'] }, before, NOW);
     expect(p.write).toEqual({ key: 'k', ttlMs: TTL, refreshTtl: false, kind: 'fields', set: [['b', Buffer.from('y')], ['d', '4']], del: ['c'] });
     expect([...p.written.fields!]).toEqual([['a', '1'], ['b', Buffer.from('y')], ['d', '4']]);
+    expect(p.changed).toBe(true);
   });
 
-  it('leaves an unchanged hash alone, and sends every field when nothing is known', () => {
+  it('sends only the stamp for an unchanged hash, and every field when nothing is known or the hash may have expired', () => {
     const same = { kind: 'fields' as const, set: [['a', '1'], ['b', Buffer.from('x')], ['c', '3']] as Array<[string, string | Buffer]>, del: ['e'] };
-    expect(planGroup('k', TTL, same, before, NOW).write).toMatchObject({ kind: 'unchanged', refreshTtl: false });
+    const unchanged = planGroup('k', TTL, same, before, NOW);
+    expect(unchanged.write).toEqual({ key: 'k', ttlMs: TTL, refreshTtl: false, kind: 'fields', set: [], del: [] });
+    expect(unchanged.changed).toBe(false);
     expect(planGroup('k', TTL, same, undefined, NOW).write).toEqual({ key: 'k', ttlMs: TTL, refreshTtl: true, ...same });
+    expect(planGroup('k', TTL, same, { ...before, ttlAtMs: NOW - TTL / 2 }, NOW).write).toEqual({ key: 'k', ttlMs: TTL, refreshTtl: true, ...same });
   });
 });
 
@@ -142,7 +124,7 @@ describe('Materializer changed-fields writes', () => {
     return { materializer, blocks };
   };
 
-  it('sends the value and TTLs once, then only what changed, without TTLs, while the entity stays cached', async () => {
+  it('sets the TTLs once, then writes without TTLs while the entity stays cached', async () => {
     const { materializer, blocks } = setup();
     const hooks = { deadLetter: async () => undefined };
     await materializer.run([work('vw-tx', 2)], now, hooks);
@@ -153,17 +135,6 @@ describe('Materializer changed-fields writes', () => {
     expect(second![1]).toBe('11');
     expect(second![3]).toBe('0');
     expect((second![6] as Unpacked[][]).map((g) => g.slice(1, 3))).toEqual([['0', 'p']]);
-  });
-
-  it('leaves an unchanged group alone: an event already counted changes no value', async () => {
-    const { materializer, blocks } = setup();
-    const hooks = { deadLetter: async () => undefined };
-    const seen = work('vw-tx', 1);
-    const id = { ...seen.events[0]!, event: { ...seen.events[0]!.event, eventId: 'same' } };
-    await materializer.run([{ ...seen, events: [id] }], now, hooks);
-    await materializer.run([{ ...seen, events: [{ ...id, offset: offset++ }] }], now + 10, hooks);
-    const groups = blocks().map((b) => (b[6] as Unpacked[][]).map((g) => g[2]));
-    expect(groups).toEqual([['p'], ['n']]);
   });
 
   it('writes nothing for a new entity whose events all expired', async () => {
