@@ -88,6 +88,10 @@ async function serverCommandStats(redisEnv: EnvConfig): Promise<Map<string, numb
     for (const node of nodes) {
       const info = await node.info('commandstats');
       for (const [, name, calls] of info.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) out.set(name!, (out.get(name!) ?? 0) + Number(calls));
+      // The server's own CPU seconds, kept apart from the command names by the `cpu:` prefix.
+      const cpu = await node.info('cpu');
+      const seconds = ['used_cpu_user', 'used_cpu_sys'].reduce((a, f) => a + Number(new RegExp(`^${f}:([\\d.]+)`, 'm').exec(cpu)?.[1] ?? 0), 0);
+      out.set('cpu:seconds', (out.get('cpu:seconds') ?? 0) + seconds);
     }
     return out;
   } finally {
@@ -97,7 +101,9 @@ async function serverCommandStats(redisEnv: EnvConfig): Promise<Map<string, numb
 
 /** Commands per written entity between two snapshots, with the busiest commands named; the bench's own INFO calls left out. */
 function perEntity(before: Map<string, number>, after: Map<string, number>, entities: number): { perEntity: number; top: string } {
-  const delta = [...after].map(([name, n]) => [name, n - (before.get(name) ?? 0)] as const).filter(([name, n]) => n > 0 && name !== 'info' && !name.startsWith('cluster'));
+  const delta = [...after]
+    .map(([name, n]) => [name, n - (before.get(name) ?? 0)] as const)
+    .filter(([name, n]) => n > 0 && name !== 'info' && !name.startsWith('cluster') && !name.startsWith('cpu:'));
   const total = delta.reduce((a, [, n]) => a + n, 0);
   const top = delta
     .sort((a, b) => b[1] - a[1])
@@ -154,7 +160,7 @@ async function workerRun(
   runSyncWorkers = false,
   redisEnv: EnvConfig = env,
   waitReplicas: 'auto' | 0 = 'auto',
-): Promise<{ eps: number; commands: Commands; warm: () => Promise<{ eps: number; commands: Commands }>; cleanup: () => Promise<void>; txTopic: string; kafka: Kafka }> {
+): Promise<Drained & { warm: () => Promise<Drained>; cleanup: () => Promise<void>; txTopic: string; kafka: Kafka }> {
   const s = await setup(kafka, partitions);
   await fill(kafka, s.txTopic, EVENTS);
   const worker = createWorker({
@@ -168,11 +174,12 @@ async function workerRun(
   });
   const base = await consumedTotal(s.txTopic);
   /** Drains `events` more (the backlog, or a second one once the worker is warm): rate from the first consumption to the last commit. */
-  const drain = async (start: () => Promise<void>, events: number): Promise<{ eps: number; commands: Commands }> => {
+  const drain = async (start: () => Promise<void>, events: number): Promise<Drained> => {
     const serverBefore = await serverCommandStats(redisEnv);
     const clientBefore = new Map(clientSent);
     const writesBefore = await entityWrites();
     const consumedBefore = (await consumedTotal(s.txTopic)) - base;
+    const cpuBefore = process.cpuUsage();
     await start();
     let t0 = 0;
     for (;;) {
@@ -188,10 +195,19 @@ async function workerRun(
       await sleep(5);
     }
     const eps = events / ((performance.now() - t0) / 1000);
+    const cpu = process.cpuUsage(cpuBefore);
     const written = (await entityWrites()) - writesBefore;
-    const server = perEntity(serverBefore, await serverCommandStats(redisEnv), written);
+    const serverAfter = await serverCommandStats(redisEnv);
+    const server = perEntity(serverBefore, serverAfter, written);
     const client = perEntity(clientBefore, clientSent, written);
-    return { eps, commands: { entities: written, all: server.perEntity, allTop: server.top, client: client.perEntity, clientTop: client.top } };
+    const redisCpuS = (serverAfter.get('cpu:seconds') ?? 0) - (serverBefore.get('cpu:seconds') ?? 0);
+    return {
+      eps,
+      // CPU time is steadier than wall time on a shared machine (the warm case's includes its producer).
+      cpuUsPerEvent: Number(((cpu.user + cpu.system) / events).toFixed(2)),
+      redisCpuUsPerEntity: Number(((redisCpuS * 1e6) / Math.max(1, written)).toFixed(2)),
+      commands: { entities: written, all: server.perEntity, allTop: server.top, client: client.perEntity, clientTop: client.top },
+    };
   };
   const cold = await drain(() => worker.start(), EVENTS);
   return {
@@ -207,6 +223,15 @@ async function workerRun(
       await s.admin.disconnect();
     },
   };
+}
+
+interface Drained {
+  eps: number;
+  /** Process CPU (user + system) per event over the drain. */
+  cpuUsPerEvent: number;
+  /** Redis server CPU per written entity (meaningful on a Redis nothing else uses). */
+  redisCpuUsPerEntity: number;
+  commands: Commands;
 }
 
 interface Commands {
@@ -428,6 +453,9 @@ export default async function run(): Promise<{ metrics: Record<string, number | 
     redis_cmds_4p_top: four?.commands.allTop ?? SKIPPED,
     redis_cmds_4p_client_top: four?.commands.clientTop ?? SKIPPED,
     entities_written_4p: four?.commands.entities ?? SKIPPED,
+    worker_cpu_us_per_event_4p: four?.cpuUsPerEvent ?? SKIPPED,
+    redis_cpu_us_per_entity_4p: four?.redisCpuUsPerEntity ?? SKIPPED,
+    redis_cpu_us_per_entity_4p_warm: warm?.redisCpuUsPerEntity ?? SKIPPED,
     events_per_sec_4p_warm: rounded(warm?.eps),
     redis_cmds_per_entity_4p_warm: warm?.commands.all ?? SKIPPED,
     redis_cmds_per_entity_4p_warm_client: warm?.commands.client ?? SKIPPED,
