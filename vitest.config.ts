@@ -32,6 +32,7 @@ const CLUSTER_READY: string[] = [
   'test/integration/cli-get.test.ts',
   'test/integration/layout-switch.test.ts',
   'test/integration/reader-script.test.ts',
+  'test/integration/worker-unchanged-ttl.test.ts',
 ];
 
 const integration = {

@@ -15,6 +15,14 @@
  *   events_per_sec_4p_cluster (+ _nowait): the 4-partition case on a 3-master Redis
  *     Cluster (REDIS_CLUSTER_NODES), with WAIT for one replica (the default there) and
  *     without; cluster_ratio = cluster / single node (goal >= 0.75)
+ *   redis_cmds_per_entity_{1p,4p} (+ _client): Redis commands per entity the worker
+ *     wrote (featurestream_worker_entity_writes_total): "all" is the INFO commandstats
+ *     delta of the bench's Redis over the drain, which counts commands run inside Lua
+ *     scripts too (use a private REDIS_URL: other clients on it inflate the figure);
+ *     "client" counts the commands the process sent (ioredis sendCommand), scripts as one
+ *   events_per_sec_4p_warm, redis_cmds_per_entity_4p_warm: a second backlog of the same
+ *     users drained by the same worker after the 4-partition case (states cached)
+ * BENCH_WORKER_CASES=1p,4p,raw,warm,sync,cli,cluster,freshness runs a subset (default: all).
  * The other cases keep dual-write on (one sync job enqueued per batch) but run no
  * sync workers: their cost is DynamoDB's, measured by bench/sync.ts, and in-process
  * they share the worker's CPU. The default registry is used (11 features incl.
@@ -57,6 +65,57 @@ const loaded = loadEnvConfig();
 const env: EnvConfig = { ...loaded, REDIS_CLUSTER_NODES: undefined };
 const clusterEnv: EnvConfig | undefined = loaded.REDIS_CLUSTER_NODES ? loaded : undefined;
 const id = () => randomBytes(4).toString('hex');
+const CASES = new Set((process.env.BENCH_WORKER_CASES ?? '1p,4p,raw,warm,sync,cli,cluster,freshness').split(',').map((c) => c.trim()));
+const SKIPPED = 'skipped (BENCH_WORKER_CASES)';
+
+/** Commands this process sends, by name: every pipelined or scripted call goes through sendCommand once. */
+const clientSent = new Map<string, number>();
+const sendCommand = Redis.prototype.sendCommand;
+Redis.prototype.sendCommand = function countedSendCommand(this: Redis, ...args: Parameters<Redis['sendCommand']>) {
+  const name = args[0].name.toLowerCase();
+  clientSent.set(name, (clientSent.get(name) ?? 0) + 1);
+  return sendCommand.apply(this, args);
+};
+
+/** Commands a server ran (INFO commandstats calls), by name; summed over the masters of a Cluster. */
+async function serverCommandStats(redisEnv: EnvConfig): Promise<Map<string, number>> {
+  const seeds = redisEnv.REDIS_CLUSTER_NODES?.map((hp) => ({ host: hp.split(':')[0]!, port: Number(hp.split(':')[1]) }));
+  const redis = seeds ? new Cluster(seeds) : new Redis(redisEnv.REDIS_URL);
+  try {
+    if (isCluster(redis)) await new Promise((resolve) => redis.once('ready', resolve));
+    const nodes = isCluster(redis) ? redis.nodes('master') : [redis];
+    const out = new Map<string, number>();
+    for (const node of nodes) {
+      const info = await node.info('commandstats');
+      for (const [, name, calls] of info.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) out.set(name!, (out.get(name!) ?? 0) + Number(calls));
+      // The server's own CPU seconds, kept apart from the command names by the `cpu:` prefix.
+      const cpu = await node.info('cpu');
+      const seconds = ['used_cpu_user', 'used_cpu_sys'].reduce((a, f) => a + Number(new RegExp(`^${f}:([\\d.]+)`, 'm').exec(cpu)?.[1] ?? 0), 0);
+      out.set('cpu:seconds', (out.get('cpu:seconds') ?? 0) + seconds);
+    }
+    return out;
+  } finally {
+    redis.disconnect();
+  }
+}
+
+/** Commands per written entity between two snapshots, with the busiest commands named; the bench's own INFO calls left out. */
+function perEntity(before: Map<string, number>, after: Map<string, number>, entities: number): { perEntity: number; top: string } {
+  const delta = [...after]
+    .map(([name, n]) => [name, n - (before.get(name) ?? 0)] as const)
+    .filter(([name, n]) => n > 0 && name !== 'info' && !name.startsWith('cluster') && !name.startsWith('cpu:'));
+  const total = delta.reduce((a, [, n]) => a + n, 0);
+  const top = delta
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, 8)
+    .map(([name, n]) => `${name} ${(n / Math.max(1, entities)).toFixed(3)}`)
+    .join(', ');
+  return { perEntity: Number((total / Math.max(1, entities)).toFixed(3)), top };
+}
+
+async function entityWrites(): Promise<number> {
+  return (await workerMetrics.entityWrites.get()).values.reduce((a, v) => a + v.value, 0);
+}
 
 function tx(i: number, ts: number): Message {
   const user = `u${(i * 7919) % USERS}`;
@@ -74,14 +133,14 @@ async function setup(kafka: Kafka, partitions: number) {
   return { prefix, registry, admin, topics, txTopic: `${prefix}-transactions` };
 }
 
-async function fill(kafka: Kafka, topic: string, count: number): Promise<void> {
+async function fill(kafka: Kafka, topic: string, count: number, from = 0): Promise<void> {
   const producer = kafka.producer();
   await producer.connect();
   const now = Date.now();
   const chunk = 5_000;
   const inFlight: Promise<unknown>[] = [];
   for (let i = 0; i < count; i += chunk) {
-    const messages = Array.from({ length: Math.min(chunk, count - i) }, (_, j) => tx(i + j, now - ((i + j) % 3_000_000)));
+    const messages = Array.from({ length: Math.min(chunk, count - i) }, (_, j) => tx(from + i + j, now - ((i + j) % 3_000_000)));
     inFlight.push(producer.send({ topic, messages, acks: 1 }));
     if (inFlight.length >= 4) await inFlight.shift();
   }
@@ -101,7 +160,7 @@ async function workerRun(
   runSyncWorkers = false,
   redisEnv: EnvConfig = env,
   waitReplicas: 'auto' | 0 = 'auto',
-): Promise<{ eps: number; cleanup: () => Promise<void>; txTopic: string; kafka: Kafka }> {
+): Promise<Drained & { warm: () => Promise<Drained>; cleanup: () => Promise<void>; txTopic: string; kafka: Kafka }> {
   const s = await setup(kafka, partitions);
   await fill(kafka, s.txTopic, EVENTS);
   const worker = createWorker({
@@ -114,23 +173,47 @@ async function workerRun(
     waitReplicas,
   });
   const base = await consumedTotal(s.txTopic);
-  await worker.start();
-  let t0 = 0;
-  for (;;) {
-    const n = (await consumedTotal(s.txTopic)) - base;
-    if (n > 0 && t0 === 0) t0 = performance.now();
-    if (n >= EVENTS) break;
-    await sleep(5);
-  }
-  // Consumed counts at batch start; wait for the last commit so every write is in.
-  for (;;) {
-    const offsets = await s.admin.fetchOffsets({ groupId: `${s.prefix}-group`, topics: [s.txTopic] });
-    if (offsets[0]!.partitions.reduce((a, p) => a + Math.max(0, Number(p.offset)), 0) >= EVENTS) break;
-    await sleep(5);
-  }
-  const eps = EVENTS / ((performance.now() - t0) / 1000);
+  /** Drains `events` more (the backlog, or a second one once the worker is warm): rate from the first consumption to the last commit. */
+  const drain = async (start: () => Promise<void>, events: number): Promise<Drained> => {
+    const serverBefore = await serverCommandStats(redisEnv);
+    const clientBefore = new Map(clientSent);
+    const writesBefore = await entityWrites();
+    const consumedBefore = (await consumedTotal(s.txTopic)) - base;
+    const cpuBefore = process.cpuUsage();
+    await start();
+    let t0 = 0;
+    for (;;) {
+      const n = (await consumedTotal(s.txTopic)) - base - consumedBefore;
+      if (n > 0 && t0 === 0) t0 = performance.now();
+      if (n >= events) break;
+      await sleep(5);
+    }
+    // Consumed counts at batch start; wait for the last commit so every write is in.
+    for (;;) {
+      const offsets = await s.admin.fetchOffsets({ groupId: `${s.prefix}-group`, topics: [s.txTopic] });
+      if (offsets[0]!.partitions.reduce((a, p) => a + Math.max(0, Number(p.offset)), 0) >= consumedBefore + events) break;
+      await sleep(5);
+    }
+    const eps = events / ((performance.now() - t0) / 1000);
+    const cpu = process.cpuUsage(cpuBefore);
+    const written = (await entityWrites()) - writesBefore;
+    const serverAfter = await serverCommandStats(redisEnv);
+    const server = perEntity(serverBefore, serverAfter, written);
+    const client = perEntity(clientBefore, clientSent, written);
+    const redisCpuS = (serverAfter.get('cpu:seconds') ?? 0) - (serverBefore.get('cpu:seconds') ?? 0);
+    return {
+      eps,
+      // CPU time is steadier than wall time on a shared machine (the warm case's includes its producer).
+      cpuUsPerEvent: Number(((cpu.user + cpu.system) / events).toFixed(2)),
+      redisCpuUsPerEntity: Number(((redisCpuS * 1e6) / Math.max(1, written)).toFixed(2)),
+      commands: { entities: written, all: server.perEntity, allTop: server.top, client: client.perEntity, clientTop: client.top },
+    };
+  };
+  const cold = await drain(() => worker.start(), EVENTS);
   return {
-    eps,
+    ...cold,
+    // The same users again, every state cached: the steady state of a long-running worker.
+    warm: () => drain(() => fill(kafka, s.txTopic, EVENTS, EVENTS), EVENTS),
     txTopic: s.txTopic,
     kafka,
     cleanup: async () => {
@@ -140,6 +223,23 @@ async function workerRun(
       await s.admin.disconnect();
     },
   };
+}
+
+interface Drained {
+  eps: number;
+  /** Process CPU (user + system) per event over the drain. */
+  cpuUsPerEvent: number;
+  /** Redis server CPU per written entity (meaningful on a Redis nothing else uses). */
+  redisCpuUsPerEntity: number;
+  commands: Commands;
+}
+
+interface Commands {
+  entities: number;
+  all: number;
+  allTop: string;
+  client: number;
+  clientTop: string;
 }
 
 async function committed(admin: Awaited<ReturnType<typeof setup>>['admin'], groupId: string, topic: string): Promise<number> {
@@ -321,39 +421,59 @@ export default async function run(): Promise<{ metrics: Record<string, number | 
   const kafka = createKafka({ brokers: env.KAFKA_BROKERS, clientId: `fs-bench-${id()}` });
   // Shared machines: the load around the run says how far the numbers can be trusted.
   const loadStart = loadavg()[0]!;
-  const one = await workerRun(kafka, 1);
-  await one.cleanup();
-  const four = await workerRun(kafka, 4);
-  const raw = await rawRun(kafka, four.txTopic);
-  await four.cleanup();
-  const withSync = await workerRun(kafka, 4, true);
-  await withSync.cleanup();
-  const cliOne = await processesRun(kafka, 1);
-  const cliTwo = await processesRun(kafka, 2);
-  const onCluster = clusterEnv ? await workerRun(kafka, 4, false, clusterEnv) : undefined;
+  const when = async <T>(name: string, body: () => Promise<T>): Promise<T | undefined> => (CASES.has(name) ? body() : undefined);
+  const one = await when('1p', () => workerRun(kafka, 1));
+  await one?.cleanup();
+  const four = CASES.has('4p') || CASES.has('raw') ? await workerRun(kafka, 4) : undefined;
+  const raw = four && CASES.has('raw') ? await rawRun(kafka, four.txTopic) : undefined;
+  const warm = four && CASES.has('warm') ? await four.warm() : undefined;
+  await four?.cleanup();
+  const withSync = await when('sync', () => workerRun(kafka, 4, true));
+  await withSync?.cleanup();
+  const cliOne = await when('cli', () => processesRun(kafka, 1));
+  const cliTwo = await when('cli', () => processesRun(kafka, 2));
+  const onCluster = clusterEnv ? await when('cluster', () => workerRun(kafka, 4, false, clusterEnv)) : undefined;
   await onCluster?.cleanup();
-  const onClusterNoWait = clusterEnv ? await workerRun(kafka, 4, false, clusterEnv, 0) : undefined;
+  const onClusterNoWait = clusterEnv ? await when('cluster', () => workerRun(kafka, 4, false, clusterEnv, 0)) : undefined;
   await onClusterNoWait?.cleanup();
-  const fresh = await freshnessRun(kafka);
-  await fresh.cleanup();
-  const ratio = four.eps / raw;
+  const fresh = await when('freshness', () => freshnessRun(kafka));
+  await fresh?.cleanup();
+  const rounded = (n: number | undefined) => (n === undefined ? SKIPPED : Math.round(n));
+  const fixed = (n: number | undefined) => (n === undefined ? SKIPPED : Number(n.toFixed(3)));
+  const noCluster = (n: number | string) => (clusterEnv ? n : 'no REDIS_CLUSTER_NODES');
   const metrics = {
     events: EVENTS,
-    events_per_sec_1p: Math.round(one.eps),
-    events_per_sec_4p: Math.round(four.eps),
-    events_per_sec: Math.round(Math.max(one.eps, four.eps)),
-    events_per_sec_4p_sync_workers: Math.round(withSync.eps),
-    events_per_sec_4p_cli_processes_1: Math.round(cliOne),
-    events_per_sec_4p_cli_processes_2: Math.round(cliTwo),
-    processes_ratio: Number((cliTwo / cliOne).toFixed(3)),
-    events_per_sec_4p_cluster: onCluster ? Math.round(onCluster.eps) : 'no REDIS_CLUSTER_NODES',
-    events_per_sec_4p_cluster_nowait: onClusterNoWait ? Math.round(onClusterNoWait.eps) : 'no REDIS_CLUSTER_NODES',
-    cluster_ratio: onCluster ? Number((onCluster.eps / four.eps).toFixed(3)) : 'no REDIS_CLUSTER_NODES',
-    raw_consume_events_per_sec: Math.round(raw),
-    ratio: Number(ratio.toFixed(3)),
+    events_per_sec_1p: rounded(one?.eps),
+    events_per_sec_4p: rounded(four?.eps),
+    events_per_sec: rounded(Math.max(one?.eps ?? 0, four?.eps ?? 0) || undefined),
+    redis_cmds_per_entity_1p: one?.commands.all ?? SKIPPED,
+    redis_cmds_per_entity_1p_client: one?.commands.client ?? SKIPPED,
+    redis_cmds_per_entity_4p: four?.commands.all ?? SKIPPED,
+    redis_cmds_per_entity_4p_client: four?.commands.client ?? SKIPPED,
+    redis_cmds_4p_top: four?.commands.allTop ?? SKIPPED,
+    redis_cmds_4p_client_top: four?.commands.clientTop ?? SKIPPED,
+    entities_written_4p: four?.commands.entities ?? SKIPPED,
+    worker_cpu_us_per_event_4p: four?.cpuUsPerEvent ?? SKIPPED,
+    redis_cpu_us_per_entity_4p: four?.redisCpuUsPerEntity ?? SKIPPED,
+    redis_cpu_us_per_entity_4p_warm: warm?.redisCpuUsPerEntity ?? SKIPPED,
+    events_per_sec_4p_warm: rounded(warm?.eps),
+    redis_cmds_per_entity_4p_warm: warm?.commands.all ?? SKIPPED,
+    redis_cmds_per_entity_4p_warm_client: warm?.commands.client ?? SKIPPED,
+    redis_cmds_4p_warm_top: warm?.commands.allTop ?? SKIPPED,
+    entities_written_4p_warm: warm?.commands.entities ?? SKIPPED,
+    redis_cmds_per_entity_4p_cluster: clusterEnv ? (onCluster?.commands.all ?? SKIPPED) : 'no REDIS_CLUSTER_NODES',
+    events_per_sec_4p_sync_workers: rounded(withSync?.eps),
+    events_per_sec_4p_cli_processes_1: rounded(cliOne),
+    events_per_sec_4p_cli_processes_2: rounded(cliTwo),
+    processes_ratio: fixed(cliOne && cliTwo ? cliTwo / cliOne : undefined),
+    events_per_sec_4p_cluster: noCluster(rounded(onCluster?.eps)),
+    events_per_sec_4p_cluster_nowait: noCluster(rounded(onClusterNoWait?.eps)),
+    cluster_ratio: noCluster(fixed(onCluster && four ? onCluster.eps / four.eps : undefined)),
+    raw_consume_events_per_sec: rounded(raw),
+    ratio: fixed(raw && four ? four.eps / raw : undefined),
     freshness_rate_per_sec: FRESHNESS_RATE,
-    freshness_ms_p50: Math.round(fresh.p50),
-    freshness_ms_p99: Math.round(fresh.p99),
+    freshness_ms_p50: rounded(fresh?.p50),
+    freshness_ms_p99: rounded(fresh?.p99),
     load_avg_1m_start: Number(loadStart.toFixed(2)),
     load_avg_1m_end: Number(loadavg()[0]!.toFixed(2)),
   };
@@ -362,6 +482,9 @@ export default async function run(): Promise<{ metrics: Record<string, number | 
     table: [
       { case: 'worker (no sync workers), 1 partition', events_per_sec: metrics.events_per_sec_1p, goal: '>= 50000' },
       { case: 'worker (no sync workers), 4 partitions', events_per_sec: metrics.events_per_sec_4p, goal: '>= 50000' },
+      { case: 'Redis commands per written entity, 4 partitions (all / client-sent)', events_per_sec: `${metrics.redis_cmds_per_entity_4p} / ${metrics.redis_cmds_per_entity_4p_client}`, goal: '<= 2' },
+      { case: 'worker, 4 partitions, second backlog of the same users (states cached)', events_per_sec: metrics.events_per_sec_4p_warm, goal: '' },
+      { case: 'Redis commands per written entity, warm (all / client-sent)', events_per_sec: `${metrics.redis_cmds_per_entity_4p_warm} / ${metrics.redis_cmds_per_entity_4p_warm_client}`, goal: '<= 2' },
       { case: 'worker + in-process sync workers, 4 partitions', events_per_sec: metrics.events_per_sec_4p_sync_workers, goal: '' },
       { case: 'CLI worker --processes 1, 4 partitions', events_per_sec: metrics.events_per_sec_4p_cli_processes_1, goal: '' },
       { case: 'CLI worker --processes 2, 4 partitions', events_per_sec: metrics.events_per_sec_4p_cli_processes_2, goal: '' },

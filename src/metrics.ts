@@ -65,6 +65,17 @@ export const workerMetrics = {
     buckets: [5, 10, 25, 50, 75, 100, 150, 200, 250, 300, 400, 500, 750, 1000, 2500, 5000, 10000, 30000, 60000],
     registers: [registry],
   }),
+  entityWrites: new Counter({
+    name: 'featurestream_worker_entity_writes_total',
+    help: 'Entities written by the materialize script (state plus changed vectors)',
+    registers: [registry],
+  }),
+  vectorWrites: new Counter({
+    name: 'featurestream_worker_vector_writes_total',
+    help: 'Vector hashes written, by whether their key TTL was set (set) or left as a recent write set it (kept)',
+    labelNames: ['ttl'] as const,
+    registers: [registry],
+  }),
   timerWrites: new Counter({
     name: 'featurestream_worker_timer_writes_total',
     help: 'Entities re-materialized because a window moved (no new events)',

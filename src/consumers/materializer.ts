@@ -20,7 +20,7 @@ import type { Registry } from '../schemas/registry.ts';
 import type { EntityRef, Keys } from '../stores/keys.ts';
 import { classifyRedisError, type RedisClient } from '../stores/redis.ts';
 import { NodePipelines, type ReplicaWait } from '../stores/node-pipelines.ts';
-import { queueMaterialize, type EntityWrite, type VectorWrite } from '../stores/materialize-script.ts';
+import { queueMaterialize, type EntityWrite } from '../stores/materialize-script.ts';
 import { queueScript } from '../stores/scripts.ts';
 import { EMPTY_STATE, parseStoredState, timerMember, type StoredState } from '../stores/entity-state.ts';
 import { FeaturestreamError, InvalidEventError } from '../errors.ts';
@@ -30,6 +30,7 @@ import type { DeadLetter } from './dead-letter.ts';
 import { EntityLayout } from './entity-layout.ts';
 import { StateCache, type EngineState } from './state-cache.ts';
 import { quarantine, quarantineError, type Broken, type RebuiltState, type StateSource } from './quarantine.ts';
+import { planGroup, stateTtlDue, type WrittenEntity } from './vector-writes.ts';
 
 export interface PendingEvent {
   event: NormalizedEvent;
@@ -63,6 +64,8 @@ interface Loaded {
   stored: StoredState;
   /** Set when the state came from the cache (already deserialized). */
   state: EngineState | undefined;
+  /** From the cache: what the write of `stored.version` left in the vector hashes. */
+  written?: WrittenEntity | undefined;
   /** The state hash could not be read or parsed: the entity is quarantined. */
   error?: FeaturestreamError;
   /** A rebuilt state replacing an unusable hash: the write overwrites it whatever its `_version`. */
@@ -77,6 +80,8 @@ interface Plan {
   /** Applied offsets after this write, for the cache. */
   offsets: Map<string, number>;
   write: EntityWrite;
+  /** What the vector hashes hold once the write succeeded, for the cache. */
+  written: WrittenEntity;
   next: number | undefined;
   appliedTimes: number[];
   outcomes: Map<string, number>;
@@ -230,7 +235,7 @@ export class Materializer {
       // A rebuilt state has no readable `_version` to compare: the write replaces the hash.
       if (copy) out[i] = { key, stored: { version: 0, bytes: Buffer.from(copy.bytes), offsets: copy.offsets }, state: undefined, replace: true };
       else if (hit) {
-        out[i] = { key, stored: { version: hit.version, bytes: undefined, offsets: hit.offsets }, state: hit.state };
+        out[i] = { key, stored: { version: hit.version, bytes: undefined, offsets: hit.offsets }, state: hit.state, written: hit.written };
       } else {
         misses.push([i, pipelines.queue(key, (p) => p.hgetallBuffer(key))]);
         out[i] = { key, stored: EMPTY_STATE, state: undefined };
@@ -267,13 +272,14 @@ export class Materializer {
       workerMetrics.eventsApplied.inc({ topic: work.topic, outcome: 'fenced' }, work.events.length - fresh.length);
     }
     if (fresh.length === 0 && !work.rematerialize) {
-      if (loaded.state) this.cache?.put(loaded.key, { version: stored.version, offsets: stored.offsets, state: loaded.state });
+      if (loaded.state) this.cache?.put(loaded.key, { version: stored.version, offsets: stored.offsets, state: loaded.state, written: loaded.written });
       return undefined;
     }
 
     const state: EngineState = loaded.state ?? (stored.bytes ? engine.deserialize(stored.bytes) : engine.newState(work.ref.entityType));
     const appliedTimes: number[] = [];
     const outcomes = new Map<string, number>();
+    const refused = dead.length;
     for (const e of fresh) {
       try {
         const outcome = engine.apply(state, e.event, nowMs);
@@ -284,6 +290,12 @@ export class Materializer {
         dead.push({ topic: work.topic!, partition: work.partition, message: e.message, error: err });
       }
     }
+    // An entity without state whose events all expired (or were duplicates) would get empty
+    // hashes with long TTLs: nothing is written, and a replay finds the same events expired.
+    if (stored.version === 0 && !loaded.state && !loaded.replace && !work.rematerialize && appliedTimes.length === 0 && dead.length === refused) {
+      if (work.topic !== undefined) for (const [outcome, n] of outcomes) workerMetrics.eventsApplied.inc({ topic: work.topic, outcome }, n);
+      return undefined;
+    }
     engine.evict(state, nowMs);
     const evaluation = engine.evaluate(state, nowMs);
     const entity = this.layout.entity(work.ref.entityType);
@@ -293,22 +305,25 @@ export class Materializer {
     const applied = new Map(stored.offsets);
     for (const [field, offset] of moved) applied.set(field, offset);
     const packed = this.options.registry.layout === 'packed';
-    const vectors: VectorWrite[] = entity.groups.map((group) => {
+    const groups = entity.groups.map((group, g) => {
       const values = evaluation.groups[group.name] ?? {};
       const key = this.options.keys.vector(work.ref, group.name, version);
-      if (packed) return { key, ttlMs: group.keyTtlMs, packed: group.codec.packed(values) };
-      return { key, ttlMs: group.keyTtlMs, ...group.codec.fields(values) };
+      const value = packed ? { kind: 'packed' as const, packed: group.codec.packed(values) } : { kind: 'fields' as const, ...group.codec.fields(values) };
+      return planGroup(key, group.keyTtlMs, value, loaded.written?.groups[g], nowMs);
     });
+    const refreshStateTtl = stateTtlDue(loaded.written, entity.stateTtlMs, nowMs);
     const write: EntityWrite = {
       stateKey: loaded.key,
       expectedVersion: stored.version,
       ...(loaded.replace ? { replaceCorrupt: true } : {}),
       stateTtlMs: entity.stateTtlMs,
+      refreshStateTtl,
       state: engine.serialize(state),
       offsets: moved,
-      vectors,
+      vectors: groups.map((p) => p.write),
     };
-    return { work, state, offsets: applied, write, next: engine.nextChangeAt(state, nowMs), appliedTimes, outcomes };
+    const written: WrittenEntity = { stateTtlAtMs: refreshStateTtl ? nowMs : loaded.written!.stateTtlAtMs, groups: groups.map((p) => p.written) };
+    return { work, state, offsets: applied, write, written, next: engine.nextChangeAt(state, nowMs), appliedTimes, outcomes };
   }
 
   /** Work to reload and reapply (lost CAS, or a call that failed along with others), and entities whose own write was refused. */
@@ -350,6 +365,8 @@ export class Materializer {
     // Counted per write, not per entity: labelled prom-client updates cost more than the rest of the bookkeeping.
     const applied = new Map<string, Map<string, number>>();
     let timerWrites = 0;
+    let written = 0;
+    const ttl = { set: 0, kept: 0 };
     outcomesOf(replies).forEach((outcome, i) => {
       const plan = plans[i]!;
       if (outcome.status === 'failed') {
@@ -369,7 +386,9 @@ export class Materializer {
         retry.push({ ...plan.work, timerDue: undefined });
         return;
       }
-      this.cache?.put(plan.write.stateKey, { version: outcome.version, offsets: plan.offsets, state: plan.state });
+      written += 1;
+      for (const v of plan.write.vectors) ttl[v.refreshTtl ? 'set' : 'kept'] += 1;
+      this.cache?.put(plan.write.stateKey, { version: outcome.version, offsets: plan.offsets, state: plan.state, written: plan.written });
       for (const t of plan.appliedTimes) workerMetrics.freshness.observe(Math.max(0, doneMs - t));
       if (plan.work.rematerialize) timerWrites += 1;
       if (plan.work.topic === undefined) return;
@@ -379,6 +398,8 @@ export class Materializer {
     });
     for (const [topic, byOutcome] of applied) for (const [outcome, n] of byOutcome) workerMetrics.eventsApplied.inc({ topic, outcome }, n);
     if (timerWrites > 0) workerMetrics.timerWrites.inc(timerWrites);
+    if (written > 0) workerMetrics.entityWrites.inc(written);
+    for (const [what, n] of Object.entries(ttl)) if (n > 0) workerMetrics.vectorWrites.inc({ ttl: what }, n);
     return { retry, broken };
   }
 }

@@ -9,21 +9,25 @@ import type { NodePipelines } from './node-pipelines.ts';
 import { queueScript } from './scripts.ts';
 
 /** One vector hash, in the layout of its keyspace version (stores/vector-layout.ts). */
-export type VectorWrite =
+export type VectorWrite = {
+  key: string;
+  ttlMs: number;
+  /** Set the key's TTL; false when the caller set it recently. The script sets it anyway when the write creates the hash. */
+  refreshTtl: boolean;
+} & (
   | {
-      key: string;
-      ttlMs: number;
-      /** Per-field layout: feature name -> encoded value. */
+      kind: 'packed';
+      /** The whole group, version and write time zeroed (the script fills them). */
+      packed: Buffer;
+    }
+  | {
+      kind: 'fields';
+      /** Feature name -> encoded value, only those that changed; `_version` and `_updated_ms` are set along. */
       set: ReadonlyArray<readonly [string, string | Buffer]>;
       /** Feature names to remove (lapsed or undefined). */
       del: readonly string[];
     }
-  | {
-      key: string;
-      ttlMs: number;
-      /** Packed layout: the whole group, version and write time zeroed (the script fills them). */
-      packed: Buffer;
-    };
+);
 
 export interface EntityWrite {
   stateKey: string;
@@ -32,6 +36,8 @@ export interface EntityWrite {
   /** Overwrite whatever the state hash holds (its `_version` is unreadable): quarantine rebuilds only. */
   replaceCorrupt?: boolean;
   stateTtlMs: number;
+  /** Set the state key's TTL; false when the caller set it recently. Set anyway on a new or replaced hash. */
+  refreshStateTtl: boolean;
   state: Uint8Array;
   /** Offset fields to move forward: each must be above the stored one. */
   offsets: ReadonlyArray<readonly [string, number]>;
@@ -115,6 +121,10 @@ export function queueMaterialize(
 function block(w: EntityWrite): Packable {
   const offsets: Packable[] = [];
   for (const [field, offset] of w.offsets) offsets.push(field, offset);
-  const vectors = w.vectors.map((v): Packable => ('packed' in v ? [v.ttlMs, [], [], v.packed] : [v.ttlMs, v.set.flat(), v.del, '']));
-  return [w.vectors.length, w.replaceCorrupt ? 'replace' : w.expectedVersion, w.stateTtlMs, w.state, offsets, vectors];
+  const vectors = w.vectors.map((v): Packable => {
+    const refresh = v.refreshTtl ? '1' : '0';
+    if (v.kind === 'packed') return [v.ttlMs, refresh, 'p', v.packed];
+    return [v.ttlMs, refresh, 'f', v.set.flat(), v.del];
+  });
+  return [w.vectors.length, w.replaceCorrupt ? 'replace' : w.expectedVersion, w.stateTtlMs, w.refreshStateTtl ? '1' : '0', w.state, offsets, vectors];
 }

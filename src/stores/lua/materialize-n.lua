@@ -20,11 +20,16 @@ ARGV[1]     MessagePack array (numbers as decimal strings):
                 [2] expected `_version` of the state hash ("0" when the entity has no state yet),
                     or "replace": delete the entity's hashes (unreadable, even of another type) and write anew
                 [3] state key TTL, ms
-                [4] serialized engine state
-                [5] {offset field, offset, ...}: each offset must be above the stored one
-                [6] one block per vector key: {key TTL ms, {field, value, ...} to set, {field, ...} to delete,
-                    packed blob or ""}: a packed blob (its version and write time zeroed) is
-                    stored as `_p` with both filled in; "" = per-field layout
+                [4] "1": set the state key's TTL; "0": the caller knows it was set recently (it is
+                    set anyway when the hash is new)
+                [5] serialized engine state
+                [6] {offset field, offset, ...}: each offset must be above the stored one
+                [7] one block per vector key: {key TTL ms, "1"/"0" set the TTL (as [4]; set anyway
+                    when the hash is new), kind, ...}, kind one of
+                      "p", blob: packed layout; the blob (its version and write time zeroed) is
+                         stored as `_p` with both filled in
+                      "f", {field, value, ...} to set, {field, ...} to delete: per-field layout;
+                         `_version` and `_updated_ms` are set along (also when nothing else is)
 
 Returns {status, version} pairs flattened, one per entity: {1, new version} on
 success; {0, stored version} when `_version` moved (another writer won: reload
@@ -39,11 +44,11 @@ Versions are formatted with %d, never through Lua's tostring (which writes 1.79e
 local time = redis.call('TIME')
 local clock = tonumber(time[1]) * 1000000 + tonumber(time[2])
 
--- `_version` of a vector hash in either layout; 0 when absent.
+-- `_version` of a vector hash in either layout (one read); 0 when absent.
 local function vector_version(key)
-  local v = redis.call('HGET', key, '_version')
-  if v then return tonumber(v) or 0 end
-  local blob = redis.call('HGET', key, '_p')
+  local got = redis.call('HMGET', key, '_version', '_p')
+  if got[1] then return tonumber(got[1]) or 0 end
+  local blob = got[2]
   if blob and #blob >= 17 and string.byte(blob, 1) == 1 then
     local packed = struct.unpack('<d', blob, 2)
     return packed
@@ -52,7 +57,7 @@ local function vector_version(key)
 end
 
 local function write(state, first, last, p, now)
-  local offsets = p[5]
+  local offsets = p[6]
   local fields = {'_version'}
   for i = 1, #offsets, 2 do fields[#fields + 1] = offsets[i] end
   local current = redis.call('HMGET', state, unpack(fields))
@@ -87,31 +92,38 @@ local function write(state, first, last, p, now)
   local text = string.format('%d', version)
 
   offsets[#offsets + 1] = 's'
-  offsets[#offsets + 1] = p[4]
+  offsets[#offsets + 1] = p[5]
   offsets[#offsets + 1] = '_version'
   offsets[#offsets + 1] = text
   redis.call('HSET', state, unpack(offsets))
-  redis.call('PEXPIRE', state, p[3])
+  -- A new hash (expected "0", or replaced) has no TTL yet whatever the caller knows.
+  if p[4] == '1' or stored == 0 then
+    redis.call('PEXPIRE', state, p[3])
+  end
 
-  local groups = p[6]
+  local groups = p[7]
   for k = first, last do
     local g = groups[k - first + 1]
     local key = KEYS[k]
-    local blob = g[4]
-    if blob ~= '' then
-      redis.call('HSET', key, '_p', string.sub(blob, 1, 1) .. struct.pack('<dd', version, tonumber(now)) .. string.sub(blob, 18))
+    -- HSET counts the fields it created: > 0 whenever the hash did not exist (it then has no TTL).
+    local created
+    if g[3] == 'p' then
+      local blob = g[4]
+      created = redis.call('HSET', key, '_p', string.sub(blob, 1, 1) .. struct.pack('<dd', version, tonumber(now)) .. string.sub(blob, 18))
     else
-      local set = g[2]
+      local set = g[4]
       set[#set + 1] = '_version'
       set[#set + 1] = text
       set[#set + 1] = '_updated_ms'
       set[#set + 1] = now
-      redis.call('HSET', key, unpack(set))
-      if #g[3] > 0 then
-        redis.call('HDEL', key, unpack(g[3]))
+      created = redis.call('HSET', key, unpack(set))
+      if #g[5] > 0 then
+        redis.call('HDEL', key, unpack(g[5]))
       end
     end
-    redis.call('PEXPIRE', key, g[1])
+    if g[2] == '1' or created > 0 then
+      redis.call('PEXPIRE', key, g[1])
+    end
   end
   return 1, version
 end

@@ -19,7 +19,7 @@ import { fakeRedis, replyError, type FakeCommand } from './fake-redis.ts';
 const SCRIPT = 'fs_materialize_v4';
 
 function write(key: string): EntityWrite {
-  return { stateKey: `${key}:state`, expectedVersion: 0, stateTtlMs: 1_000, state: new Uint8Array([1]), offsets: [['o:t:0', 3]], vectors: [] };
+  return { stateKey: `${key}:state`, expectedVersion: 0, stateTtlMs: 1_000, refreshStateTtl: true, state: new Uint8Array([1]), offsets: [['o:t:0', 3]], vectors: [] };
 }
 
 describe('materialize script writer', () => {

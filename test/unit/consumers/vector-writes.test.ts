@@ -1,0 +1,145 @@
+/**
+ * Changed-fields writes without services: what planGroup sends for each case
+ * (nothing known, TTL within / past the slack, per-field diffs), and what the
+ * Materializer sends on a cached entity's second write (decoded from the
+ * script argument a fake pipeline recorded).
+ */
+import { describe, expect, it } from 'vitest';
+import { WindowEngine } from '../../../src/aggregations/engine.ts';
+import { Materializer, type EntityWork } from '../../../src/consumers/materializer.ts';
+import { planGroup, slackMs, stateTtlDue, type WrittenGroup } from '../../../src/consumers/vector-writes.ts';
+import { createLogger } from '../../../src/logger.ts';
+import { parseRegistry } from '../../../src/schemas/registry.ts';
+import { Keys } from '../../../src/stores/keys.ts';
+import { registryInput } from '../../helpers/worker-fixtures.ts';
+import { fakeRedis, type FakeCommand } from './fake-redis.ts';
+
+const TTL = 160_000; // slack 10 s
+const NOW = 1_000_000;
+const blob = (b: number) => Buffer.from([1, 0, 0, b]);
+
+describe('planGroup, packed layout', () => {
+  it('writes the value and sets the TTL when nothing is known', () => {
+    const p = planGroup('k', TTL, { kind: 'packed', packed: blob(7) }, undefined, NOW);
+    expect(p.write).toEqual({ key: 'k', ttlMs: TTL, refreshTtl: true, kind: 'packed', packed: blob(7) });
+    expect(p.written).toEqual({ ttlAtMs: NOW });
+  });
+
+  it('writes the value (its stamp changes) but keeps a TTL set within the slack', () => {
+    const p = planGroup('k', TTL, { kind: 'packed', packed: blob(7) }, { ttlAtMs: NOW - 1_000 }, NOW);
+    expect(p.write).toEqual({ key: 'k', ttlMs: TTL, refreshTtl: false, kind: 'packed', packed: blob(7) });
+    expect(p.written).toEqual({ ttlAtMs: NOW - 1_000 });
+  });
+
+  it('sets the TTL again once it is as old as the slack, once it may have run half out, or when the clock went back', () => {
+    for (const ttlAtMs of [NOW - slackMs(TTL), NOW - TTL / 2, NOW + 1]) {
+      const p = planGroup('k', TTL, { kind: 'packed', packed: blob(7) }, { ttlAtMs }, NOW);
+      expect(p.write).toMatchObject({ kind: 'packed', refreshTtl: true });
+      expect(p.written).toEqual({ ttlAtMs: NOW });
+    }
+  });
+});
+
+describe('planGroup, per-field layout', () => {
+  const before: WrittenGroup = { fields: new Map<string, string | Buffer>([['a', '1'], ['b', Buffer.from('x')], ['c', '3']]), ttlAtMs: NOW - 1 };
+
+  it('sends only changed fields, and deletes only fields the hash holds', () => {
+    const p = planGroup('k', TTL, { kind: 'fields', set: [['a', '1'], ['b', Buffer.from('y')], ['d', '4']], del: ['c', 'e'] }, before, NOW);
+    expect(p.write).toEqual({ key: 'k', ttlMs: TTL, refreshTtl: false, kind: 'fields', set: [['b', Buffer.from('y')], ['d', '4']], del: ['c'] });
+    expect([...p.written.fields!]).toEqual([['a', '1'], ['b', Buffer.from('y')], ['d', '4']]);
+    expect(p.changed).toBe(true);
+  });
+
+  it('sends only the stamp for an unchanged hash, and every field when nothing is known or the hash may have expired', () => {
+    const same = { kind: 'fields' as const, set: [['a', '1'], ['b', Buffer.from('x')], ['c', '3']] as Array<[string, string | Buffer]>, del: ['e'] };
+    const unchanged = planGroup('k', TTL, same, before, NOW);
+    expect(unchanged.write).toEqual({ key: 'k', ttlMs: TTL, refreshTtl: false, kind: 'fields', set: [], del: [] });
+    expect(unchanged.changed).toBe(false);
+    expect(planGroup('k', TTL, same, undefined, NOW).write).toEqual({ key: 'k', ttlMs: TTL, refreshTtl: true, ...same });
+    expect(planGroup('k', TTL, same, { ...before, ttlAtMs: NOW - TTL / 2 }, NOW).write).toEqual({ key: 'k', ttlMs: TTL, refreshTtl: true, ...same });
+  });
+});
+
+describe('stateTtlDue', () => {
+  it('is due when nothing is known, past the slack, or when the clock went back', () => {
+    expect(stateTtlDue(undefined, TTL, NOW)).toBe(true);
+    expect(stateTtlDue({ stateTtlAtMs: NOW - 1, groups: [] }, TTL, NOW)).toBe(false);
+    expect(stateTtlDue({ stateTtlAtMs: NOW - slackMs(TTL), groups: [] }, TTL, NOW)).toBe(true);
+    expect(stateTtlDue({ stateTtlAtMs: NOW + 1, groups: [] }, TTL, NOW)).toBe(true);
+  });
+});
+
+type Unpacked = string | Unpacked[];
+
+/** The MessagePack subset pack() writes: str and array. */
+function unpack(buf: Buffer): Unpacked {
+  let at = 0;
+  const len = (tinyMask: number, t8: number, t16: number, t32: number): number => {
+    const b = buf[at++]!;
+    if ((b & ~tinyMask) === (tinyMask === 0x1f ? 0xa0 : 0x90)) return b & tinyMask;
+    if (b === t8) return buf[at++]!;
+    if (b === t16) return (at += 2), buf.readUInt16BE(at - 2);
+    if (b === t32) return (at += 4), buf.readUInt32BE(at - 4);
+    throw new Error(`unexpected byte ${b}`);
+  };
+  const read = (): Unpacked => {
+    const b = buf[at]!;
+    if ((b & 0xf0) === 0x90 || b === 0xdc || b === 0xdd) {
+      const n = len(0x0f, -1, 0xdc, 0xdd);
+      return Array.from({ length: n }, read);
+    }
+    const n = len(0x1f, 0xd9, 0xda, 0xdb);
+    at += n;
+    return buf.subarray(at - n, at).toString('latin1');
+  };
+  return read();
+}
+
+describe('Materializer changed-fields writes', () => {
+  const registry = parseRegistry(registryInput({ tx: 'vw-tx', logins: 'vw-logins' }));
+  const keys = new Keys({ prefix: 't:' });
+  const now = Date.now();
+  const SCRIPT = 'fs_materialize_v4';
+  let offset = 0;
+  const work = (topic: string, events: number, ageMs = 1_000): EntityWork => ({
+    ref: { entityType: 'user', entityId: 'u1' },
+    partition: 0,
+    topic,
+    events: Array.from({ length: events }, () => {
+      const o = offset++;
+      const fields = topic === 'vw-tx' ? { user_id: 'u1', amount: 1, merchant_id: 'm', ts: now - ageMs } : { user_id: 'u1', ts: now - ageMs };
+      return { offset: o, message: { offset: String(o) } as never, event: { source: topic === 'vw-tx' ? 'tx' : 'logins', entityId: 'u1', eventTimeMs: now - ageMs, fields } };
+    }),
+  });
+  const setup = () => {
+    let version = 10;
+    const { client, sent } = fakeRedis((c: FakeCommand) => {
+      if (c.name === 'hgetallBuffer') return [null, {}];
+      if (c.name === SCRIPT) return [null, [1, ++version]];
+      return [null, 1];
+    });
+    const materializer = new Materializer({ redis: client, keys, registry, engine: new WindowEngine(registry), keyspaceVersion: 1, logger: createLogger({ level: 'silent' }), stateCacheSize: 10 });
+    // The entity block of each script call: [vectors, expected, state TTL, refresh state TTL, state, offsets, groups].
+    const blocks = () => sent.flat().filter((c) => c.name === SCRIPT).map((c) => (unpack(c.args.at(-1) as Buffer) as Unpacked[])[1] as Unpacked[]);
+    return { materializer, blocks };
+  };
+
+  it('sets the TTLs once, then writes without TTLs while the entity stays cached', async () => {
+    const { materializer, blocks } = setup();
+    const hooks = { deadLetter: async () => undefined };
+    await materializer.run([work('vw-tx', 2)], now, hooks);
+    await materializer.run([work('vw-tx', 1)], now + 10, hooks);
+    const [first, second] = blocks();
+    expect(first![3]).toBe('1');
+    expect((first![6] as Unpacked[][]).map((g) => g.slice(1, 3))).toEqual([['1', 'p']]);
+    expect(second![1]).toBe('11');
+    expect(second![3]).toBe('0');
+    expect((second![6] as Unpacked[][]).map((g) => g.slice(1, 3))).toEqual([['0', 'p']]);
+  });
+
+  it('writes nothing for a new entity whose events all expired', async () => {
+    const { materializer, blocks } = setup();
+    await materializer.run([work('vw-tx', 3, 40 * 24 * 3_600_000)], now, { deadLetter: async () => undefined });
+    expect(blocks()).toEqual([]);
+  });
+});
