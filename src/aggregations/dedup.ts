@@ -17,51 +17,53 @@ const PRUNE_MIN = 32;
 const TWO_32 = 2 ** 32;
 export const HASH_HIGH_LIMIT = 2 ** 20;
 
-// cyrb53-style lanes: h1, h2 run over the text with one multiplier each, then
-// avalanche into 52 bits (20 high bits of lane 2, all 32 of lane 1). Written
-// out without helper tuples, so hashing an event allocates nothing. Stored in
-// state, so these hashes must never change.
+// cyrb53-style: two 32-bit lanes run over the text with one multiplier
+// each, then avalanche into 52 bits (20 high bits of lane 2, all 32 of
+// lane 1). The lanes in progress live here, so hashing allocates nothing.
+// Stored in state, so these hashes must never change.
 const M1 = 2654435761;
 const M2 = 1597334677;
-const SEED1 = 0xdeadbeef;
-const SEED2 = 0x41c6ce57;
+let lane1 = 0;
+let lane2 = 0;
 
-function finish52(h1: number, h2: number): number {
-  h1 = Math.imul(h1 ^ (h1 >>> 16), 2246822507) ^ Math.imul(h2 ^ (h2 >>> 13), 3266489909);
-  h2 = Math.imul(h2 ^ (h2 >>> 16), 2246822507) ^ Math.imul(h1 ^ (h1 >>> 13), 3266489909);
+function start(): void {
+  lane1 = 0xdeadbeef;
+  lane2 = 0x41c6ce57;
+}
+
+function mix(text: string): void {
+  let h1 = lane1;
+  let h2 = lane2;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    h1 = Math.imul(h1 ^ c, M1);
+    h2 = Math.imul(h2 ^ c, M2);
+  }
+  lane1 = h1;
+  lane2 = h2;
+}
+
+function finish52(): number {
+  const h1 = Math.imul(lane1 ^ (lane1 >>> 16), 2246822507) ^ Math.imul(lane2 ^ (lane2 >>> 13), 3266489909);
+  const h2 = Math.imul(lane2 ^ (lane2 >>> 16), 2246822507) ^ Math.imul(h1 ^ (h1 >>> 13), 3266489909);
   return (h2 >>> 12) * TWO_32 + (h1 >>> 0);
 }
 
 /** A 52-bit hash of (source, id): 20 high bits and 32 low bits, from two independent 32-bit lanes. */
 export function eventKeyHash(source: string, id: string): number {
-  let h1 = SEED1;
-  let h2 = SEED2;
-  for (let i = 0; i < source.length; i++) {
-    const c = source.charCodeAt(i);
-    h1 = Math.imul(h1 ^ c, M1);
-    h2 = Math.imul(h2 ^ c, M2);
-  }
+  start();
+  mix(source);
   // A separator no source name contains: ("ab", "c") and ("a", "bc") differ.
-  h1 = Math.imul(h1 ^ 0x1f, M1);
-  h2 = Math.imul(h2 ^ 0x1f, M2);
-  for (let i = 0; i < id.length; i++) {
-    const c = id.charCodeAt(i);
-    h1 = Math.imul(h1 ^ c, M1);
-    h2 = Math.imul(h2 ^ c, M2);
-  }
-  return finish52(h1, h2);
+  mix('\x1f');
+  mix(id);
+  return finish52();
 }
 
 /** The same 52-bit hash of one value (approx_distinct); stored in state, so it must never change. */
 export function valueHash(value: string): number {
-  let h1 = SEED1;
-  let h2 = SEED2;
-  for (let i = 0; i < value.length; i++) {
-    const c = value.charCodeAt(i);
-    h1 = Math.imul(h1 ^ c, M1);
-    h2 = Math.imul(h2 ^ c, M2);
-  }
-  return finish52(h1, h2);
+  start();
+  mix(value);
+  return finish52();
 }
 
 /** FNV-1a, 30 bits (a small integer): last_k compares held strings by it before loading them. */

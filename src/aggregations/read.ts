@@ -82,7 +82,14 @@ export function outputValue(o: Output, state: EntityState, now: number): Feature
       const cur = currentTile(now, o.slot.tileMs);
       const lo = cur - o.tiles + 1;
       let n = 0;
-      for (const tiles of d.values.values()) if (tiles.some((i) => i >= lo && i <= cur)) n++;
+      for (const tiles of d.values.values()) {
+        for (const i of tiles) {
+          if (i >= lo && i <= cur) {
+            n++;
+            break;
+          }
+        }
+      }
       return n;
     }
     case 'recent': {
