@@ -53,6 +53,8 @@ export default defineConfig({
           name: 'unit',
           include: ['test/unit/**/*.test.ts'],
           environment: 'node',
+          // A hang guard, not a speed check: property tests take seconds on a loaded 2-core machine.
+          testTimeout: 60_000,
         },
       },
       {
