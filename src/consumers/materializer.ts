@@ -280,16 +280,20 @@ export class Materializer {
     const appliedTimes: number[] = [];
     const outcomes = new Map<string, number>();
     const refused = dead.length;
-    for (const e of fresh) {
-      try {
-        const outcome = engine.apply(state, e.event, nowMs);
-        outcomes.set(outcome, (outcomes.get(outcome) ?? 0) + 1);
-        if (outcome === 'applied') appliedTimes.push(e.event.eventTimeMs);
-      } catch (err) {
-        if (!(err instanceof InvalidEventError)) throw err;
-        dead.push({ topic: work.topic!, partition: work.partition, message: e.message, error: err });
+    const results = engine.applyMany(
+      state,
+      fresh.map((e) => e.event),
+      nowMs,
+    );
+    results.forEach((result, i) => {
+      const e = fresh[i]!;
+      if (result instanceof InvalidEventError) {
+        dead.push({ topic: work.topic!, partition: work.partition, message: e.message, error: result });
+        return;
       }
-    }
+      outcomes.set(result, (outcomes.get(result) ?? 0) + 1);
+      if (result === 'applied') appliedTimes.push(e.event.eventTimeMs);
+    });
     // An entity without state whose events all expired (or were duplicates) would get empty
     // hashes with long TTLs: nothing is written, and a replay finds the same events expired.
     if (stored.version === 0 && !loaded.state && !loaded.replace && !work.rematerialize && appliedTimes.length === 0 && dead.length === refused) {
