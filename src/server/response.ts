@@ -48,16 +48,31 @@ function valueText(value: unknown): string | undefined {
   }
 }
 
+/**
+ * The text of a frozen features record without typed arrays, kept while the
+ * record lives: the reader's cache hands the same frozen record to every hit
+ * until its time bucket changes, and it cannot change in the meantime.
+ */
+const frozenTexts = new WeakMap<object, string>();
+
 function featuresText(features: Readonly<Record<string, unknown>>): string {
+  const known = frozenTexts.get(features);
+  if (known !== undefined) return known;
   let text = '{';
   let first = true;
+  let typed = false;
   for (const name in features) {
-    const value = valueText(features[name]);
+    const raw = features[name];
+    if (raw instanceof Float32Array) typed = true;
+    const value = valueText(raw);
     if (value === undefined) continue;
     text += (first ? '' : ',') + quotedName(name) + value;
     first = false;
   }
-  return `${text}}`;
+  text += '}';
+  // A typed array's elements stay writable inside a frozen record: never kept.
+  if (!typed && Object.isFrozen(features)) frozenTexts.set(features, text);
+  return text;
 }
 
 export function vectorsJson(vectors: readonly FeatureVector[]): string {

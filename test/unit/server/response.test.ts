@@ -63,3 +63,24 @@ describe('vectorsJson', () => {
     expect(vectorsJson([])).toBe(reference([]));
   });
 });
+
+describe('vectorsJson on shared records', () => {
+  it('writes a frozen record the same every time, and a mutable one as it is now', () => {
+    const frozen = Object.freeze({ count: 1, list: Object.freeze(['a']) });
+    const first = vectorsJson([vector('u1', frozen)]);
+    expect(vectorsJson([vector('u1', frozen, { source: 'cache', ageMs: 99 })])).toBe(reference([vector('u1', frozen, { source: 'cache', ageMs: 99 })]));
+    expect(first).toBe(reference([vector('u1', frozen)]));
+
+    const mutable: Record<string, unknown> = { count: 1 };
+    vectorsJson([vector('u2', mutable)]);
+    mutable.count = 2;
+    expect(vectorsJson([vector('u2', mutable)])).toBe(reference([vector('u2', mutable)]));
+
+    // A frozen record holding a typed array: its elements can still change.
+    const embedding = new Float32Array([1, 2]);
+    const withVector = Object.freeze({ embedding });
+    vectorsJson([vector('u3', withVector)]);
+    embedding[0] = 5;
+    expect(vectorsJson([vector('u3', withVector)])).toBe(reference([vector('u3', withVector)]));
+  });
+});
