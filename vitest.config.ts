@@ -31,6 +31,7 @@ const CLUSTER_READY: string[] = [
   'test/integration/recovery-cache.test.ts',
   'test/integration/cli-get.test.ts',
   'test/integration/layout-switch.test.ts',
+  'test/integration/reader-script.test.ts',
 ];
 
 const integration = {

@@ -15,8 +15,19 @@
  * approx_distinct (merchants over 7 days and over the lifetime), and a
  * user_merchant entity fed by the same transactions (each transaction updates
  * the user and the pair).
+ *
+ * Worker-shaped: the first 300k of the same events in batches of 1,000, grouped by user as the
+ * worker groups a batch; per user applyMany, evict, evaluate, nextChangeAt
+ * and serialize, at the batch's time (the last 200k timed). Its baseline groups the same batches
+ * and counts each user's events in a Map.
+ *
+ * Memory: heap used (after a forced GC) with the states of 2,000 users of
+ * the state-size profile, and of the Zipf users after the throughput run,
+ * minus the heap without them, per state.
  */
 import { randomUUID } from 'node:crypto';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { WindowEngine, type EntityState } from '../src/aggregations/engine.ts';
 import type { NormalizedEvent } from '../src/schemas/events.ts';
 import { defaultRegistryConfig } from '../src/schemas/default-registry.ts';
@@ -109,6 +120,71 @@ function timeApply(engine: WindowEngine, events: NormalizedEvent[], nows: number
   return cpuSeconds(started);
 }
 
+const BATCH = 1_000;
+/** The first events of the same stream (about the first 4 hours): serializing every touched state per batch is slow. */
+const WORKER_WARMUP = 100_000;
+const WORKER_EVENTS = 200_000;
+
+/** One batch's events by user, in arrival order, as the worker groups them. */
+function byUser(events: NormalizedEvent[], from: number, to: number): Map<string, NormalizedEvent[]> {
+  const groups = new Map<string, NormalizedEvent[]>();
+  for (let i = from; i < to; i++) {
+    const e = events[i]!;
+    const g = groups.get(e.entityId);
+    if (g === undefined) groups.set(e.entityId, [e]);
+    else g.push(e);
+  }
+  return groups;
+}
+
+/** What the worker does per user per batch: apply the user's events, evict, evaluate, next change, serialize. */
+function timeWorkerShaped(engine: WindowEngine, events: NormalizedEvent[], nows: number[], states: Map<string, EntityState>): number {
+  const started = process.cpuUsage();
+  for (let from = 0; from < events.length; from += BATCH) {
+    const to = Math.min(events.length, from + BATCH);
+    const now = nows[to - 1]!;
+    for (const [id, group] of byUser(events, from, to)) {
+      let s = states.get(id);
+      if (s === undefined) states.set(id, (s = engine.newState('user')));
+      engine.applyMany(s, group, now);
+      engine.evict(s, now);
+      engine.evaluate(s, now);
+      engine.nextChangeAt(s, now);
+      engine.serialize(s);
+    }
+  }
+  return cpuSeconds(started);
+}
+
+function timeWorkerBaseline(events: NormalizedEvent[], counts: Map<string, { n: number }>): number {
+  const started = process.cpuUsage();
+  for (let from = 0; from < events.length; from += BATCH) {
+    for (const [id, group] of byUser(events, from, Math.min(events.length, from + BATCH))) {
+      let c = counts.get(id);
+      if (c === undefined) counts.set(id, (c = { n: 0 }));
+      c.n += group.length;
+    }
+  }
+  return cpuSeconds(started);
+}
+
+/** A full GC (V8's gc() without --expose-gc on the command line), for heap figures. */
+function gcFunction(): () => void {
+  setFlagsFromString('--expose-gc');
+  return runInNewContext('gc') as () => void;
+}
+
+/** Heap bytes per state: heap with `build()`'s states live minus heap after dropping them. */
+function heapPerState(gc: () => void, build: () => EntityState[]): number {
+  let states: EntityState[] | undefined = build();
+  gc();
+  const withStates = process.memoryUsage().heapUsed;
+  const n = states.length;
+  states = undefined;
+  gc();
+  return Math.round((withStates - process.memoryUsage().heapUsed) / n);
+}
+
 /** The default registry plus the issue-13 kinds: filters, stddev, lifetime, first/first_k, approx_distinct, and a pair entity on the same topic. */
 function mixedRegistry(): Registry {
   const base = defaultRegistryConfig;
@@ -176,9 +252,10 @@ function times(random: () => number, perDay: number, days: number): number[] {
   return Array.from({ length: n }, () => T0 + Math.floor(random() * days * DAY)).sort((a, b) => a - b);
 }
 
-function stateSizes(engine: WindowEngine): number[] {
+/** 2,000 users' states of the state-size profile, evicted at the end. */
+function profileStates(engine: WindowEngine): EntityState[] {
   const random = rng(2);
-  const sizes: number[] = [];
+  const states: EntityState[] = [];
   const end = T0 + 90 * DAY;
   for (let u = 0; u < 2_000; u++) {
     const user = `u${u}`;
@@ -193,9 +270,15 @@ function stateSizes(engine: WindowEngine): number[] {
     const state = engine.newState('user');
     for (const e of events) engine.apply(state, e, e.eventTimeMs + 1_000);
     engine.evict(state, end);
-    sizes.push(engine.serialize(state).length);
+    states.push(state);
   }
-  return sizes.sort((a, b) => a - b);
+  return states;
+}
+
+function stateSizes(engine: WindowEngine): number[] {
+  return profileStates(engine)
+    .map((s) => engine.serialize(s).length)
+    .sort((a, b) => a - b);
 }
 
 export default async function run(): Promise<{ metrics: Record<string, number | string>; table: Array<Record<string, string | number>> }> {
@@ -218,6 +301,27 @@ export default async function run(): Promise<{ metrics: Record<string, number | 
       baseSeconds += b;
     }
   }
+  const gc = gcFunction();
+  const zipfHeap = heapPerState(gc, () => {
+    const all = [...states.values()];
+    states.clear();
+    return all;
+  });
+  next = eventSource();
+  const workerStates = new Map<string, EntityState>();
+  const workerCounts = new Map<string, { n: number }>();
+  let workerSeconds = 0;
+  let workerBaseSeconds = 0;
+  for (let from = 0; from < WORKER_WARMUP + WORKER_EVENTS; from += CHUNK) {
+    const { events, nows } = next(from, CHUNK);
+    const t = timeWorkerShaped(engine, events, nows, workerStates);
+    const b = timeWorkerBaseline(events, workerCounts);
+    if (from >= WORKER_WARMUP) {
+      workerSeconds += t;
+      workerBaseSeconds += b;
+    }
+  }
+  workerStates.clear();
   next = eventSource();
   states = new Map<string, EntityState>();
   let mixedSeconds = 0;
@@ -227,6 +331,7 @@ export default async function run(): Promise<{ metrics: Record<string, number | 
     if (from >= WARMUP) mixedSeconds += m;
   }
   const sizes = stateSizes(engine);
+  const profileHeap = heapPerState(gc, () => profileStates(engine));
   const mixedSizes = stateSizes(mixed);
   const pct = (p: number) => sizes[Math.min(sizes.length - 1, Math.floor(p * sizes.length))]!;
   const metrics = {
@@ -239,6 +344,10 @@ export default async function run(): Promise<{ metrics: Record<string, number | 
     state_bytes_p99: pct(0.99),
     state_bytes_max: sizes.at(-1)!,
     mixed_user_state_bytes_median: mixedSizes[Math.floor(mixedSizes.length / 2)]!,
+    worker_shaped_events_per_sec: Math.round(WORKER_EVENTS / workerSeconds),
+    worker_shaped_baseline_events_per_sec: Math.round(WORKER_EVENTS / workerBaseSeconds),
+    heap_bytes_per_state_profile: profileHeap,
+    heap_bytes_per_state_zipf: zipfHeap,
   };
   return {
     metrics,
@@ -246,9 +355,13 @@ export default async function run(): Promise<{ metrics: Record<string, number | 
       { case: 'apply, default registry, Zipf users', value: metrics.events_per_sec, unit: 'events/s', goal: '>= 1000000' },
       { case: 'apply, mixed registry (filters, stddev, lifetime, first_k, approx_distinct, pair entity)', value: metrics.mixed_events_per_sec, unit: 'events/s', goal: '' },
       { case: 'baseline: Map lookup + counter', value: metrics.baseline_events_per_sec, unit: 'events/s', goal: '' },
+      { case: 'worker-shaped: batches of 1,000 by user, applyMany + evict + evaluate + nextChangeAt + serialize', value: metrics.worker_shaped_events_per_sec, unit: 'events/s', goal: '' },
+      { case: 'worker-shaped baseline: the same grouping + Map lookup + counter', value: metrics.worker_shaped_baseline_events_per_sec, unit: 'events/s', goal: '' },
       { case: 'state, 5 tx/day over 90 days, median', value: metrics.state_bytes_median, unit: 'bytes', goal: '<= 1024' },
       { case: 'state, p99', value: metrics.state_bytes_p99, unit: 'bytes', goal: '' },
       { case: 'user state, mixed registry, median', value: metrics.mixed_user_state_bytes_median, unit: 'bytes', goal: '' },
+      { case: 'heap per in-memory state, 5 tx/day over 90 days (mean)', value: metrics.heap_bytes_per_state_profile, unit: 'bytes', goal: '<= 1024' },
+      { case: 'heap per in-memory state, Zipf users after the apply run (mean)', value: metrics.heap_bytes_per_state_zipf, unit: 'bytes', goal: '' },
     ],
   };
 }

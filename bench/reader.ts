@@ -1,7 +1,9 @@
 /**
  * Reader latency against the Redis at REDIS_URL, same run, same features and values:
  *   reader       createFeatureReader().getMany (cache disabled) over the registry's
- *                default layout (packed): decode, defaults, on-demand, metrics
+ *                default layout (packed): decode, defaults, on-demand, metrics; packed
+ *                vectors are read by one script call per node
+ *   reader_pipeline  the same reader with `scripts: false`: a pipeline of HGETs instead
  *   sequential   one awaited HGETALL per entity of the seed's per-field layout (the seed's anti-pattern)
  *   bare         one ioredis pipeline of HGETALLs of the per-field layout, no decoding (the seed's floor)
  *   bare_packed  one ioredis pipeline of HGETs of the packed field, no decoding (the packed layout's floor)
@@ -22,7 +24,7 @@ import { feastBesideReader } from './feast/reader-hook.ts';
 
 const BATCHES = [1, 10, 100, 500] as const;
 const ENTITIES = 500;
-const MODES = ['reader', 'sequential', 'bare', 'bare_packed'] as const;
+const MODES = ['reader', 'reader_pipeline', 'sequential', 'bare', 'bare_packed'] as const;
 type Mode = (typeof MODES)[number];
 
 function iterationsFor(batch: number): number {
@@ -50,10 +52,12 @@ export default async function run(): Promise<{ metrics: Record<string, number | 
     await seed(redis, registry, registry.layout, vectorKeys);
     await seed(redis, registry, 'fields', fieldVectorKeys);
     const reader = createFeatureReader({ registry, redis, dynamodb: false, keys, cache: false, metrics: new MetricsRegistry(), deadlineMs: 1_000 });
+    const pipelined = createFeatureReader({ registry, redis, dynamodb: false, keys, cache: false, metrics: new MetricsRegistry(), deadlineMs: 1_000, scripts: false });
     const cached = createFeatureReader({ registry, redis, dynamodb: false, keys, metrics: new MetricsRegistry(), deadlineMs: 1_000 });
 
     const calls: Record<Mode, (n: number) => Promise<unknown>> = {
       reader: (n) => reader.getMany('user', ids.slice(0, n)),
+      reader_pipeline: (n) => pipelined.getMany('user', ids.slice(0, n)),
       sequential: async (n) => {
         for (let i = 0; i < n; i++) await redis.hgetall(fieldVectorKeys[i]!);
       },
@@ -79,7 +83,7 @@ export default async function run(): Promise<{ metrics: Record<string, number | 
       load_avg_1m_start: round(loadavg()[0]!, 2),
     };
     for (const batch of BATCHES) {
-      const samples: Record<Mode, number[]> = { reader: [], sequential: [], bare: [], bare_packed: [] };
+      const samples: Record<Mode, number[]> = { reader: [], reader_pipeline: [], sequential: [], bare: [], bare_packed: [] };
       const iterations = iterationsFor(batch);
       for (let i = -Math.ceil(iterations / 10); i < iterations; i++) {
         for (const mode of MODES) {
@@ -100,12 +104,16 @@ export default async function run(): Promise<{ metrics: Record<string, number | 
     metrics.batch100_p50_vs_bare = round(Number(metrics.reader_batch100_p50_us) / Number(metrics.bare_batch100_p50_us), 3);
     metrics.batch100_p50_vs_sequential = round(Number(metrics.reader_batch100_p50_us) / Number(metrics.sequential_batch100_p50_us), 3);
     metrics.batch100_p50_vs_bare_packed = round(Number(metrics.reader_batch100_p50_us) / Number(metrics.bare_packed_batch100_p50_us), 3);
+    // The script path against the pipeline path of the same reader code, same run.
+    metrics.batch100_p50_pipeline_path_vs_bare = round(Number(metrics.reader_pipeline_batch100_p50_us) / Number(metrics.bare_batch100_p50_us), 3);
+    metrics.batch100_p50_script_vs_pipeline_path = round(Number(metrics.reader_batch100_p50_us) / Number(metrics.reader_pipeline_batch100_p50_us), 3);
     const hit = await cacheHitNs(cached);
     metrics.cache_hit_ns = hit.wall;
     metrics.cache_hit_cpu_ns = hit.cpu;
     metrics.load_avg_1m_end = round(loadavg()[0]!, 2);
     await feastBesideReader({ registry, reader, ids, metrics, table });
     await reader.close();
+    await pipelined.close();
     await cached.close();
     return { metrics, table };
   } finally {

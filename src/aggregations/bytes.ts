@@ -5,10 +5,28 @@ import { FLOAT, MAX_DECIMALS, POW10, decimals } from './numbers.ts';
 const encoder = new TextEncoder();
 const decoder = new TextDecoder('utf-8', { fatal: true });
 
+/**
+ * One scratch buffer for the writers of a whole serialization: most states
+ * fit, so serializing allocates only its result. A writer created while the
+ * scratch is taken (hll.ts writes registers two ways to keep the shorter)
+ * gets a buffer of its own.
+ */
+const SCRATCH_BYTES = 4_096;
+const SCRATCH_MAX = 1 << 20;
+let scratch: Uint8Array | undefined = new Uint8Array(SCRATCH_BYTES);
+
 export class ByteWriter {
-  private buf = new Uint8Array(512);
-  private view = new DataView(this.buf.buffer);
+  private buf: Uint8Array;
+  private view: DataView;
   private pos = 0;
+  private readonly pooled: boolean;
+
+  constructor() {
+    this.pooled = scratch !== undefined;
+    this.buf = scratch ?? new Uint8Array(512);
+    scratch = undefined;
+    this.view = new DataView(this.buf.buffer);
+  }
 
   private ensure(n: number): void {
     if (this.pos + n <= this.buf.length) return;
@@ -55,6 +73,17 @@ export class ByteWriter {
   }
 
   string(s: string): void {
+    const n = s.length;
+    let ascii = true;
+    for (let i = 0; i < n && ascii; i++) ascii = s.charCodeAt(i) < 0x80;
+    if (ascii) {
+      // UTF-8 of ASCII is one byte per code unit: no encoder, no temporary array.
+      this.varint(n);
+      this.ensure(n);
+      const buf = this.buf;
+      for (let i = 0; i < n; i++) buf[this.pos++] = s.charCodeAt(i);
+      return;
+    }
     const bytes = encoder.encode(s);
     this.varint(bytes.length);
     this.ensure(bytes.length);
@@ -82,8 +111,11 @@ export class ByteWriter {
     this.pos += bytes.length;
   }
 
+  /** The bytes written; the writer must not be used after. */
   finish(): Uint8Array {
-    return this.buf.slice(0, this.pos);
+    const out = this.buf.slice(0, this.pos);
+    if (this.pooled) scratch = this.buf.length <= SCRATCH_MAX ? this.buf : new Uint8Array(SCRATCH_BYTES);
+    return out;
   }
 }
 

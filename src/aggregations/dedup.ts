@@ -17,17 +17,15 @@ const PRUNE_MIN = 32;
 const TWO_32 = 2 ** 32;
 export const HASH_HIGH_LIMIT = 2 ** 20;
 
-/** One pass of a cyrb53-style hash over `text`, continuing lanes h1, h2. */
-function mix(text: string, h1: number, h2: number): [number, number] {
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    h1 = Math.imul(h1 ^ c, 2654435761);
-    h2 = Math.imul(h2 ^ c, 1597334677);
-  }
-  return [h1, h2];
-}
+// cyrb53-style lanes: h1, h2 run over the text with one multiplier each, then
+// avalanche into 52 bits (20 high bits of lane 2, all 32 of lane 1). Written
+// out without helper tuples, so hashing an event allocates nothing. Stored in
+// state, so these hashes must never change.
+const M1 = 2654435761;
+const M2 = 1597334677;
+const SEED1 = 0xdeadbeef;
+const SEED2 = 0x41c6ce57;
 
-/** The final avalanche of both lanes, as 52 bits: 20 high bits of lane 2, all 32 of lane 1. */
 function finish52(h1: number, h2: number): number {
   h1 = Math.imul(h1 ^ (h1 >>> 16), 2246822507) ^ Math.imul(h2 ^ (h2 >>> 13), 3266489909);
   h2 = Math.imul(h2 ^ (h2 >>> 16), 2246822507) ^ Math.imul(h1 ^ (h1 >>> 13), 3266489909);
@@ -36,17 +34,33 @@ function finish52(h1: number, h2: number): number {
 
 /** A 52-bit hash of (source, id): 20 high bits and 32 low bits, from two independent 32-bit lanes. */
 export function eventKeyHash(source: string, id: string): number {
-  let [h1, h2] = mix(source, 0xdeadbeef, 0x41c6ce57);
+  let h1 = SEED1;
+  let h2 = SEED2;
+  for (let i = 0; i < source.length; i++) {
+    const c = source.charCodeAt(i);
+    h1 = Math.imul(h1 ^ c, M1);
+    h2 = Math.imul(h2 ^ c, M2);
+  }
   // A separator no source name contains: ("ab", "c") and ("a", "bc") differ.
-  h1 = Math.imul(h1 ^ 0x1f, 2654435761);
-  h2 = Math.imul(h2 ^ 0x1f, 1597334677);
-  [h1, h2] = mix(id, h1, h2);
+  h1 = Math.imul(h1 ^ 0x1f, M1);
+  h2 = Math.imul(h2 ^ 0x1f, M2);
+  for (let i = 0; i < id.length; i++) {
+    const c = id.charCodeAt(i);
+    h1 = Math.imul(h1 ^ c, M1);
+    h2 = Math.imul(h2 ^ c, M2);
+  }
   return finish52(h1, h2);
 }
 
 /** The same 52-bit hash of one value (approx_distinct); stored in state, so it must never change. */
 export function valueHash(value: string): number {
-  const [h1, h2] = mix(value, 0xdeadbeef, 0x41c6ce57);
+  let h1 = SEED1;
+  let h2 = SEED2;
+  for (let i = 0; i < value.length; i++) {
+    const c = value.charCodeAt(i);
+    h1 = Math.imul(h1 ^ c, M1);
+    h2 = Math.imul(h2 ^ c, M2);
+  }
   return finish52(h1, h2);
 }
 
@@ -57,16 +71,22 @@ export function hashOf(text: string): number {
   return h & 0x3fffffff;
 }
 
+/** Shared by every memory that holds no id yet (memory per state); frozen, as nothing may ever add to it. */
+const NONE: never[] = Object.freeze([]) as never[];
+
 export class DedupMemory {
-  readonly hashes: number[] = [];
+  /** The hashes held, in the order they counted (serialize.ts writes them so). */
+  hashes: number[] = NONE;
   /** Arrival time of the copy that counted, per hash. */
-  readonly arrivals: number[] = [];
+  arrivals: number[] = NONE;
   /** Newest arrival of any event of the entity: the horizon is measured back from it. */
   clock: number | undefined;
   /** Position + 1 of each hash, by its low bits; 0 = empty. */
   private index: Int32Array | undefined;
   /** Size that triggers the next prune. */
   private pruneAt = PRUNE_MIN;
+  /** At most the earliest arrival held (arrivals only ever move later): a prune before it has nothing to drop. */
+  private oldest = Infinity;
 
   get size(): number {
     return this.hashes.length;
@@ -110,6 +130,11 @@ export class DedupMemory {
   }
 
   private append(h: number, arrival: number): void {
+    if (arrival < this.oldest) this.oldest = arrival;
+    if (this.hashes === NONE) {
+      this.hashes = [];
+      this.arrivals = [];
+    }
     this.hashes.push(h);
     this.arrivals.push(arrival);
     const n = this.hashes.length;
@@ -144,12 +169,20 @@ export class DedupMemory {
     if (this.clock === undefined) return;
     const from = this.clock - horizonMs;
     const { hashes, arrivals } = this;
-    let w = 0;
-    for (let i = 0; i < hashes.length; i++) {
-      if (arrivals[i]! <= from) continue;
-      hashes[w] = hashes[i]!;
-      arrivals[w++] = arrivals[i]!;
+    if (this.oldest > from) {
+      this.pruneAt = Math.max(PRUNE_MIN, hashes.length * 2);
+      return;
     }
+    let w = 0;
+    let oldest = Infinity;
+    for (let i = 0; i < hashes.length; i++) {
+      const a = arrivals[i]!;
+      if (a <= from) continue;
+      if (a < oldest) oldest = a;
+      hashes[w] = hashes[i]!;
+      arrivals[w++] = a;
+    }
+    this.oldest = oldest;
     const dropped = w < hashes.length;
     hashes.length = arrivals.length = w;
     this.pruneAt = Math.max(PRUNE_MIN, w * 2);

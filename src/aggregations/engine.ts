@@ -73,7 +73,8 @@ import type { NormalizedEvent } from '../schemas/events.ts';
 import type { FeatureValue, Registry } from '../schemas/registry.ts';
 import { compileEntity, type EntityPlan } from './plan.ts';
 import { eventKeyHash } from './dedup.ts';
-import { evictState, outputChange, outputValue } from './read.ts';
+import { evictState } from './read.ts';
+import { afterEvict, changeOf, forget, memoLayout, readOutput, type MemoLayout } from './memo.ts';
 import { deserializeState, serializeState } from './serialize.ts';
 import { emptyState, type EntityState } from './state.ts';
 import { decimals } from './numbers.ts';
@@ -82,6 +83,8 @@ import { addDistinct, addFirst, addLast, addLifetime, addQuantile, addRecent, ad
 
 export type { EntityState };
 export type ApplyOutcome = 'applied' | 'duplicate' | 'expired';
+/** One event's result in `applyMany`: its outcome, or why it was refused. */
+export type ApplyResult = ApplyOutcome | InvalidEventError;
 
 export interface WindowEngineOptions {
   maxFutureSkewMs?: number;
@@ -104,6 +107,8 @@ export class WindowEngine {
   readonly dedupHorizonMs: number;
   private readonly plans: EntityPlan[];
   private readonly byEntity = new Map<string, EntityPlan>();
+  /** Per plan (entity index): which remembered reads each change forgets. */
+  private readonly memos: MemoLayout[];
 
   constructor(
     readonly registry: Registry,
@@ -116,6 +121,7 @@ export class WindowEngine {
     }
     this.plans = registry.entities.map((e, i) => compileEntity(registry, e.name, i));
     for (const p of this.plans) this.byEntity.set(p.entity, p);
+    this.memos = this.plans.map(memoLayout);
   }
 
   private plan(entity: string): EntityPlan {
@@ -133,16 +139,34 @@ export class WindowEngine {
   }
 
   apply(state: EntityState, event: NormalizedEvent, nowMs: number): ApplyOutcome {
-    const sp = this.planOf(state).bySource.get(event.source);
+    const result = this.applyOne(state, this.planOf(state), event, nowMs);
+    if (result instanceof InvalidEventError) throw result;
+    return result;
+  }
+
+  /**
+   * Applies one entity's events in order, as `apply` would one by one: per
+   * event its outcome, or the InvalidEventError `apply` would have thrown
+   * (the event changed nothing; the rest still apply). Other errors throw.
+   */
+  applyMany(state: EntityState, events: readonly NormalizedEvent[], nowMs: number): ApplyResult[] {
+    const plan = this.planOf(state);
+    const results: ApplyResult[] = new Array(events.length);
+    for (let i = 0; i < events.length; i++) results[i] = this.applyOne(state, plan, events[i]!, nowMs);
+    return results;
+  }
+
+  private applyOne(state: EntityState, plan: EntityPlan, event: NormalizedEvent, nowMs: number): ApplyResult {
+    const sp = plan.bySource.get(event.source);
     if (sp === undefined) {
-      throw new InvalidEventError('EVENT_INVALID', `source "${event.source}" does not feed entity type ${state.entity}`);
+      return new InvalidEventError('EVENT_INVALID', `source "${event.source}" does not feed entity type ${state.entity}`);
     }
     const t = event.eventTimeMs;
-    if (!Number.isSafeInteger(t)) throw new InvalidEventError('EVENT_INVALID', `event time ${t} is not a whole number of epoch ms`);
+    if (!Number.isSafeInteger(t)) return new InvalidEventError('EVENT_INVALID', `event time ${t} is not a whole number of epoch ms`);
     const arrival = event.arrivalMs ?? nowMs;
-    if (!Number.isSafeInteger(arrival)) throw new InvalidEventError('EVENT_INVALID', `arrival time ${arrival} is not a whole number of epoch ms`);
+    if (!Number.isSafeInteger(arrival)) return new InvalidEventError('EVENT_INVALID', `arrival time ${arrival} is not a whole number of epoch ms`);
     if (t > arrival + this.maxFutureSkewMs) {
-      throw new InvalidEventError(
+      return new InvalidEventError(
         'EVENT_IN_FUTURE',
         `${event.source} event at ${new Date(t).toISOString()} is ${t - arrival} ms ahead of its arrival (max skew ${this.maxFutureSkewMs} ms)`,
         { details: { source: event.source, eventTimeMs: t, arrivalMs: arrival } },
@@ -154,6 +178,7 @@ export class WindowEngine {
       return 'duplicate';
     }
     if (state.newest === undefined || t > state.newest) state.newest = t;
+    forget(state.memo, this.memos[plan.entityIndex]!.bySource[sp.index]!);
     const f = event.fields;
     let took = false;
     for (const g of sp.numeric) {
@@ -183,23 +208,30 @@ export class WindowEngine {
     const groups: Record<string, Record<string, FeatureValue>> = {};
     for (const g of plan.groups) groups[g] = {};
     const lapsed: string[] = [];
-    for (const o of plan.outputs) {
-      const v = outputValue(o, state, nowMs);
+    plan.outputs.forEach((o, i) => {
+      const v = readOutput(plan, state, i, nowMs);
       if (v === undefined) lapsed.push(o.feature.name);
-      else groups[o.feature.group]![o.feature.name] = v instanceof Float32Array ? v.slice() : v;
-    }
+      // Copies: the caller may keep or change what it gets, never the remembered value.
+      else groups[o.feature.group]![o.feature.name] = v instanceof Float32Array || Array.isArray(v) ? v.slice() : v;
+    });
     return { groups, lapsed, newestEventTimeMs: state.newest };
   }
 
   /** Earliest time after nowMs at which evaluate() may change without new events (a tile enters or leaves a window, a feature lapses). */
   nextChangeAt(state: EntityState, nowMs: number): number | undefined {
+    const plan = this.planOf(state);
     let next = Infinity;
-    for (const o of this.planOf(state).outputs) next = Math.min(next, outputChange(o, state, nowMs));
+    for (let i = 0; i < plan.outputs.length; i++) {
+      readOutput(plan, state, i, nowMs);
+      next = Math.min(next, changeOf(state, i));
+    }
     return next === Infinity ? undefined : next;
   }
 
   evict(state: EntityState, nowMs: number): void {
-    evictState(this.planOf(state), state, nowMs, this.dedupHorizonMs);
+    const plan = this.planOf(state);
+    evictState(plan, state, nowMs, this.dedupHorizonMs);
+    afterEvict(state.memo, this.memos[plan.entityIndex]!, nowMs);
   }
 
   serialize(state: EntityState): Uint8Array {

@@ -224,7 +224,8 @@ export function evictState(plan: EntityPlan, state: EntityState, now: number, de
     const d = state.distincts[p.index];
     const cur = currentTile(now, p.tileMs);
     if (d === undefined) continue;
-    sweepDistinct(d, cur - p.spanTiles + 1, cur);
+    // Swept at this tile already: since then apply has pruned each value it touched.
+    if (cur > d.sweptTile) sweepDistinct(d, cur - p.spanTiles + 1, cur);
     if (d.values.size === 0 && d.lastTs + p.maxTtlMs <= now) state.distincts[p.index] = undefined;
   }
   for (const p of plan.recents) {
@@ -256,7 +257,7 @@ export function evictState(plan: EntityPlan, state: EntityState, now: number, de
     const s = state.tops[p.index];
     if (s === undefined) continue;
     const cur = currentTile(now, p.tileMs);
-    sweepTop(s, cur - p.spanTiles + 1, cur);
+    if (cur > s.sweptTile) sweepTop(s, cur - p.spanTiles + 1, cur);
     if (s.values.size === 0 && s.lastTs + p.maxTtlMs <= now) state.tops[p.index] = undefined;
   }
   for (const p of plan.lifetimes) {

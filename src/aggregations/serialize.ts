@@ -31,6 +31,7 @@ import { StateCorruptError } from '../errors.ts';
 import { ByteReader, ByteWriter, readTiles, writeTiles } from './bytes.ts';
 import { HASH_HIGH_LIMIT, eventKeyHash, hashOf } from './dedup.ts';
 import { readApprox, writeApprox } from './approx-distinct.ts';
+import { intern } from './intern.ts';
 import type { EntityPlan } from './plan.ts';
 import { SeriesState, emptyState, type EntityState, type LastValue } from './state.ts';
 
@@ -249,7 +250,7 @@ export function deserializeState(plans: readonly EntityPlan[], bytes: Uint8Array
   state.newest = readOptional(r);
   const newest = state.newest ?? 0;
   const strings: string[] = [];
-  for (let n = r.count(); n > 0; n--) strings.push(r.string());
+  for (let n = r.count(); n > 0; n--) strings.push(intern(r.string()));
   const str = () => {
     const s = strings[r.varint()];
     return s ?? r.fail('bad string index');

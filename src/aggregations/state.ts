@@ -1,5 +1,6 @@
 /** In-memory state of one entity; slots are created on their first event. */
 import { DedupMemory } from './dedup.ts';
+import type { ReadMemo } from './memo.ts';
 
 /**
  * Sparse tiles of one series, sorted by tile index, interleaved in one array
@@ -112,6 +113,8 @@ export interface EntityState {
   approx: (ApproxState | undefined)[];
   /** Per source of the entity (plan order): hashes of counted event ids by arrival time, for de-duplication. */
   dedup: DedupMemory[];
+  /** Remembered reads (memo.ts); never serialized. */
+  memo: ReadMemo | undefined;
 }
 
 export interface StateShape {
@@ -129,21 +132,29 @@ export interface StateShape {
   approx: readonly unknown[];
 }
 
+/** Shared by every state for the slot kinds a plan has none of (memory per state); frozen, as nothing may ever add to it. */
+const NONE: never[] = Object.freeze([]) as never[];
+
+function slotsOf(plans: readonly unknown[]): undefined[] {
+  return plans.length === 0 ? NONE : plans.map(() => undefined);
+}
+
 /** An empty state with one undefined slot per slot of the plan. */
 export function emptyState(slots: StateShape): EntityState {
   return {
     entity: slots.entity,
     entityIndex: slots.entityIndex,
     newest: undefined,
-    series: slots.series.map(() => undefined),
-    lasts: slots.lasts.map(() => undefined),
-    distincts: slots.distincts.map(() => undefined),
-    recents: slots.recents.map(() => undefined),
-    lifetimes: slots.lifetimes.map(() => undefined),
-    firsts: slots.firsts.map(() => undefined),
-    tops: slots.tops.map(() => undefined),
-    quantiles: slots.quantiles.map(() => undefined),
-    approx: slots.approx.map(() => undefined),
+    series: slotsOf(slots.series),
+    lasts: slotsOf(slots.lasts),
+    distincts: slotsOf(slots.distincts),
+    recents: slotsOf(slots.recents),
+    lifetimes: slotsOf(slots.lifetimes),
+    firsts: slotsOf(slots.firsts),
+    tops: slotsOf(slots.tops),
+    quantiles: slotsOf(slots.quantiles),
+    approx: slotsOf(slots.approx),
     dedup: slots.sources.map(() => new DedupMemory()),
+    memo: undefined,
   };
 }

@@ -4,6 +4,7 @@
  * output at `now` or later, and values that are missing or not finite.
  */
 import { hashOf } from './dedup.ts';
+import { intern } from './intern.ts';
 import { addToSum, decimals } from './numbers.ts';
 import { bucketOf } from './quantile.ts';
 import { currentTile, type DistinctPlan, type FirstPlan, type LastPlan, type LifetimePlan, type RecentPlan, type QuantilePlan, type SeriesPlan, type TopPlan } from './plan.ts';
@@ -16,8 +17,8 @@ export function finite(raw: unknown): number | undefined {
 
 /** Values distinct_count and last_k track: non-empty strings without \x1f (the list separator), or numbers. */
 export function keyValue(raw: unknown): string | undefined {
-  if (typeof raw === 'string') return raw === '' || raw.includes('\x1f') ? undefined : raw;
-  return typeof raw === 'number' && Number.isFinite(raw) ? String(raw) : undefined;
+  if (typeof raw === 'string') return raw === '' || raw.includes('\x1f') ? undefined : intern(raw);
+  return typeof raw === 'number' && Number.isFinite(raw) ? intern(String(raw)) : undefined;
 }
 
 /** Inserts a blank tile at element offset `at` without allocating beyond the array's own growth. */
@@ -198,7 +199,7 @@ function lastValue(p: Pick<LastPlan, 'type' | 'dim'>, raw: unknown): LastValue |
     case 'float':
       return finite(raw);
     case 'string':
-      return typeof raw === 'string' ? raw : undefined;
+      return typeof raw === 'string' ? intern(raw) : undefined;
     default: {
       if (!(Array.isArray(raw) || raw instanceof Float32Array) || raw.length !== p.dim) return undefined;
       const vec = Float32Array.from(raw as ArrayLike<number>);

@@ -21,6 +21,8 @@ import { batchGetItems } from './dynamo-batch.ts';
 import type { ReaderMetrics } from './metrics.ts';
 import type { EntityPlan } from './plan.ts';
 import type { VectorLayout } from '../schemas/registry-input.ts';
+import { PACKED_FIELD } from '../stores/vector-layout.ts';
+import { readPackedTarget, ScriptUnusableError, type PackedScript } from './packed-script.ts';
 import { hmgetTarget, routeKeys, type HashFields, type HashReply, type TargetKeys } from './redis-batch.ts';
 import { VersionLayouts } from './version-layout.ts';
 
@@ -39,7 +41,12 @@ export interface FetcherDeps {
   pipelineChunkSize: number;
   /** On a Redis miss, look in DynamoDB (cold start after a Redis flush). */
   readThrough: boolean;
+  /** The packed layout's one-call-per-node read (packed-script.ts); undefined: pipelines only. */
+  packedScript: PackedScript | undefined;
 }
+
+/** After Redis refused the script outright (not a moving slot), pipelines only for this long. */
+const SCRIPT_RETRY_MS = 30_000;
 
 export interface FetchRequest {
   plan: EntityPlan;
@@ -58,6 +65,8 @@ function anyLost(lost: Uint8Array, start: number, n: number): boolean {
 
 export class StoreFetcher {
   private readonly layouts: VersionLayouts;
+  /** performance.now() time before which the script is not tried again. */
+  private scriptOffUntil = 0;
 
   constructor(private readonly deps: FetcherDeps) {
     this.layouts = new VersionLayouts(deps.redis, deps.keys);
@@ -118,12 +127,21 @@ export class StoreFetcher {
       for (const k of unrouted) lost[k] = 1;
       this.deps.metrics.redisFailures.inc({ reason: 'error' });
     }
-    await Promise.all(targets.map((target) => this.readTarget(req, target, keys, reads, replies, lost)));
+    const script = layout === 'packed' ? this.deps.packedScript : undefined;
+    await Promise.all(targets.map((target) => this.readTarget(req, target, keys, reads, replies, lost, script)));
     return { replies, lost, layout };
   }
 
   /** One node's keys behind that node's breaker. Never rejects; marks the keys lost on failure. */
-  private async readTarget(req: FetchRequest, target: TargetKeys, keys: string[], reads: HashFields[], replies: HashReply[], lost: Uint8Array): Promise<void> {
+  private async readTarget(
+    req: FetchRequest,
+    target: TargetKeys,
+    keys: string[],
+    reads: HashFields[],
+    replies: HashReply[],
+    lost: Uint8Array,
+    script: PackedScript | undefined,
+  ): Promise<void> {
     const { metrics, redisTimeoutMs } = this.deps;
     const breaker = this.deps.breakers.for(target.target);
     if (!breaker.tryAcquire()) {
@@ -133,7 +151,10 @@ export class StoreFetcher {
     }
     let work: Promise<void>;
     try {
-      work = hmgetTarget(this.deps.redis!, keys, reads, target.positions, this.deps.pipelineChunkSize, replies);
+      work =
+        script !== undefined && performance.now() >= this.scriptOffUntil
+          ? this.scripted(script, target, keys, reads, replies)
+          : hmgetTarget(this.deps.redis!, keys, reads, target.positions, this.deps.pipelineChunkSize, replies);
     } catch (err) {
       work = Promise.reject(err);
     }
@@ -156,6 +177,22 @@ export class StoreFetcher {
     } catch {
       for (const k of target.positions) lost[k] = 1;
     }
+  }
+
+  /** One node's packed keys by script call, or by pipeline where Redis will not run the script. */
+  private async scripted(script: PackedScript, target: TargetKeys, keys: string[], reads: HashFields[], replies: HashReply[]): Promise<void> {
+    const counts = this.deps.metrics.counts.redisReads;
+    try {
+      await readPackedTarget(script, keys, PACKED_FIELD, target.positions, this.deps.pipelineChunkSize, replies);
+      counts.script++;
+      return;
+    } catch (err) {
+      if (!(err instanceof ScriptUnusableError)) throw err;
+      if (!err.transient) this.scriptOffUntil = performance.now() + SCRIPT_RETRY_MS;
+      counts.script_fallback++;
+      this.deps.logger.debug({ err, target: target.target }, 'read-packed script not usable; reading by pipeline');
+    }
+    await hmgetTarget(this.deps.redis!, keys, reads, target.positions, this.deps.pipelineChunkSize, replies);
   }
 
   private async readDynamo(req: FetchRequest, pending: number[], out: Array<StoredVector | undefined>): Promise<void> {

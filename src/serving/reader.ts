@@ -18,68 +18,9 @@ import { checkContext, checkDeadline, marginFor, resolveReaderSetup, type Featur
 import type { EntityFeatureValues, EntityIdInput, EntityName, FeatureVector, VectorSource } from './types.ts';
 import { VectorCache } from './vector-cache.ts';
 
-export interface GetOptions {
-  /** Time on-demand features are computed at; default Date.now(). */
-  requestTimeMs?: number;
-  /**
-   * Overrides the reader's deadline for this call (a finite number of ms above
-   * 0). It bounds this call only: a fetch it starts keeps the reader's own
-   * budgets, so a short deadline never counts against Redis's health and a
-   * caller joining that fetch keeps its own deadline.
-   */
-  deadlineMs?: number;
-  /** `redis` or `dynamodb` read that store only, bypassing the cache (diagnostics). */
-  source?: ReadSource;
-  /**
-   * getMany only. Default false: an invalid id becomes a rejected row
-   * (`error` set, source `invalid`, no features) and the rest of the batch is
-   * served. true: the whole call throws the EntityIdError instead. get() always throws.
-   */
-  strict?: boolean;
-  /**
-   * Only these features (stored or on-demand; the inputs of the on-demand ones
-   * are read too). Groups holding none of them are not read. Unknown names
-   * throw a ConfigError.
-   */
-  features?: readonly string[];
-  /**
-   * Request data for on-demand features: a compute function's second argument
-   * and a zscore's `contextField`. Never cached: a call with a context
-   * computes its on-demand features afresh (from the cached stored values
-   * on a hit). Not an object: ConfigError.
-   */
-  context?: RequestContext;
-}
+import type { FeatureReader, GetOptions } from './reader-api.ts';
 
-export interface FeatureReader<C extends RegistryInput = RegistryInput> {
-  /**
-   * A composite entity's id may be given as its key values,
-   * `{ user_id: 'u1', merchant_id: 'm9' }`, or as the string `'u1|m9'`; the
-   * vector's `entityId` is the string.
-   */
-  get<E extends EntityName<C>>(entityType: E, id: EntityIdInput<C, E>, opts?: GetOptions): Promise<FeatureVector<EntityFeatureValues<C, E>>>;
-  /**
-   * An invalid id (or key object missing a key, or with `|` in a value) yields
-   * a rejected row (`error` set, see FeatureVector) unless `strict`; the other
-   * rows are served.
-   */
-  getMany<E extends EntityName<C>>(
-    entityType: E,
-    ids: ReadonlyArray<EntityIdInput<C, E>>,
-    opts?: GetOptions,
-  ): Promise<Array<FeatureVector<EntityFeatureValues<C, E>>>>;
-  /** The worst breaker state over the Redis targets (the single node, or each Cluster master). */
-  readonly breakerState: BreakerState;
-  /** Each Redis target's breaker: `redis`, or `redis@host:port` per Cluster master. */
-  breakerStates(): Record<string, BreakerState>;
-  /**
-   * Resolves true once Redis is connected (false after `timeoutMs`). Calls
-   * made before that fall back at once, because the client never queues.
-   */
-  ready(timeoutMs?: number): Promise<boolean>;
-  /** Closes the clients the reader created (not the ones passed in). */
-  close(): Promise<void>;
-}
+export type { FeatureReader, GetOptions } from './reader-api.ts';
 
 type Batch = Promise<Array<StoredVector | undefined>>;
 
@@ -108,10 +49,17 @@ const MIN_FALLBACK_MS = 2;
 
 
 export function createFeatureReader<const C extends RegistryInput = RegistryInput>(options: FeatureReaderOptions<C>): FeatureReader<C> {
-  return new Reader(resolveReaderSetup(options)) as unknown as FeatureReader<C>;
+  return new Reader<C>(resolveReaderSetup(options));
 }
 
-class Reader {
+/**
+ * Vectors of entity type E hold the features the registry gives E: the plan
+ * of E, which the reader built from that registry, fills exactly those, so
+ * the typed view is the same value.
+ */
+type Typed<C extends RegistryInput, E extends EntityName<C>> = FeatureVector<EntityFeatureValues<C, E>>;
+
+class Reader<C extends RegistryInput> implements FeatureReader<C> {
   private readonly cache: VectorCache | undefined;
   private inFlight = new Map<string, InFlight>();
   private readonly subsets = new Map<string, EntityPlan>();
@@ -139,7 +87,15 @@ class Reader {
     return this.s.breakers.states();
   }
 
-  get(entityType: string, id: unknown, opts?: GetOptions): Promise<FeatureVector> {
+  get<E extends EntityName<C>>(entityType: E, id: EntityIdInput<C, E>, opts?: GetOptions): Promise<Typed<C, E>> {
+    return this.getOne(entityType, id, opts) as Promise<Typed<C, E>>;
+  }
+
+  getMany<E extends EntityName<C>>(entityType: E, ids: ReadonlyArray<EntityIdInput<C, E>>, opts?: GetOptions): Promise<Array<Typed<C, E>>> {
+    return this.getAll(entityType, ids, opts) as Promise<Array<Typed<C, E>>>;
+  }
+
+  private getOne(entityType: string, id: unknown, opts?: GetOptions): Promise<FeatureVector> {
     if (typeof id === 'string') {
       const hit = this.cachedOnly(entityType, id, opts);
       if (hit !== undefined) return Promise.resolve(hit);
@@ -151,10 +107,10 @@ class Reader {
     } catch (err) {
       return Promise.reject(err as Error);
     }
-    return this.get(entityType, joined, opts);
+    return this.getOne(entityType, joined, opts);
   }
 
-  getMany(entityType: string, ids: readonly unknown[], opts?: GetOptions): Promise<FeatureVector[]> {
+  private getAll(entityType: string, ids: readonly unknown[], opts?: GetOptions): Promise<FeatureVector[]> {
     if (ids.length === 1 && typeof ids[0] === 'string') {
       const hit = this.cachedOnly(entityType, ids[0], opts);
       if (hit !== undefined) return Promise.resolve([hit]);

@@ -17,6 +17,7 @@ import { createRedis, isCluster, type RedisClient } from '../stores/redis.ts';
 import { ActiveVersion } from './active-version.ts';
 import { BreakerSet, type BreakerOptions } from './breaker.ts';
 import { StoreFetcher } from './fetcher.ts';
+import { packedScript } from './packed-script.ts';
 import { BREAKER_STATE_VALUE, createReaderMetrics, type ReaderMetrics } from './metrics.ts';
 import { planEntities, type EntityPlan } from './plan.ts';
 
@@ -58,8 +59,15 @@ export interface FeatureReaderOptions<C extends RegistryInput = RegistryInput> {
   breaker?: Omit<BreakerOptions, 'onStateChange'>;
   /** On a Redis miss, read DynamoDB (cold start after a Redis flush); default false. */
   readThrough?: boolean;
-  /** Commands per pipeline chunk for very large batches; default 500. */
+  /** Commands per pipeline chunk for very large batches (keys per script call too); default 500. */
   pipelineChunkSize?: number;
+  /**
+   * Read packed vectors with one script call per Redis node (default true):
+   * far less client work than a pipeline of one HGET per key. false: always
+   * the pipeline (e.g. where an ACL forbids EVALSHA: otherwise the refusal is
+   * paid once every 30 s before falling back).
+   */
+  scripts?: boolean;
   /** How long the keyspace version is trusted before a background re-read; default 1000 ms. */
   activeVersionTtlMs?: number;
   /** prom-client registry; default the process registry of src/metrics.ts. */
@@ -178,6 +186,7 @@ export function resolveReaderSetup<C extends RegistryInput>(o: FeatureReaderOpti
     redisTimeoutMs,
     pipelineChunkSize: positive('pipelineChunkSize', o.pipelineChunkSize, 500),
     readThrough: o.readThrough ?? false,
+    packedScript: redis === undefined || o.scripts === false ? undefined : packedScript(redis, keys.prefix),
   });
   const cache = o.cache === false ? undefined : { ttl: positive('cache.ttlMs', o.cache?.ttlMs, 5_000), max: positive('cache.max', o.cache?.max, 100_000) };
   return {

@@ -14,7 +14,7 @@ const luaDir = fileURLToPath(new URL('./lua/', import.meta.url));
 /** Bumped when a script's contract changes, so two releases sharing one Redis never run each other's script under one name. */
 const SCRIPT_VERSION = 4;
 
-type ScriptName = 'materialize' | 'timerReschedule';
+type ScriptName = 'materialize' | 'timerReschedule' | 'readPacked';
 
 function commandName(name: ScriptName): string {
   return `fs_${name}_v${SCRIPT_VERSION}`;
@@ -53,4 +53,16 @@ export function queueScript(pipeline: ChainableCommander, name: ScriptName, keys
   if (!fn) throw new Error(`Lua script ${name} is not loaded: call loadScripts(client) first`);
   const lead = name === 'materialize' ? [keys.length] : [];
   fn.call(pipeline, ...lead, ...keys, ...args);
+}
+
+/**
+ * Calls a script on the client itself (not a pipeline), replies as Buffers;
+ * undefined when loadScripts has not run on this client. The client answers
+ * NOSCRIPT (a flushed or restarted Redis) by sending the script's body.
+ */
+export function scriptCall(client: RedisClient, name: ScriptName): ((...args: Array<string | Buffer | number>) => Promise<unknown>) | undefined {
+  const method = `${commandName(name)}Buffer`;
+  const fn: unknown = Reflect.get(client, method);
+  if (typeof fn !== 'function') return undefined;
+  return (...args) => Promise.resolve((fn as Callable).apply(client, args));
 }

@@ -73,15 +73,27 @@ describe('reader round trip', () => {
     expect(merchant.features).toEqual({ merchant_tx_1h: 0 });
   });
 
-  it('reads every group of every entity in one pipeline (one per master on a Cluster)', async () => {
-    const { redis, keys, reader } = await setup();
+  it('reads every group of every entity in one script call, packed (one per master on a Cluster), or one pipeline, per field', async () => {
+    const { redis, keys, reader, metrics } = await setup();
     const ids = Array.from({ length: 200 }, (_, i) => `u${i}`);
     await seedUsers(redis, keys, ids.map((id, i) => [id, { tx_count_1h: i, country: `c${i}` }]));
     const pipelines = vi.spyOn(redis, 'pipeline');
     const vectors = await reader.getMany('user', ids);
     // 200 entities hit every master of a 3-master Cluster.
-    expect(pipelines).toHaveBeenCalledTimes(isCluster(redis) ? redis.nodes('master').length : 1);
+    const nodes = isCluster(redis) ? redis.nodes('master').length : 1;
+    expect(await metricValue(metrics, 'featurestream_reader_redis_reads_total', { path: 'script' })).toBe(nodes);
+    expect(pipelines).not.toHaveBeenCalled();
     expect(vectors.map((v) => [v.features.tx_count_1h, v.features.country])).toEqual(ids.map((_, i) => [i, `c${i}`]));
+
+    // Version 2 recorded per field: HMGET in a pipeline per node.
+    await redis.hset(keys.layouts(), '2', 'per-field');
+    await seedUsers(redis, keys, ids.map((id, i) => [id, { tx_count_1h: i + 1, country: `f${i}` }]), { layout: 'fields', keyspaceVersion: 2 });
+    await redis.set(keys.activeVersion(), '2');
+    await waitFor('reader to switch to keyspace v2', async () => (await reader.get('user', 'u0')).features.tx_count_1h === 1);
+    pipelines.mockClear();
+    const perField = await reader.getMany('user', ids);
+    expect(pipelines).toHaveBeenCalledTimes(nodes);
+    expect(perField.map((v) => [v.features.tx_count_1h, v.features.country])).toEqual(ids.map((_, i) => [i + 1, `f${i}`]));
   });
 
   it('serves a corrupt packed blob or a wrong-type key as that group\'s defaults and counts them', async () => {

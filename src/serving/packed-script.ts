@@ -1,0 +1,99 @@
+/**
+ * The packed layout's batch read as one script call per node
+ * (stores/lua/read-packed-1.lua): one command to build and one reply to parse
+ * instead of a pipeline of one HGET per key, which is most of a batch's
+ * client time. Owns the script's arguments and its reply. A call the script
+ * cannot serve (a Cluster resharding under it, scripts refused, a reply of
+ * another shape) rejects with a ScriptUnusableError, and the caller reads the
+ * same keys with the pipeline instead.
+ */
+import { ReplyError } from 'ioredis';
+import { ServiceUnavailableError, TimeoutError } from '../errors.ts';
+import type { RedisClient } from '../stores/redis.ts';
+import { loadScripts, scriptCall } from '../stores/scripts.ts';
+import type { HashReply } from './redis-batch.ts';
+
+/** Redis answered, but not with what the script reads: the keys are read another way. */
+export class ScriptUnusableError extends Error {
+  constructor(
+    message: string,
+    /** Worth trying again on the next call (a slot moving), not a refusal that would repeat. */
+    readonly transient: boolean,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = 'ScriptUnusableError';
+  }
+}
+
+/** The script's command on one client (see packedScript). */
+export type PackedScript = (...args: Array<string | Buffer | number>) => Promise<unknown>;
+
+/** Errors of a Cluster whose slots move under a call: the next call may well be served. */
+const TRANSIENT = /^(MOVED|ASK|TRYAGAIN|CROSSSLOT|CLUSTERDOWN)\b|non local key|do not hash to the same slot|Cluster redirections/;
+
+/** Joins the keys after the first into one argument; entity ids, entity and group names never contain it. */
+const KEY_SEPARATOR = '\n';
+
+/**
+ * Loads the scripts into `client` and returns this one's command; undefined
+ * when the script cannot read the keys: a client with a key prefix (ioredis
+ * prefixes declared keys only, not the ones in ARGV), a key prefix of ours
+ * holding the separator, or an object that cannot define commands (a
+ * wrapper or a test double).
+ */
+export function packedScript(client: RedisClient, keyPrefix: string): PackedScript | undefined {
+  if (typeof Reflect.get(client, 'defineCommand') !== 'function' || client.options?.keyPrefix || keyPrefix.includes(KEY_SEPARATOR)) return undefined;
+  loadScripts(client);
+  return scriptCall(client, 'readPacked');
+}
+
+/**
+ * Reads `field` of hash `keys[i]` for every i in `positions` (one node's keys)
+ * into `out[i]` as a Buffer, null (absent) or the key's WRONGTYPE Error, in
+ * script calls of at most `chunkSize` keys (bounding how long one call holds
+ * Redis). Rejects with a ScriptUnusableError when Redis refused the script,
+ * and with the failure otherwise (connection lost, timeout).
+ */
+export async function readPackedTarget(
+  call: PackedScript,
+  keys: readonly string[],
+  field: string,
+  positions: readonly number[],
+  chunkSize: number,
+  out: HashReply[],
+): Promise<void> {
+  if (positions.length <= chunkSize) return readChunk(call, keys, field, positions, out);
+  const sends: Array<Promise<void>> = [];
+  for (let start = 0; start < positions.length; start += chunkSize) {
+    sends.push(readChunk(call, keys, field, positions.slice(start, start + chunkSize), out));
+  }
+  await Promise.all(sends);
+}
+
+async function readChunk(call: PackedScript, keys: readonly string[], field: string, positions: readonly number[], out: HashReply[]): Promise<void> {
+  let rest = '';
+  for (let j = 1; j < positions.length; j++) rest += j === 1 ? keys[positions[j]!]! : KEY_SEPARATOR + keys[positions[j]!]!;
+  let reply: unknown;
+  try {
+    reply = await call(keys[positions[0]!]!, field, rest);
+  } catch (err) {
+    throw classify(err as Error);
+  }
+  if (!Array.isArray(reply) || reply.length !== positions.length) {
+    throw new ScriptUnusableError(`read-packed script: expected ${positions.length} values, got ${Array.isArray(reply) ? reply.length : typeof reply}`, false);
+  }
+  for (let j = 0; j < positions.length; j++) {
+    const value: unknown = reply[j];
+    if (value === null || Buffer.isBuffer(value)) out[positions[j]!] = value;
+    else if (value instanceof Error && value.message.startsWith('WRONGTYPE')) out[positions[j]!] = value;
+    else throw new ScriptUnusableError(`read-packed script: unexpected value at ${j}`, false);
+  }
+}
+
+function classify(err: Error): Error {
+  if (err instanceof ReplyError || /Cluster redirections/.test(err.message)) return new ScriptUnusableError(`read-packed script refused: ${err.message}`, TRANSIENT.test(err.message), { cause: err });
+  // ioredis's commandTimeout rejection carries no code, only this message.
+  if (err.message === 'Command timed out') return new TimeoutError('redis: command timed out', { cause: err });
+  return new ServiceUnavailableError('redis', err.message, { cause: err });
+}

@@ -1,0 +1,41 @@
+#!lua flags=no-writes,allow-cross-slot-keys
+--[[
+Reads one field of many hashes on one node in one call: the reader's batch
+read of the packed vector layout (../vector-layout.ts), so the client builds
+one command and parses one reply instead of one per key. Read-only. Its
+arguments and reply are owned by ../../serving/packed-script.ts.
+
+KEYS[1]   the first hash: it routes the call to its node on a Cluster
+ARGV[1]   the field to read
+ARGV[2]   the other hashes, all on the same node as KEYS[1], joined by "\n"
+          (keys never contain one: the caller checks); "" when there are none
+
+The other hashes travel in ARGV because a Cluster refuses declared keys of
+different slots (CROSSSLOT) even when one node serves them all; the
+allow-cross-slot-keys flag lets the script read them, and Redis still fails
+the call ("non local key") for a hash this node does not serve (resharding),
+which the caller answers with a pipeline. One joined argument instead of one
+per hash: fewer arguments to encode and parse on both sides.
+
+Returns an array, one element per hash in the order KEYS[1], then ARGV[2]'s:
+the field's value, nil when the hash or field is absent, or the WRONGTYPE
+error when the key holds another type. Any other error fails the call.
+]]
+local field = ARGV[1]
+local out = {}
+local function read(i, key)
+  local v = redis.pcall('HGET', key, field)
+  if type(v) == 'table' and v.err ~= nil and string.sub(v.err, 1, 9) ~= 'WRONGTYPE' then
+    return v
+  end
+  out[i] = v
+end
+local failed = read(1, KEYS[1])
+if failed then return failed end
+local n = 1
+for key in string.gmatch(ARGV[2], '[^\n]+') do
+  n = n + 1
+  failed = read(n, key)
+  if failed then return failed end
+end
+return out
