@@ -75,11 +75,11 @@ function startProcess(cmd: string, args: string[], opts: { cwd: string; env: Nod
   );
 }
 
-/** `featurestream serve` from this checkout, reading the keyspace under `keyPrefix`. */
-export async function startFeaturestream(keyPrefix: string): Promise<RunningServer> {
+/** `featurestream serve` from this checkout, reading the keyspace under `keyPrefix`; `extraArgs` such as `--processes 2`. */
+export async function startFeaturestream(keyPrefix: string, extraArgs: string[] = []): Promise<RunningServer> {
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
-  return startProcess(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'serve', '--port', String(port)], {
+  return startProcess(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'serve', '--port', String(port), ...extraArgs], {
     cwd: ROOT,
     env: { ...process.env, FEATURESTREAM_KEY_PREFIX: keyPrefix, LOG_LEVEL: 'warn' },
     readyUrl: `${url}/readyz`,

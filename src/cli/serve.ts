@@ -11,6 +11,8 @@ import { registry as processMetrics } from '../metrics.ts';
 import { loadRegistryFile } from '../schemas/registry.ts';
 import { createFeatureServer } from '../server/server.ts';
 import { createFeatureReader } from '../serving/reader.ts';
+import { childListening, childMetricsSource, isServeChild, superviseServers } from './serve-processes.ts';
+import { childMetrics } from './worker-processes.ts';
 
 interface ServeFlags {
   port: number;
@@ -19,7 +21,11 @@ interface ServeFlags {
   deadline: number;
   maxIds: number;
   bodyLimit: number;
+  processes: number;
 }
+
+/** How long shutdown lets requests in flight finish (the server's drain), then a margin before a child is killed. */
+const DRAIN_MS = 10_000;
 
 function whole(min: number) {
   return (value: string): number => {
@@ -39,23 +45,34 @@ export function register(program: Command): void {
     .option('--deadline <ms>', 'per-request deadline', whole(1), 50)
     .option('--max-ids <n>', 'most ids per request', whole(1), 1_000)
     .option('--body-limit <bytes>', 'largest request body', whole(1), 1_048_576)
+    .option('--processes <n>', 'server processes sharing the port (one per core); a supervisor restarts any that dies', whole(1), 1)
     .action(async (flags: ServeFlags) => {
       const env = loadEnvConfig();
       const logger = createLogger({ level: env.LOG_LEVEL });
+      // The supervisor (serve-processes.ts) forks this same command; each child is a whole server.
+      const child = isServeChild();
+      if (flags.processes > 1 && !child) {
+        const auth = env.FEATURESTREAM_SERVER_TOKEN ? 'bearer' : 'none';
+        process.exitCode = await superviseServers({ processes: flags.processes, host: flags.host, auth, logger, stopGraceMs: DRAIN_MS + 5_000 });
+        return;
+      }
+      if (child) childMetrics();
       const reader = createFeatureReader({ registry: await loadRegistryFile(flags.config), deadlineMs: flags.deadline, logger });
       const token = env.FEATURESTREAM_SERVER_TOKEN;
       const server = createFeatureServer({
         reader,
-        metrics: processMetrics,
+        metrics: child ? childMetricsSource() : processMetrics,
         logger,
         maxIds: flags.maxIds,
         bodyLimitBytes: flags.bodyLimit,
+        drainMs: DRAIN_MS,
         ...(token ? { token } : {}),
       });
       // Requests before Redis connects would all be served from the fallbacks: give it a moment first.
       if (!(await reader.ready(5_000))) logger.warn('redis not connected yet; serving fallbacks until it is (see /readyz)');
       const port = await server.listen(flags.port, flags.host);
-      logger.info({ host: flags.host, port, auth: token ? 'bearer' : 'none' }, 'feature server listening');
+      if (child) childListening(port);
+      else logger.info({ host: flags.host, port, auth: token ? 'bearer' : 'none' }, 'feature server listening');
       const stop = () => {
         logger.info('feature server draining');
         void server.close().then(() => process.exit(0));

@@ -6,7 +6,7 @@
  *   POST /features  {"entity", "ids", "features"?, "context"?} -> {"vectors": [{entity_id, features, source, defaulted, age_ms}]}
  *   POST /get-online-features  Feast's request and response shape (feast-shape.ts)
  *   GET  /metrics   Prometheus text
- *   GET  /healthz   200 while the process runs
+ *   GET  /healthz   200 while the process runs, with its pid
  *   GET  /readyz    200 once Redis is connected, 503 before that and while draining
  *
  * Bad input is a 400 naming the problem (never a 500), a body over the limit
@@ -15,18 +15,20 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { Registry as MetricsRegistry } from 'prom-client';
 import { isFeaturestreamError } from '../errors.ts';
+import type { MetricsSource } from '../http-server.ts';
 import type { Logger } from '../logger.ts';
 import type { FeatureReader } from '../serving/reader.ts';
 import type { FeatureVector } from '../serving/types.ts';
 import { readBody } from './body.ts';
 import { serveFeastShape } from './feast-shape.ts';
 import { parseFeaturesRequest } from './request.ts';
+import { vectorsJson } from './response.ts';
 
 export interface FeatureServerOptions {
   reader: FeatureReader;
-  metrics: MetricsRegistry;
+  /** What /metrics serves: a prom-client registry, or the sum over `serve --processes` children. */
+  metrics: MetricsSource;
   logger: Logger;
   /** Most ids one request may ask for; default 1000. */
   maxIds?: number;
@@ -73,8 +75,11 @@ export function createFeatureServer(options: FeatureServerOptions): FeatureServe
   server.keepAliveTimeout = 65_000;
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const path = (req.url ?? '/').split('?')[0];
-    if (path === '/healthz') return send(res, 200, { status: 'ok' });
+    const url = req.url ?? '/';
+    const query = url.indexOf('?');
+    const path = query < 0 ? url : url.slice(0, query);
+    // The pid tells `serve --processes` children apart.
+    if (path === '/healthz') return send(res, 200, { status: 'ok', pid: process.pid });
     if (tokenDigest !== undefined && !authorized(req.headers.authorization, tokenDigest)) {
       res.setHeader('WWW-Authenticate', 'Bearer');
       return send(res, 401, { error: { code: 'UNAUTHORIZED', message: 'missing or wrong bearer token' } });
@@ -111,7 +116,7 @@ export function createFeatureServer(options: FeatureServerOptions): FeatureServe
       if (isFeaturestreamError(err) && CALLER_ERRORS.has(err.code)) return send(res, 400, { error: { code: err.code, message: err.message } });
       throw err;
     }
-    send(res, 200, { vectors: vectors.map(toWire) });
+    sendJson(res, 200, vectorsJson(vectors));
   }
 
   return {
@@ -143,19 +148,12 @@ export function createFeatureServer(options: FeatureServerOptions): FeatureServe
 }
 
 function send(res: ServerResponse, status: number, body: unknown): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text) });
-  res.end(text);
+  sendJson(res, status, JSON.stringify(body));
 }
 
-/** Float32Array would serialize as an index-keyed object; plain arrays read better everywhere. */
-function toWire(v: FeatureVector): Record<string, unknown> {
-  const features: Record<string, unknown> = {};
-  for (const name in v.features) {
-    const value = v.features[name];
-    features[name] = value instanceof Float32Array ? Array.from(value) : value;
-  }
-  return { entity_id: v.entityId, features, source: v.source, defaulted: v.defaulted, age_ms: v.ageMs ?? null };
+function sendJson(res: ServerResponse, status: number, text: string): void {
+  res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text) });
+  res.end(text);
 }
 
 function digest(text: string): Buffer {

@@ -52,8 +52,9 @@ def server(tmp_path_factory):
     config.write_text(json.dumps(REGISTRY))
     env = {**os.environ, "REDIS_URL": REDIS_URL, "FEATURESTREAM_KEY_PREFIX": prefix, "FEATURESTREAM_SERVER_TOKEN": TOKEN, "LOG_LEVEL": "info"}
     env.pop("REDIS_CLUSTER_NODES", None)
+    # node itself, not an `npx tsx` wrapper: terminate() must reach the server, or it outlives the test.
     proc = subprocess.Popen(
-        ["npx", "tsx", "src/cli/main.ts", "serve", "--port", "0", "--max-ids", "10", "--deadline", "500", "--config", str(config)],
+        ["node", "--import", "tsx", "src/cli/main.ts", "serve", "--port", "0", "--max-ids", "10", "--deadline", "500", "--config", str(config)],
         cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
     port = None

@@ -1,0 +1,165 @@
+/**
+ * `featurestream serve --processes N`: one primary supervising N server
+ * processes (node:cluster) that share the listening port, so one machine's
+ * cores all serve requests. Each child is an ordinary `featurestream serve`
+ * with its own reader (connections, cache, breakers).
+ *
+ * The primary serves nothing itself. It logs `feature server listening` once
+ * every child listens; it re-forks a child that dies, with backoff; it answers
+ * a child's request for the metrics of all children (summed by prom-client's
+ * AggregatorRegistry, as `worker --processes` does), so /metrics on the shared
+ * port is the whole server's whichever child answers it; and on SIGTERM or
+ * SIGINT it forwards SIGTERM, each child drains its requests in flight, and
+ * it exits 0 once all have exited 0.
+ */
+import cluster, { type Worker as ClusterWorker } from 'node:cluster';
+import { AggregatorRegistry } from 'prom-client';
+import type { MetricsSource } from '../http-server.ts';
+import type { Logger } from '../logger.ts';
+
+const READY = 'featurestream:serve-ready';
+const METRICS_REQUEST = 'featurestream:serve-metrics';
+const METRICS_REPLY = 'featurestream:serve-metrics-reply';
+const RESTART_MIN_MS = 1_000;
+const RESTART_MAX_MS = 30_000;
+/** A child that lived this long before dying restarts after the shortest delay again. */
+const STABLE_MS = 60_000;
+/** How long a child answering the primary's metrics request may take. */
+const METRICS_TIMEOUT_MS = 5_000;
+
+interface Slot {
+  index: number;
+  child?: ClusterWorker;
+  ready: boolean;
+  startedAt: number;
+  /** Consecutive short-lived runs, for the restart backoff. */
+  failures: number;
+  restartTimer?: NodeJS.Timeout;
+}
+
+type Message = { type?: unknown; id?: unknown; text?: unknown; error?: unknown; port?: unknown };
+
+const message = (m: unknown): Message => (typeof m === 'object' && m !== null ? (m as Message) : {});
+
+export const isServeChild = (): boolean => cluster.isWorker;
+
+/** In a child, once listening: the primary counts it as serving. */
+export function childListening(port: number): void {
+  process.send?.({ type: READY, port });
+}
+
+/** In a child: /metrics as the sum over all children, asked of the primary. */
+export function childMetricsSource(): MetricsSource {
+  const pending = new Map<number, { resolve: (text: string) => void; reject: (err: Error) => void; timer: NodeJS.Timeout }>();
+  let next = 0;
+  process.on('message', (raw: unknown) => {
+    const m = message(raw);
+    if (m.type !== METRICS_REPLY || typeof m.id !== 'number') return;
+    const waiter = pending.get(m.id);
+    if (!waiter) return;
+    pending.delete(m.id);
+    clearTimeout(waiter.timer);
+    if (typeof m.text === 'string') waiter.resolve(m.text);
+    else waiter.reject(new Error(`metrics of the server processes: ${String(m.error)}`));
+  });
+  return {
+    contentType: AggregatorRegistry.PROMETHEUS_CONTENT_TYPE,
+    metrics: () =>
+      new Promise((resolve, reject) => {
+        const id = next++;
+        const timer = setTimeout(() => {
+          pending.delete(id);
+          reject(new Error('metrics of the server processes: the primary did not answer'));
+        }, METRICS_TIMEOUT_MS);
+        pending.set(id, { resolve, reject, timer });
+        process.send?.({ type: METRICS_REQUEST, id });
+      }),
+  };
+}
+
+export interface ServeSupervisorOptions {
+  processes: number;
+  host: string;
+  /** For the `listening` line: `bearer` or `none`. */
+  auth: string;
+  logger: Logger;
+  /** How long a stopping child may drain before it is killed. */
+  stopGraceMs: number;
+}
+
+/** Runs the primary until SIGTERM/SIGINT; resolves with the exit code once every child has stopped. */
+export async function superviseServers(o: ServeSupervisorOptions): Promise<number> {
+  const { logger } = o;
+  const aggregator = new AggregatorRegistry();
+  const slots: Slot[] = Array.from({ length: o.processes }, (_, index) => ({ index, ready: false, startedAt: 0, failures: 0 }));
+  let port: number | undefined;
+  let announced = false;
+  let stopping = false;
+  let exitCode = 0;
+
+  const onMessage = (slot: Slot, child: ClusterWorker, raw: unknown) => {
+    const m = message(raw);
+    if (m.type === READY && typeof m.port === 'number') {
+      slot.ready = true;
+      port ??= m.port;
+      if (!announced && slots.every((s) => s.ready)) {
+        announced = true;
+        logger.info({ host: o.host, port, auth: o.auth, processes: o.processes }, 'feature server listening');
+      }
+    } else if (m.type === METRICS_REQUEST) {
+      aggregator.clusterMetrics().then(
+        (text) => child.isConnected() && child.send({ type: METRICS_REPLY, id: m.id, text }),
+        (err: unknown) => child.isConnected() && child.send({ type: METRICS_REPLY, id: m.id, error: (err as Error).message }),
+      );
+    }
+  };
+
+  const fork = (slot: Slot) => {
+    slot.restartTimer = undefined;
+    slot.ready = false;
+    slot.startedAt = Date.now();
+    // A re-forked child asks for the same address, port 0 included: the primary hands it the
+    // socket the others share (a new port only if every child had died).
+    const child = cluster.fork({ FEATURESTREAM_SERVE_PROCESS: String(slot.index) });
+    slot.child = child;
+    child.on('message', (m: unknown) => onMessage(slot, child, m));
+    child.on('exit', (code, signal) => {
+      slot.child = undefined;
+      slot.ready = false;
+      if (stopping) {
+        if (code !== 0) exitCode = 1;
+        return;
+      }
+      slot.failures = Date.now() - slot.startedAt >= STABLE_MS ? 0 : slot.failures + 1;
+      const delayMs = Math.min(RESTART_MAX_MS, RESTART_MIN_MS * 2 ** Math.max(0, slot.failures - 1));
+      logger.error({ process: slot.index, childPid: child.process.pid, code, signal, restartInMs: delayMs }, 'feature server process died; restarting it');
+      slot.restartTimer = setTimeout(() => fork(slot), delayMs);
+    });
+  };
+
+  for (const slot of slots) fork(slot);
+  await new Promise<void>((resolve) => {
+    const shutdown = () => {
+      if (stopping) return;
+      stopping = true;
+      logger.info('feature server draining');
+      resolve();
+    };
+    process.once('SIGTERM', shutdown);
+    process.once('SIGINT', shutdown);
+  });
+  await Promise.all(slots.map((slot) => stopSlot(slot, o.stopGraceMs)));
+  logger.info({ exitCode }, 'feature server processes stopped');
+  return exitCode;
+}
+
+async function stopSlot(slot: Slot, graceMs: number): Promise<void> {
+  clearTimeout(slot.restartTimer);
+  const child = slot.child;
+  if (!child || child.isDead()) return;
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  child.process.kill('SIGTERM');
+  const killer = setTimeout(() => child.process.kill('SIGKILL'), graceMs);
+  await exited;
+  clearTimeout(killer);
+}

@@ -1,0 +1,86 @@
+/**
+ * The `POST /features` answer written by hand (src/server/response.ts) is the
+ * same text as JSON.stringify of the wire object, built here the obvious way
+ * (typed arrays as plain arrays): every value type, awkward strings and
+ * numbers, missing ages, defaulted lists, undefined values.
+ */
+import { describe, expect, it } from 'vitest';
+import { vectorsJson } from '../../../src/server/response.ts';
+import type { FeatureVector } from '../../../src/serving/types.ts';
+
+function reference(vectors: readonly FeatureVector[]): string {
+  return JSON.stringify({
+    vectors: vectors.map((v) => ({
+      entity_id: v.entityId,
+      features: Object.fromEntries(Object.entries(v.features).map(([k, x]) => [k, x instanceof Float32Array ? Array.from(x) : x])),
+      source: v.source,
+      defaulted: v.defaulted,
+      age_ms: v.ageMs ?? null,
+    })),
+  });
+}
+
+const vector = (entityId: string, features: Record<string, unknown>, extra: Partial<FeatureVector> = {}): FeatureVector => ({
+  entityId,
+  features,
+  source: 'redis',
+  defaulted: [],
+  ageMs: 12,
+  ...extra,
+});
+
+describe('vectorsJson', () => {
+  it('writes what JSON.stringify writes for every value type', () => {
+    const vectors = [
+      vector('u1', {
+        count: 3,
+        sum: 892.5,
+        big: 1.7e21,
+        tiny: 5e-324,
+        negZero: -0,
+        nan: Number.NaN,
+        inf: Number.POSITIVE_INFINITY,
+        flag: true,
+        off: false,
+        nothing: null,
+        gone: undefined,
+        name: 'a "quoted" \\ back\nslash \u2028 \ud800 é',
+        list: Object.freeze(['m1', 'm"2', '']),
+        empty: Object.freeze([]),
+        embedding: new Float32Array([0.1, -2.5, Number.NaN, 3e38]),
+        noEmbedding: new Float32Array(0),
+        nested: { a: [1, 'b'] },
+      }),
+      vector('u|2 "x"', { count: 0 }, { source: 'default', defaulted: ['count', 'we"ird'], ageMs: undefined }),
+      vector('u3', {}, { source: 'cache', ageMs: 0.25 }),
+      vector('u4', { 'odd "name"': 1 }, { ageMs: Number.NaN }),
+    ];
+    expect(vectorsJson(vectors)).toBe(reference(vectors));
+    expect(JSON.parse(vectorsJson(vectors))).toEqual(JSON.parse(reference(vectors)));
+  });
+
+  it('writes an empty batch', () => {
+    expect(vectorsJson([])).toBe(reference([]));
+  });
+});
+
+describe('vectorsJson on shared records', () => {
+  it('writes a frozen record the same every time, and a mutable one as it is now', () => {
+    const frozen = Object.freeze({ count: 1, list: Object.freeze(['a']) });
+    const first = vectorsJson([vector('u1', frozen)]);
+    expect(vectorsJson([vector('u1', frozen, { source: 'cache', ageMs: 99 })])).toBe(reference([vector('u1', frozen, { source: 'cache', ageMs: 99 })]));
+    expect(first).toBe(reference([vector('u1', frozen)]));
+
+    const mutable: Record<string, unknown> = { count: 1 };
+    vectorsJson([vector('u2', mutable)]);
+    mutable.count = 2;
+    expect(vectorsJson([vector('u2', mutable)])).toBe(reference([vector('u2', mutable)]));
+
+    // A frozen record holding a typed array: its elements can still change.
+    const embedding = new Float32Array([1, 2]);
+    const withVector = Object.freeze({ embedding });
+    vectorsJson([vector('u3', withVector)]);
+    embedding[0] = 5;
+    expect(vectorsJson([vector('u3', withVector)])).toBe(reference([vector('u3', withVector)]));
+  });
+});
