@@ -12,36 +12,21 @@
  * SIGINT it forwards SIGTERM, each child drains its requests in flight, and
  * it exits 0 once all have exited 0.
  */
-import cluster, { type Worker as ClusterWorker } from 'node:cluster';
+import type { Worker as ClusterWorker } from 'node:cluster';
 import { AggregatorRegistry } from 'prom-client';
 import type { MetricsSource } from '../http-server.ts';
 import type { Logger } from '../logger.ts';
+import { ChildPool, type Slot } from './supervisor.ts';
 
 const READY = 'featurestream:serve-ready';
 const METRICS_REQUEST = 'featurestream:serve-metrics';
 const METRICS_REPLY = 'featurestream:serve-metrics-reply';
-const RESTART_MIN_MS = 1_000;
-const RESTART_MAX_MS = 30_000;
-/** A child that lived this long before dying restarts after the shortest delay again. */
-const STABLE_MS = 60_000;
 /** How long a child answering the primary's metrics request may take. */
 const METRICS_TIMEOUT_MS = 5_000;
-
-interface Slot {
-  index: number;
-  child?: ClusterWorker;
-  ready: boolean;
-  startedAt: number;
-  /** Consecutive short-lived runs, for the restart backoff. */
-  failures: number;
-  restartTimer?: NodeJS.Timeout;
-}
 
 type Message = { type?: unknown; id?: unknown; text?: unknown; error?: unknown; port?: unknown };
 
 const message = (m: unknown): Message => (typeof m === 'object' && m !== null ? (m as Message) : {});
-
-export const isServeChild = (): boolean => cluster.isWorker;
 
 /** In a child, once listening: the primary counts it as serving. */
 export function childListening(port: number): void {
@@ -91,18 +76,15 @@ export interface ServeSupervisorOptions {
 export async function superviseServers(o: ServeSupervisorOptions): Promise<number> {
   const { logger } = o;
   const aggregator = new AggregatorRegistry();
-  const slots: Slot[] = Array.from({ length: o.processes }, (_, index) => ({ index, ready: false, startedAt: 0, failures: 0 }));
   let port: number | undefined;
   let announced = false;
-  let stopping = false;
-  let exitCode = 0;
 
   const onMessage = (slot: Slot, child: ClusterWorker, raw: unknown) => {
     const m = message(raw);
     if (m.type === READY && typeof m.port === 'number') {
       slot.ready = true;
       port ??= m.port;
-      if (!announced && slots.every((s) => s.ready)) {
+      if (!announced && pool.slots.every((s) => s.ready)) {
         announced = true;
         logger.info({ host: o.host, port, auth: o.auth, processes: o.processes }, 'feature server listening');
       }
@@ -113,53 +95,20 @@ export async function superviseServers(o: ServeSupervisorOptions): Promise<numbe
       );
     }
   };
-
-  const fork = (slot: Slot) => {
-    slot.restartTimer = undefined;
-    slot.ready = false;
-    slot.startedAt = Date.now();
-    // A re-forked child asks for the same address, port 0 included: the primary hands it the
-    // socket the others share (a new port only if every child had died).
-    const child = cluster.fork({ FEATURESTREAM_SERVE_PROCESS: String(slot.index) });
-    slot.child = child;
-    child.on('message', (m: unknown) => onMessage(slot, child, m));
-    child.on('exit', (code, signal) => {
-      slot.child = undefined;
-      slot.ready = false;
-      if (stopping) {
-        if (code !== 0) exitCode = 1;
-        return;
-      }
-      slot.failures = Date.now() - slot.startedAt >= STABLE_MS ? 0 : slot.failures + 1;
-      const delayMs = Math.min(RESTART_MAX_MS, RESTART_MIN_MS * 2 ** Math.max(0, slot.failures - 1));
-      logger.error({ process: slot.index, childPid: child.process.pid, code, signal, restartInMs: delayMs }, 'feature server process died; restarting it');
-      slot.restartTimer = setTimeout(() => fork(slot), delayMs);
-    });
-  };
-
-  for (const slot of slots) fork(slot);
-  await new Promise<void>((resolve) => {
-    const shutdown = () => {
-      if (stopping) return;
-      stopping = true;
-      logger.info('feature server draining');
-      resolve();
-    };
-    process.once('SIGTERM', shutdown);
-    process.once('SIGINT', shutdown);
+  // A re-forked child asks for the same address, port 0 included: the primary hands it the
+  // socket the others share (a new port only if every child had died).
+  const pool = new ChildPool({
+    processes: o.processes,
+    indexEnv: 'FEATURESTREAM_SERVE_PROCESS',
+    label: 'feature server process',
+    logger,
+    stopGraceMs: o.stopGraceMs,
+    onMessage,
   });
-  await Promise.all(slots.map((slot) => stopSlot(slot, o.stopGraceMs)));
+  pool.start();
+  await pool.untilSignal();
+  logger.info('feature server draining');
+  const exitCode = await pool.stop();
   logger.info({ exitCode }, 'feature server processes stopped');
   return exitCode;
-}
-
-async function stopSlot(slot: Slot, graceMs: number): Promise<void> {
-  clearTimeout(slot.restartTimer);
-  const child = slot.child;
-  if (!child || child.isDead()) return;
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  child.process.kill('SIGTERM');
-  const killer = setTimeout(() => child.process.kill('SIGKILL'), graceMs);
-  await exited;
-  clearTimeout(killer);
 }

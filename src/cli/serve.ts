@@ -11,8 +11,8 @@ import { registry as processMetrics } from '../metrics.ts';
 import { loadRegistryFile } from '../schemas/registry.ts';
 import { createFeatureServer } from '../server/server.ts';
 import { createFeatureReader } from '../serving/reader.ts';
-import { childListening, childMetricsSource, isServeChild, superviseServers } from './serve-processes.ts';
-import { childMetrics } from './worker-processes.ts';
+import { childListening, childMetricsSource, superviseServers } from './serve-processes.ts';
+import { childMetrics, isChildProcess } from './supervisor.ts';
 
 interface ServeFlags {
   port: number;
@@ -50,7 +50,7 @@ export function register(program: Command): void {
       const env = loadEnvConfig();
       const logger = createLogger({ level: env.LOG_LEVEL });
       // The supervisor (serve-processes.ts) forks this same command; each child is a whole server.
-      const child = isServeChild();
+      const child = isChildProcess();
       if (flags.processes > 1 && !child) {
         const auth = env.FEATURESTREAM_SERVER_TOKEN ? 'bearer' : 'none';
         process.exitCode = await superviseServers({ processes: flags.processes, host: flags.host, auth, logger, stopGraceMs: DRAIN_MS + 5_000 });

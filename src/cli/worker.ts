@@ -10,7 +10,8 @@ import { loadRegistryFile } from '../schemas/registry.ts';
 import { createWorker, WORKER_DEFAULTS } from '../consumers/worker.ts';
 import { stopOnSignals } from './shutdown.ts';
 import type { WaitReplicas } from '../stores/node-pipelines.ts';
-import { childMetrics, childReady, isWorkerChild, superviseWorkers } from './worker-processes.ts';
+import { childReady, superviseWorkers } from './worker-processes.ts';
+import { childMetrics, isChildProcess } from './supervisor.ts';
 
 function port(value: string): number {
   const n = Number(value);
@@ -65,7 +66,7 @@ export function register(program: Command): void {
       const registry = await loadRegistryFile(opts.config);
       const metricsPort = opts.metricsPort ?? env.METRICS_PORT;
       // The supervisor (src/cli/worker-processes.ts) forks this same command; its children serve no HTTP.
-      const child = isWorkerChild();
+      const child = isChildProcess();
       if (opts.processes > 1 && !child) {
         process.exitCode = await superviseWorkers({ processes: opts.processes, metricsPort, logger });
         return;
