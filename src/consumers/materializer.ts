@@ -22,14 +22,15 @@ import { classifyRedisError, type RedisClient } from '../stores/redis.ts';
 import { NodePipelines, type ReplicaWait } from '../stores/node-pipelines.ts';
 import { queueMaterialize, type EntityWrite } from '../stores/materialize-script.ts';
 import { queueScript } from '../stores/scripts.ts';
-import { EMPTY_STATE, parseStoredState, timerMember, type StoredState } from '../stores/entity-state.ts';
-import { FeaturestreamError, InvalidEventError } from '../errors.ts';
+import { timerMember } from '../stores/entity-state.ts';
+import { FeaturestreamError, InvalidEventError, isRetriable } from '../errors.ts';
 import { workerMetrics } from '../metrics.ts';
 import type { KafkaMessage } from './kafka-client.ts';
 import type { DeadLetter } from './dead-letter.ts';
 import { EntityLayout } from './entity-layout.ts';
 import { StateCache, type EngineState } from './state-cache.ts';
 import { quarantine, quarantineError, type Broken, type RebuiltState, type StateSource } from './quarantine.ts';
+import { loadStates, type Loaded } from './state-load.ts';
 import { planGroup, stateTtlDue, type WrittenEntity } from './vector-writes.ts';
 
 export interface PendingEvent {
@@ -59,21 +60,6 @@ export interface MaterializeHooks {
   progress?: () => Promise<void>;
 }
 
-interface Loaded {
-  key: string;
-  stored: StoredState;
-  /** Set when the state came from the cache (already deserialized). */
-  state: EngineState | undefined;
-  /** From the cache: what the write of `stored.version` left in the vector hashes. */
-  written?: WrittenEntity | undefined;
-  /** The state hash could not be read or parsed: the entity is quarantined. */
-  error?: FeaturestreamError;
-  /** A rebuilt state replacing an unusable hash: the write overwrites it whatever its `_version`. */
-  replace?: boolean;
-}
-
-
-
 interface Plan {
   work: EntityWork;
   state: EngineState;
@@ -90,10 +76,6 @@ interface Plan {
 interface WriteResult {
   retry: EntityWork[];
   broken: Broken[];
-}
-
-function isRetriableError(err: unknown): boolean {
-  return err instanceof FeaturestreamError && err.retriable;
 }
 
 /** A CAS round that keeps failing means another writer is hammering the same entity; the batch is retried later. */
@@ -161,7 +143,7 @@ export class Materializer {
       if (round >= MAX_ROUNDS) {
         throw new FeaturestreamError('FENCED', `${pending.length} entities kept losing the version race`, true);
       }
-      const stored = await this.load(pending, version, rebuilt);
+      const stored = await loadStates(this.options, this.cache, pending, version, rebuilt);
       const writes: Array<Promise<WriteResult>> = [];
       const reload: EntityWork[] = [];
       const broken: Broken[] = [];
@@ -178,7 +160,7 @@ export class Materializer {
               if (plan === 'reload') reload.push(work);
               else if (plan) plans.push(plan);
             } catch (err) {
-              if (isRetriableError(err)) throw err;
+              if (isRetriable(err)) throw err;
               broken.push({ work, error: quarantineError(err, loaded.key) });
             }
           }
@@ -221,40 +203,6 @@ export class Materializer {
       missing = true;
     }
     if (missing) await pipelines.exec(this.options.replicaWait);
-  }
-
-  /** Rebuilt and cached states first; the misses in one round trip (one pipeline per master). */
-  private async load(works: EntityWork[], version: number, rebuilt: ReadonlyMap<string, RebuiltState>): Promise<Loaded[]> {
-    const out: Loaded[] = new Array(works.length);
-    const misses: Array<[index: number, position: number]> = [];
-    const pipelines = new NodePipelines(this.options.redis);
-    works.forEach((w, i) => {
-      const key = this.options.keys.state(w.ref, version);
-      const copy = rebuilt.get(key);
-      const hit = copy ? undefined : this.cache?.take(key);
-      // A rebuilt state has no readable `_version` to compare: the write replaces the hash.
-      if (copy) out[i] = { key, stored: { version: 0, bytes: Buffer.from(copy.bytes), offsets: copy.offsets }, state: undefined, replace: true };
-      else if (hit) {
-        out[i] = { key, stored: { version: hit.version, bytes: undefined, offsets: hit.offsets }, state: hit.state, written: hit.written };
-      } else {
-        misses.push([i, pipelines.queue(key, (p) => p.hgetallBuffer(key))]);
-        out[i] = { key, stored: EMPTY_STATE, state: undefined };
-      }
-    });
-    if (misses.length === 0) return out;
-    const replies = await pipelines.exec();
-    for (const [i, position] of misses) {
-      const loaded = out[i]!;
-      const [err, reply] = replies[position]!;
-      try {
-        if (err) throw classifyRedisError(err);
-        loaded.stored = parseStoredState(reply as Record<string, Buffer>, loaded.key);
-      } catch (error) {
-        if (isRetriableError(error)) throw error;
-        loaded.error = quarantineError(error, loaded.key);
-      }
-    }
-    return out;
   }
 
   /** undefined = nothing to write; 'reload' = the cached state fenced events: replanned from Redis next round. */
