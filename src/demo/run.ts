@@ -1,7 +1,7 @@
 /**
  * The main job a newcomer runs: topics created, a synthetic workload streamed through
- * the worker with a live progress line, then vectors served and batch latency shown
- * next to a sequential loop. Ends by itself unless `follow`.
+ * the worker with a live progress line, the DynamoDB copy caught up, then vectors served
+ * and batch latency shown next to a sequential loop. Ends by itself unless `follow`.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { loadEnvConfig, type EnvConfig } from '../config.ts';
@@ -15,7 +15,8 @@ import type { FeatureVector } from '../serving/types.ts';
 import { Keys } from '../stores/keys.ts';
 import { createRedis } from '../stores/redis.ts';
 import { serveOnce } from './http.ts';
-import { ensureTopics, groupLag, produceEvents } from './produce.ts';
+import { ensureTopics, produceEvents, topicEnds, untilCommitted } from './produce.ts';
+import { startDemoSync, type DemoSync } from './sync.ts';
 import { percentile, table, timeIt, vectorRows } from './report.ts';
 import { syntheticEvents, userId } from './workload.ts';
 
@@ -37,7 +38,14 @@ export interface DemoContext {
 }
 
 export interface DemoResult {
+  /** From the first event sent to the last vector written and its offset committed. */
   materializedMs: number;
+  /** Sending the events (the producer's last acknowledgement). */
+  producedMs: number;
+  /** From the last event's acknowledgement to the last vector written and committed. */
+  afterProductionMs: number;
+  /** From the sync's start (the demo's last step) to an empty DynamoDB sync queue; absent with --follow. */
+  syncMs?: number;
   deadLettered: number;
   busiest: FeatureVector[];
   /** Absent with --follow. */
@@ -71,7 +79,8 @@ export async function runDemo(o: DemoOptions, ctx: DemoContext = {}): Promise<De
   out(`topics ready: ${topics.join(', ')} (${o.partitions} partitions each, dead letters in <topic>.dlq)`);
 
   const metricsPort = ctx.metricsPort ?? env.METRICS_PORT;
-  const worker = createWorker({ registry, env, logger, groupId, metricsPort });
+  // Dual-write stays on; the sync workers start once the events are materialized (sync.ts).
+  const worker = createWorker({ registry, env, logger, groupId, metricsPort, runSyncWorkers: false });
   await worker.start().catch(async (err: unknown) => {
     if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw err;
     await worker.stop();
@@ -107,12 +116,21 @@ export async function runDemo(o: DemoOptions, ctx: DemoContext = {}): Promise<De
   };
   const ticker = setInterval(() => void progress(), tty ? 250 : 2_000);
   await produceEvents(producer, events, o.events, (n) => (produced = n));
-  while ((await groupLag(admin, groupId, topics)) > 0) await sleep(250);
-  const materializedMs = Date.now() - t0;
+  const producedAt = Date.now();
+  // Production has ended, so the ends are final; polled often, the figure is at most ~25 ms late.
+  await untilCommitted(admin, groupId, await topicEnds(admin, topics), 20);
+  const doneAt = Date.now();
+  const materializedMs = doneAt - t0;
   clearInterval(ticker);
   await progress();
   if (tty) out('');
-  out(`all events materialized in ${(materializedMs / 1000).toFixed(1)} s`);
+  out(
+    `all events materialized in ${(materializedMs / 1000).toFixed(1)} s: produced in ${((producedAt - t0) / 1000).toFixed(1)} s, ` +
+      `the last vector written and committed ${((doneAt - producedAt) / 1000).toFixed(2)} s after the last event was produced`,
+  );
+  const startSync = () => startDemoSync({ env, registry, keys: worker.keys, logger });
+  // With --follow the copy runs beside the stream; else it is the last step, after the reads are timed.
+  const followSync: DemoSync | undefined = o.follow ? await startSync() : undefined;
 
   const metricsUrl = `http://127.0.0.1:${worker.metricsPort() ?? env.METRICS_PORT}/metrics`;
   // A model server reads from its own process; sharing this one's event loop with the worker would
@@ -160,7 +178,24 @@ export async function runDemo(o: DemoOptions, ctx: DemoContext = {}): Promise<De
   await producer.disconnect();
   await admin.disconnect();
   if (o.follow) await worker.stop();
-  return { materializedMs, deadLettered: dead, busiest, ...(latency ? { latency } : {}), served: { status: http.status, body: http.body, curl: http.curl } };
+  let syncMs: number | undefined;
+  if (followSync) await followSync.close();
+  else {
+    const sync = await startSync();
+    syncMs = await sync.drained();
+    await sync.close();
+    out(`\nDynamoDB copy of the written entities done in ${(syncMs / 1000).toFixed(1)} s (the sync starts after the timed steps, so it does not share their CPU)`);
+  }
+  return {
+    materializedMs,
+    producedMs: producedAt - t0,
+    afterProductionMs: doneAt - producedAt,
+    ...(syncMs === undefined ? {} : { syncMs }),
+    deadLettered: dead,
+    busiest,
+    ...(latency ? { latency } : {}),
+    served: { status: http.status, body: http.body, curl: http.curl },
+  };
 }
 
 /** The busiest user's hash, as the worker names it (hash tags on a Cluster). */
