@@ -113,11 +113,16 @@ describe('GroupMember commits', () => {
     partitionsConsumedConcurrently: 1,
   });
 
-  it('does not send a commit requested before the group changed', async () => {
+  const joined = async () => {
     const f = fakeKafka();
     const member = new GroupMember(options(f.kafka));
     await member.start();
     f.join();
+    return { f, member };
+  };
+
+  it('does not send a commit requested before the group changed', async () => {
+    const { f, member } = await joined();
     // The first goes out at once; the second waits for it, and the group moves on meanwhile.
     member.commitAfter('t', 0, '5', () => false);
     member.commitAfter('t', 1, '8', () => false);
@@ -129,10 +134,7 @@ describe('GroupMember commits', () => {
   });
 
   it('sends the queued commits before it leaves the group', async () => {
-    const f = fakeKafka();
-    const member = new GroupMember(options(f.kafka));
-    await member.start();
-    f.join();
+    const { f, member } = await joined();
     member.commitAfter('t', 0, '5', () => false);
     member.commitAfter('t', 1, '8', () => false);
     member.commitAfter('t', 2, '3', () => false);
@@ -141,10 +143,7 @@ describe('GroupMember commits', () => {
   });
 
   it('does not send a commit whose partition was sought', async () => {
-    const f = fakeKafka();
-    const member = new GroupMember(options(f.kafka));
-    await member.start();
-    f.join();
+    const { f, member } = await joined();
     let sought = false;
     member.commitAfter('t', 0, '5', () => false);
     member.commitAfter('t', 1, '8', () => sought);
