@@ -1,11 +1,11 @@
 /**
- * The main job a newcomer runs: topics created, a synthetic workload streamed through
- * the worker with a live progress line, the DynamoDB copy caught up, then vectors served
- * and batch latency shown next to a sequential loop. Ends by itself unless `follow`.
+ * The main job a newcomer runs: topics created, a synthetic workload streamed by a producer
+ * process through the in-process worker with a live progress line, then vectors served, batch
+ * latency shown next to a sequential loop, and the DynamoDB copy made last. Ends by itself
+ * unless `follow`.
  */
-import { setTimeout as sleep } from 'node:timers/promises';
 import { loadEnvConfig, type EnvConfig } from '../config.ts';
-import { createKafka, Partitioners } from '../consumers/kafka-client.ts';
+import { createKafka } from '../consumers/kafka-client.ts';
 import { createWorker, WORKER_DEFAULTS } from '../consumers/worker.ts';
 import { createLogger } from '../logger.ts';
 import { workerMetrics } from '../metrics.ts';
@@ -15,10 +15,12 @@ import type { FeatureVector } from '../serving/types.ts';
 import { Keys } from '../stores/keys.ts';
 import { createRedis } from '../stores/redis.ts';
 import { serveOnce } from './http.ts';
-import { ensureTopics, produceEvents, topicEnds, untilCommitted } from './produce.ts';
+import { ensureTopics, topicEnds, untilCommitted } from './produce.ts';
+import { forkProducer } from './producer-fork.ts';
+import type { ProducerJob } from './producer-process.ts';
 import { startDemoSync, type DemoSync } from './sync.ts';
 import { percentile, table, timeIt, vectorRows } from './report.ts';
-import { syntheticEvents, userId } from './workload.ts';
+import { userId } from './workload.ts';
 
 export interface DemoOptions {
   events: number;
@@ -87,19 +89,24 @@ export async function runDemo(o: DemoOptions, ctx: DemoContext = {}): Promise<De
     throw new Error(`METRICS_PORT ${String(metricsPort)} is in use; set METRICS_PORT to a free port`);
   });
 
-  // Kafka's own (murmur2) partitioner: the same key lands on the same partition number in every topic.
-  const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner });
-  await producer.connect();
   const step = 40;
-  const startMs = Date.now() - o.events * step;
-  const events = syntheticEvents({ users: o.users, startMs, stepMs: step, seed: Date.now() % 1_000_000, topicOf: (name) => topicOf.get(name) ?? name });
+  const job: ProducerJob = {
+    events: o.events,
+    users: o.users,
+    seed: Date.now() % 1_000_000,
+    startMs: Date.now() - o.events * step,
+    stepMs: step,
+    topics: { transactions: topicOf.get('transactions') ?? 'transactions', logins: topicOf.get('logins') ?? 'logins', profiles: topicOf.get('profiles') ?? 'profiles' },
+    follow: o.follow,
+  };
 
   if (await earlierRunLeftState(env)) {
     out('note: Redis still holds the vectors of an earlier demo run; the windows below add this run\'s events to them');
   }
   out(`streaming ${o.events.toLocaleString()} synthetic events (Zipf users, late, duplicated and malformed ones included) ...`);
-  const t0 = Date.now();
   let produced = 0;
+  const producing = forkProducer(job, rawEnv, (n) => (produced = n));
+  const t0 = await producing.started;
   // The counters are process-wide; a second run in one process (tests) counts from its own start.
   const consumedBefore = await counterTotal(workerMetrics.eventsConsumed);
   const deadBefore = await counterTotal(workerMetrics.eventsDeadLettered);
@@ -115,8 +122,7 @@ export async function runDemo(o: DemoOptions, ctx: DemoContext = {}): Promise<De
     else out(line);
   };
   const ticker = setInterval(() => void progress(), tty ? 250 : 2_000);
-  await produceEvents(producer, events, o.events, (n) => (produced = n));
-  const producedAt = Date.now();
+  const { at: producedAt } = await producing.done;
   // Production has ended, so the ends are final; polled often, the figure is at most ~25 ms late.
   await untilCommitted(admin, groupId, await topicEnds(admin, topics), 20);
   const doneAt = Date.now();
@@ -166,16 +172,11 @@ export async function runDemo(o: DemoOptions, ctx: DemoContext = {}): Promise<De
       process.once('SIGINT', resolve);
       process.once('SIGTERM', resolve);
     });
-    let done = false;
-    void stop.then(() => (done = true));
-    while (!done) {
-      await produceEvents(producer, events, 100, () => undefined, 100);
-      await Promise.race([sleep(500), stop]);
-    }
+    await stop;
   }
+  await producing.stop();
   // Closing the server closes the reader too.
   if (o.follow) await http.server.close();
-  await producer.disconnect();
   await admin.disconnect();
   if (o.follow) await worker.stop();
   let syncMs: number | undefined;
