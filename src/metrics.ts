@@ -98,6 +98,11 @@ export const workerMetrics = {
     labelNames: ['outcome'] as const,
     registers: [registry],
   }),
+  commitFailures: new Counter({
+    name: 'featurestream_worker_commit_failures_total',
+    help: 'Offset commits that failed (rebalance, broker away); the next commit of the partition or its next owner covers them',
+    registers: [registry],
+  }),
   batchFailures: new Counter({
     name: 'featurestream_worker_batch_failures_total',
     help: 'Non-retriable batch failures not tied to one entity; the batch is retried after a backoff',

@@ -10,9 +10,10 @@ import type { Logger } from '../logger.ts';
 import { workerMetrics } from '../metrics.ts';
 import type { Consumer, EachBatchPayload, Kafka } from './kafka-client.ts';
 import { coPartitionedAssigner } from './assigner.ts';
+import { OffsetCommitter } from './offsets.ts';
 
 export interface GroupOptions {
-  kafka: Kafka;
+  kafka: Pick<Kafka, 'consumer'>;
   groupId: string;
   topics: string[];
   eachBatch: (payload: EachBatchPayload) => Promise<void>;
@@ -29,8 +30,22 @@ export class GroupMember {
   private assignment: Record<string, number[]> = {};
   private stopping = false;
   private rebuilding: Promise<void> | undefined;
+  /** Moves on every join, rebalance, crash and stop: a commit requested before it is not sent. */
+  private generation = 0;
+  private readonly committer: OffsetCommitter;
 
-  constructor(private readonly o: GroupOptions) {}
+  constructor(private readonly o: GroupOptions) {
+    this.committer = new OffsetCommitter((offsets) => this.consumer().commitOffsets(offsets), o.logger);
+  }
+
+  /**
+   * Commits the offset after `lastOffset` in the background (offsets.ts); dropped when the
+   * partition is sought (`isStale`) or the group changes before it is sent.
+   */
+  commitAfter(topic: string, partition: number, lastOffset: string, isStale: () => boolean): void {
+    const generation = this.generation;
+    this.committer.request({ topic, partition, lastOffset, valid: () => this.generation === generation && !isStale() });
+  }
 
   /** The live consumer (replaced after an unrecoverable crash). */
   consumer(): Consumer {
@@ -63,16 +78,20 @@ export class GroupMember {
     this.current = consumer;
     const { GROUP_JOIN, REBALANCING, CRASH, STOP } = consumer.events;
     consumer.on(GROUP_JOIN, (e) => {
+      this.generation += 1;
       this.assignment = e.payload.memberAssignment;
       this.o.logger.info({ assignment: e.payload.memberAssignment, memberId: e.payload.memberId }, 'joined consumer group');
     });
     consumer.on(REBALANCING, () => {
+      this.generation += 1;
       this.assignment = {};
     });
     consumer.on(STOP, () => {
+      this.generation += 1;
       this.assignment = {};
     });
     consumer.on(CRASH, (e) => {
+      this.generation += 1;
       this.assignment = {};
       workerMetrics.consumerCrashes.inc({ restart: String(e.payload.restart) });
       this.o.logger.error({ err: e.payload.error, restart: e.payload.restart }, 'kafka consumer crashed');
@@ -104,10 +123,12 @@ export class GroupMember {
     }
   }
 
-  /** Finishes the running batches (which commit), then leaves the group. */
+  /** Sends the commits still queued, finishes the running batches, then leaves the group. */
   async stop(): Promise<void> {
     this.stopping = true;
     await this.rebuilding;
+    // The caller stopped new batches from committing first; kafkajs drops commits once it stops.
+    await this.committer.flush();
     await this.current?.disconnect();
     this.assignment = {};
   }

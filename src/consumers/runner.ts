@@ -1,19 +1,20 @@
 /**
  * The eachBatch handler: decode and validate a topic-partition batch, group
  * events by entity, hand them to the Materializer, then commit the batch's
- * offsets to Kafka only after the dead letters and Redis writes are durable.
+ * offsets to Kafka only after the dead letters and Redis writes are durable
+ * (the commit is sent in the background: the next fetch does not wait for it).
  */
 import { InvalidEventError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import type { Registry, ResolvedSource } from '../schemas/registry.ts';
 import { decodeEvent, type NormalizedEvent } from '../schemas/events.ts';
 import { workerMetrics } from '../metrics.ts';
-import type { Consumer, EachBatchPayload } from './kafka-client.ts';
+import type { EachBatchPayload } from './kafka-client.ts';
 import type { DeadLetter, DeadLetterSink } from './dead-letter.ts';
 import type { EntityWork, Materializer } from './materializer.ts';
 import type { PartitionLock } from './partition-lock.ts';
 import { retryWhileUnavailable } from './backoff.ts';
-import { commitBatch, updateLag } from './offsets.ts';
+import { updateLag } from './offsets.ts';
 import type { BatchVersions } from './backfill/versions.ts';
 import { fastDecoder, type FastDecoder } from './fast-decode.ts';
 import type { BatchRecovery } from './recovery.ts';
@@ -23,7 +24,8 @@ export interface RunnerDeps {
   materializer: Materializer;
   deadLetters: DeadLetterSink;
   lock: PartitionLock;
-  consumer: () => Consumer;
+  /** Queues the commit of the offset after `lastOffset` (sent in the background; dropped if `isStale()` by then): GroupMember.commitAfter. */
+  commit: (topic: string, partition: number, lastOffset: string, isStale: () => boolean) => void;
   /** Keyspace version per batch: follows the active version through a backfill handover. */
   versions: BatchVersions;
   clock: () => number;
@@ -131,7 +133,7 @@ export function createBatchHandler(d: RunnerDeps): (payload: EachBatchPayload) =
       // A lost partition or shutdown: commit nothing; the next owner redoes the batch behind the fence.
       if (!outcome.done || !outcome.value || isStale()) return;
       payload.resolveOffset(last.offset);
-      await commitBatch(d.consumer(), batch.topic, batch.partition, last.offset);
+      d.commit(batch.topic, batch.partition, last.offset, isStale);
       updateLag(batch.topic, batch.partition, batch.highWatermark, last.offset);
       workerMetrics.batchDuration.observe(performance.now() - started);
       await heartbeat();

@@ -169,7 +169,7 @@ export function createWorker(options: WorkerOptions): Worker {
           materializer,
           deadLetters,
           lock,
-          consumer: () => group.consumer(),
+          commit: (topic, partition, lastOffset, isStale) => group.commitAfter(topic, partition, lastOffset, isStale),
           versions,
           clock,
           logger,

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Admin, Producer } from '../consumers/kafka-client.ts';
 import type { SyntheticEvent } from './workload.ts';
 
@@ -37,17 +38,36 @@ export async function produceEvents(
   return sent;
 }
 
-/** Sum of the group's committed offsets over the high watermarks of `topics`: 0 when fully caught up. */
-export async function groupLag(admin: Admin, groupId: string, topics: string[]): Promise<number> {
-  let lag = 0;
-  const committed = await admin.fetchOffsets({ groupId, topics });
+export interface PartitionEnd {
+  low: number;
+  high: number;
+}
+
+/** The first and next offsets of every partition of `topics`, by `topic:partition`. */
+export async function topicEnds(admin: Admin, topics: string[]): Promise<Map<string, PartitionEnd>> {
+  const ends = new Map<string, PartitionEnd>();
   for (const topic of topics) {
-    const ends = await admin.fetchTopicOffsets(topic);
-    const done = committed.find((c) => c.topic === topic)?.partitions ?? [];
-    for (const end of ends) {
-      const c = Number(done.find((p) => p.partition === end.partition)?.offset ?? -1);
-      lag += Number(end.high) - Math.max(c, Number(end.low));
-    }
+    for (const p of await admin.fetchTopicOffsets(topic)) ends.set(`${topic}:${p.partition}`, { low: Number(p.low), high: Number(p.high) });
   }
-  return lag;
+  return ends;
+}
+
+/**
+ * Resolves once the group has committed every partition up to `ends`, polling every `intervalMs`
+ * (one round trip each); the time it resolves is at most one interval plus a round trip late.
+ */
+export async function untilCommitted(admin: Admin, groupId: string, ends: ReadonlyMap<string, PartitionEnd>, intervalMs: number): Promise<void> {
+  const topics = [...new Set([...ends.keys()].map((tp) => tp.slice(0, tp.lastIndexOf(':'))))];
+  for (;;) {
+    const committed = await admin.fetchOffsets({ groupId, topics });
+    const behind = committed.some(({ topic, partitions }) =>
+      partitions.some((p) => {
+        const end = ends.get(`${topic}:${p.partition}`);
+        // An empty partition has nothing to commit (its committed offset stays -1).
+        return end !== undefined && Math.max(Number(p.offset), end.low) < end.high;
+      }),
+    );
+    if (!behind) return;
+    await sleep(intervalMs);
+  }
 }

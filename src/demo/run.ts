@@ -1,11 +1,11 @@
 /**
- * The main job a newcomer runs: topics created, a synthetic workload streamed through
- * the worker with a live progress line, then vectors served and batch latency shown
- * next to a sequential loop. Ends by itself unless `follow`.
+ * The main job a newcomer runs: topics created, a synthetic workload streamed by a producer
+ * process through the in-process worker with a live progress line, then vectors served, batch
+ * latency shown next to a sequential loop, and the DynamoDB copy made last. Ends by itself
+ * unless `follow`.
  */
-import { setTimeout as sleep } from 'node:timers/promises';
 import { loadEnvConfig, type EnvConfig } from '../config.ts';
-import { createKafka, Partitioners } from '../consumers/kafka-client.ts';
+import { createKafka } from '../consumers/kafka-client.ts';
 import { createWorker, WORKER_DEFAULTS } from '../consumers/worker.ts';
 import { createLogger } from '../logger.ts';
 import { workerMetrics } from '../metrics.ts';
@@ -15,9 +15,12 @@ import type { FeatureVector } from '../serving/types.ts';
 import { Keys } from '../stores/keys.ts';
 import { createRedis } from '../stores/redis.ts';
 import { serveOnce } from './http.ts';
-import { ensureTopics, groupLag, produceEvents } from './produce.ts';
+import { ensureTopics, topicEnds, untilCommitted } from './produce.ts';
+import { forkProducer } from './producer-fork.ts';
+import type { ProducerJob } from './producer-process.ts';
+import { startDemoSync, type DemoSync } from './sync.ts';
 import { percentile, table, timeIt, vectorRows } from './report.ts';
-import { syntheticEvents, userId } from './workload.ts';
+import { userId } from './workload.ts';
 
 export interface DemoOptions {
   events: number;
@@ -37,7 +40,14 @@ export interface DemoContext {
 }
 
 export interface DemoResult {
+  /** From the first event sent to the last vector written and its offset committed. */
   materializedMs: number;
+  /** Sending the events (the producer's last acknowledgement). */
+  producedMs: number;
+  /** From the last event's acknowledgement to the last vector written and committed. */
+  afterProductionMs: number;
+  /** From the sync's start (the demo's last step) to an empty DynamoDB sync queue; absent with --follow. */
+  syncMs?: number;
   deadLettered: number;
   busiest: FeatureVector[];
   /** Absent with --follow. */
@@ -71,26 +81,32 @@ export async function runDemo(o: DemoOptions, ctx: DemoContext = {}): Promise<De
   out(`topics ready: ${topics.join(', ')} (${o.partitions} partitions each, dead letters in <topic>.dlq)`);
 
   const metricsPort = ctx.metricsPort ?? env.METRICS_PORT;
-  const worker = createWorker({ registry, env, logger, groupId, metricsPort });
+  // Dual-write stays on; the sync workers start once the events are materialized (sync.ts).
+  const worker = createWorker({ registry, env, logger, groupId, metricsPort, runSyncWorkers: false });
   await worker.start().catch(async (err: unknown) => {
     if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw err;
     await worker.stop();
     throw new Error(`METRICS_PORT ${String(metricsPort)} is in use; set METRICS_PORT to a free port`);
   });
 
-  // Kafka's own (murmur2) partitioner: the same key lands on the same partition number in every topic.
-  const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner });
-  await producer.connect();
   const step = 40;
-  const startMs = Date.now() - o.events * step;
-  const events = syntheticEvents({ users: o.users, startMs, stepMs: step, seed: Date.now() % 1_000_000, topicOf: (name) => topicOf.get(name) ?? name });
+  const job: ProducerJob = {
+    events: o.events,
+    users: o.users,
+    seed: Date.now() % 1_000_000,
+    startMs: Date.now() - o.events * step,
+    stepMs: step,
+    topics: { transactions: topicOf.get('transactions') ?? 'transactions', logins: topicOf.get('logins') ?? 'logins', profiles: topicOf.get('profiles') ?? 'profiles' },
+    follow: o.follow,
+  };
 
   if (await earlierRunLeftState(env)) {
     out('note: Redis still holds the vectors of an earlier demo run; the windows below add this run\'s events to them');
   }
   out(`streaming ${o.events.toLocaleString()} synthetic events (Zipf users, late, duplicated and malformed ones included) ...`);
-  const t0 = Date.now();
   let produced = 0;
+  const producing = forkProducer(job, rawEnv, (n) => (produced = n));
+  const t0 = await producing.started;
   // The counters are process-wide; a second run in one process (tests) counts from its own start.
   const consumedBefore = await counterTotal(workerMetrics.eventsConsumed);
   const deadBefore = await counterTotal(workerMetrics.eventsDeadLettered);
@@ -106,13 +122,21 @@ export async function runDemo(o: DemoOptions, ctx: DemoContext = {}): Promise<De
     else out(line);
   };
   const ticker = setInterval(() => void progress(), tty ? 250 : 2_000);
-  await produceEvents(producer, events, o.events, (n) => (produced = n));
-  while ((await groupLag(admin, groupId, topics)) > 0) await sleep(250);
-  const materializedMs = Date.now() - t0;
+  const { at: producedAt } = await producing.done;
+  // Production has ended, so the ends are final; polled often, the figure is at most ~25 ms late.
+  await untilCommitted(admin, groupId, await topicEnds(admin, topics), 20);
+  const doneAt = Date.now();
+  const materializedMs = doneAt - t0;
   clearInterval(ticker);
   await progress();
   if (tty) out('');
-  out(`all events materialized in ${(materializedMs / 1000).toFixed(1)} s`);
+  out(
+    `all events materialized in ${(materializedMs / 1000).toFixed(1)} s: produced in ${((producedAt - t0) / 1000).toFixed(1)} s, ` +
+      `the last vector written and committed ${((doneAt - producedAt) / 1000).toFixed(2)} s after the last event was produced`,
+  );
+  const startSync = () => startDemoSync({ env, registry, keys: worker.keys, logger });
+  // With --follow the copy runs beside the stream; else it is the last step, after the reads are timed.
+  const followSync: DemoSync | undefined = o.follow ? await startSync() : undefined;
 
   const metricsUrl = `http://127.0.0.1:${worker.metricsPort() ?? env.METRICS_PORT}/metrics`;
   // A model server reads from its own process; sharing this one's event loop with the worker would
@@ -148,19 +172,32 @@ export async function runDemo(o: DemoOptions, ctx: DemoContext = {}): Promise<De
       process.once('SIGINT', resolve);
       process.once('SIGTERM', resolve);
     });
-    let done = false;
-    void stop.then(() => (done = true));
-    while (!done) {
-      await produceEvents(producer, events, 100, () => undefined, 100);
-      await Promise.race([sleep(500), stop]);
-    }
+    await stop;
   }
+  await producing.stop();
   // Closing the server closes the reader too.
   if (o.follow) await http.server.close();
-  await producer.disconnect();
   await admin.disconnect();
   if (o.follow) await worker.stop();
-  return { materializedMs, deadLettered: dead, busiest, ...(latency ? { latency } : {}), served: { status: http.status, body: http.body, curl: http.curl } };
+  let syncMs: number | undefined;
+  if (followSync) await followSync.close();
+  else {
+    out('\ncopying the written entities to DynamoDB (its sync workers start only now, so they took no CPU from the steps timed above) ...');
+    const sync = await startSync();
+    syncMs = await sync.drained();
+    await sync.close();
+    out(`DynamoDB copy of the written entities done in ${(syncMs / 1000).toFixed(1)} s`);
+  }
+  return {
+    materializedMs,
+    producedMs: producedAt - t0,
+    afterProductionMs: doneAt - producedAt,
+    ...(syncMs === undefined ? {} : { syncMs }),
+    deadLettered: dead,
+    busiest,
+    ...(latency ? { latency } : {}),
+    served: { status: http.status, body: http.body, curl: http.curl },
+  };
 }
 
 /** The busiest user's hash, as the worker names it (hash tags on a Cluster). */

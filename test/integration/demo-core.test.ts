@@ -2,7 +2,8 @@
  * The demo's core on the shared services, on its own topics, key prefix, group and table:
  * a small workload streams through the in-process worker, the run ends by itself, and the
  * busiest users' vectors come from Redis with the counts a brute-force pass over the
- * produced transactions gives; the HTTP feature server answers one POST /features.
+ * produced transactions gives; the HTTP feature server answers one POST /features; the
+ * DynamoDB copy (synced after the timed steps) holds the same counts.
  */
 import { describe, expect, it } from 'vitest';
 import { runDemo } from '../../src/demo/run.ts';
@@ -10,15 +11,17 @@ import { userId } from '../../src/demo/workload.ts';
 import { defaultRegistryConfig } from '../../src/schemas/default-registry.ts';
 import { parseRegistry } from '../../src/schemas/registry.ts';
 import { randomName } from '../helpers/names.ts';
-import { testDynamo, testEnv, testKafka, testRedisClient } from '../helpers/services.ts';
+import { onCluster, testDynamo, testEnv, testKafka, testRedisClient } from '../helpers/services.ts';
 import { readTopics } from '../helpers/worker-fixtures.ts';
+import { Keys } from '../../src/stores/keys.ts';
+import { dynamoVectors } from './sync-fixtures.ts';
 
 describe('demo core', () => {
-  it('streams 2,000 events, ends by itself, serves the busiest users from Redis, also over HTTP', async () => {
+  it('streams 2,000 events, ends by itself, serves the busiest users from Redis, also over HTTP, and copies them to DynamoDB', async () => {
     const { kafka, admin, createTopic } = await testKafka();
     const prefix = `${randomName('fs-demo')}:`;
     await testRedisClient(prefix);
-    const { table } = await testDynamo();
+    const { client, table } = await testDynamo();
     const sources = [];
     for (const s of defaultRegistryConfig.sources) {
       const topic = await createTopic(2, randomName(`fs-demo-${s.name}`));
@@ -39,7 +42,10 @@ describe('demo core', () => {
       },
     );
 
-    expect(lines.some((l) => l.startsWith('all events materialized in'))).toBe(true);
+    expect(lines.some((l) => l.startsWith('all events materialized in') && l.includes('after the last event was produced'))).toBe(true);
+    // The figures it prints add up: production, then the tail after the last event was produced.
+    expect(result.producedMs + result.afterProductionMs).toBe(result.materializedMs);
+    expect(result.afterProductionMs).toBeGreaterThanOrEqual(0);
     expect(result.busiest.map((v) => [v.entityId, v.source])).toEqual(Array.from({ length: 5 }, (_, i) => [userId(i), 'redis']));
     // Reference: every distinct well-formed transaction of the user, counted from the topic itself.
     const txTopic = sources.find((s) => s.name === 'transactions')!.topic;
@@ -69,5 +75,12 @@ describe('demo core', () => {
     expect(result.served.curl).toMatch(/^curl -s -X POST http:\/\/127\.0\.0\.1:\d+\/features /);
     expect(result.latency?.batchP50Ms).toBeGreaterThan(0);
     expect(result.latency?.sequentialP50Ms).toBeGreaterThan(0);
+    // The sync ran as the last step and emptied its queue: DynamoDB has the busiest users as Redis does.
+    expect(result.syncMs).toBeGreaterThanOrEqual(0);
+    expect(lines.some((l) => l.includes('DynamoDB copy of the written entities done in'))).toBe(true);
+    const copies = await dynamoVectors(client, table, { keys: new Keys({ prefix, hashTags: onCluster() }), registry });
+    for (const v of result.busiest) {
+      expect(copies.get(v.entityId)?.features.tx_count_24h).toBe((v.features as { tx_count_24h: number }).tx_count_24h);
+    }
   });
 });
