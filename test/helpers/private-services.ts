@@ -12,10 +12,14 @@ import { ensureKafka, kafkaProcess } from '../../scripts/services/kafka.ts';
 import { portOpen, stopProcess } from '../../scripts/services/process.ts';
 import { startRedisCluster, type RedisClusterHandle } from '../../scripts/services/redis-cluster.ts';
 
-/** `span` free ports from the one returned; with `bus`, also each one's Cluster bus port (+10000). */
+/**
+ * `span` free ports from the one returned; with `bus`, also each one's Cluster bus port (+10000).
+ * Drawn from 12000-20999 (bus ports 22000-30999), below Linux's ephemeral range (32768+): a port
+ * in that range can be taken by an outgoing connection, which no listen check sees.
+ */
 async function sparePort(span = 1, bus = false): Promise<number> {
   for (;;) {
-    const port = 20_000 + Math.floor(Math.random() * 20_000);
+    const port = 12_000 + Math.floor(Math.random() * (9_000 - span));
     const ports = Array.from({ length: span }, (_, i) => port + i);
     const taken = await Promise.all([...ports, ...(bus ? ports.map((p) => p + 10_000) : [])].map((p) => portOpen(p)));
     if (!taken.some(Boolean)) return port;
