@@ -43,6 +43,8 @@ import { createKafka, type Kafka, type Message } from '../src/consumers/kafka-cl
 import { createLogger } from '../src/logger.ts';
 import { randomBytes } from 'node:crypto';
 import { loadavg } from 'node:os';
+import { clientSent, perEntity, serverCommandStats } from './_worker-redis-stats.ts';
+import { pacedProducer, quantile } from './_worker-freshness.ts';
 import type * as WorkerModule from '../src/consumers/worker.ts';
 import type * as MetricsModule from '../src/metrics.ts';
 import type * as DefaultRegistryModule from '../src/schemas/default-registry.ts';
@@ -70,51 +72,6 @@ const clusterEnv: EnvConfig | undefined = loaded.REDIS_CLUSTER_NODES ? loaded : 
 const id = () => randomBytes(4).toString('hex');
 const CASES = new Set((process.env.BENCH_WORKER_CASES ?? '1p,4p,raw,warm,sync,cli,cluster,freshness').split(',').map((c) => c.trim()));
 const SKIPPED = 'skipped (BENCH_WORKER_CASES)';
-
-/** Commands this process sends, by name: every pipelined or scripted call goes through sendCommand once. */
-const clientSent = new Map<string, number>();
-const sendCommand = Redis.prototype.sendCommand;
-Redis.prototype.sendCommand = function countedSendCommand(this: Redis, ...args: Parameters<Redis['sendCommand']>) {
-  const name = args[0].name.toLowerCase();
-  clientSent.set(name, (clientSent.get(name) ?? 0) + 1);
-  return sendCommand.apply(this, args);
-};
-
-/** Commands a server ran (INFO commandstats calls), by name; summed over the masters of a Cluster. */
-async function serverCommandStats(redisEnv: EnvConfig): Promise<Map<string, number>> {
-  const seeds = redisEnv.REDIS_CLUSTER_NODES?.map((hp) => ({ host: hp.split(':')[0]!, port: Number(hp.split(':')[1]) }));
-  const redis = seeds ? new Cluster(seeds) : new Redis(redisEnv.REDIS_URL);
-  try {
-    if (isCluster(redis)) await new Promise((resolve) => redis.once('ready', resolve));
-    const nodes = isCluster(redis) ? redis.nodes('master') : [redis];
-    const out = new Map<string, number>();
-    for (const node of nodes) {
-      const info = await node.info('commandstats');
-      for (const [, name, calls] of info.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) out.set(name!, (out.get(name!) ?? 0) + Number(calls));
-      // The server's own CPU seconds, kept apart from the command names by the `cpu:` prefix.
-      const cpu = await node.info('cpu');
-      const seconds = ['used_cpu_user', 'used_cpu_sys'].reduce((a, f) => a + Number(new RegExp(`^${f}:([\\d.]+)`, 'm').exec(cpu)?.[1] ?? 0), 0);
-      out.set('cpu:seconds', (out.get('cpu:seconds') ?? 0) + seconds);
-    }
-    return out;
-  } finally {
-    redis.disconnect();
-  }
-}
-
-/** Commands per written entity between two snapshots, with the busiest commands named; the bench's own INFO calls left out. */
-function perEntity(before: Map<string, number>, after: Map<string, number>, entities: number): { perEntity: number; top: string } {
-  const delta = [...after]
-    .map(([name, n]) => [name, n - (before.get(name) ?? 0)] as const)
-    .filter(([name, n]) => n > 0 && name !== 'info' && !name.startsWith('cluster') && !name.startsWith('cpu:'));
-  const total = delta.reduce((a, [, n]) => a + n, 0);
-  const top = delta
-    .sort((a, b) => b[1] - a[1])
-    .slice(0, 8)
-    .map(([name, n]) => `${name} ${(n / Math.max(1, entities)).toFixed(3)}`)
-    .join(', ');
-  return { perEntity: Number((total / Math.max(1, entities)).toFixed(3)), top };
-}
 
 async function entityWrites(): Promise<number> {
   return (await workerMetrics.entityWrites.get()).values.reduce((a, v) => a + v.value, 0);
@@ -315,67 +272,12 @@ async function rawRun(kafka: Kafka, topic: string): Promise<number> {
 }
 
 /** Quantile from histogram bucket deltas, interpolated linearly inside the bucket. */
-function quantile(buckets: Array<{ le: number; count: number }>, q: number): number {
-  const total = buckets.at(-1)!.count;
-  const target = q * total;
-  let prevLe = 0;
-  let prevCount = 0;
-  for (const b of buckets) {
-    if (b.count >= target) {
-      if (!Number.isFinite(b.le)) return prevLe;
-      return prevLe + ((target - prevCount) / Math.max(1, b.count - prevCount)) * (b.le - prevLe);
-    }
-    prevLe = b.le;
-    prevCount = b.count;
-  }
-  return prevLe;
-}
-
 async function freshnessBuckets(): Promise<Array<{ le: number; count: number }>> {
   const m = await workerMetrics.freshness.get();
   return m.values
     .filter((v) => v.metricName?.endsWith('_bucket'))
     .map((v) => ({ le: v.labels.le === '+Inf' ? Infinity : Number(v.labels.le), count: v.value }))
     .sort((a, b) => a.le - b.le);
-}
-
-/**
- * Producer for the freshness run, in its own process so its timers and the
- * worker's CPU work do not delay each other (the event time is taken at send).
- */
-const PACED_PRODUCER = `
-import { createKafka, Partitioners } from './src/consumers/kafka-client.ts';
-const [topic, rate, seconds, users] = process.argv.slice(1);
-const kafka = createKafka({ brokers: process.env.KAFKA_BROKERS.split(','), clientId: 'fs-bench-paced' });
-const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner });
-await producer.connect();
-const tickMs = 20, perTick = (Number(rate) * tickMs) / 1000, start = performance.now();
-let i = 0;
-for (let tick = 0; tick < (Number(seconds) * 1000) / tickMs; tick++) {
-  const wait = start + tick * tickMs - performance.now();
-  if (wait > 0) await new Promise((r) => setTimeout(r, wait));
-  const ts = Date.now();
-  const messages = Array.from({ length: perTick }, () => {
-    const user = 'u' + ((i * 7919) % Number(users));
-    const body = { event_id: 'p' + i, user_id: user, amount: (i % 1000) / 10, merchant_id: 'm' + (i % 200), ts };
-    i += 1;
-    return { key: user, value: JSON.stringify(body) };
-  });
-  await producer.send({ topic, acks: 1, messages });
-}
-await producer.disconnect();
-`;
-
-function pacedProducer(topic: string, seconds: number, rate: number): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(
-      process.execPath,
-      ['--import', 'tsx', '--input-type=module', '-e', PACED_PRODUCER, topic, String(rate), String(seconds), String(USERS)],
-      { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, KAFKA_BROKERS: env.KAFKA_BROKERS.join(',') } },
-    );
-    child.once('error', reject);
-    child.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`paced producer exited with ${code}`))));
-  });
 }
 
 interface Freshness {
@@ -398,10 +300,10 @@ async function freshnessRun(kafka: Kafka, rates: number[]): Promise<{ at: Map<nu
   while (!worker.ready()) await sleep(50);
   const at = new Map<number, Freshness>();
   for (const rate of rates) {
-    await pacedProducer(s.txTopic, FRESHNESS_WARMUP_SECONDS, rate);
+    await pacedProducer({ topic: s.txTopic, seconds: FRESHNESS_WARMUP_SECONDS, rate, users: USERS, brokers: env.KAFKA_BROKERS });
     await sleep(1_000);
     const before = await freshnessBuckets();
-    await pacedProducer(s.txTopic, FRESHNESS_SECONDS, rate);
+    await pacedProducer({ topic: s.txTopic, seconds: FRESHNESS_SECONDS, rate, users: USERS, brokers: env.KAFKA_BROKERS });
     // Let the last events land before reading the histogram.
     await sleep(1_000);
     const after = await freshnessBuckets();
