@@ -49,7 +49,8 @@ export function startDetached(p: ManagedProcess, command: string, args: string[]
   return child.pid;
 }
 
-function alive(pid: number): boolean {
+/** Whether a process with this pid exists (signal 0 checks without delivering anything). */
+export function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

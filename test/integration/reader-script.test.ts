@@ -13,7 +13,7 @@ import { isCluster, type RedisClient } from '../../src/stores/redis.ts';
 import { PACKED_FIELD } from '../../src/stores/vector-layout.ts';
 import { randomName } from '../helpers/names.ts';
 import { privateRedis } from '../helpers/private-services.ts';
-import { onCluster, testRedisClient } from '../helpers/services.ts';
+import { testRedisClient } from '../helpers/services.ts';
 import { metricValue, seedUsers, testConfig, type UserValues } from './reader-fixtures.ts';
 
 const requestTimeMs = Date.UTC(2026, 2, 15, 13, 30);
@@ -110,7 +110,7 @@ describe('reader: packed read by one script call per node', () => {
     expect(await reads('script_fallback')).toBe(0);
   });
 
-  it.skipIf(onCluster())('stays correct when the scripts are flushed between calls (NOSCRIPT: the body is sent again)', async () => {
+  it('stays correct when the scripts are flushed between calls (NOSCRIPT: the body is sent again)', async () => {
     const server = await privateRedis();
     const redis = new Redis(server.endpoint, { maxRetriesPerRequest: 1 });
     onTestFinished(() => redis.disconnect());
@@ -127,7 +127,7 @@ describe('reader: packed read by one script call per node', () => {
     expect(await reads('script_fallback')).toBe(0);
   });
 
-  it.skipIf(onCluster())('reads by pipeline when Redis refuses the script (ACL without EVAL/EVALSHA), same vectors', async () => {
+  it('reads by pipeline when Redis refuses the script (ACL without EVAL/EVALSHA), same vectors', async () => {
     const server = await privateRedis();
     const admin = new Redis(server.endpoint, { maxRetriesPerRequest: 1 });
     onTestFinished(() => admin.disconnect());

@@ -14,6 +14,7 @@ import { describe, expect, it, onTestFinished } from 'vitest';
 import { randomName } from '../helpers/names.ts';
 import { testEnv } from '../helpers/services.ts';
 import { waitFor } from '../helpers/wait.ts';
+import { alive } from '../../scripts/services/process.ts';
 
 /** One request on a connection of its own, so the primary hands it to the next child. */
 function call(port: number, method: 'GET' | 'POST', path: string, body?: string): Promise<{ status: number; text: string }> {
@@ -44,15 +45,6 @@ async function answering(port: number, tries = 8): Promise<Set<number>> {
   }
   return pids;
 }
-
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 function vectorsServed(metrics: string): number {
   return metrics

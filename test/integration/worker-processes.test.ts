@@ -10,6 +10,7 @@ import { bruteForceVectors, toHashVectors } from '../helpers/brute-reference.ts'
 import { testEnv, testKafka, testRedisClient } from '../helpers/services.ts';
 import { waitFor } from '../helpers/wait.ts';
 import { ENGINE_OPTIONS, caughtUp, createScenario, produceOverTime, readTopics, readVectors, spawnWorker, stopChild } from '../helpers/worker-fixtures.ts';
+import { alive } from '../../scripts/services/process.ts';
 
 interface ChildInfo {
   process: number;
@@ -23,15 +24,6 @@ async function probe(port: number): Promise<{ status: number; children: ChildInf
   const body = (await res.json()) as { children: ChildInfo[] };
   return { status: res.status, children: body.children };
 }
-
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 describe('worker --processes', () => {
   it('shares the group between child processes, re-forks a killed one and stays exact', async () => {
