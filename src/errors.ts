@@ -17,7 +17,8 @@ export type ErrorCode =
   | 'STORE_REJECTED'
   | 'NOT_FOUND'
   | 'REPLICA_LAG'
-  | 'REDIS_DATA_LOST';
+  | 'REDIS_DATA_LOST'
+  | 'SCRIPT_UNUSABLE';
 
 export interface ErrorOptions {
   cause?: unknown;

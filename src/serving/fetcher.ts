@@ -188,7 +188,7 @@ export class StoreFetcher {
       return;
     } catch (err) {
       if (!(err instanceof ScriptUnusableError)) throw err;
-      if (!err.transient) this.scriptOffUntil = performance.now() + SCRIPT_RETRY_MS;
+      if (!err.retriable) this.scriptOffUntil = performance.now() + SCRIPT_RETRY_MS;
       counts.script_fallback++;
       this.deps.logger.debug({ err, target: target.target }, 'read-packed script not usable; reading by pipeline');
     }

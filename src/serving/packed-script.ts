@@ -8,21 +8,18 @@
  * same keys with the pipeline instead.
  */
 import { ReplyError } from 'ioredis';
-import { ServiceUnavailableError, TimeoutError } from '../errors.ts';
+import { FeaturestreamError, ServiceUnavailableError, TimeoutError, type ErrorOptions } from '../errors.ts';
 import type { RedisClient } from '../stores/redis.ts';
 import { loadScripts, scriptCall } from '../stores/scripts.ts';
 import type { HashReply } from './redis-batch.ts';
 
-/** Redis answered, but not with what the script reads: the keys are read another way. */
-export class ScriptUnusableError extends Error {
-  constructor(
-    message: string,
-    /** Worth trying again on the next call (a slot moving), not a refusal that would repeat. */
-    readonly transient: boolean,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
-    this.name = 'ScriptUnusableError';
+/**
+ * Redis answered, but not with what the script reads: the keys are read another way.
+ * Retriable = worth trying the script again on the next call (a slot moving), not a refusal that would repeat.
+ */
+export class ScriptUnusableError extends FeaturestreamError {
+  constructor(message: string, retriable: boolean, options?: ErrorOptions) {
+    super('SCRIPT_UNUSABLE', message, retriable, options);
   }
 }
 

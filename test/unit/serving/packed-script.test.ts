@@ -50,7 +50,7 @@ describe('read-packed script calls', () => {
       const call: PackedScript = () => Promise.resolve(reply);
       const err = await readPackedTarget(call, keys, '_p', [0, 1], 10, out).catch((e: unknown) => e);
       expect(err, JSON.stringify(reply)).toBeInstanceOf(ScriptUnusableError);
-      expect((err as ScriptUnusableError).transient).toBe(false);
+      expect((err as ScriptUnusableError).retriable).toBe(false);
     }
   });
 
@@ -58,10 +58,10 @@ describe('read-packed script calls', () => {
     const out = new Array<HashReply>(keys.length);
     const outcome = (err: Error) => readPackedTarget(() => Promise.reject(err), keys, '_p', [0, 1], 10, out).catch((e: unknown) => e);
     for (const message of ['MOVED 3999 127.0.0.1:6381', 'ASK 3999 127.0.0.1:6381', 'ERR Script attempted to access a non local key in a cluster node script', 'CROSSSLOT Keys in request don\'t hash to the same slot', 'TRYAGAIN Multiple keys request during rehashing of slot']) {
-      expect(await outcome(new ReplyError(message)), message).toMatchObject({ name: 'ScriptUnusableError', transient: true });
+      expect(await outcome(new ReplyError(message)), message).toMatchObject({ name: 'ScriptUnusableError', code: 'SCRIPT_UNUSABLE', retriable: true });
     }
     for (const message of ['NOPERM this user has no permissions to run the \'evalsha\' command', 'ERR unknown command \'evalsha\'']) {
-      expect(await outcome(new ReplyError(message)), message).toMatchObject({ name: 'ScriptUnusableError', transient: false });
+      expect(await outcome(new ReplyError(message)), message).toMatchObject({ name: 'ScriptUnusableError', code: 'SCRIPT_UNUSABLE', retriable: false });
     }
     expect(await outcome(new Error('Command timed out'))).toBeInstanceOf(TimeoutError);
     expect(await outcome(new Error('Connection is closed.'))).toBeInstanceOf(ServiceUnavailableError);
