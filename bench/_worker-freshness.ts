@@ -1,5 +1,29 @@
-/** The worker bench's freshness pieces: histogram quantiles and a paced producer in a process of its own. */
+/** The worker bench's freshness pieces: histogram quantiles, a paced producer in a process of its own, the catch-up wait. */
 import { spawn } from 'node:child_process';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Admin } from '../src/consumers/kafka-client.ts';
+
+export interface Freshness {
+  p50: number;
+  p99: number;
+  /** Events/s the paced producer reached in the window. */
+  achievedRate: number;
+  /** From the window's last event sent to its last offset committed: the worker kept up when small. */
+  drainMs: number;
+  /** From the warm-up's last event sent to its last commit (the window waited for it). */
+  warmupDrainMs: number;
+}
+
+/** A worker that cannot keep up still gets a figure: the wait for its backlog ends here. */
+const CATCH_UP_TIMEOUT_MS = 60_000;
+
+/** Waits until `committed()` (the group's offsets, summed) reaches the topic's end; returns the ms it took. */
+export async function caughtUp(admin: Admin, topic: string, committed: () => Promise<number>): Promise<number> {
+  const started = performance.now();
+  const end = (await admin.fetchTopicOffsets(topic)).reduce((a, p) => a + Number(p.high), 0);
+  while ((await committed()) < end && performance.now() - started < CATCH_UP_TIMEOUT_MS) await sleep(10);
+  return performance.now() - started;
+}
 
 export function quantile(buckets: Array<{ le: number; count: number }>, q: number): number {
   const total = buckets.at(-1)!.count;
@@ -41,18 +65,26 @@ for (let tick = 0; tick < (Number(seconds) * 1000) / tickMs; tick++) {
   });
   await producer.send({ topic, acks: 1, messages });
 }
+process.stdout.write(JSON.stringify({ sent: i, ms: performance.now() - start }));
 await producer.disconnect();
 `;
 
-export function pacedProducer(o: { topic: string; seconds: number; rate: number; users: number; brokers: readonly string[] }): Promise<void> {
+/** Resolves with the rate the producer achieved (a busy machine can hold it below the one asked for). */
+export function pacedProducer(o: { topic: string; seconds: number; rate: number; users: number; brokers: readonly string[] }): Promise<number> {
   return new Promise((resolve, reject) => {
     const child = spawn(
       process.execPath,
       ['--import', 'tsx', '--input-type=module', '-e', PACED_PRODUCER, o.topic, String(o.rate), String(o.seconds), String(o.users)],
-      { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, KAFKA_BROKERS: o.brokers.join(',') } },
+      { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, KAFKA_BROKERS: o.brokers.join(',') } },
     );
+    let out = '';
+    child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString('utf8')));
     child.once('error', reject);
-    child.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`paced producer exited with ${code}`))));
+    child.once('exit', (code) => {
+      if (code !== 0) return reject(new Error(`paced producer exited with ${code}`));
+      const { sent, ms } = JSON.parse(out) as { sent: number; ms: number };
+      resolve(sent / (ms / 1000));
+    });
   });
 }
 
