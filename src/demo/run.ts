@@ -46,6 +46,8 @@ export interface DemoResult {
   producedMs: number;
   /** From the last event's acknowledgement to the last vector written and committed. */
   afterProductionMs: number;
+  /** Events produced that no batch had taken up yet when production ended: the worker's backlog then. */
+  backlogAtEnd: number;
   /** From the sync's start (the demo's last step) to an empty DynamoDB sync queue; absent with --follow. */
   syncMs?: number;
   deadLettered: number;
@@ -122,7 +124,9 @@ export async function runDemo(o: DemoOptions, ctx: DemoContext = {}): Promise<De
     else out(line);
   };
   const ticker = setInterval(() => void progress(), tty ? 250 : 2_000);
-  const { at: producedAt } = await producing.done;
+  const { at: producedAt, sent } = await producing.done;
+  // What the time after production is spent on: this backlog, plus the batches already under way.
+  const backlogAtEnd = Math.max(0, sent - ((await counterTotal(workerMetrics.eventsConsumed)) - consumedBefore));
   // Production has ended, so the ends are final; polled often, the figure is at most ~25 ms late.
   await untilCommitted(admin, groupId, await topicEnds(admin, topics), 20);
   const doneAt = Date.now();
@@ -132,7 +136,8 @@ export async function runDemo(o: DemoOptions, ctx: DemoContext = {}): Promise<De
   if (tty) out('');
   out(
     `all events materialized in ${(materializedMs / 1000).toFixed(1)} s: produced in ${((producedAt - t0) / 1000).toFixed(1)} s, ` +
-      `the last vector written and committed ${((doneAt - producedAt) / 1000).toFixed(2)} s after the last event was produced`,
+      `the last vector written and committed ${((doneAt - producedAt) / 1000).toFixed(2)} s after the last event was produced ` +
+      `(${backlogAtEnd.toLocaleString()} events had not reached the worker by then)`,
   );
   const startSync = () => startDemoSync({ env, registry, keys: worker.keys, logger });
   // With --follow the copy runs beside the stream; else it is the last step, after the reads are timed.
@@ -192,6 +197,7 @@ export async function runDemo(o: DemoOptions, ctx: DemoContext = {}): Promise<De
     materializedMs,
     producedMs: producedAt - t0,
     afterProductionMs: doneAt - producedAt,
+    backlogAtEnd,
     ...(syncMs === undefined ? {} : { syncMs }),
     deadLettered: dead,
     busiest,

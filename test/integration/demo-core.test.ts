@@ -46,6 +46,9 @@ describe('demo core', () => {
     // The figures it prints add up: production, then the tail after the last event was produced.
     expect(result.producedMs + result.afterProductionMs).toBe(result.materializedMs);
     expect(result.afterProductionMs).toBeGreaterThanOrEqual(0);
+    expect(result.backlogAtEnd).toBeGreaterThanOrEqual(0);
+    expect(result.backlogAtEnd).toBeLessThanOrEqual(2_000);
+    expect(lines.some((l) => l.includes(`(${result.backlogAtEnd.toLocaleString()} events had not reached the worker by then)`))).toBe(true);
     expect(result.busiest.map((v) => [v.entityId, v.source])).toEqual(Array.from({ length: 5 }, (_, i) => [userId(i), 'redis']));
     // Reference: every distinct well-formed transaction of the user, counted from the topic itself.
     const txTopic = sources.find((s) => s.name === 'transactions')!.topic;
