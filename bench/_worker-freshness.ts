@@ -44,6 +44,8 @@ export function quantile(buckets: Array<{ le: number; count: number }>, q: numbe
 /**
  * Producer for the freshness run, in its own process so its timers and the
  * worker's CPU work do not delay each other (the event time is taken at send).
+ * Each send carries every event due by then: a send slower than a tick (a busy
+ * broker or machine) makes the next one bigger instead of lowering the rate.
  */
 const PACED_PRODUCER = `
 import { createKafka, Partitioners } from './src/consumers/kafka-client.ts';
@@ -51,13 +53,17 @@ const [topic, rate, seconds, users] = process.argv.slice(1);
 const kafka = createKafka({ brokers: process.env.KAFKA_BROKERS.split(','), clientId: 'fs-bench-paced' });
 const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner });
 await producer.connect();
-const tickMs = 20, perTick = (Number(rate) * tickMs) / 1000, start = performance.now();
+const tickMs = 20, total = Number(rate) * Number(seconds), start = performance.now();
 let i = 0;
-for (let tick = 0; tick < (Number(seconds) * 1000) / tickMs; tick++) {
-  const wait = start + tick * tickMs - performance.now();
-  if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+while (i < total) {
+  const tick = Math.floor((performance.now() - start) / tickMs) + 1;
+  const due = Math.min(total, Math.round((tick * tickMs * Number(rate)) / 1000));
+  if (due <= i) {
+    await new Promise((r) => setTimeout(r, start + tick * tickMs - performance.now()));
+    continue;
+  }
   const ts = Date.now();
-  const messages = Array.from({ length: perTick }, () => {
+  const messages = Array.from({ length: due - i }, () => {
     const user = 'u' + ((i * 7919) % Number(users));
     const body = { event_id: 'p' + i, user_id: user, amount: (i % 1000) / 10, merchant_id: 'm' + (i % 200), ts };
     i += 1;
