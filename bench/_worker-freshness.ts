@@ -1,5 +1,6 @@
 /** The worker bench's freshness pieces: histogram quantiles, a paced producer in a process of its own, the catch-up wait. */
 import { spawn } from 'node:child_process';
+import { monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Admin } from '../src/consumers/kafka-client.ts';
 
@@ -12,6 +13,35 @@ export interface Freshness {
   drainMs: number;
   /** From the warm-up's last event sent to its last commit (the window waited for it). */
   warmupDrainMs: number;
+  stalls: Stalls;
+}
+
+/** How long this process (the worker's) could not run during the window: a freshness tail there is its own. */
+export interface Stalls {
+  loopDelayP99Ms: number;
+  loopDelayMaxMs: number;
+  gcMaxPauseMs: number;
+  gcTotalMs: number;
+}
+
+/** Starts watching the event loop and GC pauses; the returned function stops and reports. */
+export function watchStalls(): () => Stalls {
+  const loop = monitorEventLoopDelay({ resolution: 10 });
+  loop.enable();
+  let gcMaxPauseMs = 0;
+  let gcTotalMs = 0;
+  const gc = new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) {
+      gcMaxPauseMs = Math.max(gcMaxPauseMs, e.duration);
+      gcTotalMs += e.duration;
+    }
+  });
+  gc.observe({ entryTypes: ['gc'] });
+  return () => {
+    loop.disable();
+    gc.disconnect();
+    return { loopDelayP99Ms: loop.percentile(99) / 1e6, loopDelayMaxMs: loop.max / 1e6, gcMaxPauseMs, gcTotalMs };
+  };
 }
 
 /** A worker that cannot keep up still gets a figure: the wait for its backlog ends here. */

@@ -13,7 +13,9 @@
  *     paced producer reached; freshness_drain_ms(_at_10k): from the window's last event
  *     sent to its last commit (small when the worker kept up); freshness_warmup_drain_ms
  *     (_at_10k): the same for the warm-up, which the window waits for (after a fixed pause,
- *     a slow cold start's backlog would land in the window)
+ *     a slow cold start's backlog would land in the window); freshness_loop_delay_ms_p99_max
+ *     and freshness_gc_ms_max_total (_at_10k): this process's event-loop delay (p99 / max)
+ *     and GC pauses (longest / sum) over the window, which a freshness tail of its own shows in
  *   events_per_sec_4p_sync_workers: 4 partitions with the defaults, i.e. DynamoDB
  *     sync workers running in the same process
  *   events_per_sec_4p_cli_processes_1/_2: the 4-partition case run by the CLI,
@@ -50,7 +52,7 @@ import { createLogger } from '../src/logger.ts';
 import { randomBytes } from 'node:crypto';
 import { loadavg } from 'node:os';
 import { clientSent, perEntity, serverCommandStats } from './_worker-redis-stats.ts';
-import { caughtUp, pacedProducer, quantile, type Freshness } from './_worker-freshness.ts';
+import { caughtUp, pacedProducer, quantile, watchStalls, type Freshness } from './_worker-freshness.ts';
 import type * as WorkerModule from '../src/consumers/worker.ts';
 import type * as MetricsModule from '../src/metrics.ts';
 import type * as DefaultRegistryModule from '../src/schemas/default-registry.ts';
@@ -310,12 +312,14 @@ async function freshnessRun(kafka: Kafka, rates: number[]): Promise<{ at: Map<nu
     // The window starts once the warm-up's events are written: a backlog left from the (cold) warm-up is not steady state.
     const warmupDrainMs = await caughtUp(s.admin, s.txTopic, () => committed(s.admin, groupId, s.txTopic));
     const before = await freshnessBuckets();
+    const stalled = watchStalls();
     const achievedRate = await pacedProducer({ topic: s.txTopic, seconds: FRESHNESS_SECONDS, rate, users: USERS, brokers: env.KAFKA_BROKERS });
     // Every event of the window is in the histogram before it is read, however late.
     const drainMs = await caughtUp(s.admin, s.txTopic, () => committed(s.admin, groupId, s.txTopic));
+    const stalls = stalled();
     const after = await freshnessBuckets();
     const delta = after.map((b, k) => ({ le: b.le, count: b.count - (before[k]?.count ?? 0) }));
-    at.set(rate, { p50: quantile(delta, 0.5), p99: quantile(delta, 0.99), achievedRate, drainMs, warmupDrainMs });
+    at.set(rate, { p50: quantile(delta, 0.5), p99: quantile(delta, 0.99), achievedRate, drainMs, warmupDrainMs, stalls });
   }
   return {
     at,
@@ -405,6 +409,10 @@ export default async function run(): Promise<{ metrics: Record<string, number | 
     freshness_drain_ms_at_10k: rounded(at10k?.drainMs),
     freshness_warmup_drain_ms: rounded(at5k?.warmupDrainMs),
     freshness_warmup_drain_ms_at_10k: rounded(at10k?.warmupDrainMs),
+    freshness_loop_delay_ms_p99_max: at5k ? `${Math.round(at5k.stalls.loopDelayP99Ms)} / ${Math.round(at5k.stalls.loopDelayMaxMs)}` : SKIPPED,
+    freshness_loop_delay_ms_p99_max_at_10k: at10k ? `${Math.round(at10k.stalls.loopDelayP99Ms)} / ${Math.round(at10k.stalls.loopDelayMaxMs)}` : SKIPPED,
+    freshness_gc_ms_max_total: at5k ? `${Math.round(at5k.stalls.gcMaxPauseMs)} / ${Math.round(at5k.stalls.gcTotalMs)}` : SKIPPED,
+    freshness_gc_ms_max_total_at_10k: at10k ? `${Math.round(at10k.stalls.gcMaxPauseMs)} / ${Math.round(at10k.stalls.gcTotalMs)}` : SKIPPED,
     load_avg_1m_start: Number(loadStart.toFixed(2)),
     load_avg_1m_end: Number(loadavg()[0]!.toFixed(2)),
   };
