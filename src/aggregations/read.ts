@@ -9,6 +9,7 @@ import { quantileOf } from './quantile.ts';
 import { sumRange } from './numbers.ts';
 import { currentTile, type EntityPlan, type Output } from './plan.ts';
 import type { EntityState, RecentState, SeriesState } from './state.ts';
+import { anyTileIn, tileEdge } from './tile-set.ts';
 import { firstList, newer, sweepDistinct, sweepTop, trimSeries } from './update.ts';
 
 /** Element offsets [a, b) of the tiles in [lo, hi]. */
@@ -82,14 +83,7 @@ export function outputValue(o: Output, state: EntityState, now: number): Feature
       const cur = currentTile(now, o.slot.tileMs);
       const lo = cur - o.tiles + 1;
       let n = 0;
-      for (const tiles of d.values.values()) {
-        for (const i of tiles) {
-          if (i >= lo && i <= cur) {
-            n++;
-            break;
-          }
-        }
-      }
+      for (const tiles of d.values.values()) if (anyTileIn(tiles, lo, cur)) n++;
       return n;
     }
     case 'recent': {
@@ -173,7 +167,7 @@ export function outputChange(o: Output, state: EntityState, now: number): number
       at(d.lastTs + ttl);
       const T = o.slot.tileMs;
       const cur = currentTile(now, T);
-      for (const tiles of d.values.values()) for (const i of tiles) at((i > cur ? i : i + o.tiles) * T + 1);
+      for (const tiles of d.values.values()) next = tileEdge(tiles, T, o.tiles, cur, now, next);
       break;
     }
     case 'recent': {

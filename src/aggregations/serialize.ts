@@ -32,6 +32,7 @@ import { ByteReader, ByteWriter, readTiles, writeTiles } from './bytes.ts';
 import { HASH_HIGH_LIMIT, eventKeyHash, hashOf } from './dedup.ts';
 import { readApprox, writeApprox } from './approx-distinct.ts';
 import { intern } from './intern.ts';
+import { readTileSet, writeTileSet, type Tiles } from './tile-set.ts';
 import type { EntityPlan } from './plan.ts';
 import { SeriesState, emptyState, type EntityState, type LastValue } from './state.ts';
 
@@ -119,7 +120,7 @@ export function serializeState(plan: EntityPlan, state: EntityState): Uint8Array
     const newestTile = Math.floor(newest / p.tileMs);
     for (const [v, tiles] of d.values) {
       ref(v);
-      writeTiles(w, tiles, newestTile);
+      writeTileSet(w, tiles, newestTile);
     }
   }
   for (const p of plan.recents) {
@@ -277,10 +278,10 @@ export function deserializeState(plans: readonly EntityPlan[], bytes: Uint8Array
   for (const p of plan.distincts) {
     const present = r.varint();
     if (present === 0) continue;
-    const values = new Map<string, number[]>();
+    const values = new Map<string, Tiles>();
     const newestTile = Math.floor(newest / p.tileMs);
     const n = r.count();
-    for (let i = 0; i < n; i++) values.set(str(), readTiles(r, newestTile, 1));
+    for (let i = 0; i < n; i++) values.set(str(), readTileSet(r, newestTile));
     r.check(values.size === n, 'repeated distinct value');
     state.distincts[p.index] = { lastTs: newest - present + 1, values, sweptTile: -Infinity };
   }

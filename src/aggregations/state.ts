@@ -1,6 +1,7 @@
 /** In-memory state of one entity; slots are created on their first event. */
 import { DedupMemory } from './dedup.ts';
 import type { ReadMemo } from './memo.ts';
+import type { Tiles } from './tile-set.ts';
 
 /**
  * Sparse tiles of one series, sorted by tile index, interleaved in one array
@@ -33,11 +34,11 @@ export interface LastState {
 export interface DistinctState {
   lastTs: number;
   /**
-   * Value -> the tiles it occurs in, ascending; only the newest tile at or
-   * before the current tile is kept, plus any tiles ahead of it (events
-   * within the allowed clock skew).
+   * Value -> the tiles it occurs in (tile-set.ts): the newest tile at or
+   * before the current tile, plus any tiles ahead of it (events within the
+   * allowed clock skew).
    */
-  values: Map<string, number[]>;
+  values: Map<string, Tiles>;
   /** Current tile when values were last swept; not persisted. */
   sweptTile: number;
 }
@@ -89,7 +90,7 @@ export interface QuantileState {
 export interface ApproxState {
   lastTs: number;
   /** Exact mode: value hash -> tiles, as DistinctState.values; undefined in register mode. */
-  exact: Map<number, number[]> | undefined;
+  exact: Map<number, Tiles> | undefined;
   /** Register mode: tile -> registers (hll.ts); undefined in exact mode. */
   registers: Map<number, Uint8Array> | undefined;
   /** Current tile when last swept; not persisted. */
