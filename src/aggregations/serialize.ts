@@ -32,6 +32,7 @@ import { ByteReader, ByteWriter, readTiles, writeTiles } from './bytes.ts';
 import { HASH_HIGH_LIMIT, eventKeyHash, hashOf } from './dedup.ts';
 import { readApprox, writeApprox } from './approx-distinct.ts';
 import { intern } from './intern.ts';
+import { StringTable } from './string-table.ts';
 import { readTileSet, writeTileSet, type Tiles } from './tile-set.ts';
 import type { EntityPlan } from './plan.ts';
 import { SeriesState, emptyState, type EntityState, type LastValue } from './state.ts';
@@ -50,16 +51,13 @@ function readOptional(r: ByteReader): number | undefined {
   return z === 0 ? undefined : (z - 1) % 2 === 0 ? (z - 1) / 2 : -z / 2;
 }
 
-function stringTable(state: EntityState): Map<string, number> {
-  const table = new Map<string, number>();
-  const add = (s: string) => {
-    if (!table.has(s)) table.set(s, table.size);
-  };
-  for (const l of state.lasts) if (typeof l?.value === 'string') add(l.value);
-  for (const d of state.distincts) if (d) for (const v of d.values.keys()) add(v);
-  for (const r of state.recents) if (r) for (const v of r.values) add(v);
-  for (const f of state.firsts) if (f) for (const v of f.values) if (typeof v === 'string') add(v);
-  for (const t of state.tops) if (t) for (const v of t.values.keys()) add(v);
+function stringTable(state: EntityState): StringTable {
+  const table = new StringTable();
+  for (const l of state.lasts) if (typeof l?.value === 'string') table.add(l.value);
+  for (const d of state.distincts) if (d) table.addKeys(d.values);
+  for (const r of state.recents) if (r) for (const v of r.values) table.add(v);
+  for (const f of state.firsts) if (f) for (const v of f.values) if (typeof v === 'string') table.add(v);
+  for (const t of state.tops) if (t) for (const v of t.values.keys()) table.add(v);
   return table;
 }
 
@@ -71,9 +69,7 @@ export function serializeState(plan: EntityPlan, state: EntityState): Uint8Array
   w.u32(plan.fingerprint);
   writeOptional(w, state.newest);
   const table = stringTable(state);
-  w.varint(table.size);
-  for (const s of table.keys()) w.string(s);
-  const ref = (s: string) => w.varint(table.get(s)!);
+  table.write(w);
   w.varint(state.dedup.length);
   for (const { clock, hashes, arrivals } of state.dedup) {
     w.varint(hashes.length);
@@ -109,7 +105,7 @@ export function serializeState(plan: EntityPlan, state: EntityState): Uint8Array
     w.varint(l === undefined ? 0 : newest - l.ts + 1);
     if (l === undefined || p.field === undefined) continue;
     if (typeof l.value === 'number') w.num(l.value);
-    else if (typeof l.value === 'string') ref(l.value);
+    else if (typeof l.value === 'string') table.ref(w, l.value);
     else w.f32s(l.value);
   }
   for (const p of plan.distincts) {
@@ -118,18 +114,21 @@ export function serializeState(plan: EntityPlan, state: EntityState): Uint8Array
     if (d === undefined) continue;
     w.varint(d.values.size);
     const newestTile = Math.floor(newest / p.tileMs);
+    let k = table.blockStart(d.values);
     for (const [v, tiles] of d.values) {
-      ref(v);
+      if (k < 0) table.ref(w, v);
+      else w.varint(k++);
       writeTileSet(w, tiles, newestTile);
     }
   }
   for (const p of plan.recents) {
     const r = state.recents[p.index];
     w.varint(r?.values.length ?? 0);
-    r?.values.forEach((v, i) => {
-      ref(v);
+    if (r === undefined) continue;
+    for (let i = 0; i < r.values.length; i++) {
+      table.ref(w, r.values[i]!);
       w.varint(newest - r.times[i]!);
-    });
+    }
   }
   for (const p of plan.lifetimes) {
     const s = state.lifetimes[p.index];
@@ -145,11 +144,12 @@ export function serializeState(plan: EntityPlan, state: EntityState): Uint8Array
     w.varint(s === undefined ? 0 : newest - s.lastTs + 1);
     if (s === undefined) continue;
     w.varint(s.values.length);
-    s.values.forEach((v, i) => {
-      if (typeof v === 'string') ref(v);
+    for (let i = 0; i < s.values.length; i++) {
+      const v = s.values[i]!;
+      if (typeof v === 'string') table.ref(w, v);
       else w.num(v as number);
       w.varint(newest - s.times[i]!);
-    });
+    }
   }
   for (const p of plan.tops) {
     const s = state.tops[p.index];
@@ -158,7 +158,7 @@ export function serializeState(plan: EntityPlan, state: EntityState): Uint8Array
     w.varint(s.values.size);
     const newestTile = Math.floor(newest / p.tileMs);
     for (const [v, tc] of s.values) {
-      ref(v);
+      table.ref(w, v);
       writeTiles(w, tc, newestTile, 2);
       for (let j = 1; j < tc.length; j += 2) w.varint(tc[j]!);
     }
