@@ -77,6 +77,12 @@ export function hashOf(text: string): number {
 const NONE: never[] = Object.freeze([]) as never[];
 
 export class DedupMemory {
+  /** Shared by every state for the sources it has had no event of yet (memory per state); frozen: the engine replaces it before a first tick. */
+  static readonly UNUSED = new DedupMemory();
+  static {
+    Object.freeze(DedupMemory.UNUSED);
+  }
+
   /** The hashes held, in the order they counted (serialize.ts writes them so). */
   hashes: number[] = NONE;
   /** Arrival time of the copy that counted, per hash. */

@@ -72,7 +72,7 @@ import { FeaturestreamError, InvalidEventError } from '../errors.ts';
 import type { NormalizedEvent } from '../schemas/events.ts';
 import type { FeatureValue, Registry } from '../schemas/registry.ts';
 import { compileEntity, type EntityPlan } from './plan.ts';
-import { eventKeyHash } from './dedup.ts';
+import { DedupMemory, eventKeyHash } from './dedup.ts';
 import { evictState } from './read.ts';
 import { afterEvict, changeOf, forget, memoLayout, readOutput, type MemoLayout } from './memo.ts';
 import { deserializeState, serializeState } from './serialize.ts';
@@ -172,7 +172,8 @@ export class WindowEngine {
         { details: { source: event.source, eventTimeMs: t, arrivalMs: arrival } },
       );
     }
-    const dedup = state.dedup[sp.index]!;
+    let dedup = state.dedup[sp.index]!;
+    if (dedup === DedupMemory.UNUSED) dedup = state.dedup[sp.index] = new DedupMemory();
     dedup.tick(arrival);
     if (event.eventId !== undefined && dedup.repeated(eventKeyHash(event.source, event.eventId), arrival, this.dedupHorizonMs)) {
       return 'duplicate';

@@ -29,7 +29,7 @@
  */
 import { StateCorruptError } from '../errors.ts';
 import { ByteReader, ByteWriter, readTiles, writeTiles } from './bytes.ts';
-import { HASH_HIGH_LIMIT, eventKeyHash, hashOf } from './dedup.ts';
+import { DedupMemory, HASH_HIGH_LIMIT, eventKeyHash, hashOf } from './dedup.ts';
 import { readApprox, writeApprox } from './approx-distinct.ts';
 import { intern } from './intern.ts';
 import { StringTable } from './string-table.ts';
@@ -208,9 +208,10 @@ function readSeries(r: ByteReader, p: EntityPlan['series'][number], lastTs: numb
 function readDedup(r: ByteReader, state: EntityState): void {
   // The fingerprint covers slots, not a source that feeds none.
   r.check(r.varint() === state.dedup.length, 'state was written for another list of sources');
-  for (const dedup of state.dedup) {
+  for (let s = 0; s < state.dedup.length; s++) {
     const n = r.count();
     if (n === 0) continue;
+    const dedup = (state.dedup[s] = new DedupMemory());
     const clock = (dedup.clock = r.zigzag());
     for (let i = 0; i < n; i++) {
       const low = r.u32();
@@ -233,6 +234,7 @@ function readDedupV1(r: ByteReader, plan: EntityPlan, state: EntityState, str: (
     r.check(!seen.has(id), 'repeated event id');
     seen.add(id);
     plan.sources.forEach((source, s) => {
+      if (state.dedup[s] === DedupMemory.UNUSED) state.dedup[s] = new DedupMemory();
       state.dedup[s]!.clock = clock;
       state.dedup[s]!.restore(eventKeyHash(source, id), clock!);
     });

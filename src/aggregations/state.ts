@@ -112,7 +112,7 @@ export interface EntityState {
   tops: (TopState | undefined)[];
   quantiles: (QuantileState | undefined)[];
   approx: (ApproxState | undefined)[];
-  /** Per source of the entity (plan order): hashes of counted event ids by arrival time, for de-duplication. */
+  /** Per source of the entity (plan order): hashes of counted event ids by arrival time, for de-duplication; DedupMemory.UNUSED until the source's first event. */
   dedup: DedupMemory[];
   /** Remembered reads (memo.ts); never serialized. */
   memo: ReadMemo | undefined;
@@ -155,7 +155,7 @@ export function emptyState(slots: StateShape): EntityState {
     tops: slotsOf(slots.tops),
     quantiles: slotsOf(slots.quantiles),
     approx: slotsOf(slots.approx),
-    dedup: slots.sources.map(() => new DedupMemory()),
+    dedup: slots.sources.map(() => DedupMemory.UNUSED),
     memo: undefined,
   };
 }

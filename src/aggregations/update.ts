@@ -155,9 +155,10 @@ export function addRecent(state: EntityState, p: RecentPlan, fields: Record<stri
     return true;
   }
   if (values.length < p.k) {
-    values.push(value);
-    times.push(t);
-    hashes.push(h);
+    // Exact-length copies (k is small): a push would reserve 16 or more spare slots.
+    r.values = values.concat(value);
+    r.times = times.concat(t);
+    r.hashes = hashes.concat(h);
     return true;
   }
   // Full: the new value replaces the oldest entry if it is newer.
