@@ -72,7 +72,7 @@ import { FeaturestreamError, InvalidEventError } from '../errors.ts';
 import type { NormalizedEvent } from '../schemas/events.ts';
 import type { FeatureValue, Registry } from '../schemas/registry.ts';
 import { compileEntity, type EntityPlan } from './plan.ts';
-import { DedupMemory, eventKeyHash } from './dedup.ts';
+import { DedupMemory, seededKeyHash } from './dedup.ts';
 import { evictState } from './read.ts';
 import { afterEvict, changeOf, forget, memoLayout, readOutput, type MemoLayout } from './memo.ts';
 import { deserializeState, serializeState } from './serialize.ts';
@@ -175,7 +175,7 @@ export class WindowEngine {
     let dedup = state.dedup[sp.index]!;
     if (dedup === DedupMemory.UNUSED) dedup = state.dedup[sp.index] = new DedupMemory();
     dedup.tick(arrival);
-    if (event.eventId !== undefined && dedup.repeated(eventKeyHash(event.source, event.eventId), arrival, this.dedupHorizonMs)) {
+    if (event.eventId !== undefined && dedup.repeated(seededKeyHash(sp.seed, event.eventId), arrival, this.dedupHorizonMs)) {
       return 'duplicate';
     }
     if (state.newest === undefined || t > state.newest) state.newest = t;
