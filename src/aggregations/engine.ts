@@ -209,12 +209,13 @@ export class WindowEngine {
     const groups: Record<string, Record<string, FeatureValue>> = {};
     for (const g of plan.groups) groups[g] = {};
     const lapsed: string[] = [];
-    plan.outputs.forEach((o, i) => {
+    for (let i = 0; i < plan.outputs.length; i++) {
+      const { feature } = plan.outputs[i]!;
       const v = readOutput(plan, state, i, nowMs);
-      if (v === undefined) lapsed.push(o.feature.name);
+      if (v === undefined) lapsed.push(feature.name);
       // Copies: the caller may keep or change what it gets, never the remembered value.
-      else groups[o.feature.group]![o.feature.name] = v instanceof Float32Array || Array.isArray(v) ? v.slice() : v;
-    });
+      else groups[feature.group]![feature.name] = v instanceof Float32Array || Array.isArray(v) ? v.slice() : v;
+    }
     return { groups, lapsed, newestEventTimeMs: state.newest };
   }
 

@@ -59,14 +59,20 @@ function mergedVariance(tiles: readonly number[], stride: number, a: number, b: 
   return Math.max(0, m2 / n) + 0;
 }
 
-/** Values of last_k at `now`, newest first. */
-function recentList(r: RecentState, ttlMs: number, k: number, now: number): [string, number][] {
-  const fresh: [string, number][] = [];
-  r.values.forEach((v, i) => {
-    if (r.times[i]! + ttlMs > now) fresh.push([v, r.times[i]!]);
-  });
-  fresh.sort(([v1, t1], [v2, t2]) => (newer(t1, v1, t2, v2) ? -1 : 1));
-  return fresh.slice(0, k);
+/** Positions of last_k's values at `now`, newest first (an insertion sort: k is small). */
+function recentOrder(r: RecentState, ttlMs: number, k: number, now: number): number[] {
+  const { values, times } = r;
+  const order: number[] = [];
+  for (let i = 0; i < values.length; i++) {
+    const t = times[i]!;
+    if (t + ttlMs <= now) continue;
+    let j = order.length;
+    order.push(i);
+    for (; j > 0 && newer(t, values[i]!, times[order[j - 1]!]!, values[order[j - 1]!]!); j--) order[j] = order[j - 1]!;
+    order[j] = i;
+  }
+  if (order.length > k) order.length = k;
+  return order;
 }
 
 /** A feature's value at `now`, or undefined when it has lapsed (no event for its TTL). */
@@ -88,8 +94,12 @@ export function outputValue(o: Output, state: EntityState, now: number): Feature
     }
     case 'recent': {
       const r = state.recents[o.slot.index];
-      const list = r === undefined ? [] : recentList(r, ttl, o.k, now);
-      return list.length === 0 ? undefined : list.map(([v]) => v);
+      if (r === undefined) return undefined;
+      const order = recentOrder(r, ttl, o.k, now);
+      if (order.length === 0) return undefined;
+      const list: string[] = [];
+      for (const i of order) list.push(r.values[i]!);
+      return list;
     }
     case 'last': {
       const l = state.lasts[o.slot.index];
@@ -173,7 +183,7 @@ export function outputChange(o: Output, state: EntityState, now: number): number
     case 'recent': {
       const r = state.recents[o.slot.index];
       // The list changes when one of its members expires; older values are already out of it.
-      if (r !== undefined) for (const [, t] of recentList(r, ttl, o.k, now)) at(t + ttl);
+      if (r !== undefined) for (const i of recentOrder(r, ttl, o.k, now)) at(r.times[i]! + ttl);
       break;
     }
     case 'last': {
@@ -240,7 +250,8 @@ export function evictState(plan: EntityPlan, state: EntityState, now: number, de
       times[w] = times[i]!;
       hashes[w++] = hashes[i]!;
     }
-    values.length = times.length = hashes.length = w;
+    // Setting a length is a slow builtin call: only when something expired.
+    if (w < values.length) values.length = times.length = hashes.length = w;
     if (w === 0) state.recents[p.index] = undefined;
   }
   for (const p of plan.lasts) {
