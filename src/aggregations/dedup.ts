@@ -83,13 +83,6 @@ export function valueHash(value: string): number {
   return finish52();
 }
 
-/** FNV-1a, 30 bits (a small integer): last_k compares held strings by it before loading them. */
-export function hashOf(text: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193);
-  return h & 0x3fffffff;
-}
-
 /** Shared by every memory that holds no id yet (memory per state); frozen, as nothing may ever add to it. */
 const NONE: never[] = Object.freeze([]) as never[];
 

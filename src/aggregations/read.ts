@@ -242,16 +242,16 @@ export function evictState(plan: EntityPlan, state: EntityState, now: number, de
   for (const p of plan.recents) {
     const r = state.recents[p.index];
     if (r === undefined) continue;
-    const { values, times, hashes } = r;
+    const { values, times } = r;
     let w = 0;
     for (let i = 0; i < values.length; i++) {
       if (times[i]! + p.maxTtlMs <= now) continue;
       values[w] = values[i]!;
       times[w] = times[i]!;
-      hashes[w++] = hashes[i]!;
+      w++;
     }
     // Setting a length is a slow builtin call: only when something expired.
-    if (w < values.length) values.length = times.length = hashes.length = w;
+    if (w < values.length) values.length = times.length = w;
     if (w === 0) state.recents[p.index] = undefined;
   }
   for (const p of plan.lasts) {

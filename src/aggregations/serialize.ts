@@ -29,7 +29,7 @@
  */
 import { StateCorruptError } from '../errors.ts';
 import { ByteReader, ByteWriter, readTiles, writeTiles } from './bytes.ts';
-import { DedupMemory, HASH_HIGH_LIMIT, eventKeyHash, hashOf } from './dedup.ts';
+import { DedupMemory, HASH_HIGH_LIMIT, eventKeyHash } from './dedup.ts';
 import { readApprox, writeApprox } from './approx-distinct.ts';
 import { intern } from './intern.ts';
 import { StringTable } from './string-table.ts';
@@ -298,7 +298,7 @@ export function deserializeState(plans: readonly EntityPlan[], bytes: Uint8Array
       times.push(time());
     }
     r.check(new Set(values).size === n, 'repeated last_k value');
-    state.recents[p.index] = { values, times, hashes: values.map(hashOf) };
+    state.recents[p.index] = { values, times };
   }
   for (const p of plan.lifetimes) {
     const present = r.varint();

@@ -43,11 +43,10 @@ export interface DistinctState {
   sweptTile: number;
 }
 
-/** last_k entries as parallel arrays (k is small): a value, its newest event time, and its hashOf (see dedup.ts). */
+/** last_k entries as parallel arrays (k is small): a value and its newest event time. */
 export interface RecentState {
   values: string[];
   times: number[];
-  hashes: number[];
 }
 
 /** A lifetime count/sum/min/max: everything since the slot was last fresh. */

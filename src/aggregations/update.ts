@@ -3,7 +3,6 @@
  * the event; a slot skips events too old to change anything it can still
  * output at `now` or later, and values that are missing or not finite.
  */
-import { hashOf } from './dedup.ts';
 import { intern } from './intern.ts';
 import { addToSum, decimals } from './numbers.ts';
 import { bucketOf } from './quantile.ts';
@@ -136,20 +135,14 @@ export function newer(t1: number, v1: string, t2: number, v2: string): boolean {
 export function addRecent(state: EntityState, p: RecentPlan, fields: Record<string, unknown>, t: number, now: number): boolean {
   const value = keyValue(fields[p.field]);
   if (value === undefined || t + p.maxTtlMs <= now) return false;
-  const h = hashOf(value);
   const r = state.recents[p.index];
   if (r === undefined) {
-    state.recents[p.index] = { values: [value], times: [t], hashes: [h] };
+    state.recents[p.index] = { values: [value], times: [t] };
     return true;
   }
-  const { values, times, hashes } = r;
-  let at = -1;
-  for (let i = 0; i < hashes.length; i++) {
-    if (hashes[i] === h && values[i] === value) {
-      at = i;
-      break;
-    }
-  }
+  const { values, times } = r;
+  // Values are interned (intern.ts): a held value is usually the very same string.
+  const at = values.indexOf(value);
   if (at >= 0) {
     if (t > times[at]!) times[at] = t;
     return true;
@@ -158,7 +151,6 @@ export function addRecent(state: EntityState, p: RecentPlan, fields: Record<stri
     // Exact-length copies (k is small): a push would reserve 16 or more spare slots.
     r.values = values.concat(value);
     r.times = times.concat(t);
-    r.hashes = hashes.concat(h);
     return true;
   }
   // Full: the new value replaces the oldest entry if it is newer.
@@ -167,7 +159,6 @@ export function addRecent(state: EntityState, p: RecentPlan, fields: Record<stri
   if (newer(t, value, times[oldest]!, values[oldest]!)) {
     values[oldest] = value;
     times[oldest] = t;
-    hashes[oldest] = h;
   }
   return true;
 }
