@@ -30,7 +30,8 @@ import { HASH_HIGH_LIMIT, valueHash } from './dedup.ts';
 import { M, addHash, estimate, mergeInto, readRegisters, writeRegisters } from './hll.ts';
 import { currentTile, type ApproxPlan, type Output } from './plan.ts';
 import type { ApproxState, EntityState } from './state.ts';
-import { keyValue, live, noteTile, sweepValues } from './update.ts';
+import { eachTile, anyTileIn, noteTile, readTileSet, sweepValues, tileEdge, writeTileSet, type Tiles } from './tile-set.ts';
+import { keyValue, live } from './update.ts';
 
 /** Up to this many distinct values in its span a slot counts exactly. */
 export const EXACT_MAX = 128;
@@ -50,14 +51,14 @@ function fresh(t: number, cur: number): ApproxState {
 }
 
 /** Moves an exact slot to registers: each hash into every tile it is held for. */
-function toRegisters(s: ApproxState, exact: Map<number, number[]>): void {
+function toRegisters(s: ApproxState, exact: Map<number, Tiles>): void {
   const registers = new Map<number, Uint8Array>();
   exact.forEach((tiles, h) => {
-    for (const tile of tiles) {
+    eachTile(tiles, (tile) => {
       let regs = registers.get(tile);
       if (regs === undefined) registers.set(tile, (regs = new Uint8Array(M)));
       addHash(regs, h);
-    }
+    });
   });
   s.exact = undefined;
   s.registers = registers;
@@ -144,7 +145,7 @@ export function approxValue(o: ApproxOutput, state: EntityState, now: number): n
   const lo = o.slot.lifetime ? 0 : cur - o.tiles + 1;
   if (s.exact !== undefined) {
     let n = 0;
-    for (const tiles of s.exact.values()) if (tiles.some((i) => i >= lo && i <= cur)) n++;
+    for (const tiles of s.exact.values()) if (anyTileIn(tiles, lo, cur)) n++;
     return n;
   }
   const merged = new Uint8Array(M);
@@ -166,9 +167,8 @@ export function approxChange(o: ApproxOutput, state: EntityState, now: number): 
   if (o.slot.lifetime) return next;
   const T = o.slot.tileMs;
   const cur = currentTile(now, T);
-  const edge = (i: number) => at((i > cur ? i : i + o.tiles) * T + 1);
-  if (s.exact !== undefined) for (const tiles of s.exact.values()) tiles.forEach(edge);
-  else for (const i of s.registers!.keys()) edge(i);
+  if (s.exact !== undefined) for (const tiles of s.exact.values()) next = tileEdge(tiles, T, o.tiles, cur, now, next);
+  else for (const i of s.registers!.keys()) at((i > cur ? i : i + o.tiles) * T + 1);
   return next;
 }
 
@@ -202,7 +202,7 @@ export function writeApprox(w: ByteWriter, plans: readonly ApproxPlan[], state: 
       s.exact.forEach((tiles, h) => {
         w.u32(h % TWO_32);
         w.varint(Math.floor(h / TWO_32));
-        if (!p.lifetime) writeTiles(w, tiles, newestTile);
+        if (!p.lifetime) writeTileSet(w, tiles, newestTile);
       });
       continue;
     }
@@ -223,12 +223,12 @@ export function readApprox(r: ByteReader, plans: readonly ApproxPlan[], state: E
     if (mode === 0) {
       const n = r.count();
       r.check(n <= EXACT_MAX, 'too many exact approx_distinct values');
-      const exact = new Map<number, number[]>();
+      const exact = new Map<number, Tiles>();
       for (let i = 0; i < n; i++) {
         const low = r.u32();
         const high = r.varint();
         r.check(high < HASH_HIGH_LIMIT, 'bad value hash');
-        exact.set(high * TWO_32 + low, p.lifetime ? [0] : readTiles(r, newestTile, 1));
+        exact.set(high * TWO_32 + low, p.lifetime ? 0 : readTileSet(r, newestTile));
       }
       r.check(exact.size === n, 'repeated approx_distinct value');
       s.exact = exact;

@@ -43,13 +43,31 @@ export class ByteWriter {
 
   u32(n: number): void {
     this.ensure(4);
-    this.view.setUint32(this.pos, n, true);
-    this.pos += 4;
+    const buf = this.buf;
+    let p = this.pos;
+    buf[p++] = n & 0xff;
+    buf[p++] = (n >>> 8) & 0xff;
+    buf[p++] = (n >>> 16) & 0xff;
+    buf[p++] = (n >>> 24) & 0xff;
+    this.pos = p;
   }
 
   /** Non-negative integer up to 2^53. */
   varint(n: number): void {
     this.ensure(8);
+    if (n < 0x80) {
+      this.buf[this.pos++] = n;
+      return;
+    }
+    // Up to 2^31 the 32-bit shifts are exact and far cheaper than % and floor.
+    if (n < 0x80000000) {
+      while (n >= 0x80) {
+        this.buf[this.pos++] = (n & 0x7f) | 0x80;
+        n >>>= 7;
+      }
+      this.buf[this.pos++] = n;
+      return;
+    }
     while (n >= 0x80) {
       this.buf[this.pos++] = (n % 0x80) | 0x80;
       n = Math.floor(n / 0x80);

@@ -49,14 +49,31 @@ function finish52(): number {
   return (h2 >>> 12) * TWO_32 + (h1 >>> 0);
 }
 
-/** A 52-bit hash of (source, id): 20 high bits and 32 low bits, from two independent 32-bit lanes. */
-export function eventKeyHash(source: string, id: string): number {
+/** The lanes after hashing a source name and the separator: each event id's hash continues from them. */
+export interface SourceSeed {
+  lane1: number;
+  lane2: number;
+}
+
+export function sourceSeed(source: string): SourceSeed {
   start();
   mix(source);
   // A separator no source name contains: ("ab", "c") and ("a", "bc") differ.
   mix('\x1f');
+  return { lane1, lane2 };
+}
+
+/** eventKeyHash(source, id) for the source of `seed`, without hashing the source name again. */
+export function seededKeyHash(seed: SourceSeed, id: string): number {
+  lane1 = seed.lane1;
+  lane2 = seed.lane2;
   mix(id);
   return finish52();
+}
+
+/** A 52-bit hash of (source, id): 20 high bits and 32 low bits, from two independent 32-bit lanes. */
+export function eventKeyHash(source: string, id: string): number {
+  return seededKeyHash(sourceSeed(source), id);
 }
 
 /** The same 52-bit hash of one value (approx_distinct); stored in state, so it must never change. */
@@ -66,17 +83,16 @@ export function valueHash(value: string): number {
   return finish52();
 }
 
-/** FNV-1a, 30 bits (a small integer): last_k compares held strings by it before loading them. */
-export function hashOf(text: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193);
-  return h & 0x3fffffff;
-}
-
 /** Shared by every memory that holds no id yet (memory per state); frozen, as nothing may ever add to it. */
 const NONE: never[] = Object.freeze([]) as never[];
 
 export class DedupMemory {
+  /** Shared by every state for the sources it has had no event of yet (memory per state); frozen: the engine replaces it before a first tick. */
+  static readonly UNUSED = new DedupMemory();
+  static {
+    Object.freeze(DedupMemory.UNUSED);
+  }
+
   /** The hashes held, in the order they counted (serialize.ts writes them so). */
   hashes: number[] = NONE;
   /** Arrival time of the copy that counted, per hash. */

@@ -72,7 +72,7 @@ import { FeaturestreamError, InvalidEventError } from '../errors.ts';
 import type { NormalizedEvent } from '../schemas/events.ts';
 import type { FeatureValue, Registry } from '../schemas/registry.ts';
 import { compileEntity, type EntityPlan } from './plan.ts';
-import { eventKeyHash } from './dedup.ts';
+import { DedupMemory, seededKeyHash } from './dedup.ts';
 import { evictState } from './read.ts';
 import { afterEvict, changeOf, forget, memoLayout, readOutput, type MemoLayout } from './memo.ts';
 import { deserializeState, serializeState } from './serialize.ts';
@@ -172,9 +172,10 @@ export class WindowEngine {
         { details: { source: event.source, eventTimeMs: t, arrivalMs: arrival } },
       );
     }
-    const dedup = state.dedup[sp.index]!;
+    let dedup = state.dedup[sp.index]!;
+    if (dedup === DedupMemory.UNUSED) dedup = state.dedup[sp.index] = new DedupMemory();
     dedup.tick(arrival);
-    if (event.eventId !== undefined && dedup.repeated(eventKeyHash(event.source, event.eventId), arrival, this.dedupHorizonMs)) {
+    if (event.eventId !== undefined && dedup.repeated(seededKeyHash(sp.seed, event.eventId), arrival, this.dedupHorizonMs)) {
       return 'duplicate';
     }
     if (state.newest === undefined || t > state.newest) state.newest = t;
@@ -208,12 +209,13 @@ export class WindowEngine {
     const groups: Record<string, Record<string, FeatureValue>> = {};
     for (const g of plan.groups) groups[g] = {};
     const lapsed: string[] = [];
-    plan.outputs.forEach((o, i) => {
+    for (let i = 0; i < plan.outputs.length; i++) {
+      const { feature } = plan.outputs[i]!;
       const v = readOutput(plan, state, i, nowMs);
-      if (v === undefined) lapsed.push(o.feature.name);
+      if (v === undefined) lapsed.push(feature.name);
       // Copies: the caller may keep or change what it gets, never the remembered value.
-      else groups[o.feature.group]![o.feature.name] = v instanceof Float32Array || Array.isArray(v) ? v.slice() : v;
-    });
+      else groups[feature.group]![feature.name] = v instanceof Float32Array || Array.isArray(v) ? v.slice() : v;
+    }
     return { groups, lapsed, newestEventTimeMs: state.newest };
   }
 

@@ -4,6 +4,7 @@
  * share one tile series, so an event updates each series once.
  */
 import { z } from 'zod';
+import { sourceSeed, type SourceSeed } from './dedup.ts';
 import type { EventFields, Registry, ResolvedFeature, ResolvedSource } from '../schemas/registry.ts';
 
 /** A feature filter (see schemas/registry-filter.ts); undefined: every event. */
@@ -113,6 +114,8 @@ export interface NumericGroup {
 export interface SourcePlan {
   /** Position among the entity's sources: its de-duplication memory. */
   index: number;
+  /** The source name's part of its event ids' hashes (dedup.ts). */
+  seed: SourceSeed;
   numeric: NumericGroup[];
   lasts: LastPlan[];
   distincts: DistinctPlan[];
@@ -344,7 +347,7 @@ export function compileEntity(registry: Registry, entity: string, entityIndex: n
 
   const bySource = new Map<string, SourcePlan>();
   for (const s of registry.sources) {
-    if (s.entity === entity) bySource.set(s.name, { index: bySource.size, numeric: [], lasts: [], distincts: [], recents: [], lifetimes: [], firsts: [], tops: [], quantiles: [], approx: [] });
+    if (s.entity === entity) bySource.set(s.name, { index: bySource.size, seed: sourceSeed(s.name), numeric: [], lasts: [], distincts: [], recents: [], lifetimes: [], firsts: [], tops: [], quantiles: [], approx: [] });
   }
   const add = <K extends 'lasts' | 'distincts' | 'recents' | 'lifetimes' | 'firsts' | 'tops' | 'quantiles' | 'approx'>(key: K, slots: Iterable<SourcePlan[K][number]>) => {
     for (const slot of slots) (bySource.get(sourceOf.get(slot)!)![key] as SourcePlan[K][number][]).push(slot);

@@ -9,6 +9,7 @@ import { quantileOf } from './quantile.ts';
 import { sumRange } from './numbers.ts';
 import { currentTile, type EntityPlan, type Output } from './plan.ts';
 import type { EntityState, RecentState, SeriesState } from './state.ts';
+import { anyTileIn, tileEdge } from './tile-set.ts';
 import { firstList, newer, sweepDistinct, sweepTop, trimSeries } from './update.ts';
 
 /** Element offsets [a, b) of the tiles in [lo, hi]. */
@@ -58,14 +59,20 @@ function mergedVariance(tiles: readonly number[], stride: number, a: number, b: 
   return Math.max(0, m2 / n) + 0;
 }
 
-/** Values of last_k at `now`, newest first. */
-function recentList(r: RecentState, ttlMs: number, k: number, now: number): [string, number][] {
-  const fresh: [string, number][] = [];
-  r.values.forEach((v, i) => {
-    if (r.times[i]! + ttlMs > now) fresh.push([v, r.times[i]!]);
-  });
-  fresh.sort(([v1, t1], [v2, t2]) => (newer(t1, v1, t2, v2) ? -1 : 1));
-  return fresh.slice(0, k);
+/** Positions of last_k's values at `now`, newest first (an insertion sort: k is small). */
+function recentOrder(r: RecentState, ttlMs: number, k: number, now: number): number[] {
+  const { values, times } = r;
+  const order: number[] = [];
+  for (let i = 0; i < values.length; i++) {
+    const t = times[i]!;
+    if (t + ttlMs <= now) continue;
+    let j = order.length;
+    order.push(i);
+    for (; j > 0 && newer(t, values[i]!, times[order[j - 1]!]!, values[order[j - 1]!]!); j--) order[j] = order[j - 1]!;
+    order[j] = i;
+  }
+  if (order.length > k) order.length = k;
+  return order;
 }
 
 /** A feature's value at `now`, or undefined when it has lapsed (no event for its TTL). */
@@ -82,20 +89,17 @@ export function outputValue(o: Output, state: EntityState, now: number): Feature
       const cur = currentTile(now, o.slot.tileMs);
       const lo = cur - o.tiles + 1;
       let n = 0;
-      for (const tiles of d.values.values()) {
-        for (const i of tiles) {
-          if (i >= lo && i <= cur) {
-            n++;
-            break;
-          }
-        }
-      }
+      for (const tiles of d.values.values()) if (anyTileIn(tiles, lo, cur)) n++;
       return n;
     }
     case 'recent': {
       const r = state.recents[o.slot.index];
-      const list = r === undefined ? [] : recentList(r, ttl, o.k, now);
-      return list.length === 0 ? undefined : list.map(([v]) => v);
+      if (r === undefined) return undefined;
+      const order = recentOrder(r, ttl, o.k, now);
+      if (order.length === 0) return undefined;
+      const list: string[] = [];
+      for (const i of order) list.push(r.values[i]!);
+      return list;
     }
     case 'last': {
       const l = state.lasts[o.slot.index];
@@ -173,13 +177,13 @@ export function outputChange(o: Output, state: EntityState, now: number): number
       at(d.lastTs + ttl);
       const T = o.slot.tileMs;
       const cur = currentTile(now, T);
-      for (const tiles of d.values.values()) for (const i of tiles) at((i > cur ? i : i + o.tiles) * T + 1);
+      for (const tiles of d.values.values()) next = tileEdge(tiles, T, o.tiles, cur, now, next);
       break;
     }
     case 'recent': {
       const r = state.recents[o.slot.index];
       // The list changes when one of its members expires; older values are already out of it.
-      if (r !== undefined) for (const [, t] of recentList(r, ttl, o.k, now)) at(t + ttl);
+      if (r !== undefined) for (const i of recentOrder(r, ttl, o.k, now)) at(r.times[i]! + ttl);
       break;
     }
     case 'last': {
@@ -238,15 +242,16 @@ export function evictState(plan: EntityPlan, state: EntityState, now: number, de
   for (const p of plan.recents) {
     const r = state.recents[p.index];
     if (r === undefined) continue;
-    const { values, times, hashes } = r;
+    const { values, times } = r;
     let w = 0;
     for (let i = 0; i < values.length; i++) {
       if (times[i]! + p.maxTtlMs <= now) continue;
       values[w] = values[i]!;
       times[w] = times[i]!;
-      hashes[w++] = hashes[i]!;
+      w++;
     }
-    values.length = times.length = hashes.length = w;
+    // Setting a length is a slow builtin call: only when something expired.
+    if (w < values.length) values.length = times.length = w;
     if (w === 0) state.recents[p.index] = undefined;
   }
   for (const p of plan.lasts) {

@@ -29,9 +29,11 @@
  */
 import { StateCorruptError } from '../errors.ts';
 import { ByteReader, ByteWriter, readTiles, writeTiles } from './bytes.ts';
-import { HASH_HIGH_LIMIT, eventKeyHash, hashOf } from './dedup.ts';
+import { DedupMemory, HASH_HIGH_LIMIT, eventKeyHash } from './dedup.ts';
 import { readApprox, writeApprox } from './approx-distinct.ts';
 import { intern } from './intern.ts';
+import { StringTable } from './string-table.ts';
+import { readTileSet, writeTileSet, type Tiles } from './tile-set.ts';
 import type { EntityPlan } from './plan.ts';
 import { SeriesState, emptyState, type EntityState, type LastValue } from './state.ts';
 
@@ -49,16 +51,13 @@ function readOptional(r: ByteReader): number | undefined {
   return z === 0 ? undefined : (z - 1) % 2 === 0 ? (z - 1) / 2 : -z / 2;
 }
 
-function stringTable(state: EntityState): Map<string, number> {
-  const table = new Map<string, number>();
-  const add = (s: string) => {
-    if (!table.has(s)) table.set(s, table.size);
-  };
-  for (const l of state.lasts) if (typeof l?.value === 'string') add(l.value);
-  for (const d of state.distincts) if (d) for (const v of d.values.keys()) add(v);
-  for (const r of state.recents) if (r) for (const v of r.values) add(v);
-  for (const f of state.firsts) if (f) for (const v of f.values) if (typeof v === 'string') add(v);
-  for (const t of state.tops) if (t) for (const v of t.values.keys()) add(v);
+function stringTable(state: EntityState): StringTable {
+  const table = new StringTable();
+  for (const l of state.lasts) if (typeof l?.value === 'string') table.add(l.value);
+  for (const d of state.distincts) if (d) table.addKeys(d.values);
+  for (const r of state.recents) if (r) for (const v of r.values) table.add(v);
+  for (const f of state.firsts) if (f) for (const v of f.values) if (typeof v === 'string') table.add(v);
+  for (const t of state.tops) if (t) for (const v of t.values.keys()) table.add(v);
   return table;
 }
 
@@ -70,9 +69,7 @@ export function serializeState(plan: EntityPlan, state: EntityState): Uint8Array
   w.u32(plan.fingerprint);
   writeOptional(w, state.newest);
   const table = stringTable(state);
-  w.varint(table.size);
-  for (const s of table.keys()) w.string(s);
-  const ref = (s: string) => w.varint(table.get(s)!);
+  table.write(w);
   w.varint(state.dedup.length);
   for (const { clock, hashes, arrivals } of state.dedup) {
     w.varint(hashes.length);
@@ -108,7 +105,7 @@ export function serializeState(plan: EntityPlan, state: EntityState): Uint8Array
     w.varint(l === undefined ? 0 : newest - l.ts + 1);
     if (l === undefined || p.field === undefined) continue;
     if (typeof l.value === 'number') w.num(l.value);
-    else if (typeof l.value === 'string') ref(l.value);
+    else if (typeof l.value === 'string') table.ref(w, l.value);
     else w.f32s(l.value);
   }
   for (const p of plan.distincts) {
@@ -117,18 +114,21 @@ export function serializeState(plan: EntityPlan, state: EntityState): Uint8Array
     if (d === undefined) continue;
     w.varint(d.values.size);
     const newestTile = Math.floor(newest / p.tileMs);
+    let k = table.blockStart(d.values);
     for (const [v, tiles] of d.values) {
-      ref(v);
-      writeTiles(w, tiles, newestTile);
+      if (k < 0) table.ref(w, v);
+      else w.varint(k++);
+      writeTileSet(w, tiles, newestTile);
     }
   }
   for (const p of plan.recents) {
     const r = state.recents[p.index];
     w.varint(r?.values.length ?? 0);
-    r?.values.forEach((v, i) => {
-      ref(v);
+    if (r === undefined) continue;
+    for (let i = 0; i < r.values.length; i++) {
+      table.ref(w, r.values[i]!);
       w.varint(newest - r.times[i]!);
-    });
+    }
   }
   for (const p of plan.lifetimes) {
     const s = state.lifetimes[p.index];
@@ -144,11 +144,12 @@ export function serializeState(plan: EntityPlan, state: EntityState): Uint8Array
     w.varint(s === undefined ? 0 : newest - s.lastTs + 1);
     if (s === undefined) continue;
     w.varint(s.values.length);
-    s.values.forEach((v, i) => {
-      if (typeof v === 'string') ref(v);
+    for (let i = 0; i < s.values.length; i++) {
+      const v = s.values[i]!;
+      if (typeof v === 'string') table.ref(w, v);
       else w.num(v as number);
       w.varint(newest - s.times[i]!);
-    });
+    }
   }
   for (const p of plan.tops) {
     const s = state.tops[p.index];
@@ -157,7 +158,7 @@ export function serializeState(plan: EntityPlan, state: EntityState): Uint8Array
     w.varint(s.values.size);
     const newestTile = Math.floor(newest / p.tileMs);
     for (const [v, tc] of s.values) {
-      ref(v);
+      table.ref(w, v);
       writeTiles(w, tc, newestTile, 2);
       for (let j = 1; j < tc.length; j += 2) w.varint(tc[j]!);
     }
@@ -207,9 +208,10 @@ function readSeries(r: ByteReader, p: EntityPlan['series'][number], lastTs: numb
 function readDedup(r: ByteReader, state: EntityState): void {
   // The fingerprint covers slots, not a source that feeds none.
   r.check(r.varint() === state.dedup.length, 'state was written for another list of sources');
-  for (const dedup of state.dedup) {
+  for (let s = 0; s < state.dedup.length; s++) {
     const n = r.count();
     if (n === 0) continue;
+    const dedup = (state.dedup[s] = new DedupMemory());
     const clock = (dedup.clock = r.zigzag());
     for (let i = 0; i < n; i++) {
       const low = r.u32();
@@ -232,6 +234,7 @@ function readDedupV1(r: ByteReader, plan: EntityPlan, state: EntityState, str: (
     r.check(!seen.has(id), 'repeated event id');
     seen.add(id);
     plan.sources.forEach((source, s) => {
+      if (state.dedup[s] === DedupMemory.UNUSED) state.dedup[s] = new DedupMemory();
       state.dedup[s]!.clock = clock;
       state.dedup[s]!.restore(eventKeyHash(source, id), clock!);
     });
@@ -277,10 +280,10 @@ export function deserializeState(plans: readonly EntityPlan[], bytes: Uint8Array
   for (const p of plan.distincts) {
     const present = r.varint();
     if (present === 0) continue;
-    const values = new Map<string, number[]>();
+    const values = new Map<string, Tiles>();
     const newestTile = Math.floor(newest / p.tileMs);
     const n = r.count();
-    for (let i = 0; i < n; i++) values.set(str(), readTiles(r, newestTile, 1));
+    for (let i = 0; i < n; i++) values.set(str(), readTileSet(r, newestTile));
     r.check(values.size === n, 'repeated distinct value');
     state.distincts[p.index] = { lastTs: newest - present + 1, values, sweptTile: -Infinity };
   }
@@ -295,7 +298,7 @@ export function deserializeState(plans: readonly EntityPlan[], bytes: Uint8Array
       times.push(time());
     }
     r.check(new Set(values).size === n, 'repeated last_k value');
-    state.recents[p.index] = { values, times, hashes: values.map(hashOf) };
+    state.recents[p.index] = { values, times };
   }
   for (const p of plan.lifetimes) {
     const present = r.varint();

@@ -1,6 +1,7 @@
 /** In-memory state of one entity; slots are created on their first event. */
 import { DedupMemory } from './dedup.ts';
 import type { ReadMemo } from './memo.ts';
+import type { Tiles } from './tile-set.ts';
 
 /**
  * Sparse tiles of one series, sorted by tile index, interleaved in one array
@@ -33,20 +34,19 @@ export interface LastState {
 export interface DistinctState {
   lastTs: number;
   /**
-   * Value -> the tiles it occurs in, ascending; only the newest tile at or
-   * before the current tile is kept, plus any tiles ahead of it (events
-   * within the allowed clock skew).
+   * Value -> the tiles it occurs in (tile-set.ts): the newest tile at or
+   * before the current tile, plus any tiles ahead of it (events within the
+   * allowed clock skew).
    */
-  values: Map<string, number[]>;
+  values: Map<string, Tiles>;
   /** Current tile when values were last swept; not persisted. */
   sweptTile: number;
 }
 
-/** last_k entries as parallel arrays (k is small): a value, its newest event time, and its hashOf (see dedup.ts). */
+/** last_k entries as parallel arrays (k is small): a value and its newest event time. */
 export interface RecentState {
   values: string[];
   times: number[];
-  hashes: number[];
 }
 
 /** A lifetime count/sum/min/max: everything since the slot was last fresh. */
@@ -89,7 +89,7 @@ export interface QuantileState {
 export interface ApproxState {
   lastTs: number;
   /** Exact mode: value hash -> tiles, as DistinctState.values; undefined in register mode. */
-  exact: Map<number, number[]> | undefined;
+  exact: Map<number, Tiles> | undefined;
   /** Register mode: tile -> registers (hll.ts); undefined in exact mode. */
   registers: Map<number, Uint8Array> | undefined;
   /** Current tile when last swept; not persisted. */
@@ -111,7 +111,7 @@ export interface EntityState {
   tops: (TopState | undefined)[];
   quantiles: (QuantileState | undefined)[];
   approx: (ApproxState | undefined)[];
-  /** Per source of the entity (plan order): hashes of counted event ids by arrival time, for de-duplication. */
+  /** Per source of the entity (plan order): hashes of counted event ids by arrival time, for de-duplication; DedupMemory.UNUSED until the source's first event. */
   dedup: DedupMemory[];
   /** Remembered reads (memo.ts); never serialized. */
   memo: ReadMemo | undefined;
@@ -154,7 +154,7 @@ export function emptyState(slots: StateShape): EntityState {
     tops: slotsOf(slots.tops),
     quantiles: slotsOf(slots.quantiles),
     approx: slotsOf(slots.approx),
-    dedup: slots.sources.map(() => new DedupMemory()),
+    dedup: slots.sources.map(() => DedupMemory.UNUSED),
     memo: undefined,
   };
 }

@@ -3,11 +3,11 @@
  * the event; a slot skips events too old to change anything it can still
  * output at `now` or later, and values that are missing or not finite.
  */
-import { hashOf } from './dedup.ts';
 import { intern } from './intern.ts';
 import { addToSum, decimals } from './numbers.ts';
 import { bucketOf } from './quantile.ts';
 import { currentTile, type DistinctPlan, type FirstPlan, type LastPlan, type LifetimePlan, type RecentPlan, type QuantilePlan, type SeriesPlan, type TopPlan } from './plan.ts';
+import { noteTile, sweepValues } from './tile-set.ts';
 import { SeriesState, type DistinctState, type EntityState, type LastValue, type TopState } from './state.ts';
 
 export function finite(raw: unknown): number | undefined {
@@ -15,10 +15,19 @@ export function finite(raw: unknown): number | undefined {
   return typeof raw === 'number' && Number.isFinite(raw) ? raw + 0 : undefined;
 }
 
+let lastRaw: unknown;
+let lastKey: string | undefined;
+
 /** Values distinct_count and last_k track: non-empty strings without \x1f (the list separator), or numbers. */
 export function keyValue(raw: unknown): string | undefined {
-  if (typeof raw === 'string') return raw === '' || raw.includes('\x1f') ? undefined : intern(raw);
-  return typeof raw === 'number' && Number.isFinite(raw) ? intern(String(raw)) : undefined;
+  // Several slots of one event read the same field: the last answer is kept.
+  if (raw === lastRaw) return lastKey;
+  let key: string | undefined;
+  if (typeof raw === 'string') key = raw === '' || raw.includes('\x1f') ? undefined : intern(raw);
+  else key = typeof raw === 'number' && Number.isFinite(raw) ? intern(String(raw)) : undefined;
+  lastRaw = raw;
+  lastKey = key;
+  return key;
 }
 
 /** Inserts a blank tile at element offset `at` without allocating beyond the array's own growth. */
@@ -97,39 +106,9 @@ export function addToSeries(state: EntityState, p: SeriesPlan, v: number, d: num
   return true;
 }
 
-/** Keeps the tiles after `cur` and the newest one at or before it; none before `lo`. */
-function pruneTiles(tiles: number[], lo: number, cur: number): void {
-  let keep = tiles.length;
-  while (keep > 0 && tiles[keep - 1]! > cur) keep--;
-  const from = keep > 0 && tiles[keep - 1]! >= lo ? keep - 1 : keep;
-  if (from > 0) dropFront(tiles, from);
-}
-
-/** Prunes the tile list of every value (see pruneTiles), dropping values left without tiles. */
-export function sweepValues<K>(values: Map<K, number[]>, lo: number, cur: number): void {
-  values.forEach((tiles, value) => {
-    pruneTiles(tiles, lo, cur);
-    if (tiles.length === 0) values.delete(value);
-  });
-}
-
 export function sweepDistinct(d: DistinctState, lo: number, cur: number): void {
   sweepValues(d.values, lo, cur);
   d.sweptTile = cur;
-}
-
-/** Records that a value occurs in `tile`: a value -> tiles list of distinct_count and approx_distinct. */
-export function noteTile<K>(values: Map<K, number[]>, value: K, tile: number, lo: number, cur: number): void {
-  const tiles = values.get(value);
-  if (tiles === undefined) {
-    values.set(value, [tile]);
-    return;
-  }
-  let j = tiles.length - 1;
-  if (tiles[j] === tile) return;
-  while (j >= 0 && tiles[j]! > tile) j--;
-  if (j < 0 || tiles[j] !== tile) tiles.splice(j + 1, 0, tile);
-  pruneTiles(tiles, lo, cur);
 }
 
 export function addDistinct(state: EntityState, p: DistinctPlan, fields: Record<string, unknown>, t: number, now: number): boolean {
@@ -156,28 +135,22 @@ export function newer(t1: number, v1: string, t2: number, v2: string): boolean {
 export function addRecent(state: EntityState, p: RecentPlan, fields: Record<string, unknown>, t: number, now: number): boolean {
   const value = keyValue(fields[p.field]);
   if (value === undefined || t + p.maxTtlMs <= now) return false;
-  const h = hashOf(value);
   const r = state.recents[p.index];
   if (r === undefined) {
-    state.recents[p.index] = { values: [value], times: [t], hashes: [h] };
+    state.recents[p.index] = { values: [value], times: [t] };
     return true;
   }
-  const { values, times, hashes } = r;
-  let at = -1;
-  for (let i = 0; i < hashes.length; i++) {
-    if (hashes[i] === h && values[i] === value) {
-      at = i;
-      break;
-    }
-  }
+  const { values, times } = r;
+  // Values are interned (intern.ts): a held value is usually the very same string.
+  const at = values.indexOf(value);
   if (at >= 0) {
     if (t > times[at]!) times[at] = t;
     return true;
   }
   if (values.length < p.k) {
-    values.push(value);
-    times.push(t);
-    hashes.push(h);
+    // Exact-length copies (k is small): a push would reserve 16 or more spare slots.
+    r.values = values.concat(value);
+    r.times = times.concat(t);
     return true;
   }
   // Full: the new value replaces the oldest entry if it is newer.
@@ -186,7 +159,6 @@ export function addRecent(state: EntityState, p: RecentPlan, fields: Record<stri
   if (newer(t, value, times[oldest]!, values[oldest]!)) {
     values[oldest] = value;
     times[oldest] = t;
-    hashes[oldest] = h;
   }
   return true;
 }

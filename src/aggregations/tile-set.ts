@@ -1,0 +1,116 @@
+/**
+ * The tiles a value occurs in (distinct_count, approx_distinct in exact
+ * mode): the newest tile at or before the current tile, if still in the
+ * span, plus any tiles ahead of it (events within the allowed clock skew).
+ * Almost always that is one tile, held as a plain number so that a value
+ * costs no array of its own; several are an ascending array.
+ */
+import type { ByteReader, ByteWriter } from './bytes.ts';
+import { readTiles } from './bytes.ts';
+
+export type Tiles = number | number[];
+
+/** Keeps the tiles after `cur` and the newest one at or before it; none before `lo`. As a number when one is left, undefined when none. */
+function pruned(tiles: number[], lo: number, cur: number): Tiles | undefined {
+  let keep = tiles.length;
+  while (keep > 0 && tiles[keep - 1]! > cur) keep--;
+  const from = keep > 0 && tiles[keep - 1]! >= lo ? keep - 1 : keep;
+  const n = tiles.length - from;
+  if (n === 0) return undefined;
+  if (n === 1) return tiles[from]!;
+  if (from > 0) {
+    tiles.copyWithin(0, from);
+    tiles.length = n;
+  }
+  return tiles;
+}
+
+/** Prunes the tiles of every value, dropping values left without tiles. */
+export function sweepValues<K>(values: Map<K, Tiles>, lo: number, cur: number): void {
+  for (const [value, tiles] of values) {
+    if (typeof tiles === 'number') {
+      // One tile is the newest at or before cur, or one ahead of it: kept while in the span.
+      if (tiles < lo) values.delete(value);
+      continue;
+    }
+    const left = pruned(tiles, lo, cur);
+    if (left === undefined) values.delete(value);
+    else if (left !== tiles) values.set(value, left);
+  }
+}
+
+/** Records that `value` occurs in `tile` (lo <= tile). */
+export function noteTile<K>(values: Map<K, Tiles>, value: K, tile: number, lo: number, cur: number): void {
+  const held = values.get(value);
+  if (held === undefined) {
+    values.set(value, tile);
+    return;
+  }
+  if (typeof held === 'number') {
+    if (held === tile) return;
+    if (held <= cur && tile <= cur) {
+      if (tile > held) values.set(value, tile);
+      return;
+    }
+    const left = pruned(held < tile ? [held, tile] : [tile, held], lo, cur);
+    values.set(value, left!);
+    return;
+  }
+  let j = held.length - 1;
+  if (held[j] === tile) return;
+  while (j >= 0 && held[j]! > tile) j--;
+  if (j < 0 || held[j] !== tile) {
+    held.push(tile);
+    held.copyWithin(j + 2, j + 1, held.length - 1);
+    held[j + 1] = tile;
+  }
+  const left = pruned(held, lo, cur);
+  if (left !== held) values.set(value, left!);
+}
+
+/** Whether any of the tiles is in [lo, hi]. */
+export function anyTileIn(tiles: Tiles, lo: number, hi: number): boolean {
+  if (typeof tiles === 'number') return tiles >= lo && tiles <= hi;
+  for (const i of tiles) if (i >= lo && i <= hi) return true;
+  return false;
+}
+
+/**
+ * Earliest time after `now` at which a window of `span` tiles of `tileMs`
+ * stops or starts seeing one of the tiles (`cur` the current tile), or
+ * Infinity; `next` is the best so far.
+ */
+export function tileEdge(tiles: Tiles, tileMs: number, span: number, cur: number, now: number, next: number): number {
+  if (typeof tiles === 'number') {
+    const t = (tiles > cur ? tiles : tiles + span) * tileMs + 1;
+    return t > now && t < next ? t : next;
+  }
+  for (const i of tiles) {
+    const t = (i > cur ? i : i + span) * tileMs + 1;
+    if (t > now && t < next) next = t;
+  }
+  return next;
+}
+
+/** Calls `each` for every tile, ascending. */
+export function eachTile(tiles: Tiles, each: (tile: number) => void): void {
+  if (typeof tiles === 'number') each(tiles);
+  else for (const i of tiles) each(i);
+}
+
+/** The tile list as bytes.ts writeTiles writes it. */
+export function writeTileSet(w: ByteWriter, tiles: Tiles, newestTile: number): void {
+  if (typeof tiles === 'number') {
+    w.varint(1);
+    w.varint(newestTile - tiles);
+    return;
+  }
+  w.varint(tiles.length);
+  for (let j = 0; j < tiles.length; j++) w.varint(j === 0 ? newestTile - tiles[0]! : tiles[j]! - tiles[j - 1]! - 1);
+}
+
+/** A non-empty tile list as written by writeTileSet. */
+export function readTileSet(r: ByteReader, newestTile: number): Tiles {
+  const tiles = readTiles(r, newestTile, 1);
+  return tiles.length === 1 ? tiles[0]! : tiles;
+}
