@@ -360,7 +360,7 @@ class Reader<C extends RegistryInput> implements FeatureReader<C> {
       entityId,
       features: assembleFeatures(this.s.registry, plan, stored, requestTimeMs, context, this.onDemandError),
       source,
-      defaulted: stored.defaulted.slice(),
+      defaulted: stored.defaulted,
       ageMs: stored.updatedMs === undefined ? undefined : Math.max(0, Date.now() - stored.updatedMs),
     };
     if (stored.version !== undefined) vector.version = stored.version;
