@@ -4,7 +4,7 @@
  * time and with the request context. Lists are frozen and shared;
  * Float32Arrays cannot be frozen, so every answer gets its own copy.
  */
-import { computeOnDemand } from '../aggregations/on-demand.ts';
+import { computeOnDemand, type OnDemandOptions } from '../aggregations/on-demand.ts';
 import type { FeatureValue, Registry, RequestContext } from '../schemas/registry.ts';
 import type { StoredVector } from './decode.ts';
 import type { EntityPlan } from './plan.ts';
@@ -24,6 +24,8 @@ interface PlanAssembly {
   served: Shape;
   /** Names of the plan's on-demand features: only theirs count as errors. */
   onDemandNames: ReadonlySet<string>;
+  /** computeOnDemand's options without a context, for the last error callback seen (a reader passes the same one every time). */
+  options: { onError: OnDemandError | undefined; computed: OnDemandOptions };
 }
 
 const assemblies = new WeakMap<EntityPlan, PlanAssembly>();
@@ -47,7 +49,12 @@ function assemblyOf(plan: EntityPlan): PlanAssembly {
   let assembly = assemblies.get(plan);
   if (assembly === undefined) {
     const onDemand = plan.onDemand.map((f) => f.name);
-    assembly = { stored: shapeOf(plan.featureNames, []), served: shapeOf(plan.featureNames, onDemand), onDemandNames: new Set(onDemand) };
+    assembly = {
+      stored: shapeOf(plan.featureNames, []),
+      served: shapeOf(plan.featureNames, onDemand),
+      onDemandNames: new Set(onDemand),
+      options: { onError: undefined, computed: {} },
+    };
     assemblies.set(plan, assembly);
   }
   return assembly;
@@ -67,11 +74,25 @@ export function assembleFeatures(
   // On-demand inputs are numbers; the object it is handed is only read.
   // computeOnDemand evaluates every on-demand feature of the entity; only the plan's are served
   // (a feature subset lacks the others' inputs), so only theirs count as errors.
-  const computed = computeOnDemand(registry, plan.entity, assembly.stored(values, undefined) as Record<string, FeatureValue>, requestTimeMs, {
-    context,
-    onError: onError && ((name) => assembly.onDemandNames.has(name) && onError(name)),
-  });
+  const computed = computeOnDemand(
+    registry,
+    plan.entity,
+    assembly.stored(values, undefined) as Record<string, FeatureValue>,
+    requestTimeMs,
+    context === undefined ? optionsFor(assembly, onError) : { context, onError: onError && planErrors(assembly, onError) },
+  );
   return assembly.served(values, computed);
+}
+
+function planErrors(assembly: PlanAssembly, onError: OnDemandError): OnDemandError {
+  return (name) => assembly.onDemandNames.has(name) && onError(name);
+}
+
+/** The context-free options, built once per plan and callback instead of once per vector. */
+function optionsFor(assembly: PlanAssembly, onError: OnDemandError | undefined): OnDemandOptions {
+  const kept = assembly.options;
+  if (kept.onError !== onError) assembly.options = { onError, computed: onError === undefined ? {} : { onError: planErrors(assembly, onError) } };
+  return assembly.options.computed;
 }
 
 /** The stored values with each Float32Array replaced by a private copy. */

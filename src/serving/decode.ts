@@ -13,8 +13,8 @@ import type { ServedValue } from './types.ts';
 
 /**
  * An entity's stored features before on-demand features are added; what the
- * cache holds. Shared between calls, so never mutated: lists are frozen and
- * Float32Arrays are copied into each answer.
+ * cache holds. Shared between calls, so never mutated: lists (and `defaulted`)
+ * are frozen and Float32Arrays are copied into each answer.
  */
 export interface StoredVector {
   /** Stored feature values in the plan's `features` order. */
@@ -37,11 +37,14 @@ export function emptyCounts(): DefaultCounts {
   return { missing: 0, corrupt: 0, unavailable: 0 };
 }
 
+/** The `defaulted` list of a vector with every feature found: one frozen array shared by all. */
+const NONE_DEFAULTED: readonly string[] = Object.freeze([]);
+
 /** All defaults: nothing stored (`missing`) or no store answered (`unavailable`). */
 export function defaultVector(plan: EntityPlan, counts: DefaultCounts, reason: 'missing' | 'unavailable'): StoredVector {
   counts[reason] += plan.featureNames.length;
-  // plan.defaults is frozen and its Float32Arrays are copied into each answer, so it is shared.
-  return { values: plan.defaults, defaulted: [...plan.featureNames], source: 'default', updatedMs: undefined, version: undefined };
+  // plan.defaults and plan.featureNames are frozen (Float32Arrays are copied into each answer), so they are shared.
+  return { values: plan.defaults, defaulted: plan.featureNames, source: 'default', updatedMs: undefined, version: undefined };
 }
 
 /** What the groups of one entity added up to, while decoding them. */
@@ -53,11 +56,22 @@ interface Tally {
   updatedMs: number | undefined;
   /** Highest group version. */
   version: number | undefined;
+  /** Features served as defaults; undefined while there are none. */
+  defaulted: string[] | undefined;
 }
+
+/** Reset for each entity: decoding is synchronous, so one tally serves every call. */
+const tally: Tally = { found: false, missing: 0, corrupt: 0, updatedMs: undefined, version: undefined, defaulted: undefined };
 
 function stamped(t: Tally, version: number, updatedMs: number): void {
   if (Number.isFinite(updatedMs)) t.updatedMs = t.updatedMs === undefined ? updatedMs : Math.min(t.updatedMs, updatedMs);
   if (Number.isSafeInteger(version)) t.version = t.version === undefined ? version : Math.max(t.version, version);
+}
+
+function addDefault(t: Tally, name: string, corrupt: boolean): void {
+  (t.defaulted ??= []).push(name);
+  if (corrupt) t.corrupt++;
+  else t.missing++;
 }
 
 /**
@@ -66,20 +80,26 @@ function stamped(t: Tally, version: number, updatedMs: number): void {
  */
 export function fromRedis(plan: EntityPlan, replies: readonly HashReply[], start: number, counts: DefaultCounts, layout: VectorLayout): StoredVector | undefined {
   const values = new Array<ServedValue>(plan.features.length);
-  const defaulted: string[] = [];
-  const t: Tally = { found: false, missing: 0, corrupt: 0, updatedMs: undefined, version: undefined };
-  for (let g = 0; g < plan.groups.length; g++) {
-    if (layout === 'packed') packedGroup(plan, plan.groups[g]!, replies[start + g], values, defaulted, t);
-    else fieldsGroup(plan, plan.groups[g]!, replies[start + g], values, defaulted, t);
+  const t = tally;
+  t.found = false;
+  t.missing = 0;
+  t.corrupt = 0;
+  t.updatedMs = undefined;
+  t.version = undefined;
+  t.defaulted = undefined;
+  const { groups } = plan;
+  for (let g = 0; g < groups.length; g++) {
+    if (layout === 'packed') packedGroup(plan, groups[g]!, replies[start + g], values, t);
+    else fieldsGroup(plan, groups[g]!, replies[start + g], values, t);
   }
   if (!t.found) return undefined;
   counts.missing += t.missing;
   counts.corrupt += t.corrupt;
-  return { values, defaulted, source: 'redis', updatedMs: t.updatedMs, version: t.version };
+  return { values, defaulted: t.defaulted === undefined ? NONE_DEFAULTED : Object.freeze(t.defaulted), source: 'redis', updatedMs: t.updatedMs, version: t.version };
 }
 
 /** The per-field layout: an HMGET row; a value the codec refuses is that feature's default, counted corrupt. */
-function fieldsGroup(plan: EntityPlan, group: GroupPlan, reply: HashReply | undefined, values: ServedValue[], defaulted: string[], t: Tally): void {
+function fieldsGroup(plan: EntityPlan, group: GroupPlan, reply: HashReply | undefined, values: ServedValue[], t: Tally): void {
   // A wrong-type key counts as corrupt; an absent hash (all nulls) as missing.
   const failed = reply instanceof Error;
   const row = reply === undefined || reply === null || failed || !Array.isArray(reply) || !anyValue(reply) ? undefined : reply;
@@ -97,9 +117,7 @@ function fieldsGroup(plan: EntityPlan, group: GroupPlan, reply: HashReply | unde
       continue;
     }
     values[slots[f]!] = plan.defaults[slots[f]!] as ServedValue;
-    defaulted.push(feature.name);
-    if (decoded !== undefined || failed) t.corrupt++;
-    else t.missing++;
+    addDefault(t, feature.name, decoded !== undefined || failed);
   }
 }
 
@@ -108,7 +126,7 @@ function fieldsGroup(plan: EntityPlan, group: GroupPlan, reply: HashReply | unde
  * unreadable blob (unknown format, truncated, garbage) or a wrong-type key
  * serves the group's defaults, counted corrupt; an absent one, missing.
  */
-function packedGroup(plan: EntityPlan, group: GroupPlan, reply: HashReply | undefined, values: ServedValue[], defaulted: string[], t: Tally): void {
+function packedGroup(plan: EntityPlan, group: GroupPlan, reply: HashReply | undefined, values: ServedValue[], t: Tally): void {
   const blob = Buffer.isBuffer(reply) ? reply : undefined;
   const read = blob !== undefined && group.packed.readInto(blob, values, group.slots);
   const unreadable = reply instanceof Error || (blob !== undefined && !read);
@@ -119,9 +137,7 @@ function packedGroup(plan: EntityPlan, group: GroupPlan, reply: HashReply | unde
     const slot = slots[f]!;
     if (read && values[slot] !== undefined) continue;
     values[slot] = plan.defaults[slot] as ServedValue;
-    defaulted.push(features[f]!.name);
-    if (unreadable) t.corrupt++;
-    else t.missing++;
+    addDefault(t, features[f]!.name, unreadable);
   }
 }
 
@@ -153,5 +169,5 @@ export function fromDynamo(plan: EntityPlan, item: DynamoItem | undefined, nowMs
   }
   counts.corrupt += decoded.corrupt.length;
   counts.missing += defaulted.length - decoded.corrupt.length;
-  return { values, defaulted, source: 'dynamodb', updatedMs: decoded.updatedMs, version: decoded.version };
+  return { values, defaulted: Object.freeze(defaulted), source: 'dynamodb', updatedMs: decoded.updatedMs, version: decoded.version };
 }

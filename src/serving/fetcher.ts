@@ -114,9 +114,11 @@ export class StoreFetcher {
       (await this.layouts.load(req.keyspaceVersion, plan.layout, Math.min(this.deps.redisTimeoutMs, req.deadlineAt - performance.now())));
     const keys: string[] = [];
     const reads: HashFields[] = [];
+    const ref = { entityType: plan.entity, entityId: '' };
     for (const entityId of req.ids) {
+      ref.entityId = entityId;
       for (const group of plan.groups) {
-        keys.push(this.deps.keys.vector({ entityType: plan.entity, entityId }, group.name, req.keyspaceVersion));
+        keys.push(this.deps.keys.vector(ref, group.name, req.keyspaceVersion));
         reads.push(group.read[layout]);
       }
     }

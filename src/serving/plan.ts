@@ -117,7 +117,8 @@ function planOf(registry: Registry, entity: string, features: readonly ResolvedF
     // Frozen: every all-default vector shares these, so none may be changed through one of them.
     defaults: Object.freeze(features.map((f) => shareable(Array.isArray(f.default) ? [...f.default] : f.default))),
     vectorSlots: features.flatMap((f, i) => (f.type === 'vector' ? [i] : [])),
-    featureNames: features.map((f) => f.name),
+    // Frozen: it is also the shared `defaulted` list of every all-default vector.
+    featureNames: Object.freeze(features.map((f) => f.name)),
     dynamoProjection: readerProjection(features),
   };
 }

@@ -24,22 +24,22 @@ export type { FeatureReader, GetOptions } from './reader-api.ts';
 
 type Batch = Promise<Array<StoredVector | undefined>>;
 
-/** A fetch in flight: joiners read slot `index` of the batch result. */
+/**
+ * A fetch in flight: joiners read slot `index` of the batch result. `batch` is
+ * undefined only while the call registering it is still collecting its ids
+ * (synchronously): meeting such an entry means the id is repeated in that call.
+ */
 interface InFlight {
-  batch: Batch;
+  batch: Batch | undefined;
   index: number;
-  /** performance.now() time the fetch gives up by; a joiner with a later deadline falls back on its own after it. */
-  fetchBy: number;
 }
 
 /** What one call joined of one fetch in flight: its positions and the batch slots they read. */
 interface Joined {
-  flight: InFlight;
+  batch: Batch;
   positions: number[];
   slots: number[];
 }
-
-type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
 /** Distinct `features` lists whose plans are kept; an application uses a handful. */
 const MAX_SUBSET_PLANS = 256;
@@ -61,7 +61,8 @@ type Typed<C extends RegistryInput, E extends EntityName<C>> = FeatureVector<Ent
 
 class Reader<C extends RegistryInput> implements FeatureReader<C> {
   private readonly cache: VectorCache | undefined;
-  private inFlight = new Map<string, InFlight>();
+  /** Fetches in flight by entity type, then entity id (no key string to build per id). */
+  private inFlight = new Map<string, Map<string, InFlight>>();
   private readonly subsets = new Map<string, EntityPlan>();
   private readonly assemble: Assemble;
 
@@ -223,11 +224,13 @@ class Reader<C extends RegistryInput> implements FeatureReader<C> {
     let waits: Array<Promise<void>> | undefined;
     // Allocated on the first miss only: the all-hits path stays allocation-light.
     let fetchIds: string[] | undefined;
-    let fetchKeys: string[] | undefined;
     // Position of the first occurrence of each fetched id; repeats of an id as (position, fetch slot) pairs.
     let fetchAt: number[] | undefined;
     let repeats: number[] | undefined;
+    // Slot of each fetched id: the in-flight entries a shared fetch registers, or a private map.
+    const flights = shared ? this.flightsOf(plan.entity) : undefined;
     let seen: Map<string, number> | undefined;
+    let registered: InFlight[] | undefined;
     let joins: Map<Batch, Joined> | undefined;
     let hits = 0;
     let joined = 0;
@@ -239,30 +242,35 @@ class Reader<C extends RegistryInput> implements FeatureReader<C> {
         call.put(i, hit);
         continue;
       }
-      const key = `${plan.entity}:${id}`;
-      const flying = shared ? this.inFlight.get(key) : undefined;
-      if (flying !== undefined) {
-        joined++;
-        let join = (joins ??= new Map()).get(flying.batch);
-        if (join === undefined) joins.set(flying.batch, (join = { flight: flying, positions: [], slots: [] }));
-        join.positions.push(i);
-        join.slots.push(flying.index);
-        continue;
+      fetchIds ??= [];
+      fetchAt ??= [];
+      if (flights !== undefined) {
+        const flying = flights.get(id);
+        if (flying?.batch !== undefined) {
+          joined++;
+          const { batch } = flying;
+          let join = (joins ??= new Map()).get(batch);
+          if (join === undefined) joins.set(batch, (join = { batch, positions: [], slots: [] }));
+          join.positions.push(i);
+          join.slots.push(flying.index);
+          continue;
+        }
+        if (flying !== undefined) {
+          (repeats ??= []).push(i, flying.index);
+          continue;
+        }
+        const entry: InFlight = { batch: undefined, index: fetchIds.length };
+        flights.set(id, entry);
+        (registered ??= []).push(entry);
+      } else {
+        const at = (seen ??= new Map()).get(id);
+        if (at !== undefined) {
+          (repeats ??= []).push(i, at);
+          continue;
+        }
+        seen.set(id, fetchIds.length);
       }
-      if (fetchIds === undefined || fetchKeys === undefined || fetchAt === undefined || seen === undefined) {
-        fetchIds = [];
-        fetchKeys = [];
-        fetchAt = [];
-        seen = new Map();
-      }
-      const at = seen.get(key);
-      if (at !== undefined) {
-        (repeats ??= []).push(i, at);
-        continue;
-      }
-      seen.set(key, fetchIds.length);
       fetchIds.push(id);
-      fetchKeys.push(key);
       fetchAt.push(i);
     }
     if (shared) {
@@ -272,13 +280,13 @@ class Reader<C extends RegistryInput> implements FeatureReader<C> {
       if (fetchIds) counted.miss += fetchIds.length;
     }
     if (joins !== undefined) {
-      for (const join of joins.values()) (waits ??= []).push(join.flight.batch.then((all) => this.joined(call, join, all, keyspaceVersion, answerBy)));
+      for (const join of joins.values()) (waits ??= []).push(join.batch.then((all) => this.joined(call, join, all, keyspaceVersion, answerBy)));
     }
-    if (fetchIds !== undefined && fetchKeys !== undefined && fetchAt !== undefined) {
+    if (fetchIds !== undefined && fetchAt !== undefined) {
       const positions = fetchAt;
       const again = repeats;
       const batch = this.s.fetcher.fetch({ plan, ids: fetchIds, keyspaceVersion, deadlineAt: fetchBy, source, counts: call.counts });
-      if (shared) this.share(plan, fetchIds, fetchKeys, batch, fetchBy);
+      if (flights !== undefined && registered !== undefined) this.share(plan, fetchIds, flights, registered, batch);
       (waits ??= []).push(
         batch.then((all) => {
           for (let j = 0; j < positions.length; j++) {
@@ -317,22 +325,28 @@ class Reader<C extends RegistryInput> implements FeatureReader<C> {
     }
   }
 
-  /** Registers a batch so concurrent calls join it, and caches what it read. `keys[j]` is the in-flight key of `ids[j]`. */
-  private share(plan: EntityPlan, ids: readonly string[], keys: readonly string[], batch: Batch, fetchBy: number): void {
-    const entries = new Array<InFlight>(keys.length);
+  /** The in-flight fetches of one entity type. */
+  private flightsOf(entity: string): Map<string, InFlight> {
+    let flights = this.inFlight.get(entity);
+    if (flights === undefined) this.inFlight.set(entity, (flights = new Map()));
+    return flights;
+  }
+
+  /**
+   * Opens the entries collect registered in `flights` (of the entity type),
+   * `entries[j]` for `ids[j]`, to concurrent calls; when the batch is read,
+   * closes them and caches what it read.
+   */
+  private share(plan: EntityPlan, ids: readonly string[], flights: Map<string, InFlight>, entries: readonly InFlight[], batch: Batch): void {
     const inFlight = this.inFlight;
-    for (let index = 0; index < keys.length; index++) {
-      const entry: InFlight = { batch, index, fetchBy };
-      inFlight.set(keys[index]!, entry);
-      entries[index] = entry;
-    }
+    for (const entry of entries) entry.batch = batch;
     void batch.then((all) => {
-      for (let index = 0; index < keys.length; index++) {
-        const key = keys[index]!;
-        if (inFlight.get(key) === entries[index]) inFlight.delete(key);
+      for (let index = 0; index < ids.length; index++) {
+        const id = ids[index]!;
+        if (flights.get(id) === entries[index]) flights.delete(id);
         const stored = all[index];
         // Only answers from a store are cached; "unavailable" must not outlive the outage.
-        if (stored !== undefined && inFlight === this.inFlight) this.cache?.set(plan, ids[index]!, stored);
+        if (stored !== undefined && inFlight === this.inFlight) this.cache?.set(plan, id, stored);
       }
     });
   }
@@ -356,15 +370,11 @@ class Reader<C extends RegistryInput> implements FeatureReader<C> {
   }
 
   private finish(plan: EntityPlan, entityId: string, stored: StoredVector, source: VectorSource, requestTimeMs: number, context: RequestContext | undefined): FeatureVector {
-    const vector: Mutable<FeatureVector> = {
-      entityId,
-      features: assembleFeatures(this.s.registry, plan, stored, requestTimeMs, context, this.onDemandError),
-      source,
-      defaulted: stored.defaulted.slice(),
-      ageMs: stored.updatedMs === undefined ? undefined : Math.max(0, Date.now() - stored.updatedMs),
-    };
-    if (stored.version !== undefined) vector.version = stored.version;
-    return vector;
+    const features = assembleFeatures(this.s.registry, plan, stored, requestTimeMs, context, this.onDemandError);
+    const { defaulted, updatedMs, version } = stored;
+    const ageMs = updatedMs === undefined ? undefined : Math.max(0, Date.now() - updatedMs);
+    // One literal per shape: adding `version` afterwards would move every vector to a second hidden class.
+    return version === undefined ? { entityId, features, source, defaulted, ageMs } : { entityId, features, source, defaulted, ageMs, version };
   }
 
   private record(started: number, size: number, call: Call): void {

@@ -19,7 +19,6 @@ import type { FeatureVector, ServedValue } from './types.ts';
 
 interface Entry {
   stored: StoredVector;
-  defaulted: readonly string[];
   /** Frozen; valid for request times in `window`. Undefined until the first hit. */
   features: Readonly<Record<string, ServedValue>> | undefined;
   window: TimeWindow;
@@ -62,7 +61,7 @@ export class VectorCache {
       entityId,
       features,
       source: 'cache',
-      defaulted: entry.defaulted,
+      defaulted: entry.stored.defaulted,
       ageMs: updatedMs === undefined ? undefined : Math.max(0, Date.now() - updatedMs),
     };
     if (version !== undefined) vector.version = version;
@@ -70,7 +69,7 @@ export class VectorCache {
   }
 
   set(plan: EntityPlan, entityId: string, stored: StoredVector): void {
-    this.lru.set(`${plan.entity}:${entityId}`, { stored, defaulted: Object.freeze(stored.defaulted.slice()), features: undefined, window: NEVER });
+    this.lru.set(`${plan.entity}:${entityId}`, { stored, features: undefined, window: NEVER });
   }
 
   clear(): void {

@@ -88,11 +88,29 @@ export interface PackedRead {
   values: Array<FeatureValue | undefined>;
 }
 
-/** A compiled read of one blob schema into the reader's wanted features. */
+/** How a wanted fixed-size entry is read: an f64 that must be a safe integer, an f64 that must be finite, or f32s. */
+const INT = 0;
+const FLOAT = 1;
+const FLOATS = 2;
+
+/**
+ * A compiled read of one blob schema into the reader's wanted features: the
+ * wanted fixed-size entries as flat arrays (unwanted ones are never looked
+ * at: their offsets are fixed), and every variable-length entry in order
+ * (each must be walked to find the next).
+ */
 interface ReadPlan {
   layout: SchemaLayout;
-  /** Per schema entry: position in `wanted`, or -1 when not wanted (or of another type). */
-  target: Int32Array;
+  /** Per wanted fixed entry: schema index (its presence bit), offset from the blob start, FLOAT/INT/FLOATS, f32 count, position in `wanted`. */
+  fixedEntry: Int32Array;
+  fixedAt: Int32Array;
+  fixedKind: Uint8Array;
+  fixedDim: Int32Array;
+  fixedTo: Int32Array;
+  /** Per variable entry in schema order: schema index, list (1) or string (0), position in `wanted` or -1. */
+  varEntry: Int32Array;
+  varList: Uint8Array;
+  varTo: Int32Array;
 }
 
 /** Schemas other than the reader's own kept compiled; a deploy brings one or two. */
@@ -106,6 +124,12 @@ export class PackedReader {
   private readonly own: ReadPlan;
   private readonly ownSchema: Buffer;
   private readonly foreign = new Map<string, ReadPlan | undefined>();
+  /**
+   * A view of the memory the last blob lives in: a batch's blobs are slices of
+   * one reply buffer, so one DataView serves them all and numbers are read
+   * without a call per byte. It keeps that one buffer alive until the next read.
+   */
+  private view: DataView | undefined;
 
   constructor(
     group: readonly ResolvedFeature[],
@@ -135,61 +159,64 @@ export class PackedReader {
    * written already, and the caller discards them.
    */
   readInto(blob: Buffer, out: { [slot: number]: FeatureValue | readonly string[] | undefined }, slots: readonly number[]): boolean {
-    if (blob.length < SCHEMA_AT || blob[0] !== PACKED_FORMAT) return false;
-    const plan = this.planFor(blob, blob.readUInt16LE(PACKED_HEADER_BYTES));
+    const end = blob.length;
+    if (end < SCHEMA_AT || blob[0] !== PACKED_FORMAT) return false;
+    const schemaBytes = blob[PACKED_HEADER_BYTES]! | (blob[PACKED_HEADER_BYTES + 1]! << 8);
+    const plan = this.planFor(blob, schemaBytes);
     if (plan === undefined) return false;
-    const { layout, target } = plan;
-    if (blob.length < layout.varAt) return false;
-    const version = blob.readDoubleLE(1);
-    const updatedMs = blob.readDoubleLE(9);
+    const { layout } = plan;
+    if (end < layout.varAt) return false;
+    let view = this.view;
+    if (view === undefined || view.buffer !== blob.buffer) this.view = view = new DataView(blob.buffer);
+    const base = blob.byteOffset;
+    const version = view.getFloat64(base + 1, true);
+    const updatedMs = view.getFloat64(base + 9, true);
     if (!Number.isSafeInteger(version) || version <= 0 || !Number.isFinite(updatedMs)) return false;
-    const { entries, fixedAt, bitsAt } = layout;
-    for (let i = 0; i < entries.length; i++) {
-      const at = fixedAt[i]!;
-      if (at < 0 || (blob[bitsAt + (i >> 3)]! & (1 << (i & 7))) === 0) continue;
-      const to = target[i]!;
-      if (to < 0) continue;
-      const e = entries[i]!;
-      if (e.kind === 'v') {
-        const v = readFloats(blob, at, e.dim);
-        if (v === undefined) return false;
-        out[slots[to]!] = v;
-      } else {
-        const n = blob.readDoubleLE(at);
-        if (e.kind === 'i' ? !Number.isSafeInteger(n) : !Number.isFinite(n)) return false;
-        out[slots[to]!] = n + 0;
-      }
-    }
-    let at = layout.varAt;
-    for (const i of layout.varEntries) {
+    const bitsAt = layout.bitsAt;
+    const { fixedEntry, fixedAt, fixedKind, fixedTo } = plan;
+    for (let j = 0; j < fixedEntry.length; j++) {
+      const i = fixedEntry[j]!;
       if ((blob[bitsAt + (i >> 3)]! & (1 << (i & 7))) === 0) continue;
-      const to = target[i]!;
-      if (entries[i]!.kind === 's') {
-        if (at + 4 > blob.length) return false;
-        const len = blob.readUInt32LE(at);
-        at += 4;
-        if (at + len > blob.length) return false;
-        if (to >= 0) out[slots[to]!] = utf8(blob, at, at + len);
-        at += len;
+      const kind = fixedKind[j]!;
+      if (kind === FLOATS) {
+        const v = readFloats(blob, fixedAt[j]!, plan.fixedDim[j]!);
+        if (v === undefined) return false;
+        out[slots[fixedTo[j]!]!] = v;
       } else {
-        if (at + 4 > blob.length) return false;
-        const count = blob.readUInt32LE(at);
-        at += 4;
-        // Each item takes 4 bytes at least: a count beyond what remains is garbage, not an allocation.
-        if (count > (blob.length - at) / 4) return false;
-        const items = to >= 0 ? new Array<string>(count) : undefined;
-        for (let k = 0; k < count; k++) {
-          if (at + 4 > blob.length) return false;
-          const len = blob.readUInt32LE(at);
-          at += 4;
-          if (at + len > blob.length) return false;
-          if (items) items[k] = utf8(blob, at, at + len);
-          at += len;
-        }
-        if (items) out[slots[to]!] = Object.freeze(items);
+        const n = view.getFloat64(base + fixedAt[j]!, true);
+        if (kind === INT ? !Number.isSafeInteger(n) : !Number.isFinite(n)) return false;
+        out[slots[fixedTo[j]!]!] = n + 0;
       }
     }
-    if (at !== blob.length) return false;
+    const { varEntry, varList, varTo } = plan;
+    let at = layout.varAt;
+    for (let j = 0; j < varEntry.length; j++) {
+      const i = varEntry[j]!;
+      if ((blob[bitsAt + (i >> 3)]! & (1 << (i & 7))) === 0) continue;
+      const to = varTo[j]!;
+      if (at + 4 > end) return false;
+      const n = view.getUint32(base + at, true);
+      at += 4;
+      if (varList[j] === 0) {
+        if (at + n > end) return false;
+        if (to >= 0) out[slots[to]!] = utf8(blob, at, at + n);
+        at += n;
+        continue;
+      }
+      // Each item takes 4 bytes at least: a count beyond what remains is garbage, not an allocation.
+      if (n > (end - at) / 4) return false;
+      const items = to >= 0 ? new Array<string>(n) : undefined;
+      for (let k = 0; k < n; k++) {
+        if (at + 4 > end) return false;
+        const len = view.getUint32(base + at, true);
+        at += 4;
+        if (at + len > end) return false;
+        if (items) items[k] = utf8(blob, at, at + len);
+        at += len;
+      }
+      if (items) out[slots[to]!] = Object.freeze(items);
+    }
+    if (at !== end) return false;
     this.version = version;
     this.updatedMs = updatedMs;
     return true;
@@ -209,15 +236,25 @@ export class PackedReader {
   }
 
   private compile(layout: SchemaLayout): ReadPlan {
-    const target = new Int32Array(layout.entries.length).fill(-1);
-    layout.entries.forEach((e, i) => {
-      const to = this.wanted.findIndex((f) => {
+    const target = layout.entries.map((e) =>
+      this.wanted.findIndex((f) => {
         const w = entryOf(f);
         return w.name === e.name && w.kind === e.kind && w.dim === e.dim;
-      });
-      target[i] = to;
-    });
-    return { layout, target };
+      }),
+    );
+    const fixed = layout.entries.flatMap((e, i) => (layout.fixedAt[i]! >= 0 && target[i]! >= 0 ? [i] : []));
+    const kindOf = (e: SchemaEntry) => (e.kind === 'v' ? FLOATS : e.kind === 'i' ? INT : FLOAT);
+    return {
+      layout,
+      fixedEntry: Int32Array.from(fixed),
+      fixedAt: Int32Array.from(fixed, (i) => layout.fixedAt[i]!),
+      fixedKind: Uint8Array.from(fixed, (i) => kindOf(layout.entries[i]!)),
+      fixedDim: Int32Array.from(fixed, (i) => layout.entries[i]!.dim),
+      fixedTo: Int32Array.from(fixed, (i) => target[i]!),
+      varEntry: Int32Array.from(layout.varEntries),
+      varList: Uint8Array.from(layout.varEntries, (i) => (layout.entries[i]!.kind === 'l' ? 1 : 0)),
+      varTo: Int32Array.from(layout.varEntries, (i) => target[i]!),
+    };
   }
 }
 

@@ -56,7 +56,7 @@ describe('served vectors are immutable', () => {
     expect(first.source).toBe('redis');
     expect(() => (first.features.tags as string[]).push('x')).toThrow(TypeError);
     first.features.embedding[0] = 99;
-    (first.defaulted as string[]).push('embedding');
+    expect(() => (first.defaulted as string[]).push('embedding')).toThrow(TypeError);
     (first.features as Record<string, unknown>).tags = ['replaced'];
 
     const again = await reader.get('user', 'u1');

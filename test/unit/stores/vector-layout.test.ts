@@ -141,6 +141,26 @@ describe('packed layout', () => {
     expect(read.values).toEqual([Float32Array.of(1, -2.5, 0.25), 'm9']);
   });
 
+  it('reads blobs wherever they sit in memory: slices of one reply buffer at odd offsets, and buffers of their own in turn', () => {
+    // Buffer.alloc never shares Node's buffer pool: each of these owns its memory.
+    const own = (...parts: Buffer[]) => {
+      const out = Buffer.alloc(parts.reduce((n, p) => n + p.length, 0));
+      Buffer.concat(parts).copy(out);
+      return out;
+    };
+    const a = stamp(codec.packed(full), 7, 70);
+    const b = stamp(codec.packed({ n: -3, x: 0.5, l: ['z'] }), 8, 80);
+    // One buffer holding both blobs after a byte of padding, as a parsed reply holds its bulk strings.
+    const reply = own(Buffer.from([0xff]), a, b);
+    const sliced = [reply.subarray(1, 1 + a.length), reply.subarray(1 + a.length)];
+    const reader = codec.reader(features);
+    const expected = [reader.read(own(a)), reader.read(own(b))];
+    expect(expected[1]).toEqual({ version: 8, updatedMs: 80, values: [-3, 0.5, undefined, ['z'], undefined, undefined] });
+    for (const blob of [sliced[0]!, own(b), sliced[1]!, own(a), sliced[0]!]) {
+      expect(reader.read(blob)).toEqual(expected[blob.equals(a) ? 0 : 1]);
+    }
+  });
+
   it("a reader whose registry differs from the writer's finds its features by name, never by offset", () => {
     // The writer's group lacks `m`, has `s` as a list and an extra feature; the reader wants the full group.
     const writer = parseRegistry({
