@@ -9,6 +9,12 @@
  */
 const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
+const COMMA = 0x2c;
+
+function allStrings(list: readonly unknown[]): list is readonly string[] {
+  for (const x of list) if (typeof x !== 'string') return false;
+  return true;
+}
 
 export class JsonBytes {
   private buf: Buffer;
@@ -97,6 +103,29 @@ export class JsonBytes {
   number(value: number): void {
     if (Number.isSafeInteger(value)) this.integer(value);
     else this.ascii(Number.isFinite(value) ? String(value) : 'null');
+  }
+
+  /** A defined value's JSON, as JSON.stringify writes it; a Float32Array as a plain array. */
+  value(value: unknown): void {
+    if (typeof value === 'number') this.number(value);
+    else if (typeof value === 'string') this.string(value);
+    else if (typeof value === 'boolean') this.ascii(value ? 'true' : 'false');
+    else if (value === null) this.ascii('null');
+    else if (value instanceof Float32Array) {
+      this.byte(0x5b);
+      for (let i = 0; i < value.length; i++) {
+        if (i > 0) this.byte(COMMA);
+        this.number(value[i]!);
+      }
+      this.byte(0x5d);
+    } else if (Array.isArray(value) && allStrings(value)) {
+      this.byte(0x5b);
+      for (let i = 0; i < value.length; i++) {
+        if (i > 0) this.byte(COMMA);
+        this.string(value[i]!);
+      }
+      this.byte(0x5d);
+    } else this.utf8(JSON.stringify(value));
   }
 
   /** Rewinds to `start` and writes the literal the slow way: escapes, or characters beyond ASCII. */

@@ -29,34 +29,6 @@ function quotedName(name: string): Buffer {
 
 const COMMA = 0x2c;
 
-function allStrings(list: readonly unknown[]): list is readonly string[] {
-  for (const x of list) if (typeof x !== 'string') return false;
-  return true;
-}
-
-/** Writes a defined value's JSON. */
-function writeValue(out: JsonBytes, value: unknown): void {
-  if (typeof value === 'number') out.number(value);
-  else if (typeof value === 'string') out.string(value);
-  else if (typeof value === 'boolean') out.ascii(value ? 'true' : 'false');
-  else if (value === null) out.ascii('null');
-  else if (value instanceof Float32Array) {
-    out.byte(0x5b);
-    for (let i = 0; i < value.length; i++) {
-      if (i > 0) out.byte(COMMA);
-      out.number(value[i]!);
-    }
-    out.byte(0x5d);
-  } else if (Array.isArray(value) && allStrings(value)) {
-    out.byte(0x5b);
-    for (let i = 0; i < value.length; i++) {
-      if (i > 0) out.byte(COMMA);
-      out.string(value[i]!);
-    }
-    out.byte(0x5d);
-  } else out.utf8(JSON.stringify(value));
-}
-
 /**
  * The bytes of a frozen features record without typed arrays, kept while the
  * record lives: the reader's cache hands the same frozen record to every hit
@@ -77,7 +49,7 @@ function writeFeatures(out: JsonBytes, features: Readonly<Record<string, unknown
     if (raw === undefined) continue;
     if (!first) out.byte(COMMA);
     out.bytes(quotedName(name));
-    writeValue(out, raw);
+    out.value(raw);
     first = false;
   }
   out.byte(0x7d);
@@ -101,7 +73,7 @@ export function vectorsJson(vectors: readonly FeatureVector[]): Buffer {
     out.string(v.source);
     out.ascii(',"defaulted":');
     if (v.defaulted.length === 0) out.ascii('[]');
-    else writeValue(out, v.defaulted);
+    else out.value(v.defaulted);
     out.ascii(',"age_ms":');
     if (v.ageMs === undefined) out.ascii('null');
     else out.number(v.ageMs);
