@@ -16,16 +16,20 @@ function allStrings(list: readonly unknown[]): list is readonly string[] {
   return true;
 }
 
+/** A buffer grown past this by one large answer is not kept for the next ones. */
+const KEPT_BYTES = 1024 * 1024;
+
 export class JsonBytes {
   private buf: Buffer;
   private at = 0;
 
-  constructor(initialBytes = 64 * 1024) {
+  constructor(private readonly initialBytes = 64 * 1024) {
     this.buf = Buffer.allocUnsafeSlow(initialBytes);
   }
 
   reset(): void {
     this.at = 0;
+    if (this.buf.length > KEPT_BYTES) this.buf = Buffer.allocUnsafeSlow(this.initialBytes);
   }
 
   get length(): number {

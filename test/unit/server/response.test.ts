@@ -116,5 +116,11 @@ describe('vectorsJson bytes', () => {
     expect(first.toString('utf8')).toBe(reference(big));
     vectorsBytes([vector('other', { count: 1 })]);
     expect(first.equals(copy)).toBe(true);
+    // One value larger than twice the buffer so far.
+    const huge = [vector('huge', { name: 'x'.repeat(3_000_000) })];
+    expect(vectorsJson(huge)).toBe(reference(huge));
+    // The next answer starts on a fresh small buffer again.
+    const small = [vector('u1', { count: 2 })];
+    expect(vectorsJson(small)).toBe(reference(small));
   });
 });
