@@ -19,6 +19,10 @@
  * Every featurestream row also says which share of the vectors came from Redis
  * (`from_redis_pct`, the servers' own /metrics before and after): an overloaded
  * reader answers by its deadline with defaults, fast but not the stored values.
+ * Its open-loop figures add the server's own CPU and GC pauses per request
+ * (`server_cpu_us_per_req`, `gc_pauses_per_1000_req`, `gc_ms_per_1000_req`,
+ * same /metrics), steadier than latency when other processes share the cores.
+ * featurestream runs with SERVER_NODE_FLAGS (`featurestream_node_flags`).
  * A row whose achieved rate is short of the asked rate, or that dropped
  * requests, says `overloaded` in its note.
  *
@@ -37,6 +41,7 @@ import { createFeastRepo, type FeastRepo } from './feast/repo.ts';
 import { pacedLoad, type PacedResult } from './feast/paced.ts';
 import { startFeast, startFeaturestream, type RunningServer } from './feast/servers.ts';
 import { FEAST_VERSION, ensureFeast } from './feast/venv.ts';
+import { serverNodeFlags } from '../src/cli/serve-processes.ts';
 import { seed } from './reader.ts';
 import type { BenchResult } from './run.ts';
 
@@ -76,7 +81,12 @@ export default async function run(): Promise<BenchResult> {
   const vectorKeys = ids.map((entityId) => keys.vector({ entityType: 'user', entityId }, 'features'));
   const features = registry.featuresOf('user').map((f) => f.name);
   const batchIds = ids.slice(0, BATCH);
-  const metrics: Record<string, number | string> = { batch: BATCH, features: features.length, load_avg_1m_start: round(loadavg()[0]!) };
+  const metrics: Record<string, number | string> = {
+    batch: BATCH,
+    features: features.length,
+    featurestream_node_flags: serverNodeFlags().join(' ') || 'none',
+    load_avg_1m_start: round(loadavg()[0]!),
+  };
   const table: Row[] = [];
   const servers: RunningServer[] = [];
   let repo: FeastRepo | undefined;
@@ -230,9 +240,11 @@ async function measurePaced(t: Target, rate: number, label: string, load: string
   await paced(t, rate, WARMUP_MS);
   const before = await vectorSources(t);
   const r = await paced(t, rate, measureMs(rate));
-  const fromRedisPct = redisShare(before, await vectorSources(t));
+  const after = await vectorSources(t);
+  const fromRedisPct = redisShare(before, after);
   for (const k of ['p50_ms', 'p90_ms', 'p99_ms', 'achieved_rps', 'errors', 'error_kinds', 'dropped'] as const) metrics[`${t.name}_${label}_${k}`] = r[k];
   if (fromRedisPct !== undefined) metrics[`${t.name}_${label}_from_redis_pct`] = fromRedisPct;
+  for (const [k, v] of Object.entries(serverCost(before, after, r.ok))) metrics[`${t.name}_${label}_${k}`] = v;
   const overloaded = r.achieved_rps < rate * 0.95 || r.dropped > 0;
   table.push(row(t, load, { p50_ms: r.p50_ms, p99_ms: r.p99_ms, achieved_rps: r.achieved_rps, errors: r.errors, dropped: r.dropped }, fromRedisPct, overloaded ? `overloaded: ${r.achieved_rps} of ${rate} req/s` : ''));
 }
@@ -241,24 +253,48 @@ function row(t: Target, load: string, figures: Row, fromRedisPct: number | undef
   return { server: t.name, load, ...figures, from_redis_pct: fromRedisPct ?? '', note };
 }
 
-/** featurestream's vectors served so far, by source (summed over its processes); undefined for Feast. */
-async function vectorSources(t: Target): Promise<Map<string, number> | undefined> {
-  if (t.metricsUrl === undefined) return undefined;
-  const text = await (await fetch(t.metricsUrl)).text();
-  const counts = new Map<string, number>();
-  for (const line of text.split('\n')) {
-    const match = /^featurestream_reader_vectors_total\{source="([a-z]+)"\} (\S+)$/.exec(line);
-    if (match) counts.set(match[1]!, Number(match[2]));
-  }
-  return counts;
+/** What featurestream's /metrics says so far (summed over its processes): vectors by source, CPU, GC pauses. */
+interface ServerCounters {
+  sources: Map<string, number>;
+  cpuSeconds: number;
+  gcSeconds: number;
+  gcCount: number;
 }
 
-function redisShare(before: Map<string, number> | undefined, after: Map<string, number> | undefined): number | undefined {
+/** featurestream's counters; undefined for Feast. */
+async function vectorSources(t: Target): Promise<ServerCounters | undefined> {
+  if (t.metricsUrl === undefined) return undefined;
+  const text = await (await fetch(t.metricsUrl)).text();
+  const counters: ServerCounters = { sources: new Map(), cpuSeconds: 0, gcSeconds: 0, gcCount: 0 };
+  for (const line of text.split('\n')) {
+    const match = /^featurestream_reader_vectors_total\{source="([a-z]+)"\} (\S+)$/.exec(line);
+    if (match) counters.sources.set(match[1]!, Number(match[2]));
+    else if (line.startsWith('process_cpu_seconds_total ')) counters.cpuSeconds += Number(line.split(' ')[1]);
+    else if (line.startsWith('nodejs_gc_duration_seconds_sum{')) counters.gcSeconds += Number(line.split(' ').at(-1));
+    else if (line.startsWith('nodejs_gc_duration_seconds_count{')) counters.gcCount += Number(line.split(' ').at(-1));
+  }
+  return counters;
+}
+
+function redisShare(before: ServerCounters | undefined, after: ServerCounters | undefined): number | undefined {
   if (before === undefined || after === undefined) return undefined;
   let total = 0;
-  for (const [source, n] of after) total += n - (before.get(source) ?? 0);
-  const redis = (after.get('redis') ?? 0) - (before.get('redis') ?? 0);
+  for (const [source, n] of after.sources) total += n - (before.sources.get(source) ?? 0);
+  const redis = (after.sources.get('redis') ?? 0) - (before.sources.get('redis') ?? 0);
   return total > 0 ? round((100 * redis) / total, 1) : undefined;
+}
+
+/**
+ * The server's own cost per answered request over a run, from its /metrics: CPU (all its processes)
+ * and GC pauses. Less noisy than latency on a shared machine, where other processes' load moves the tail.
+ */
+function serverCost(before: ServerCounters | undefined, after: ServerCounters | undefined, ok: number): Row {
+  if (before === undefined || after === undefined || ok === 0) return {};
+  return {
+    server_cpu_us_per_req: round(((after.cpuSeconds - before.cpuSeconds) * 1e6) / ok, 0),
+    gc_pauses_per_1000_req: round(((after.gcCount - before.gcCount) * 1_000) / ok, 1),
+    gc_ms_per_1000_req: round(((after.gcSeconds - before.gcSeconds) * 1e6) / ok, 1),
+  };
 }
 
 function paced(t: Target, rate: number, durationMs: number): Promise<PacedResult> {

@@ -8,7 +8,7 @@
  * a server that falls behind builds a backlog, capped at `maxBacklog`
  * requests, past which requests are counted as `dropped` and not sent.
  */
-import { Agent, request } from 'node:http';
+import { Http1Connection, requestBytes } from './http1.ts';
 
 export interface PacedOptions {
   url: string;
@@ -45,68 +45,97 @@ function percentile(sorted: number[], p: number): number {
 const round = (n: number) => Number(n.toFixed(2));
 
 export async function pacedLoad(o: PacedOptions): Promise<PacedResult> {
-  const agent = new Agent({ keepAlive: true, maxSockets: o.connections });
-  const headers = { ...o.headers, 'content-length': String(o.body.length) };
+  const { hostname, port, pathname } = new URL(o.url);
+  const wire = requestBytes({ host: hostname, port: Number(port), path: pathname, headers: o.headers, body: o.body });
   const latencies: number[] = [];
   let sent = 0;
   let errors = 0;
   const kinds = new Map<string, number>();
   const failed = (kind: string) => kinds.set(kind, (kinds.get(kind) ?? 0) + 1);
   let dropped = 0;
-  let pending = 0;
   let due = 0;
-  const { hostname, port, pathname } = new URL(o.url);
+  /** Start times of requests waiting for a free socket, oldest first. */
+  const queue: number[] = [];
+  let queued = 0;
+  const pool: Http1Connection[] = [];
+  const started = new Map<Http1Connection, number>();
+  let settled = 0;
+  let allSent = false;
+  let allDone: (() => void) | undefined;
 
-  const fire = (): Promise<void> =>
-    new Promise((resolve) => {
-      const started = performance.now();
-      pending++;
-      let settled = false;
-      const done = (error?: string) => {
-        if (settled) return;
-        settled = true;
-        pending--;
-        if (error === undefined) latencies.push(performance.now() - started);
-        else {
-          errors++;
-          failed(error);
-        }
-        resolve();
-      };
-      const req = request({ agent, hostname, port, path: pathname, method: 'POST', headers, timeout: o.timeoutMs }, (res) => {
-        res.on('data', () => undefined);
-        res.on('end', () => done(res.statusCode === 200 ? undefined : `http ${res.statusCode}`));
-        res.on('error', (err: NodeJS.ErrnoException) => done(err.code ?? err.message));
-      });
-      req.on('timeout', () => req.destroy(Object.assign(new Error('timeout'), { code: 'timeout' })));
-      req.on('error', (err: NodeJS.ErrnoException) => done(err.code ?? err.message));
-      req.end(o.body);
-    });
+  const settle = (conn: Http1Connection, error?: string) => {
+    const t = started.get(conn)!;
+    started.delete(conn);
+    settled++;
+    if (error === undefined) latencies.push(performance.now() - t);
+    else {
+      errors++;
+      failed(error);
+    }
+    next(conn);
+    if (allSent && settled === sent) allDone?.();
+  };
+  const open = (): Http1Connection => {
+    const conn: Http1Connection = new Http1Connection(hostname, Number(port), (code) => settle(conn, code));
+    return conn;
+  };
+  const dispatch = (conn: Http1Connection, t: number) => {
+    started.set(conn, t);
+    conn.send(wire, (status) => settle(conn, status === 200 ? undefined : `http ${status}`));
+  };
+  /** A free socket takes the oldest waiting request. */
+  const next = (conn: Http1Connection) => {
+    if (queued === queue.length) return;
+    let use = conn;
+    if (!use.usable) {
+      const i = pool.indexOf(use);
+      use = pool[i] = open();
+    }
+    dispatch(use, queue[queued++]!);
+    if (queued > 1_024) {
+      queue.splice(0, queued);
+      queued = 0;
+    }
+  };
+  const fire = (t: number) => {
+    let conn = pool.find((c) => !c.busy && c.usable);
+    if (conn === undefined && pool.length < o.connections) pool.push((conn = open()));
+    if (conn === undefined) {
+      const dead = pool.findIndex((c) => !c.usable && !c.busy);
+      if (dead >= 0) conn = pool[dead] = open();
+    }
+    if (conn === undefined) queue.push(t);
+    else dispatch(conn, t);
+  };
+  // In flight longer than the timeout: the socket is given up (as node:http's request timeout did).
+  const sweep = setInterval(() => {
+    const now = performance.now();
+    for (const [conn, t] of started) if (now - t > o.timeoutMs) conn.destroy('timeout');
+  }, 100);
 
-  const inFlight = new Set<Promise<void>>();
   const t0 = performance.now();
   await new Promise<void>((resolve) => {
     const tick = () => {
       const elapsed = performance.now() - t0;
       const target = Math.min(Math.floor((elapsed * o.rate) / 1_000), Math.floor((o.durationMs * o.rate) / 1_000));
       for (; due < target; due++) {
-        if (pending >= o.maxBacklog) {
+        if (sent - settled >= o.maxBacklog) {
           dropped++;
           continue;
         }
         sent++;
-        const p = fire();
-        inFlight.add(p);
-        void p.then(() => inFlight.delete(p));
+        fire(performance.now());
       }
       if (elapsed < o.durationMs) setTimeout(tick, 1);
       else resolve();
     };
     tick();
   });
-  await Promise.all(inFlight);
+  allSent = true;
+  if (settled < sent) await new Promise<void>((resolve) => (allDone = resolve));
+  clearInterval(sweep);
   const wallMs = performance.now() - t0;
-  agent.destroy();
+  for (const conn of pool) conn.destroy();
   latencies.sort((a, b) => a - b);
   return {
     rate: o.rate,

@@ -8,6 +8,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { serverNodeFlags } from '../../src/cli/serve-processes.ts';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -75,11 +76,14 @@ function startProcess(cmd: string, args: string[], opts: { cwd: string; env: Nod
   );
 }
 
-/** `featurestream serve` from this checkout, reading the keyspace under `keyPrefix`; `extraArgs` such as `--processes 2`. */
+/**
+ * `featurestream serve` from this checkout, reading the keyspace under `keyPrefix`; `extraArgs` such as `--processes 2`.
+ * Node runs with the server's recommended flags (SERVER_NODE_FLAGS: its young generation), as `--processes` children do.
+ */
 export async function startFeaturestream(keyPrefix: string, extraArgs: string[] = []): Promise<RunningServer> {
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
-  return startProcess(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'serve', '--port', String(port), ...extraArgs], {
+  return startProcess(process.execPath, [...serverNodeFlags(), '--import', 'tsx', 'src/cli/main.ts', 'serve', '--port', String(port), ...extraArgs], {
     cwd: ROOT,
     env: { ...process.env, FEATURESTREAM_KEY_PREFIX: keyPrefix, LOG_LEVEL: 'warn' },
     readyUrl: `${url}/readyz`,

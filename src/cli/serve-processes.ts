@@ -62,6 +62,24 @@ export function childMetricsSource(): MetricsSource {
   };
 }
 
+/**
+ * The young generation a server process runs with. A batch-100 answer leaves
+ * ~0.25 MB of short-lived garbage: with V8's default 16 MB semi-space that is a
+ * scavenge every ~60 requests, each pausing every request in flight, and the
+ * requests in flight at each scavenge survive it and get promoted, which
+ * brings the longer old-generation pauses. 32 MB halves both (measured with
+ * --trace-gc at 300 req/s: ~50 scavenges per 2,500 requests → ~22, no
+ * Mark-Compact). A flag of the caller's own (NODE_OPTIONS or node's command
+ * line) wins.
+ */
+export const SERVER_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=32'];
+
+/** SERVER_NODE_FLAGS less those the caller already set (by name). */
+export function serverNodeFlags(): string[] {
+  const own = [...process.execArgv, ...(process.env.NODE_OPTIONS ?? '').split(/\s+/)].map((flag) => flag.split('=')[0]);
+  return SERVER_NODE_FLAGS.filter((flag) => !own.includes(flag.split('=')[0]));
+}
+
 export interface ServeSupervisorOptions {
   processes: number;
   host: string;
@@ -104,6 +122,7 @@ export async function superviseServers(o: ServeSupervisorOptions): Promise<numbe
     logger,
     stopGraceMs: o.stopGraceMs,
     onMessage,
+    execArgv: serverNodeFlags(),
   });
   pool.start();
   await pool.untilSignal();

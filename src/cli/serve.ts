@@ -7,7 +7,7 @@
 import { InvalidArgumentError, type Command } from 'commander';
 import { loadEnvConfig } from '../config.ts';
 import { createLogger } from '../logger.ts';
-import { registry as processMetrics } from '../metrics.ts';
+import { collectProcessMetrics, registry as processMetrics } from '../metrics.ts';
 import { loadRegistryFile } from '../schemas/registry.ts';
 import { createFeatureServer } from '../server/server.ts';
 import { createFeatureReader } from '../serving/reader.ts';
@@ -56,7 +56,9 @@ export function register(program: Command): void {
         process.exitCode = await superviseServers({ processes: flags.processes, host: flags.host, auth, logger, stopGraceMs: DRAIN_MS + 5_000 });
         return;
       }
+      // CPU, memory, event-loop lag and GC pauses, as the worker exports them (a child's go to the primary's sum).
       if (child) childMetrics();
+      else collectProcessMetrics();
       const reader = createFeatureReader({ registry: await loadRegistryFile(flags.config), deadlineMs: flags.deadline, logger });
       const token = env.FEATURESTREAM_SERVER_TOKEN;
       const server = createFeatureServer({

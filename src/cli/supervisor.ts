@@ -37,6 +37,8 @@ export interface ChildPoolOptions {
   /** How long a stopping child may take before it is killed. */
   stopGraceMs: number;
   onMessage?: (slot: Slot, child: ClusterWorker, message: unknown) => void;
+  /** Node flags for the children, after this process's own. */
+  execArgv?: readonly string[];
 }
 
 export const isChildProcess = (): boolean => cluster.isWorker;
@@ -63,6 +65,7 @@ export class ChildPool {
   }
 
   start(): void {
+    if (this.o.execArgv?.length) cluster.setupPrimary({ execArgv: [...process.execArgv, ...this.o.execArgv] });
     for (const slot of this.slots) this.fork(slot);
   }
 

@@ -23,6 +23,7 @@ import { isFeaturestreamError } from '../errors.ts';
 import type { FeatureReader } from '../serving/reader.ts';
 import type { FeatureVector } from '../serving/types.ts';
 import { readBody } from './body.ts';
+import { JsonBytes } from './json-bytes.ts';
 
 export interface FeastRequest {
   entity: string;
@@ -37,6 +38,7 @@ export interface FeastRequest {
 type Parsed = { ok: true; request: FeastRequest } | { ok: false; code: 'BAD_JSON' | 'BAD_REQUEST'; message: string };
 
 const EPOCH = '1970-01-01T00:00:00Z';
+const EPOCH_JSON = JSON.stringify(EPOCH);
 /** Codes a caller's mistake carries out of the reader: a 400 (as on POST /features). */
 const CALLER_ERRORS = new Set(['NOT_FOUND', 'CONFIG_INVALID', 'ENTITY_ID_INVALID']);
 
@@ -83,32 +85,68 @@ export function parseFeastRequest(text: string, maxIds: number): Parsed {
   return { ok: true, request: { entity, joinKey, keys: keys as Array<string | number>, ids, refs, fullFeatureNames: full === true } };
 }
 
-/** Feast's column-wise response for vectors in request order. */
-export function feastResponse(request: FeastRequest, vectors: readonly FeatureVector[], nowMs: number): unknown {
-  const names = [request.joinKey, ...request.refs.map((r) => (request.fullFeatureNames ? `${r.view}__${r.feature}` : r.feature))];
+const COMMA = 0x2c;
+const writer = new JsonBytes();
+
+/** `text` n times, comma-separated. */
+function repeated(out: JsonBytes, text: string, n: number): void {
+  for (let i = 0; i < n; i++) out.ascii(i === 0 ? text : `,${text}`);
+}
+
+/**
+ * Feast's column-wise response for vectors in request order, written straight
+ * into bytes (json-bytes.ts): 100 entities x 11 features were ~3,600 array
+ * elements built and then stringified.
+ */
+export function feastResponse(request: FeastRequest, vectors: readonly FeatureVector[], nowMs: number): Buffer {
+  const out = writer;
+  out.reset();
+  out.ascii('{"metadata":{"feature_names":[');
+  out.string(request.joinKey);
+  for (const r of request.refs) {
+    out.byte(COMMA);
+    out.string(request.fullFeatureNames ? `${r.view}__${r.feature}` : r.feature);
+  }
+  out.ascii(']},"results":[{"values":[');
+  for (let i = 0; i < request.keys.length; i++) {
+    if (i > 0) out.byte(COMMA);
+    out.value(request.keys[i]);
+  }
+  out.ascii('],"statuses":[');
+  repeated(out, '"PRESENT"', request.keys.length);
+  out.ascii('],"event_timestamps":[');
+  repeated(out, EPOCH_JSON, request.keys.length);
+  out.ascii(']}');
   const written = vectors.map((v) => (v.ageMs === undefined ? EPOCH : new Date(nowMs - v.ageMs).toISOString()));
-  const defaulted = vectors.map((v) => (v.defaulted.length ? new Set(v.defaulted) : undefined));
-  const results = [
-    { values: request.keys, statuses: request.keys.map(() => 'PRESENT'), event_timestamps: request.keys.map(() => EPOCH) },
-    ...request.refs.map(({ feature }) => {
-      const missing = defaulted.map((d) => d?.has(feature) === true);
-      return {
-        values: vectors.map((v) => {
-          const value = v.features[feature];
-          return value instanceof Float32Array ? Array.from(value) : value;
-        }),
-        statuses: missing.map((m) => (m ? 'NOT_FOUND' : 'PRESENT')),
-        event_timestamps: missing.map((m, i) => (m ? EPOCH : written[i]!)),
-      };
-    }),
-  ];
-  return { metadata: { feature_names: names }, results };
+  for (const { feature } of request.refs) {
+    out.ascii(',{"values":[');
+    for (let i = 0; i < vectors.length; i++) {
+      if (i > 0) out.byte(COMMA);
+      const value = vectors[i]!.features[feature];
+      // An array element that is undefined is null in JSON.
+      if (value === undefined) out.ascii('null');
+      else out.value(value);
+    }
+    out.ascii('],"statuses":[');
+    for (let i = 0; i < vectors.length; i++) {
+      if (i > 0) out.byte(COMMA);
+      out.ascii(vectors[i]!.defaulted.includes(feature) ? '"NOT_FOUND"' : '"PRESENT"');
+    }
+    out.ascii('],"event_timestamps":[');
+    for (let i = 0; i < vectors.length; i++) {
+      if (i > 0) out.byte(COMMA);
+      out.string(vectors[i]!.defaulted.includes(feature) ? EPOCH : written[i]!);
+    }
+    out.ascii(']}');
+  }
+  out.ascii(']}');
+  return out.take();
 }
 
 function send(res: ServerResponse, status: number, body: unknown): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text) });
-  res.end(text);
+  const bytes = body instanceof Buffer ? body : Buffer.from(JSON.stringify(body));
+  res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': bytes.length });
+  res.end(bytes);
 }
 
 /** The route, after the server's auth check: POST only, body limit (413), bad shapes (400). */

@@ -1,87 +1,84 @@
 /**
  * The wire format of a `POST /features` answer, written straight from the
- * reader's vectors:
+ * reader's vectors into bytes (json-bytes.ts):
  *
  *   {"vectors": [{"entity_id", "features": {name: value}, "source", "defaulted", "age_ms"}]}
  *
  * The same text as JSON.stringify of that object with each Float32Array as a
- * plain array, without building the object first: a batch of 100 is about
- * 1,100 values, and the intermediate copies were most of the server's own
- * garbage per request. Non-finite numbers are `null`, as JSON.stringify
- * writes them; a value that is undefined leaves its feature out, likewise.
+ * plain array, without building the object or the text first: a batch of 100
+ * is about 1,100 values, and the intermediate strings were most of the
+ * server's own garbage per request. Non-finite numbers are `null`, as
+ * JSON.stringify writes them; a value that is undefined leaves its feature
+ * out, likewise.
  */
 import type { FeatureVector } from '../serving/types.ts';
+import { JsonBytes } from './json-bytes.ts';
 
-/** Feature names are the registry's: few, so their quoted form is kept. */
+/** Feature names are the registry's: few, so their quoted form is kept, as bytes. */
 const MAX_NAMES = 10_000;
-const quotedNames = new Map<string, string>();
+const quotedNames = new Map<string, Buffer>();
 
-function quotedName(name: string): string {
+function quotedName(name: string): Buffer {
   let quoted = quotedNames.get(name);
   if (quoted === undefined) {
-    quoted = `${JSON.stringify(name)}:`;
+    quoted = Buffer.from(`${JSON.stringify(name)}:`);
     if (quotedNames.size < MAX_NAMES) quotedNames.set(name, quoted);
   }
   return quoted;
 }
 
-const num = (n: number): string => (Number.isFinite(n) ? String(n) : 'null');
-
-/** A value's JSON text, or undefined for a value JSON.stringify leaves out of an object. */
-function valueText(value: unknown): string | undefined {
-  switch (typeof value) {
-    case 'number':
-      return num(value);
-    case 'string':
-      return JSON.stringify(value);
-    case 'boolean':
-      return value ? 'true' : 'false';
-    case 'undefined':
-      return undefined;
-    default:
-      if (value instanceof Float32Array) {
-        let text = '[';
-        for (let i = 0; i < value.length; i++) text += (i === 0 ? '' : ',') + num(value[i]!);
-        return `${text}]`;
-      }
-      return JSON.stringify(value);
-  }
-}
+const COMMA = 0x2c;
 
 /**
- * The text of a frozen features record without typed arrays, kept while the
+ * The bytes of a frozen features record without typed arrays, kept while the
  * record lives: the reader's cache hands the same frozen record to every hit
  * until its time bucket changes, and it cannot change in the meantime.
  */
-const frozenTexts = new WeakMap<object, string>();
+const frozenBytes = new WeakMap<object, Buffer>();
 
-function featuresText(features: Readonly<Record<string, unknown>>): string {
-  const known = frozenTexts.get(features);
-  if (known !== undefined) return known;
-  let text = '{';
+function writeFeatures(out: JsonBytes, features: Readonly<Record<string, unknown>>): void {
+  const known = frozenBytes.get(features);
+  if (known !== undefined) return out.bytes(known);
+  const start = out.length;
+  out.byte(0x7b);
   let first = true;
   let typed = false;
   for (const name in features) {
     const raw = features[name];
     if (raw instanceof Float32Array) typed = true;
-    const value = valueText(raw);
-    if (value === undefined) continue;
-    text += (first ? '' : ',') + quotedName(name) + value;
+    if (raw === undefined) continue;
+    if (!first) out.byte(COMMA);
+    out.bytes(quotedName(name));
+    out.value(raw);
     first = false;
   }
-  text += '}';
+  out.byte(0x7d);
   // A typed array's elements stay writable inside a frozen record: never kept.
-  if (!typed && Object.isFrozen(features)) frozenTexts.set(features, text);
-  return text;
+  if (!typed && Object.isFrozen(features)) frozenBytes.set(features, out.since(start));
 }
 
-export function vectorsJson(vectors: readonly FeatureVector[]): string {
-  let text = '{"vectors":[';
+const writer = new JsonBytes();
+
+export function vectorsJson(vectors: readonly FeatureVector[]): Buffer {
+  const out = writer;
+  out.reset();
+  out.ascii('{"vectors":[');
   for (let i = 0; i < vectors.length; i++) {
     const v = vectors[i]!;
-    text += `${i === 0 ? '' : ','}{"entity_id":${JSON.stringify(v.entityId)},"features":${featuresText(v.features)}`;
-    text += `,"source":${JSON.stringify(v.source)},"defaulted":${v.defaulted.length === 0 ? '[]' : JSON.stringify(v.defaulted)}`;
-    text += `,"age_ms":${v.ageMs === undefined ? 'null' : num(v.ageMs)}}`;
+    out.ascii(i === 0 ? '{"entity_id":' : ',{"entity_id":');
+    out.string(v.entityId);
+    out.ascii(',"features":');
+    writeFeatures(out, v.features);
+    out.ascii(',"source":');
+    out.string(v.source);
+    out.ascii(',"defaulted":');
+    if (v.defaulted.length === 0) out.ascii('[]');
+    else out.value(v.defaulted);
+    out.ascii(',"age_ms":');
+    if (v.ageMs === undefined) out.ascii('null');
+    else out.number(v.ageMs);
+    out.byte(0x7d);
   }
-  return `${text}]}`;
+  out.ascii(']}');
+  return out.take();
 }

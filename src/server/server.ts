@@ -151,9 +151,9 @@ function send(res: ServerResponse, status: number, body: unknown): void {
   sendJson(res, status, JSON.stringify(body));
 }
 
-function sendJson(res: ServerResponse, status: number, text: string): void {
-  res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text) });
-  res.end(text);
+function sendJson(res: ServerResponse, status: number, body: string | Buffer): void {
+  res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': typeof body === 'string' ? Buffer.byteLength(body) : body.length });
+  res.end(body);
 }
 
 function digest(text: string): Buffer {

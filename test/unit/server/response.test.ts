@@ -4,8 +4,9 @@
  * (typed arrays as plain arrays): every value type, awkward strings and
  * numbers, missing ages, defaulted lists, undefined values.
  */
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { vectorsJson } from '../../../src/server/response.ts';
+import { vectorsJson as vectorsBytes } from '../../../src/server/response.ts';
 import type { FeatureVector } from '../../../src/serving/types.ts';
 
 function reference(vectors: readonly FeatureVector[]): string {
@@ -19,6 +20,8 @@ function reference(vectors: readonly FeatureVector[]): string {
     })),
   });
 }
+
+const vectorsJson = (vectors: readonly FeatureVector[]): string => vectorsBytes(vectors).toString('utf8');
 
 const vector = (entityId: string, features: Record<string, unknown>, extra: Partial<FeatureVector> = {}): FeatureVector => ({
   entityId,
@@ -82,5 +85,42 @@ describe('vectorsJson on shared records', () => {
     vectorsJson([vector('u3', withVector)]);
     embedding[0] = 5;
     expect(vectorsJson([vector('u3', withVector)])).toBe(reference([vector('u3', withVector)]));
+  });
+});
+
+describe('vectorsJson bytes', () => {
+  it('writes integers, doubles and strings of any size and alphabet as JSON.stringify does', () => {
+    const value = fc.oneof(
+      fc.integer({ min: Number.MIN_SAFE_INTEGER, max: Number.MAX_SAFE_INTEGER }),
+      fc.double(),
+      fc.string({ unit: 'binary' }),
+      fc.boolean(),
+      fc.constant(null),
+      fc.array(fc.string({ unit: 'grapheme' })),
+      fc.array(fc.oneof(fc.integer(), fc.string({ unit: 'binary' }))),
+      fc.float32Array(),
+    );
+    fc.assert(
+      fc.property(fc.array(fc.tuple(fc.string({ unit: 'binary' }), fc.dictionary(fc.string({ unit: 'binary' }), value))), (rows) => {
+        const vectors = rows.map(([id, features]) => vector(id, features));
+        expect(vectorsJson(vectors)).toBe(reference(vectors));
+      }),
+    );
+  });
+
+  it('grows past its first buffer, and an answer already taken keeps its bytes', () => {
+    const big = Array.from({ length: 2_000 }, (_, i) => vector(`u${i}`, { embedding: new Float32Array(16).fill(i / 3), name: `é${i}` }));
+    const first = vectorsBytes(big);
+    const copy = Buffer.from(first);
+    expect(first.length).toBeGreaterThan(64 * 1024);
+    expect(first.toString('utf8')).toBe(reference(big));
+    vectorsBytes([vector('other', { count: 1 })]);
+    expect(first.equals(copy)).toBe(true);
+    // One value larger than twice the buffer so far.
+    const huge = [vector('huge', { name: 'x'.repeat(3_000_000) })];
+    expect(vectorsJson(huge)).toBe(reference(huge));
+    // The next answer starts on a fresh small buffer again.
+    const small = [vector('u1', { count: 2 })];
+    expect(vectorsJson(small)).toBe(reference(small));
   });
 });
