@@ -242,8 +242,7 @@ class Reader<C extends RegistryInput> implements FeatureReader<C> {
         call.put(i, hit);
         continue;
       }
-      fetchIds ??= [];
-      fetchAt ??= [];
+      const slot = fetchIds?.length ?? 0;
       if (flights !== undefined) {
         const flying = flights.get(id);
         if (flying?.batch !== undefined) {
@@ -259,7 +258,7 @@ class Reader<C extends RegistryInput> implements FeatureReader<C> {
           (repeats ??= []).push(i, flying.index);
           continue;
         }
-        const entry: InFlight = { batch: undefined, index: fetchIds.length };
+        const entry: InFlight = { batch: undefined, index: slot };
         flights.set(id, entry);
         (registered ??= []).push(entry);
       } else {
@@ -268,10 +267,10 @@ class Reader<C extends RegistryInput> implements FeatureReader<C> {
           (repeats ??= []).push(i, at);
           continue;
         }
-        seen.set(id, fetchIds.length);
+        seen.set(id, slot);
       }
-      fetchIds.push(id);
-      fetchAt.push(i);
+      (fetchIds ??= []).push(id);
+      (fetchAt ??= []).push(i);
     }
     if (shared) {
       const counted = this.s.metrics.counts.cache;
