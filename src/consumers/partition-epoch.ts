@@ -30,6 +30,8 @@ export interface Ownership {
   generation(): number;
   /** Whether this member owns the partition in the current generation. */
   owns(partition: number): boolean;
+  /** Takes no epoch over one of a writer that does not yield (a backfill yields to the live workers). */
+  yields?: boolean;
 }
 
 /** A writer outside any consumer group (tests, tools): one epoch per partition for its lifetime. */
@@ -68,6 +70,7 @@ export class PartitionEpochs {
       return Promise.reject(new FeaturestreamError('FENCED', `partition ${partition} is not assigned to this member (rebalance)`, true, { details: { partition } }));
     }
     const epoch = this.take(version, partition).then(([previous, epoch]) => {
+      if (epoch === 0) throw new FeaturestreamError('FENCED', `partition ${partition} of version ${version} is written by a live worker`, true, { details: { partition } });
       if (previous !== this.last.get(id)) foreign();
       this.last.set(id, epoch);
       return epoch;
@@ -92,7 +95,7 @@ export class PartitionEpochs {
     if (!call) throw new Error('Lua script partitionEpoch is not loaded: call loadScripts(client) first');
     let reply: unknown;
     try {
-      reply = await call(this.keys.partitionEpoch(partition, version), EPOCH_TTL_MS);
+      reply = await call(this.keys.partitionEpoch(partition, version), EPOCH_TTL_MS, this.ownership.yields ? '1' : '0');
     } catch (err) {
       throw classifyRedisError(err instanceof Error ? err : new Error(String(err)));
     }

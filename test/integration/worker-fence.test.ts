@@ -7,6 +7,7 @@
 import { describe, expect, it } from 'vitest';
 import { WindowEngine } from '../../src/aggregations/engine.ts';
 import { Materializer, type EntityWork } from '../../src/consumers/materializer.ts';
+import { PartitionEpochs, SOLE_OWNER } from '../../src/consumers/partition-epoch.ts';
 import { createLogger } from '../../src/logger.ts';
 import { parseRegistry } from '../../src/schemas/registry.ts';
 import { Keys } from '../../src/stores/keys.ts';
@@ -83,5 +84,25 @@ describe.each([
     await expect(b.run([work(41, 45)], now, noDead)).rejects.toMatchObject(fenced);
     expect(await count()).toBe(43);
     expect(await version()).toBeGreaterThan(v);
+  });
+});
+
+describe('partition epochs', () => {
+  it('never let a yielding writer (a backfill) take a partition over from a live one', async () => {
+    const prefix = `${randomName('fs-epoch')}:`;
+    const redis = await testRedisClient(prefix);
+    loadScripts(redis);
+    const keys = new Keys({ prefix, hashTags: onCluster() });
+    const live = () => new PartitionEpochs(redis, keys, SOLE_OWNER);
+    const backfill = () => new PartitionEpochs(redis, keys, { ...SOLE_OWNER, yields: true });
+    const dropped: string[] = [];
+    const first = await backfill().hold(2, 0, () => dropped.push('backfill'));
+    const taken = await live().hold(2, 0, () => dropped.push('live'));
+    expect(taken).toBeGreaterThan(first);
+    await expect(backfill().hold(2, 0, () => dropped.push('again'))).rejects.toMatchObject({ code: 'FENCED', retriable: true });
+    // Another partition, or a live writer after a live one, takes its epoch as before.
+    expect(await backfill().hold(2, 1, () => undefined)).toBeGreaterThan(0);
+    expect(await live().hold(2, 0, () => undefined)).toBeGreaterThan(taken);
+    expect(dropped).toEqual(['backfill', 'live']);
   });
 });
