@@ -53,6 +53,11 @@ export class GroupMember {
     return this.current;
   }
 
+  /** Moves on every join, rebalance, crash and stop (partition epochs are taken once per generation). */
+  generationNumber(): number {
+    return this.generation;
+  }
+
   /** Kafka partition numbers this member owns in any subscribed topic (for timers). */
   ownedPartitions(): Set<number> {
     return new Set(Object.values(this.assignment).flat());

@@ -1,17 +1,18 @@
 /**
  * The sink: loads the state of every entity a batch touches in one pipelined
  * round trip (minus those in the in-memory state cache), applies the events
- * past each entity's offset fence, and writes state + vectors with fenced Lua
- * calls (compare-and-set on `_version` per entity, up to ENTITIES_PER_CALL
- * entities per call), pipelined in chunks of WRITE_CHUNK entities. Entities
- * whose CAS fails are reloaded and reapplied; events a newer writer already
- * applied are then skipped by the fence, so redelivery, replays and zombie
- * workers never double-count.
+ * past each entity's offset fence, and writes state + vectors with Lua calls
+ * (up to ENTITIES_PER_CALL entities per call), pipelined in chunks of
+ * WRITE_CHUNK entities.
  *
- * The fence is the highest applied offset per topic-partition, which is exact
- * because every writer applies a contiguous run of a partition starting at or
- * before the group's committed offset (commits follow durable writes), so no
- * writer can leave a gap below an offset another writer has applied.
+ * Writes are fenced per partition, not per entity: each call carries this
+ * worker's epoch of the batch's partition (partition-epoch.ts) and is refused
+ * once a newer owner took one, so the worker knows its entities' versions and
+ * applied offsets without reading them before each write. The offset fence is
+ * the highest applied offset per topic-partition, kept in the state hash; it is
+ * exact because every writer applies a contiguous run of a partition starting
+ * at or before the group's committed offset (commits follow durable writes), so
+ * redelivery, replays and a new owner's first batches never double-count.
  */
 import type { Logger } from '../logger.ts';
 import type { WindowEngine } from '../aggregations/engine.ts';
@@ -20,7 +21,7 @@ import type { Registry } from '../schemas/registry.ts';
 import type { EntityRef, Keys } from '../stores/keys.ts';
 import { classifyRedisError, type RedisClient } from '../stores/redis.ts';
 import { NodePipelines, type ReplicaWait } from '../stores/node-pipelines.ts';
-import { queueMaterialize, type EntityWrite } from '../stores/materialize-script.ts';
+import { queueMaterialize, type CallFence, type EntityWrite } from '../stores/materialize-script.ts';
 import { queueScript } from '../stores/scripts.ts';
 import { timerMember } from '../stores/entity-state.ts';
 import { FeaturestreamError, InvalidEventError, isRetriable } from '../errors.ts';
@@ -29,6 +30,7 @@ import type { KafkaMessage } from './kafka-client.ts';
 import type { DeadLetter } from './dead-letter.ts';
 import { EntityLayout } from './entity-layout.ts';
 import { StateCache, type EngineState } from './state-cache.ts';
+import { PartitionEpochs, SOLE_OWNER, type Ownership } from './partition-epoch.ts';
 import { quarantine, quarantineError, type Broken, type RebuiltState, type StateSource } from './quarantine.ts';
 import { loadStates, type Loaded } from './state-load.ts';
 import { planGroup, stateTtlDue, type WrittenEntity } from './vector-writes.ts';
@@ -98,15 +100,25 @@ export interface MaterializerOptions {
   stateSource?: StateSource;
   /** Writes count as durable only once this many replicas of their master acknowledged them (WAIT); unset: no WAIT. */
   replicaWait?: ReplicaWait;
+  /** When a partition epoch may be taken (the consumer group's view); default: always, one per partition. */
+  ownership?: Ownership;
+  /**
+   * Sources are co-partitioned (every entity's events come from one partition number, README): the
+   * partition epoch alone fences writes. Otherwise (default) each write also compares the entity's
+   * `_version` (one read per entity), which keeps entities fed by several partitions exact.
+   */
+  coPartitioned?: boolean;
 }
 
 export class Materializer {
   private readonly layout: EntityLayout;
   private readonly cache: StateCache | undefined;
+  private readonly epochs: PartitionEpochs;
 
   constructor(private readonly options: MaterializerOptions) {
     this.layout = new EntityLayout(options.registry);
     this.cache = options.stateCacheSize ? new StateCache(options.stateCacheSize) : undefined;
+    this.epochs = new PartitionEpochs(options.redis, options.keys, options.ownership ?? SOLE_OWNER);
   }
 
   /** Forgets every cached state (after a Redis data loss, see recovery.ts). */
@@ -120,9 +132,11 @@ export class Materializer {
    * sync. One load round trip per round; the writes go out in chunks, each sent
    * while the next chunk is planned, so Redis and the engine work at the same
    * time instead of taking turns. On a Cluster every round trip is one pipeline
-   * per master, in parallel.
+   * per master, in parallel. A newer epoch of a partition of the work is a retriable FENCED error.
    */
   async run(works: EntityWork[], nowMs: number, hooks: MaterializeHooks, version = this.options.keyspaceVersion): Promise<void> {
+    const fences = new Map<number, CallFence>();
+    for (const p of new Set(works.map((w) => w.partition))) fences.set(p, await this.fence(version, p));
     let pending = works;
     // A CAS retry replans the same events; each refused one is dead-lettered once.
     const sent = new Set<string>();
@@ -166,7 +180,10 @@ export class Materializer {
           }
           // Durable before the write that moves their fence past them.
           await deadLetterOnce(dead);
-          writes.push(this.write(plans, nowMs, version, alone, waited));
+          const written = this.write(plans, nowMs, version, fences, alone, waited);
+          // Awaited below (or settled on an error): not an unhandled rejection while later chunks are planned.
+          written.catch(() => undefined);
+          writes.push(written);
           await hooks.progress?.();
         }
       } catch (err) {
@@ -186,6 +203,12 @@ export class Materializer {
     // Every entity of the run, written now or by an earlier attempt that failed before this
     // point: the sync reads current Redis data, so an extra ref costs one skipped conditional put.
     await this.options.sync?.enqueue(version, works.filter((w) => !abandoned.has(w.ref)).map((w) => w.ref));
+  }
+
+  /** This worker's epoch of the partition, with its fence keys; the partition's cached states go when another writer took one. */
+  private async fence(version: number, partition: number): Promise<CallFence> {
+    const epoch = await this.epochs.hold(version, partition, () => this.cache?.dropPartition(partition));
+    return { epoch, ttlMs: this.epochs.ttlMs, keyFor: (key) => this.epochs.fenceKey(version, partition, key) };
   }
 
   /**
@@ -220,7 +243,7 @@ export class Materializer {
       workerMetrics.eventsApplied.inc({ topic: work.topic, outcome: 'fenced' }, work.events.length - fresh.length);
     }
     if (fresh.length === 0 && !work.rematerialize) {
-      if (loaded.state) this.cache?.put(loaded.key, { version: stored.version, offsets: stored.offsets, state: loaded.state, written: loaded.written });
+      if (loaded.state) this.cache?.put(loaded.key, { partition: work.partition, version: stored.version, offsets: stored.offsets, state: loaded.state, written: loaded.written });
       return undefined;
     }
 
@@ -266,7 +289,8 @@ export class Materializer {
     const refreshStateTtl = stateTtlDue(loaded.written, entity.stateTtlMs, nowMs);
     const write: EntityWrite = {
       stateKey: loaded.key,
-      expectedVersion: stored.version,
+      knownVersion: stored.version,
+      compare: this.options.coPartitioned !== true,
       ...(loaded.replace ? { replaceCorrupt: true } : {}),
       stateTtlMs: entity.stateTtlMs,
       refreshStateTtl,
@@ -279,12 +303,13 @@ export class Materializer {
   }
 
   /** Work to reload and reapply (lost CAS, or a call that failed along with others), and entities whose own write was refused. */
-  private async write(plans: Plan[], nowMs: number, version: number, alone: Set<string>, waited: Set<string>): Promise<WriteResult> {
+  private async write(plans: Plan[], nowMs: number, version: number, fences: Map<number, CallFence>, alone: Set<string>, waited: Set<string>): Promise<WriteResult> {
     const broken: Broken[] = [];
     if (plans.length === 0) return { retry: [], broken };
     const pipelines = new NodePipelines(this.options.redis);
     const outcomesOf = queueMaterialize(
       pipelines,
+      (i) => fences.get(plans[i]!.work.partition)!,
       nowMs,
       plans.map((plan) => plan.write),
       (i) => alone.has(plans[i]!.write.stateKey),
@@ -319,7 +344,13 @@ export class Materializer {
     let timerWrites = 0;
     let written = 0;
     const ttl = { set: 0, kept: 0 };
-    outcomesOf(replies).forEach((outcome, i) => {
+    const outcomes = outcomesOf(replies);
+    const fenced = outcomes.find((o) => o.status === 'fenced');
+    if (fenced) {
+      // A newer owner took the partition; what this run wrote in other calls is its to overwrite or keep.
+      throw new FeaturestreamError('FENCED', `a newer writer took the partition (epoch ${fenced.stored})`, true, { details: { stored: fenced.stored } });
+    }
+    outcomes.forEach((outcome, i) => {
       const plan = plans[i]!;
       if (outcome.status === 'failed') {
         const error = classifyRedisError(outcome.error);
@@ -340,7 +371,7 @@ export class Materializer {
       }
       written += 1;
       for (const v of plan.write.vectors) ttl[v.refreshTtl ? 'set' : 'kept'] += 1;
-      this.cache?.put(plan.write.stateKey, { version: outcome.version, offsets: plan.offsets, state: plan.state, written: plan.written });
+      this.cache?.put(plan.write.stateKey, { partition: plan.work.partition, version: outcome.version, offsets: plan.offsets, state: plan.state, written: plan.written });
       for (const t of plan.appliedTimes) workerMetrics.freshness.observe(Math.max(0, doneMs - t));
       if (plan.work.rematerialize) timerWrites += 1;
       if (plan.work.topic === undefined) return;

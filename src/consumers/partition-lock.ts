@@ -1,7 +1,8 @@
 /**
  * Serializes work per Kafka partition number inside one process: the batches
  * of partition p of every co-partitioned topic and the timers of p touch the
- * same entities, so running them one after another avoids needless CAS conflicts.
+ * same entities, so running them one after another avoids needless CAS conflicts,
+ * and a partition's write epoch is taken once (partition-epoch.ts).
  */
 export class PartitionLock {
   private readonly tails = new Map<number, Promise<void>>();

@@ -1,9 +1,10 @@
 /**
  * Entity states this worker wrote last, kept in memory so a hot entity skips
- * the load round trip and deserialization on its next batch. A stale entry is
- * harmless: the version CAS refuses its write, and the entity is reloaded from
- * Redis (without the knowledge of what it last wrote, so its next write is full). Entries are taken out while in use, so a failed or abandoned write can
- * never leave a half-applied state behind in the cache.
+ * the load round trip and deserialization on its next batch. They are
+ * current while this worker holds the newest epoch of their partition
+ * (partition-epoch.ts): every entry of a partition is dropped when another
+ * writer took an epoch of it since. Entries are taken out while in use, so a
+ * failed or abandoned write can never leave a half-applied state behind.
  */
 import { LRUCache } from 'lru-cache';
 import type { WindowEngine } from '../aggregations/engine.ts';
@@ -12,6 +13,8 @@ import type { WrittenEntity } from './vector-writes.ts';
 export type EngineState = ReturnType<WindowEngine['newState']>;
 
 export interface CachedState {
+  /** Kafka partition number the entity's events come from. */
+  partition: number;
   version: number;
   offsets: Map<string, number>;
   state: EngineState;
@@ -35,6 +38,12 @@ export class StateCache {
 
   put(key: string, entry: CachedState): void {
     this.lru.set(key, entry);
+  }
+
+  /** Another writer took the partition's epoch: its entries may be stale. */
+  dropPartition(partition: number): void {
+    const stale = [...this.lru.entries()].filter(([, entry]) => entry.partition === partition);
+    for (const [key] of stale) this.lru.delete(key);
   }
 
   /** After a Redis data loss: entries may be newer than what Redis holds. */

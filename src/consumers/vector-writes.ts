@@ -16,8 +16,9 @@
  *     creates the hash. SLACK = min(TTL / 16, 60 s): every feature lapses
  *     within TTL / 2 of its last event, so a key ending up to SLACK early
  *     drops no value;
- *   - the knowledge is used only while the CAS proves nobody else wrote the
- *     entity since (the cache entry is dropped on every other outcome), and
+ *   - the knowledge is used only while nobody else wrote the entity since: the
+ *     version CAS proves it (the cache entry is dropped on every other outcome),
+ *     or with co-partitioned sources the partition epoch does, and
  *     only within TTL / 2 of the last TTL this worker set, so the hash cannot
  *     have expired meanwhile.
  */

@@ -48,6 +48,12 @@ export interface WorkerOptions {
   timerIntervalMs?: number;
   sessionTimeoutMs?: number;
   partitionsConsumedConcurrently?: number;
+  /**
+   * Every entity's events come from one partition number (sources co-partitioned, keyed by entity id):
+   * writes are fenced by the partition epoch alone, without reading each entity's `_version` first.
+   * Default false: entities fed by several partitions stay exact.
+   */
+  coPartitioned?: boolean;
   /** Entity states kept in memory between batches (skips their load and decode); 0 disables. */
   stateCacheSize?: number;
   /**
@@ -145,6 +151,9 @@ export function createWorker(options: WorkerOptions): Worker {
         keyspaceVersion: o.keyspaceVersion ?? 1,
         logger,
         stateCacheSize: o.stateCacheSize,
+        // A partition's write epoch is taken once per group generation, and only for owned partitions.
+        ownership: { generation: () => group.generationNumber(), owns: (p) => group.ownedPartitions().has(p) },
+        coPartitioned: o.coPartitioned,
         // A quarantined entity's state comes back from its DynamoDB copy (kept only with dual-write).
         ...(dynamo ? { stateSource: dynamoStateSource(dynamo, o.env.DYNAMODB_TABLE, keys) } : {}),
         ...(o.waitReplicas === 0 ? {} : { replicaWait: { replicas: o.waitReplicas, timeoutMs: o.waitTimeoutMs } }),

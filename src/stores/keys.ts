@@ -1,3 +1,5 @@
+import { crc16, SLOT_COUNT } from './slot.ts';
+
 /**
  * The one place that builds Redis keys and DynamoDB keys. Nothing else formats
  * a key, so layout changes (prefixes, hash tags, versions) happen here only.
@@ -6,6 +8,8 @@
  *   user:u12345:features      final feature vector of one feature group (hash)
  *   user:u12345:state         serialized window state + applied offsets (hash)
  *   fs:timers:<partition>     due time -> entity, for re-materializing quiet entities (zset)
+ *   fs:epoch:<partition>      write epoch of a Kafka partition; on a single node also its fence (string)
+ *   fs:fence:{<tag>}:<partition>   Cluster: the partition's fence in the slot of <tag> (string)
  *   fs:active_version         the keyspace version readers follow (string)
  *   fs:backfill, fs:handover, fs:layouts   backfill bookkeeping (see consumers/backfill)
  * Version N >= 2 inserts `vN:` after the prefix. With hashTags the entity part
@@ -54,6 +58,16 @@ export class Keys {
 
   timers(partition: number, version = 1): string {
     return `${this.base(version)}fs:timers:${partition}`;
+  }
+
+  /** Write epoch of one Kafka partition (consumers/partition-epoch.ts); on a single node also the partition's fence key. */
+  partitionEpoch(partition: number, version = 1): string {
+    return `${this.base(version)}fs:epoch:${partition}`;
+  }
+
+  /** Cluster: the fence key of one Kafka partition in one slot (a Lua call may only touch keys of its own slot). */
+  partitionFence(partition: number, slot: number, version = 1): string {
+    return `${this.base(version)}fs:fence:{${slotTag(slot)}}:${partition}`;
   }
 
   activeVersion(): string {
@@ -145,4 +159,25 @@ export class Keys {
     if (sep <= 0) return undefined;
     return { entityType: rest.slice(0, sep), entityId: rest.slice(sep + 1) };
   }
+}
+
+let slotTags: string[] | undefined;
+
+/** A short hash tag landing in `slot`, found once for every slot by trying base-36 counters in order. */
+export function slotTag(slot: number): string {
+  if (!slotTags) {
+    const tags = new Array<string>(SLOT_COUNT);
+    const bytes = new Uint8Array(8);
+    for (let i = 0, left = SLOT_COUNT; left > 0; i++) {
+      const tag = i.toString(36);
+      for (let c = 0; c < tag.length; c++) bytes[c] = tag.charCodeAt(c);
+      const s = crc16(bytes.subarray(0, tag.length)) % SLOT_COUNT;
+      if (tags[s] === undefined) {
+        tags[s] = tag;
+        left -= 1;
+      }
+    }
+    slotTags = tags;
+  }
+  return slotTags[slot]!;
 }

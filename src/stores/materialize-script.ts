@@ -1,8 +1,8 @@
 /**
  * The wire format of lua/materialize-n.lua, in one place: what an entity write
  * carries, how writes are packed into script calls (only one slot's entities
- * per call on a Cluster, so each call's keys share a slot), and what each
- * entity's reply means. Nothing else reads the script's positional replies.
+ * per call on a Cluster, so each call's keys share a slot, fence key included),
+ * and what each reply means. Nothing else reads the script's positional replies.
  */
 import { pack, type Packable } from './msgpack.ts';
 import type { NodePipelines } from './node-pipelines.ts';
@@ -31,32 +31,41 @@ export type VectorWrite = {
 
 export interface EntityWrite {
   stateKey: string;
-  /** The `_version` the state hash must still hold; 0 when the entity has no state yet. */
-  expectedVersion: number;
+  /** The `_version` the state hash holds (the writer's own last write or load); 0 when the entity has no state yet. */
+  knownVersion: number;
+  /** Write only if `_version` still equals knownVersion (the entity may have other writers: sources not co-partitioned). */
+  compare: boolean;
   /** Overwrite whatever the state hash holds (its `_version` is unreadable): quarantine rebuilds only. */
   replaceCorrupt?: boolean;
   stateTtlMs: number;
   /** Set the state key's TTL; false when the caller set it recently. Set anyway on a new or replaced hash. */
   refreshStateTtl: boolean;
   state: Uint8Array;
-  /** Offset fields to move forward: each must be above the stored one. */
+  /** Offset fields to move forward (the writer checked them against its view). */
   offsets: ReadonlyArray<readonly [string, number]>;
   vectors: readonly VectorWrite[];
 }
 
 export type WriteOutcome =
   | { status: 'written'; version: number }
-  /** `_version` moved: another writer won; reload and reapply. */
+  /** The CAS found `_version` moved: another writer won; reload and reapply. */
   | { status: 'conflict'; stored: number }
-  /** An offset would move backwards: this writer's view is stale. */
-  | { status: 'stale'; stored: number }
+  /** The partition's fence holds a newer epoch than the caller's: nothing of the call was written. */
+  | { status: 'fenced'; stored: number }
   /** The call holding this entity failed; `alone` says whether the entity was the only one in it. */
   | { status: 'failed'; error: Error; alone: boolean };
 
+/** The caller's write epoch of the partition the entities belong to, and its fence key in a given key's slot. */
+export interface CallFence {
+  epoch: number;
+  /** Fence key sharing the slot of `key`. */
+  keyFor(key: string): string;
+  /** Fence key TTL, ms (set whenever a call moves the fence). */
+  ttlMs: number;
+}
+
 /** Entities per script call: amortizes the per-command cost while keeping each call short for readers. */
 export const ENTITIES_PER_CALL = 100;
-
-const STATUS = { 1: 'written', 0: 'conflict', [-1]: 'stale' } as const;
 
 /**
  * Queues the script calls for `writes` on their masters' pipelines. `alone` puts each
@@ -65,18 +74,20 @@ const STATUS = { 1: 'written', 0: 'conflict', [-1]: 'stale' } as const;
  */
 export function queueMaterialize(
   pipelines: NodePipelines,
+  fenceOf: (index: number) => CallFence,
   writeMs: number,
   writes: readonly EntityWrite[],
   alone: (index: number) => boolean = () => false,
 ): (replies: ReadonlyArray<[Error | null, unknown]>) => WriteOutcome[] {
   const calls: number[][] = [];
+  // One call per fence key: one partition, and on a Cluster one slot.
   const open = new Map<string, number[]>();
   writes.forEach((w, i) => {
     if (alone(i)) {
       calls.push([i]);
       return;
     }
-    const group = pipelines.slotGroup(w.stateKey);
+    const group = fenceOf(i).keyFor(w.stateKey);
     const call = open.get(group);
     if (call && call.length < ENTITIES_PER_CALL) call.push(i);
     else {
@@ -86,14 +97,16 @@ export function queueMaterialize(
     }
   });
   const positions = calls.map((call) => {
-    const keys: string[] = [];
-    const blocks: Packable[] = [writeMs];
+    const first = writes[call[0]!]!.stateKey;
+    const fence = fenceOf(call[0]!);
+    const keys: string[] = [fence.keyFor(first)];
+    const blocks: Packable[] = [writeMs, fence.epoch, fence.ttlMs];
     for (const i of call) {
       const w = writes[i]!;
       keys.push(w.stateKey, ...w.vectors.map((v) => v.key));
       blocks.push(block(w));
     }
-    return pipelines.queue(keys[0]!, (p) => queueScript(p, 'materialize', keys, [pack(blocks)]));
+    return pipelines.queue(first, (p) => queueScript(p, 'materialize', keys, [pack(blocks)]));
   });
 
   return (replies) => {
@@ -104,13 +117,17 @@ export function queueMaterialize(
         for (const i of call) out[i] = { status: 'failed', error: err, alone: call.length === 1 };
         return;
       }
-      const flat = reply as number[];
+      const flat = reply as Array<number | string>;
+      if (flat[0] === 0) {
+        for (const i of call) out[i] = { status: 'fenced', stored: Number(flat[1]) };
+        return;
+      }
       call.forEach((i, k) => {
-        const status = STATUS[flat[2 * k] as keyof typeof STATUS];
-        const version = Number(flat[2 * k + 1]);
-        if (status === undefined) {
-          out[i] = { status: 'failed', error: new Error(`materialize script: unexpected reply ${String(flat[2 * k])}`), alone: call.length === 1 };
-        } else out[i] = status === 'written' ? { status, version } : { status, stored: version };
+        const status = flat[2 * k + 1];
+        const version = Number(flat[2 * k + 2]);
+        if (flat[0] !== 1 || (status !== 1 && status !== 0) || !Number.isSafeInteger(version)) {
+          out[i] = { status: 'failed', error: new Error(`materialize script: unexpected reply ${String(flat[0])}`), alone: call.length === 1 };
+        } else out[i] = status === 1 ? { status: 'written', version } : { status: 'conflict', stored: version };
       });
     });
     return out;
@@ -126,5 +143,6 @@ function block(w: EntityWrite): Packable {
     if (v.kind === 'packed') return [v.ttlMs, refresh, 'p', v.packed];
     return [v.ttlMs, refresh, 'f', v.set.flat(), v.del];
   });
-  return [w.vectors.length, w.replaceCorrupt ? 'replace' : w.expectedVersion, w.stateTtlMs, w.refreshStateTtl ? '1' : '0', w.state, offsets, vectors];
+  const head = [w.vectors.length, w.replaceCorrupt ? 'replace' : w.knownVersion, w.stateTtlMs, w.refreshStateTtl ? '1' : '0', w.state, offsets];
+  return [...head, w.compare ? '1' : '0', vectors];
 }

@@ -12,9 +12,9 @@ import type { RedisClient } from './redis.ts';
 const luaDir = fileURLToPath(new URL('./lua/', import.meta.url));
 
 /** Bumped when a script's contract changes, so two releases sharing one Redis never run each other's script under one name. */
-const SCRIPT_VERSION = 4;
+const SCRIPT_VERSION = 5;
 
-type ScriptName = 'materialize' | 'timerReschedule' | 'readPacked';
+type ScriptName = 'materialize' | 'timerReschedule' | 'readPacked' | 'partitionEpoch';
 
 function commandName(name: ScriptName): string {
   return `fs_${name}_v${SCRIPT_VERSION}`;

@@ -24,6 +24,9 @@ import { waitFor } from './wait.ts';
 /** The worker's defaults: child processes run with them too. */
 export const ENGINE_OPTIONS = { maxFutureSkewMs: WORKER_DEFAULTS.maxFutureSkewMs, dedupHorizonMs: WORKER_DEFAULTS.dedupHorizonMs };
 
+/** Scenarios produce keyed by user (co-partitioned): their workers may fence by partition epoch alone. */
+export const CO_PARTITIONED = { coPartitioned: true } as const;
+
 /**
  * 24 h windows over events at most 50 min old: nothing a test waits for can
  * change them, so `now` may differ; and every duplicate stays inside the 1 h

@@ -12,7 +12,7 @@ import { createWorker } from '../../src/consumers/worker.ts';
 import { privateRedis } from '../helpers/private-services.ts';
 import { testDynamo, testEnv, testKafka } from '../helpers/services.ts';
 import { waitFor } from '../helpers/wait.ts';
-import { ENGINE_OPTIONS, createScenario, produce, type Scenario } from '../helpers/worker-fixtures.ts';
+import { CO_PARTITIONED, ENGINE_OPTIONS, createScenario, produce, type Scenario } from '../helpers/worker-fixtures.ts';
 import { dynamoVectors, redisVectors } from './sync-fixtures.ts';
 
 function txFor(s: Scenario, userId: string, n: number, from: number) {
@@ -31,7 +31,7 @@ describe('recovery: the issue reproduction', () => {
     onTestFinished(() => redis.disconnect());
     const { client, table } = await testDynamo();
     const env = loadEnvConfig(testEnv({ REDIS_URL: server.endpoint, FEATURESTREAM_KEY_PREFIX: s.prefix, DYNAMODB_TABLE: table }));
-    const worker = createWorker({ registry: s.registry, env, groupId: s.groupId, metricsPort: false, sessionTimeoutMs: 6_000, ...ENGINE_OPTIONS });
+    const worker = createWorker({ registry: s.registry, env, groupId: s.groupId, metricsPort: false, sessionTimeoutMs: 6_000, ...ENGINE_OPTIONS, ...CO_PARTITIONED });
     onTestFinished(() => worker.stop());
     await worker.start();
 

@@ -11,7 +11,7 @@ import { bruteForceVectors, toHashVectors } from '../helpers/brute-reference.ts'
 import { referenceVectors } from '../helpers/reference.ts';
 import { testEnv, testKafka, testRedisClient } from '../helpers/services.ts';
 import { waitFor } from '../helpers/wait.ts';
-import { ENGINE_OPTIONS, caughtUp, createScenario, produce, randomEvents, readTopics, readVectors, rng } from '../helpers/worker-fixtures.ts';
+import { CO_PARTITIONED, ENGINE_OPTIONS, caughtUp, createScenario, produce, randomEvents, readTopics, readVectors, rng } from '../helpers/worker-fixtures.ts';
 
 async function counterValue(outcome: string, topic: string): Promise<number> {
   const metric = await workerMetrics.eventsApplied.get();
@@ -29,7 +29,7 @@ describe('worker exactness', () => {
 
     const env = loadEnvConfig(testEnv({ FEATURESTREAM_KEY_PREFIX: s.prefix }));
     const start = () => {
-      const w = createWorker({ registry: s.registry, env, groupId: s.groupId, metricsPort: false, sessionTimeoutMs: 6_000, ...ENGINE_OPTIONS });
+      const w = createWorker({ registry: s.registry, env, groupId: s.groupId, metricsPort: false, sessionTimeoutMs: 6_000, ...ENGINE_OPTIONS, ...CO_PARTITIONED });
       onTestFinished(() => w.stop());
       return w;
     };

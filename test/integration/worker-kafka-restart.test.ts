@@ -11,7 +11,7 @@ import { privateKafka } from '../helpers/private-services.ts';
 import { randomName } from '../helpers/names.ts';
 import { testEnv, testRedisClient } from '../helpers/services.ts';
 import { waitFor } from '../helpers/wait.ts';
-import { ENGINE_OPTIONS, caughtUp, committedTotal, createScenario, produceOverTime, readTopics, readVectors } from '../helpers/worker-fixtures.ts';
+import { CO_PARTITIONED, ENGINE_OPTIONS, caughtUp, committedTotal, createScenario, produceOverTime, readTopics, readVectors } from '../helpers/worker-fixtures.ts';
 
 describe('worker across a broker restart', () => {
   it('reconnects by itself and stays exact', async () => {
@@ -30,7 +30,7 @@ describe('worker across a broker restart', () => {
     const topics = [s.topics.tx, s.topics.logins];
     const seed = Date.now() % 100_000;
     const env = loadEnvConfig(testEnv({ KAFKA_BROKERS: broker.endpoint, FEATURESTREAM_KEY_PREFIX: s.prefix }));
-    const worker = createWorker({ registry: s.registry, env, groupId: s.groupId, metricsPort: false, sessionTimeoutMs: 6_000, ...ENGINE_OPTIONS });
+    const worker = createWorker({ registry: s.registry, env, groupId: s.groupId, metricsPort: false, sessionTimeoutMs: 6_000, ...ENGINE_OPTIONS, ...CO_PARTITIONED });
     onTestFinished(() => worker.stop());
     await worker.start();
 

@@ -11,7 +11,7 @@ import { referenceVectors } from '../helpers/reference.ts';
 import { privateRedis } from '../helpers/private-services.ts';
 import { testEnv, testKafka } from '../helpers/services.ts';
 import { waitFor } from '../helpers/wait.ts';
-import { ENGINE_OPTIONS, caughtUp, committedTotal, createScenario, produce, produceOverTime, randomEvents, readTopics, readVectors, rng } from '../helpers/worker-fixtures.ts';
+import { CO_PARTITIONED, ENGINE_OPTIONS, caughtUp, committedTotal, createScenario, produce, produceOverTime, randomEvents, readTopics, readVectors, rng } from '../helpers/worker-fixtures.ts';
 
 async function redisRetries(): Promise<number> {
   return (await workerMetrics.redisUnavailable.get()).values.reduce((a, v) => a + v.value, 0);
@@ -25,7 +25,7 @@ describe('worker during a Redis outage', () => {
     const topics = [s.topics.tx, s.topics.logins];
     const seed = Date.now() % 100_000;
     const env = loadEnvConfig(testEnv({ REDIS_URL: redisServer.endpoint, FEATURESTREAM_KEY_PREFIX: s.prefix }));
-    const worker = createWorker({ registry: s.registry, env, groupId: s.groupId, metricsPort: false, sessionTimeoutMs: 6_000, ...ENGINE_OPTIONS });
+    const worker = createWorker({ registry: s.registry, env, groupId: s.groupId, metricsPort: false, sessionTimeoutMs: 6_000, ...ENGINE_OPTIONS, ...CO_PARTITIONED });
     onTestFinished(() => worker.stop());
     await worker.start();
 

@@ -24,6 +24,7 @@ import { GroupMember } from '../group.ts';
 import { createKafka, type Admin } from '../kafka-client.ts';
 import { Materializer } from '../materializer.ts';
 import { PartitionLock } from '../partition-lock.ts';
+import { SOLE_OWNER } from '../partition-epoch.ts';
 import { TimerLoop } from '../timers.ts';
 import { WORKER_DEFAULTS } from '../worker.ts';
 import { ReplayFilter, relevanceHorizons } from './filter.ts';
@@ -164,8 +165,10 @@ export function createBackfill(options: BackfillOptions): Backfill {
         engine,
         keyspaceVersion: record.version,
         logger,
-        // Safe beside the live writers of N during the handover: a stale cached state loses the version CAS and is reloaded.
+        // Safe beside the live writers of N during the handover: a stale cached state loses the version CAS and is reloaded;
+        // a partition a live worker writes into N is theirs (its epoch is never taken over).
         stateCacheSize: o.stateCacheSize,
+        ownership: { ...SOLE_OWNER, yields: true },
         ...(sync ? { sync } : {}),
       });
       const lock = new PartitionLock();

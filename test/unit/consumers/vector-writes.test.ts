@@ -99,7 +99,7 @@ describe('Materializer changed-fields writes', () => {
   const registry = parseRegistry(registryInput({ tx: 'vw-tx', logins: 'vw-logins' }));
   const keys = new Keys({ prefix: 't:' });
   const now = Date.now();
-  const SCRIPT = 'fs_materialize_v4';
+  const SCRIPT = 'fs_materialize_v5';
   let offset = 0;
   const work = (topic: string, events: number, ageMs = 1_000): EntityWork => ({
     ref: { entityType: 'user', entityId: 'u1' },
@@ -115,12 +115,12 @@ describe('Materializer changed-fields writes', () => {
     let version = 10;
     const { client, sent } = fakeRedis((c: FakeCommand) => {
       if (c.name === 'hgetallBuffer') return [null, {}];
-      if (c.name === SCRIPT) return [null, [1, ++version]];
+      if (c.name === SCRIPT) return [null, [1, 1, ++version]];
       return [null, 1];
     });
     const materializer = new Materializer({ redis: client, keys, registry, engine: new WindowEngine(registry), keyspaceVersion: 1, logger: createLogger({ level: 'silent' }), stateCacheSize: 10 });
-    // The entity block of each script call: [vectors, expected, state TTL, refresh state TTL, state, offsets, groups].
-    const blocks = () => sent.flat().filter((c) => c.name === SCRIPT).map((c) => (unpack(c.args.at(-1) as Buffer) as Unpacked[])[1] as Unpacked[]);
+    // The entity block of each script call (after write time, epoch, fence TTL): [vectors, known version, state TTL, refresh state TTL, state, offsets, CAS, groups].
+    const blocks = () => sent.flat().filter((c) => c.name === SCRIPT).map((c) => (unpack(c.args.at(-1) as Buffer) as Unpacked[])[3] as Unpacked[]);
     return { materializer, blocks };
   };
 
@@ -131,10 +131,10 @@ describe('Materializer changed-fields writes', () => {
     await materializer.run([work('vw-tx', 1)], now + 10, hooks);
     const [first, second] = blocks();
     expect(first![3]).toBe('1');
-    expect((first![6] as Unpacked[][]).map((g) => g.slice(1, 3))).toEqual([['1', 'p']]);
+    expect((first![7] as Unpacked[][]).map((g) => g.slice(1, 3))).toEqual([['1', 'p']]);
     expect(second![1]).toBe('11');
     expect(second![3]).toBe('0');
-    expect((second![6] as Unpacked[][]).map((g) => g.slice(1, 3))).toEqual([['0', 'p']]);
+    expect((second![7] as Unpacked[][]).map((g) => g.slice(1, 3))).toEqual([['0', 'p']]);
   });
 
   it('writes nothing for a new entity whose events all expired', async () => {

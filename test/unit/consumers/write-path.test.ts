@@ -16,31 +16,42 @@ import { NodePipelines } from '../../../src/stores/node-pipelines.ts';
 import { registryInput } from '../../helpers/worker-fixtures.ts';
 import { fakeRedis, replyError, type FakeCommand } from './fake-redis.ts';
 
-const SCRIPT = 'fs_materialize_v4';
+const SCRIPT = 'fs_materialize_v5';
+const FENCE = () => ({ epoch: 100, ttlMs: 1_000, keyFor: () => 'fence' });
 
 function write(key: string): EntityWrite {
-  return { stateKey: `${key}:state`, expectedVersion: 0, stateTtlMs: 1_000, refreshStateTtl: true, state: new Uint8Array([1]), offsets: [['o:t:0', 3]], vectors: [] };
+  return { stateKey: `${key}:state`, knownVersion: 0, compare: true, stateTtlMs: 1_000, refreshStateTtl: true, state: new Uint8Array([1]), offsets: [['o:t:0', 3]], vectors: [] };
 }
 
 describe('materialize script writer', () => {
-  it('packs entities into one call and reads written / conflict / stale per entity', async () => {
-    const { client, sent } = fakeRedis(() => [null, [1, 1_796_000_000_000_001, 0, 7, -1, 9]]);
+  it('packs entities into one call behind the fence key and reads written / conflict per entity', async () => {
+    const { client, sent } = fakeRedis(() => [null, [1, 1, 1_796_000_000_000_001, 0, 7, 1, 1_796_000_000_000_003]]);
     const pipelines = new NodePipelines(client);
-    const outcomes = queueMaterialize(pipelines, 5, [write('a'), write('b'), write('c')]);
+    const outcomes = queueMaterialize(pipelines, FENCE, 5, [write('a'), write('b'), write('c')]);
     const replies = await pipelines.exec();
     expect(sent[0]!.map((c) => c.name)).toEqual([SCRIPT]);
-    expect(sent[0]![0]!.args.slice(0, 4)).toEqual([3, 'a:state', 'b:state', 'c:state']);
+    expect(sent[0]![0]!.args.slice(0, 5)).toEqual([4, 'fence', 'a:state', 'b:state', 'c:state']);
     expect(outcomes(replies)).toEqual([
       { status: 'written', version: 1_796_000_000_000_001 },
       { status: 'conflict', stored: 7 },
-      { status: 'stale', stored: 9 },
+      { status: 'written', version: 1_796_000_000_000_003 },
+    ]);
+  });
+
+  it('reads a refused call as fenced for each of its entities', async () => {
+    const { client } = fakeRedis(() => [null, [0, '1796000000000009']]);
+    const pipelines = new NodePipelines(client);
+    const outcomes = queueMaterialize(pipelines, FENCE, 5, [write('a'), write('b')]);
+    expect(outcomes(await pipelines.exec())).toEqual([
+      { status: 'fenced', stored: 1_796_000_000_000_009 },
+      { status: 'fenced', stored: 1_796_000_000_000_009 },
     ]);
   });
 
   it('reports a failed call for each of its entities, and says when an entity was alone', async () => {
     const { client } = fakeRedis(() => [replyError('ERR boom'), null]);
     const pipelines = new NodePipelines(client);
-    const outcomes = queueMaterialize(pipelines, 5, [write('a'), write('b'), write('c')], (i) => i === 2);
+    const outcomes = queueMaterialize(pipelines, FENCE, 5, [write('a'), write('b'), write('c')], (i) => i === 2);
     const result = outcomes(await pipelines.exec());
     expect(result.map((o) => (o.status === 'failed' ? o.alone : undefined))).toEqual([false, false, true]);
   });
@@ -87,7 +98,7 @@ describe('Materializer per-entity errors', () => {
   it('dead-letters the events of an entity whose state is undecodable and writes the others', async () => {
     const { client, sent } = fakeRedis((c) => {
       if (c.name === 'hgetallBuffer') return [null, c.args[0] === 't:user:bad:state' ? { s: Buffer.from('garbage'), _version: Buffer.from('3') } : {}];
-      if (c.name === SCRIPT) return [null, statesIn(c).flatMap(() => [1, 10])];
+      if (c.name === SCRIPT) return [null, [1, ...statesIn(c).flatMap(() => [1, 10])]];
       return [null, 1];
     });
     const letters: DeadLetter[] = [];
@@ -106,7 +117,7 @@ describe('Materializer per-entity errors', () => {
       if (c.name === SCRIPT) {
         const states = statesIn(c);
         if (states.includes('t:user:bad:state')) return [replyError('ERR Error running script: WRONGTYPE Operation against a key holding the wrong kind of value'), null];
-        return [null, states.flatMap(() => [1, 10])];
+        return [null, [1, ...states.flatMap(() => [1, 10])]];
       }
       return [null, 1];
     });
