@@ -141,6 +141,8 @@ async function workerRun(
     logger: createLogger({ level: 'warn' }),
     runSyncWorkers,
     waitReplicas,
+    // The bench's topics are keyed by user and co-partitioned: the epoch-only fence applies.
+    coPartitioned: true,
   });
   const base = await consumedTotal(s.txTopic);
   /** Drains `events` more (the backlog, or a second one once the worker is warm): rate from the first consumption to the last commit. */
@@ -228,7 +230,7 @@ async function processesRun(kafka: Kafka, processes: number): Promise<number> {
   writeFileSync(config, JSON.stringify({ ...defaultRegistryConfig, sources }));
   const groupId = `${s.prefix}-group`;
   const cli = process.env.BENCH_WORKER_DIST === '1' ? ['bin/featurestream.mjs'] : ['--import', 'tsx', 'src/cli/main.ts'];
-  const child = spawn(process.execPath, [...cli, 'worker', '--config', config, '--group', groupId, '--metrics-port', '0', '--no-sync-workers', '--processes', String(processes)], {
+  const child = spawn(process.execPath, [...cli, 'worker', '--config', config, '--group', groupId, '--metrics-port', '0', '--no-sync-workers', '--co-partitioned', '--processes', String(processes)], {
     env: { ...process.env, FEATURESTREAM_KEY_PREFIX: `${s.prefix}:`, LOG_LEVEL: 'warn', REDIS_CLUSTER_NODES: '' },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
@@ -302,6 +304,7 @@ async function freshnessRun(kafka: Kafka, rates: number[]): Promise<{ at: Map<nu
     metricsPort: false,
     logger: createLogger({ level: 'warn' }),
     runSyncWorkers: false,
+    coPartitioned: true,
   });
   await worker.start();
   while (!worker.ready()) await sleep(50);

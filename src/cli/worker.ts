@@ -49,6 +49,7 @@ export function register(program: Command): void {
     .option('--wait-timeout <ms>', 'how long one WAIT may take before the batch is retried', positiveInt, WORKER_DEFAULTS.waitTimeoutMs)
     .option('--no-dual-write', 'do not copy vectors to DynamoDB')
     .option('--no-sync-workers', 'enqueue DynamoDB sync jobs but leave them to `featurestream sync` processes')
+    .option('--co-partitioned', 'source topics are co-partitioned and keyed by entity id: fence writes by partition epoch alone (no per-entity _version read)')
     .option('--processes <n>', 'worker processes on this machine, all in the same group (one per core); a supervisor restarts any that dies', positiveInt, 1)
     .action(async (opts: {
       config?: string;
@@ -59,6 +60,7 @@ export function register(program: Command): void {
       waitTimeout: number;
       dualWrite: boolean;
       syncWorkers: boolean;
+      coPartitioned?: boolean;
       processes: number;
     }) => {
       const env = loadEnvConfig();
@@ -82,6 +84,7 @@ export function register(program: Command): void {
         waitTimeoutMs: opts.waitTimeout,
         dualWrite: opts.dualWrite,
         runSyncWorkers: opts.syncWorkers,
+        coPartitioned: opts.coPartitioned === true,
         logger,
       });
       stopOnSignals(logger, () => worker.stop());

@@ -2,8 +2,8 @@
  * Co-partitioned assigner: partition p of every subscribed topic goes to the
  * same member, so one worker sees all of an entity's events (sources share the
  * key and partition count) and owns its timers. Correctness never depends on it:
- * the per-entity fence and version CAS make any assignment safe; this one only
- * avoids write conflicts between workers.
+ * the partition epochs and (unless `coPartitioned`) the per-entity version CAS make
+ * any assignment safe; this one only avoids write conflicts between workers.
  */
 import { AssignerProtocol, type PartitionAssigner } from './kafka-client.ts';
 
