@@ -85,7 +85,8 @@ export async function startFeaturestream(keyPrefix: string, extraArgs: string[] 
   const url = `http://127.0.0.1:${port}`;
   return startProcess(process.execPath, [...serverNodeFlags(), '--import', 'tsx', 'src/cli/main.ts', 'serve', '--port', String(port), ...extraArgs], {
     cwd: ROOT,
-    env: { ...process.env, FEATURESTREAM_KEY_PREFIX: keyPrefix, LOG_LEVEL: 'warn' },
+    // The bench seeds REDIS_URL's node (Feast reads it too), so the server must not switch to a Cluster.
+    env: { ...process.env, REDIS_CLUSTER_NODES: '', FEATURESTREAM_KEY_PREFIX: keyPrefix, LOG_LEVEL: 'warn' },
     readyUrl: `${url}/readyz`,
     timeoutMs: 30_000,
     url,
