@@ -15,8 +15,9 @@
  * commits are refused by Kafka (older generation), so the new owner replays
  * those events over whatever it loaded.
  *
- * Correctness needs the co-partitioned layout (README, assigner.ts): all of an
- * entity's events come from one partition number.
+ * The epoch alone (`coPartitioned`) is exact only with co-partitioned sources
+ * (README, assigner.ts): all of an entity's events come from one partition
+ * number. Otherwise each write also compares the entity's `_version`.
  */
 import { FeaturestreamError } from '../errors.ts';
 import type { Keys } from '../stores/keys.ts';
