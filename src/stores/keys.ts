@@ -1,4 +1,4 @@
-import { crc16, SLOT_COUNT } from './slot.ts';
+import { keySlot, SLOT_COUNT } from './slot.ts';
 
 /**
  * The one place that builds Redis keys and DynamoDB keys. Nothing else formats
@@ -167,11 +167,9 @@ let slotTags: string[] | undefined;
 export function slotTag(slot: number): string {
   if (!slotTags) {
     const tags = new Array<string>(SLOT_COUNT);
-    const bytes = new Uint8Array(8);
     for (let i = 0, left = SLOT_COUNT; left > 0; i++) {
       const tag = i.toString(36);
-      for (let c = 0; c < tag.length; c++) bytes[c] = tag.charCodeAt(c);
-      const s = crc16(bytes.subarray(0, tag.length)) % SLOT_COUNT;
+      const s = keySlot(tag);
       if (tags[s] === undefined) {
         tags[s] = tag;
         left -= 1;

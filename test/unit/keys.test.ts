@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { Keys } from '../../src/stores/keys.ts';
+import { Keys, slotTag } from '../../src/stores/keys.ts';
+import { keySlot } from '../../src/stores/slot.ts';
 
 const u = { entityType: 'user', entityId: 'u12345' };
 
@@ -33,5 +34,13 @@ describe('Keys.parseVector', () => {
       expect(k.parseVector(k.vector(u, 'features', 2), 'user', 'features', 2)).toEqual(u);
       expect(k.parseVector(k.state(u, 2), 'user', 'features', 2)).toBeUndefined();
     }
+  });
+
+  it('puts each partition fence in the slot it names, for every slot', () => {
+    const k = new Keys({ prefix: 'p:' });
+    const wrong: number[] = [];
+    for (let slot = 0; slot < 16_384; slot++) if (keySlot(k.partitionFence(3, slot, 2)) !== slot) wrong.push(slot);
+    expect(wrong).toEqual([]);
+    expect(new Set(Array.from({ length: 16_384 }, (_, s) => slotTag(s))).size).toBe(16_384);
   });
 });
