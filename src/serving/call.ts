@@ -5,6 +5,7 @@
 import { EntityIdError } from '../errors.ts';
 import { entityIdOf, validateEntityId } from '../schemas/entity-id.ts';
 import type { RequestContext } from '../schemas/registry.ts';
+import { settleWithin } from './deadline.ts';
 import { defaultVector, emptyCounts, type StoredVector } from './decode.ts';
 import type { EntityPlan } from './plan.ts';
 import type { FeatureVector, VectorSource } from './types.ts';
@@ -111,22 +112,7 @@ export function resolveIds(keys: readonly string[] | undefined, input: readonly 
   return { ids: ids ?? (input as readonly string[]), rejected: rows };
 }
 
-/** Waits for every promise or until `at` (performance.now() time), whichever is first. */
+/** Waits for every promise or until `at` (performance.now() time), whichever is first (see settleWithin). */
 export function settleBy(waits: Array<Promise<void>>, at: number): Promise<void> {
-  const all = waits.length === 1 ? waits[0]! : Promise.all(waits).then(() => undefined);
-  const ms = at - performance.now();
-  if (ms <= 0) return Promise.resolve();
-  return new Promise((resolve) => {
-    const timer = setTimeout(resolve, ms);
-    all.then(
-      () => {
-        clearTimeout(timer);
-        resolve();
-      },
-      () => {
-        clearTimeout(timer);
-        resolve();
-      },
-    );
-  });
+  return settleWithin(waits.length === 1 ? waits[0]! : Promise.all(waits), at - performance.now());
 }

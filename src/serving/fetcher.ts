@@ -10,14 +10,13 @@
  * an error, or no answer within it. A fetch deadline that ends first stops the
  * wait, not the verdict, so a caller's short deadline never trips a breaker.
  */
-import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { Logger } from '../logger.ts';
 import type { Keys } from '../stores/keys.ts';
 import type { RedisClient } from '../stores/redis.ts';
 import type { BreakerSet } from './breaker.ts';
 import { withDeadline } from './deadline.ts';
-import { defaultVector, fromDynamo, fromRedis, type DefaultCounts, type StoredVector } from './decode.ts';
-import { batchGetItems } from './dynamo-batch.ts';
+import { defaultVector, fromRedis, type DefaultCounts, type StoredVector } from './decode.ts';
+import type { DynamoFallback } from './dynamo-fallback.ts';
 import type { ReaderMetrics } from './metrics.ts';
 import type { EntityPlan } from './plan.ts';
 import type { VectorLayout } from '../schemas/registry-input.ts';
@@ -31,7 +30,8 @@ export type ReadSource = 'auto' | 'redis' | 'dynamodb';
 
 export interface FetcherDeps {
   redis: RedisClient | undefined;
-  dynamo: { client: DynamoDBClient; table: string } | undefined;
+  /** The fallback store, behind its own limit and breaker. */
+  dynamo: DynamoFallback | undefined;
   keys: Keys;
   breakers: BreakerSet;
   metrics: ReaderMetrics;
@@ -99,7 +99,7 @@ export class StoreFetcher {
     } else if (fallback) {
       pending = req.ids.map((_, i) => i);
     }
-    if (pending.length > 0 && fallback) await this.readDynamo(req, pending, out);
+    if (pending.length > 0 && fallback) await this.deps.dynamo!.read(req, pending, out);
     return out;
   }
 
@@ -195,37 +195,5 @@ export class StoreFetcher {
       this.deps.logger.debug({ err, target: target.target }, 'read-packed script not usable; reading by pipeline');
     }
     await hmgetTarget(this.deps.redis!, keys, reads, target.positions, this.deps.pipelineChunkSize, replies);
-  }
-
-  private async readDynamo(req: FetchRequest, pending: number[], out: Array<StoredVector | undefined>): Promise<void> {
-    const { client, table } = this.deps.dynamo!;
-    const ref = { entityType: req.plan.entity, entityId: '' };
-    const pks = pending.map((i) => {
-      ref.entityId = req.ids[i]!;
-      return this.deps.keys.dynamoPk(ref, req.keyspaceVersion);
-    });
-    const budget = req.deadlineAt - performance.now();
-    if (budget <= 0) return;
-    const abort = new AbortController();
-    const timer = setTimeout(() => abort.abort(), budget);
-    try {
-      const result = await withDeadline(
-        batchGetItems(client, pks, { table, projection: req.plan.dynamoProjection, signal: abort.signal }),
-        budget,
-        'dynamodb batch read',
-      );
-      if (result.error !== undefined) this.deps.logger.debug({ err: result.error }, 'dynamodb batch read incomplete');
-      const nowMs = Date.now();
-      for (let j = 0; j < pending.length; j++) {
-        const pk = pks[j]!;
-        if (result.unresolved.has(pk)) continue;
-        out[pending[j]!] = fromDynamo(req.plan, result.items.get(pk), nowMs, req.counts) ?? defaultVector(req.plan, req.counts, 'missing');
-      }
-    } catch (err) {
-      this.deps.logger.debug({ err }, 'dynamodb batch read timed out');
-    } finally {
-      clearTimeout(timer);
-      abort.abort();
-    }
   }
 }

@@ -43,6 +43,8 @@ export interface ReaderMetrics {
   counts: ReaderCounts;
   defaulted: Counter<'reason'>;
   redisFailures: Counter<'reason'>;
+  /** DynamoDB fallback reads refused or failed (dynamo-fallback.ts). */
+  dynamoFailures: Counter<'reason'>;
   breakerState: Gauge<'target'>;
   /** On-demand values given their default because the compute function threw or returned a non-finite number. */
   onDemandErrors: Counter<'feature'>;
@@ -126,10 +128,18 @@ export function createReaderMetrics(registry: Registry): ReaderMetrics {
         registers,
       }),
     ),
+    dynamoFailures: once(registry, 'featurestream_reader_dynamodb_failures_total', () =>
+      new Counter({
+        name: 'featurestream_reader_dynamodb_failures_total',
+        help: 'DynamoDB fallback batch reads refused or failed, by reason: saturated (the in-flight limit was reached), circuit_open, timeout, error; their entities are served as defaults',
+        labelNames: ['reason'] as const,
+        registers,
+      }),
+    ),
     breakerState: once(registry, 'featurestream_reader_breaker_state', () =>
       new Gauge({
         name: 'featurestream_reader_breaker_state',
-        help: 'Circuit breaker state: 0 closed, 1 half-open, 2 open',
+        help: 'Circuit breaker state by target (redis, redis@host:port per Cluster master, dynamodb): 0 closed, 1 half-open, 2 open',
         labelNames: ['target'] as const,
         registers,
       }),

@@ -16,6 +16,7 @@ import { Keys, type KeyspaceOptions } from '../stores/keys.ts';
 import { createRedis, isCluster, type RedisClient } from '../stores/redis.ts';
 import { ActiveVersion } from './active-version.ts';
 import { BreakerSet, type BreakerOptions } from './breaker.ts';
+import { DynamoFallback } from './dynamo-fallback.ts';
 import { StoreFetcher } from './fetcher.ts';
 import { packedScript } from './packed-script.ts';
 import { BREAKER_STATE_VALUE, createReaderMetrics, type ReaderMetrics } from './metrics.ts';
@@ -41,8 +42,13 @@ export interface FeatureReaderOptions<C extends RegistryInput = RegistryInput> {
   registry: C | Registry;
   /** An ioredis client to use (not closed by the reader), settings for one, or false for none. */
   redis?: RedisClient | RedisSettings | false;
-  /** DynamoDB fallback: a client and/or table (default DYNAMODB_TABLE), or false for none. */
-  dynamodb?: { client?: DynamoDBClient; table?: string } | false;
+  /**
+   * DynamoDB fallback: a client and/or table (default DYNAMODB_TABLE), or false
+   * for none. `maxInFlight` (default 16) caps its batch reads outstanding: one
+   * more is refused at once and its entities served as defaults. It has its own
+   * breaker, with the `breaker` option's threshold and open time.
+   */
+  dynamodb?: { client?: DynamoDBClient; table?: string; maxInFlight?: number } | false;
   /** Environment the defaults come from; default process.env. */
   env?: NodeJS.ProcessEnv;
   /** Key layout; default prefix FEATURESTREAM_KEY_PREFIX, hash tags when Redis is a Cluster (as the worker writes). */
@@ -165,16 +171,25 @@ export function resolveReaderSetup<C extends RegistryInput>(o: FeatureReaderOpti
       ? o.keys
       : new Keys({ prefix: env.FEATURESTREAM_KEY_PREFIX, hashTags: redis !== undefined && isCluster(redis), ...o.keys });
 
-  let dynamo: { client: DynamoDBClient; table: string } | undefined;
+  const metrics = createReaderMetrics(o.metrics ?? processMetrics);
+  let dynamo: DynamoFallback | undefined;
   if (o.dynamodb !== false) {
     const given = o.dynamodb ?? {};
     // One attempt: a retry inside a 50 ms deadline only delays the defaults.
     const client = given.client ?? createDynamoClient(env, { maxAttempts: 1 });
     if (!given.client) closers.push(async () => client.destroy());
-    dynamo = { client, table: given.table ?? env.DYNAMODB_TABLE };
+    dynamo = new DynamoFallback({
+      client,
+      table: given.table ?? env.DYNAMODB_TABLE,
+      keys,
+      metrics,
+      logger,
+      maxInFlight: positive('dynamodb.maxInFlight', given.maxInFlight, 16),
+      breaker: o.breaker ?? {},
+    });
+    dynamo.warm();
   }
 
-  const metrics = createReaderMetrics(o.metrics ?? processMetrics);
   const breakers = new BreakerSet(o.breaker ?? {}, (target, state) => metrics.breakerState.set({ target }, BREAKER_STATE_VALUE[state]));
   const fetcher = new StoreFetcher({
     redis,

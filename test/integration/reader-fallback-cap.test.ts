@@ -1,0 +1,108 @@
+/**
+ * The DynamoDB fallback's own limit, against a redis-server this test owns,
+ * hung by SIGSTOP (the shared one is never touched), and the real DynamoDB
+ * endpoint (dynalite): a burst of calls that all fall back sends at most
+ * `maxInFlight` BatchGetItem requests at once; the calls beyond it get
+ * defaults at once, counted as `saturated`, and the admitted ones are answered
+ * from DynamoDB. The concurrency is counted on the wire by a middleware on
+ * the client (the reference), not by the reader.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
+import { Registry as MetricsRegistry } from 'prom-client';
+import { ownPid, stopProcess } from '../../scripts/services/process.ts';
+import { ensureRedis, redisProcess } from '../../scripts/services/redis.ts';
+import { createFeatureReader } from '../../src/index.ts';
+import { createDynamoClient } from '../../src/stores/dynamodb.ts';
+import { Keys } from '../../src/stores/keys.ts';
+import { randomName } from '../helpers/names.ts';
+import { freePort } from '../helpers/ports.ts';
+import { endpoints, testDynamo } from '../helpers/services.ts';
+import { waitFor } from '../helpers/wait.ts';
+import { metricValue, putDynamoUser, testConfig } from './reader-fixtures.ts';
+
+const MAX_IN_FLIGHT = 3;
+const CALLS = 24;
+
+const dir = mkdtempSync(join(tmpdir(), 'fs-reader-fallback-cap-'));
+let port = 0;
+const log = () => undefined;
+
+beforeAll(async () => {
+  port = await freePort();
+  await ensureRedis({ dir, port }, log);
+});
+
+afterAll(async () => {
+  const proc = redisProcess({ dir, port });
+  const pid = ownPid(proc);
+  if (pid !== undefined) process.kill(pid, 'SIGCONT');
+  await stopProcess(proc, 3_000);
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('DynamoDB fallback limit', () => {
+  it('a burst falling back from a hung Redis sends at most maxInFlight reads; the rest get defaults at once', async () => {
+    const { client: admin, table } = await testDynamo();
+    const keys = new Keys({ prefix: `${randomName('fs-fallback-cap')}:` });
+    const ids = Array.from({ length: CALLS }, (_, i) => `u${i}`);
+    for (const id of ids) await putDynamoUser(admin, table, keys, id, { tx_count_1h: 5 });
+
+    // The reader's own client, with BatchGetItem requests in flight counted on the way out.
+    const client = createDynamoClient({ DYNAMODB_ENDPOINT: endpoints().dynamodbEndpoint, AWS_REGION: 'us-east-1' }, { maxAttempts: 1 });
+    onTestFinished(() => client.destroy());
+    const wire = { inFlight: 0, max: 0, sent: 0 };
+    client.middlewareStack.add(
+      (next) => async (args) => {
+        wire.sent++;
+        wire.max = Math.max(wire.max, ++wire.inFlight);
+        try {
+          return await next(args);
+        } finally {
+          wire.inFlight--;
+        }
+      },
+      { step: 'initialize', name: 'countInFlight' },
+    );
+
+    const metrics = new MetricsRegistry();
+    const reader = createFeatureReader({
+      registry: testConfig,
+      redis: { url: `redis://127.0.0.1:${port}` },
+      dynamodb: { client, table, maxInFlight: MAX_IN_FLIGHT },
+      keys,
+      metrics,
+      cache: false,
+      // Room for dynalite on a busy machine: the admitted reads must answer, only the limit refuses.
+      deadlineMs: 2_000,
+      redisTimeoutMs: 100,
+    });
+    onTestFinished(() => reader.close());
+    expect(await reader.ready()).toBe(true);
+    // The keyspace version and layout are known before Redis hangs (nothing of Redis's is in this test's keyspace).
+    expect((await reader.get('user', 'absent')).source).toBe('default');
+    // The reader warms its DynamoDB client at creation: one read, done before the burst.
+    await waitFor('the warm-up read', () => wire.sent >= 1 && wire.inFlight === 0, { timeoutMs: 10_000, intervalMs: 10 });
+    wire.max = 0;
+
+    process.kill(ownPid(redisProcess({ dir, port }))!, 'SIGSTOP');
+    // Distinct ids per call: nothing coalesces, every call falls back on its own.
+    const started = performance.now();
+    const answers = await Promise.all(ids.map(async (id) => {
+      const [v] = await reader.getMany('user', [id]);
+      return { source: v!.source, tookMs: performance.now() - started };
+    }));
+    process.kill(ownPid(redisProcess({ dir, port }))!, 'SIGCONT');
+
+    expect(wire.max).toBeGreaterThan(0);
+    expect(wire.max).toBeLessThanOrEqual(MAX_IN_FLIGHT);
+    const fromDynamo = answers.filter((a) => a.source === 'dynamodb').length;
+    const defaults = answers.filter((a) => a.source === 'default').length;
+    expect(fromDynamo).toBeGreaterThan(0);
+    expect(fromDynamo).toBeLessThanOrEqual(MAX_IN_FLIGHT);
+    expect(defaults).toBe(CALLS - fromDynamo);
+    expect(await metricValue(metrics, 'featurestream_reader_dynamodb_failures_total', { reason: 'saturated' })).toBe(defaults);
+  });
+});
