@@ -128,6 +128,9 @@ export function checkContext(value: unknown): RequestContext | undefined {
   return Object.keys(value).length === 0 ? undefined : (value as RequestContext);
 }
 
+/** Least time ioredis gives a command before failing it itself. */
+const COMMAND_BACKSTOP_MS = 1_000;
+
 /** Time kept back from a deadline for assembling vectors after the stores answer. */
 export function marginFor(deadlineMs: number): number {
   return Math.min(4, deadlineMs / 10);
@@ -152,7 +155,9 @@ export function resolveReaderSetup<C extends RegistryInput>(o: FeatureReaderOpti
       {
         failFast: true,
         // A backstop that frees stuck commands; the fetcher's own timer (redisTimeoutMs) decides fallback.
-        commandTimeoutMs: deadlineMs,
+        // Well past the deadline: ioredis's timer runs before the loop reads the socket, so one at the
+        // deadline would fail a reply that arrived while the loop was busy (see deadline.ts).
+        commandTimeoutMs: Math.max(COMMAND_BACKSTOP_MS, deadlineMs * 4),
         redisOptions: { connectTimeout: 1_000, ...settings.redisOptions },
         ...(settings.clusterOptions ? { clusterOptions: settings.clusterOptions } : {}),
       },
