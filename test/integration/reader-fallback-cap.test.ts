@@ -89,19 +89,16 @@ describe('DynamoDB fallback limit', () => {
 
     process.kill(ownPid(redisProcess({ dir, port }))!, 'SIGSTOP');
     // Distinct ids per call: nothing coalesces, every call falls back on its own.
-    const started = performance.now();
-    const answers = await Promise.all(ids.map(async (id) => {
-      const [v] = await reader.getMany('user', [id]);
-      return { source: v!.source, tookMs: performance.now() - started };
-    }));
+    const answers = await Promise.all(ids.map(async (id) => (await reader.getMany('user', [id]))[0]!));
     process.kill(ownPid(redisProcess({ dir, port }))!, 'SIGCONT');
 
     expect(wire.max).toBeGreaterThan(0);
     expect(wire.max).toBeLessThanOrEqual(MAX_IN_FLIGHT);
     const fromDynamo = answers.filter((a) => a.source === 'dynamodb').length;
     const defaults = answers.filter((a) => a.source === 'default').length;
+    // A call whose Redis timeout comes after an admitted read ended is admitted in turn: more than the limit in all, never at once.
     expect(fromDynamo).toBeGreaterThan(0);
-    expect(fromDynamo).toBeLessThanOrEqual(MAX_IN_FLIGHT);
+    expect(defaults).toBeGreaterThan(0);
     expect(defaults).toBe(CALLS - fromDynamo);
     expect(await metricValue(metrics, 'featurestream_reader_dynamodb_failures_total', { reason: 'saturated' })).toBe(defaults);
   });
