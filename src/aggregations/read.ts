@@ -63,7 +63,7 @@ function mergedVariance(tiles: readonly number[], stride: number, a: number, b: 
 function recentOrder(r: RecentState, ttlMs: number, k: number, now: number): number[] {
   const { values, times } = r;
   const order: number[] = [];
-  for (let i = 0; i < values.length; i++) {
+  for (let i = 0; i < r.n; i++) {
     const t = times[i]!;
     if (t + ttlMs <= now) continue;
     let j = order.length;
@@ -244,14 +244,15 @@ export function evictState(plan: EntityPlan, state: EntityState, now: number, de
     if (r === undefined) continue;
     const { values, times } = r;
     let w = 0;
-    for (let i = 0; i < values.length; i++) {
+    for (let i = 0; i < r.n; i++) {
       if (times[i]! + p.maxTtlMs <= now) continue;
       values[w] = values[i]!;
       times[w] = times[i]!;
       w++;
     }
-    // Setting a length is a slow builtin call: only when something expired.
-    if (w < values.length) values.length = times.length = w;
+    // The freed capacity stays (filled, so no string outlives its entry).
+    for (let i = w; i < r.n; i++) values[i] = '';
+    r.n = w;
     if (w === 0) state.recents[p.index] = undefined;
   }
   for (const p of plan.lasts) {

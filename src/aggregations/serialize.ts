@@ -55,7 +55,7 @@ function stringTable(state: EntityState): StringTable {
   const table = new StringTable();
   for (const l of state.lasts) if (typeof l?.value === 'string') table.add(l.value);
   for (const d of state.distincts) if (d) table.addKeys(d.values);
-  for (const r of state.recents) if (r) for (const v of r.values) table.add(v);
+  for (const r of state.recents) if (r) for (let i = 0; i < r.n; i++) table.add(r.values[i]!);
   for (const f of state.firsts) if (f) for (const v of f.values) if (typeof v === 'string') table.add(v);
   for (const t of state.tops) if (t) for (const v of t.values.keys()) table.add(v);
   return table;
@@ -123,9 +123,9 @@ export function serializeState(plan: EntityPlan, state: EntityState): Uint8Array
   }
   for (const p of plan.recents) {
     const r = state.recents[p.index];
-    w.varint(r?.values.length ?? 0);
+    w.varint(r?.n ?? 0);
     if (r === undefined) continue;
-    for (let i = 0; i < r.values.length; i++) {
+    for (let i = 0; i < r.n; i++) {
       table.ref(w, r.values[i]!);
       w.varint(newest - r.times[i]!);
     }
@@ -298,7 +298,7 @@ export function deserializeState(plans: readonly EntityPlan[], bytes: Uint8Array
       times.push(time());
     }
     r.check(new Set(values).size === n, 'repeated last_k value');
-    state.recents[p.index] = { values, times };
+    state.recents[p.index] = { n, values, times };
   }
   for (const p of plan.lifetimes) {
     const present = r.varint();

@@ -43,8 +43,14 @@ export interface DistinctState {
   sweptTile: number;
 }
 
-/** last_k entries as parallel arrays (k is small): a value and its newest event time. */
+/**
+ * last_k entries as parallel arrays (k is small): a value and its newest
+ * event time. The first `n` entries are held; the arrays' length is their
+ * capacity, doubled up to k as values arrive (filled with '' and 0), so a
+ * new value rarely allocates and a quiet entity holds a short array.
+ */
 export interface RecentState {
+  n: number;
   values: string[];
   times: number[];
 }

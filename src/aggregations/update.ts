@@ -8,7 +8,7 @@ import { addToSum, decimals } from './numbers.ts';
 import { bucketOf } from './quantile.ts';
 import { currentTile, type DistinctPlan, type FirstPlan, type LastPlan, type LifetimePlan, type RecentPlan, type QuantilePlan, type SeriesPlan, type TopPlan } from './plan.ts';
 import { noteTile, sweepValues } from './tile-set.ts';
-import { SeriesState, type DistinctState, type EntityState, type LastValue, type TopState } from './state.ts';
+import { SeriesState, type DistinctState, type EntityState, type LastValue, type RecentState, type TopState } from './state.ts';
 
 export function finite(raw: unknown): number | undefined {
   // `+ 0` turns -0 into 0, so equal sums and maxima also look equal.
@@ -132,30 +132,46 @@ export function newer(t1: number, v1: string, t2: number, v2: string): boolean {
   return t1 > t2 || (t1 === t2 && v1 > v2);
 }
 
+/** Room for one more last_k entry: capacity doubled, at most k. */
+function growRecent(r: RecentState, k: number): void {
+  const capacity = Math.min(k, r.values.length * 2);
+  const values = new Array<string>(capacity).fill('');
+  const times = new Array<number>(capacity).fill(0);
+  for (let i = 0; i < r.n; i++) {
+    values[i] = r.values[i]!;
+    times[i] = r.times[i]!;
+  }
+  r.values = values;
+  r.times = times;
+}
+
 export function addRecent(state: EntityState, p: RecentPlan, fields: Record<string, unknown>, t: number, now: number): boolean {
   const value = keyValue(fields[p.field]);
   if (value === undefined || t + p.maxTtlMs <= now) return false;
   const r = state.recents[p.index];
   if (r === undefined) {
-    state.recents[p.index] = { values: [value], times: [t] };
+    state.recents[p.index] = { n: 1, values: [value], times: [t] };
     return true;
   }
-  const { values, times } = r;
+  const n = r.n;
   // Values are interned (intern.ts): a held value is usually the very same string.
-  const at = values.indexOf(value);
-  if (at >= 0) {
-    if (t > times[at]!) times[at] = t;
-    return true;
+  for (let i = 0; i < n; i++) {
+    if (r.values[i] === value) {
+      if (t > r.times[i]!) r.times[i] = t;
+      return true;
+    }
   }
-  if (values.length < p.k) {
-    // Exact-length copies (k is small): a push would reserve 16 or more spare slots.
-    r.values = values.concat(value);
-    r.times = times.concat(t);
+  if (n < p.k) {
+    if (n === r.values.length) growRecent(r, p.k);
+    r.values[n] = value;
+    r.times[n] = t;
+    r.n = n + 1;
     return true;
   }
   // Full: the new value replaces the oldest entry if it is newer.
+  const { values, times } = r;
   let oldest = 0;
-  for (let i = 1; i < values.length; i++) if (newer(times[oldest]!, values[oldest]!, times[i]!, values[i]!)) oldest = i;
+  for (let i = 1; i < n; i++) if (newer(times[oldest]!, values[oldest]!, times[i]!, values[i]!)) oldest = i;
   if (newer(t, value, times[oldest]!, values[oldest]!)) {
     values[oldest] = value;
     times[oldest] = t;
