@@ -14,11 +14,11 @@ import { firstList, newer, sweepDistinct, sweepTop, trimSeries } from './update.
 
 /** Element offsets [a, b) of the tiles in [lo, hi]. */
 function tileRange(s: SeriesState, lo: number, hi: number): [number, number] {
-  const { tiles, stride } = s;
+  const { tiles, stride, start } = s;
   let b = tiles.length;
-  while (b > 0 && tiles[b - stride]! > hi) b -= stride;
+  while (b > start && tiles[b - stride]! > hi) b -= stride;
   let a = b;
-  while (a > 0 && tiles[a - stride]! >= lo) a -= stride;
+  while (a > start && tiles[a - stride]! >= lo) a -= stride;
   return [a, b];
 }
 
@@ -165,7 +165,7 @@ export function outputChange(o: Output, state: EntityState, now: number): number
       at(s.lastTs + ttl);
       const T = o.slot.tileMs;
       const cur = currentTile(now, T);
-      for (let j = 0; j < s.tiles.length; j += s.stride) {
+      for (let j = s.start; j < s.tiles.length; j += s.stride) {
         const i = s.tiles[j]!;
         at((i > cur ? i : i + o.tiles) * T + 1);
       }
@@ -229,7 +229,7 @@ export function evictState(plan: EntityPlan, state: EntityState, now: number, de
     const lo = currentTile(now, p.tileMs) - p.spanTiles + 1;
     if (s === undefined) continue;
     trimSeries(s, lo);
-    if (s.tiles.length === 0 && s.lastTs + p.maxTtlMs <= now) state.series[p.index] = undefined;
+    if (s.empty && s.lastTs + p.maxTtlMs <= now) state.series[p.index] = undefined;
   }
   for (const p of plan.distincts) {
     const d = state.distincts[p.index];

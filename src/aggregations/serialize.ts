@@ -71,16 +71,18 @@ export function serializeState(plan: EntityPlan, state: EntityState): Uint8Array
   const table = stringTable(state);
   table.write(w);
   w.varint(state.dedup.length);
-  for (const { clock, hashes, arrivals } of state.dedup) {
-    w.varint(hashes.length);
+  for (const d of state.dedup) {
+    const n = d.size;
+    w.varint(n);
     // Without ids the clock decides nothing, so it is not kept.
-    if (hashes.length === 0) continue;
-    w.zigzag(clock!);
-    for (let i = 0; i < hashes.length; i++) {
-      const h = hashes[i]!;
+    if (n === 0) continue;
+    const clock = d.clock!;
+    w.zigzag(clock);
+    for (let i = 0; i < n; i++) {
+      const h = d.hashAt(i);
       w.u32(h % TWO_32);
       w.varint(Math.floor(h / TWO_32));
-      w.varint(clock! - arrivals[i]!);
+      w.varint(clock - d.arrivalAt(i));
     }
   }
   for (const p of plan.series) {
@@ -88,8 +90,8 @@ export function serializeState(plan: EntityPlan, state: EntityState): Uint8Array
     w.varint(s === undefined ? 0 : newest - s.lastTs + 1);
     if (s === undefined) continue;
     const a = s.tiles;
-    writeTiles(w, a, Math.floor(newest / p.tileMs), p.stride);
-    for (let j = 0; j < a.length; j += p.stride) {
+    writeTiles(w, a, Math.floor(newest / p.tileMs), p.stride, s.start);
+    for (let j = s.start; j < a.length; j += p.stride) {
       w.varint(a[j + 1]!);
       if (p.needSum) w.scaled(a[j + 2]!, a[j + 3]!);
       if (p.minAt >= 0) w.num(a[j + p.minAt]!);

@@ -30,7 +30,7 @@ export function keyValue(raw: unknown): string | undefined {
   return key;
 }
 
-/** Inserts a blank tile at element offset `at` without allocating beyond the array's own growth. */
+/** Inserts a blank tile at element offset `at` (s.start <= at <= length) without allocating beyond the array's own growth. */
 function insertTile(s: SeriesState, p: SeriesPlan, at: number, tile: number): void {
   const blank = p.blank;
   if (s.tiles.length === 0) {
@@ -53,12 +53,29 @@ function dropFront(a: number[], n: number): void {
   a.length -= n;
 }
 
-/** Drops tiles before `lo`. */
+/** Compaction waits for at least this many dropped tiles. */
+const COMPACT_MIN_TILES = 4;
+
+/**
+ * Drops tiles before `lo` by moving the start; the array is compacted (its
+ * dropped front removed) only when the dropped part is at least as long as
+ * the live one, so copying stays amortized O(1) per tile.
+ */
 export function trimSeries(s: SeriesState, lo: number): void {
   const a = s.tiles;
-  let j = 0;
+  let j = s.start;
   while (j < a.length && a[j]! < lo) j += s.stride;
-  if (j > 0) dropFront(a, j);
+  s.start = j;
+  if (j === a.length) {
+    // Nothing live: the array is released (a quiet series holds none).
+    if (j > 0) {
+      a.length = 0;
+      s.start = 0;
+    }
+  } else if (j >= COMPACT_MIN_TILES * s.stride && 2 * j >= a.length) {
+    dropFront(a, j);
+    s.start = 0;
+  }
 }
 
 /**
@@ -77,17 +94,17 @@ export function addToSeries(state: EntityState, p: SeriesPlan, v: number, d: num
   const w = p.stride;
   let a = s.tiles;
   let j = a.length - w;
-  if (j < 0 || a[j]! < tile) {
+  if (j < s.start || a[j]! < tile) {
     insertTile(s, p, (j += w), tile);
     a = s.tiles;
     // Trimming is amortized: tiles before `lo` are invisible to reads until then.
-    if (j > 2 * p.spanTiles * w && a[0]! < lo) {
+    if (j - s.start > 2 * p.spanTiles * w && a[s.start]! < lo) {
       trimSeries(s, lo);
       j = a.length - w;
     }
   } else if (a[j] !== tile) {
-    while (j >= 0 && a[j]! > tile) j -= w;
-    if (j < 0 || a[j] !== tile) {
+    while (j >= s.start && a[j]! > tile) j -= w;
+    if (j < s.start || a[j] !== tile) {
       insertTile(s, p, (j += w), tile);
       a = s.tiles;
     }
