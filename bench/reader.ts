@@ -9,7 +9,11 @@
  *   bare_packed  one ioredis pipeline of HGETs of the packed field, no decoding (the packed layout's floor)
  * for batches of 1, 10, 100 and 500 entities of the default registry, plus the
  * cost of an in-process cache hit. Both layouts are seeded under their own key
- * prefixes. Modes are interleaved per iteration so drift (GC, other load) hits all alike.
+ * prefixes. Modes are interleaved per iteration, in an order that rotates each
+ * iteration (no mode always runs after the garbage of the same other mode), so
+ * drift (GC, other load) hits all alike. The measured iterations are cut into
+ * ROUNDS consecutive rounds; the batch-100 ratios are also given per round
+ * (`*_rounds_min/median/max`): their spread says how far one run's ratio can be trusted.
  */
 import { loadavg } from 'node:os';
 import { Redis } from 'ioredis';
@@ -28,7 +32,21 @@ const MODES = ['reader', 'reader_pipeline', 'sequential', 'bare', 'bare_packed']
 type Mode = (typeof MODES)[number];
 
 function iterationsFor(batch: number): number {
-  return batch >= 500 ? 150 : batch >= 100 ? 300 : 600;
+  return batch >= 500 ? 200 : batch >= 100 ? 600 : 800;
+}
+
+const ROUNDS = 10;
+
+/** The ratio of two modes' p50 in each round of consecutive iterations (samples are in iteration order). */
+function roundRatios(num: number[], den: number[]): { min: number; median: number; max: number } {
+  const size = Math.floor(num.length / ROUNDS);
+  const ratios: number[] = [];
+  for (let r = 0; r < ROUNDS; r++) {
+    const p50 = (xs: number[]) => percentile(xs.slice(r * size, (r + 1) * size).sort((a, b) => a - b), 50);
+    ratios.push(p50(num) / p50(den));
+  }
+  ratios.sort((a, b) => a - b);
+  return { min: round(ratios[0]!, 3), median: round(percentile(ratios, 50), 3), max: round(ratios.at(-1)!, 3) };
 }
 
 function percentile(sorted: number[], p: number): number {
@@ -86,14 +104,27 @@ export default async function run(): Promise<{ metrics: Record<string, number | 
       const samples: Record<Mode, number[]> = { reader: [], reader_pipeline: [], sequential: [], bare: [], bare_packed: [] };
       const iterations = iterationsFor(batch);
       for (let i = -Math.ceil(iterations / 10); i < iterations; i++) {
-        for (const mode of MODES) {
+        for (let m = 0; m < MODES.length; m++) {
+          const mode = MODES[(m + Math.max(0, i)) % MODES.length]!;
           const started = performance.now();
           await calls[mode](batch);
           if (i >= 0) samples[mode].push(performance.now() - started);
         }
       }
+      if (batch === 100) {
+        for (const [name, num, den] of [
+          ['batch100_p50_vs_bare', 'reader', 'bare'],
+          ['batch100_p50_vs_bare_packed', 'reader', 'bare_packed'],
+          ['batch100_p50_script_vs_pipeline_path', 'reader', 'reader_pipeline'],
+        ] as const) {
+          const spread = roundRatios(samples[num], samples[den]);
+          metrics[`${name}_rounds_min`] = spread.min;
+          metrics[`${name}_rounds_median`] = spread.median;
+          metrics[`${name}_rounds_max`] = spread.max;
+        }
+      }
       for (const mode of MODES) {
-        const sorted = samples[mode].sort((a, b) => a - b);
+        const sorted = [...samples[mode]].sort((a, b) => a - b);
         const p50 = percentile(sorted, 50) * 1_000;
         const p99 = percentile(sorted, 99) * 1_000;
         metrics[`${mode}_batch${batch}_p50_us`] = round(p50);

@@ -33,6 +33,7 @@
  *   events_per_sec_4p_warm, redis_cmds_per_entity_4p_warm: a second backlog of the same
  *     users drained by the same worker after the 4-partition case (states cached)
  * BENCH_WORKER_CASES=1p,4p,raw,warm,sync,cli,cluster,freshness runs a subset (default: all).
+ * BENCH_WORKER_CHECKPOINT_MS=<ms> runs the workers write-behind (checkpoints.ts) at that interval.
  * The other cases keep dual-write on (one sync job enqueued per batch) but run no
  * sync workers: their cost is DynamoDB's, measured by bench/sync.ts, and in-process
  * they share the worker's CPU. The default registry is used (11 features incl.
@@ -72,6 +73,8 @@ const FRESHNESS_RATE = 5_000;
 const FRESHNESS_HIGH_RATE = 10_000;
 const FRESHNESS_SECONDS = 10;
 const FRESHNESS_WARMUP_SECONDS = 3;
+/** Write-behind checkpoint interval of the benched workers (checkpoints.ts); 0 = the worker's default. */
+const CHECKPOINT_MS = process.env.BENCH_WORKER_CHECKPOINT_MS === undefined ? undefined : Number(process.env.BENCH_WORKER_CHECKPOINT_MS);
 
 const loaded = loadEnvConfig();
 // Single-node cases never see the cluster; the cluster cases use REDIS_CLUSTER_NODES when set.
@@ -143,6 +146,7 @@ async function workerRun(
     waitReplicas,
     // The bench's topics are keyed by user and co-partitioned: the epoch-only fence applies.
     coPartitioned: true,
+    checkpointIntervalMs: CHECKPOINT_MS,
   });
   const base = await consumedTotal(s.txTopic);
   /** Drains `events` more (the backlog, or a second one once the worker is warm): rate from the first consumption to the last commit. */

@@ -1,7 +1,7 @@
 /**
  * De-duplication memory of one entity, in arrival time: a 52-bit hash of
- * (source, event id) and the arrival time of the copy that counted, as
- * parallel number arrays in insertion order plus, once large, an
+ * (source, event id) and the arrival time of the copy that counted, side by
+ * side in one number array in insertion order plus, once large, an
  * open-addressing index keyed by the hash. No id strings are kept, so the
  * memory is ~16 bytes in RAM (~11 serialized) per id that arrived within one
  * horizon of the entity's newest arrival.
@@ -93,10 +93,14 @@ export class DedupMemory {
     Object.freeze(DedupMemory.UNUSED);
   }
 
-  /** The hashes held, in the order they counted (serialize.ts writes them so). */
-  hashes: number[] = NONE;
-  /** Arrival time of the copy that counted, per hash. */
-  arrivals: number[] = NONE;
+  /**
+   * Per id in the order it counted (serialize.ts writes them so): its hash
+   * at 2i and the arrival of the copy that counted at 2i + 1, side by side
+   * so that a probe reads one place. The first `size` pairs are held; the
+   * array's length is its capacity, doubled as ids arrive.
+   */
+  private entries: number[] = NONE;
+  private n = 0;
   /** Newest arrival of any event of the entity: the horizon is measured back from it. */
   clock: number | undefined;
   /** Position + 1 of each hash, by its low bits; 0 = empty. */
@@ -107,16 +111,30 @@ export class DedupMemory {
   private oldest = Infinity;
 
   get size(): number {
-    return this.hashes.length;
+    return this.n;
   }
 
+  /** Hash of the i-th id held (i < size), in the order they counted. */
+  hashAt(i: number): number {
+    return this.entries[2 * i]!;
+  }
+
+  /** Arrival of the copy of the i-th id that counted. */
+  arrivalAt(i: number): number {
+    return this.entries[2 * i + 1]!;
+  }
+
+  /** Position of hash `h`, or -1. */
   private find(h: number): number {
-    const { hashes, index } = this;
-    if (index === undefined) return hashes.indexOf(h);
+    const { entries, index } = this;
+    if (index === undefined) {
+      for (let j = 0, end = 2 * this.n; j < end; j += 2) if (entries[j] === h) return j >> 1;
+      return -1;
+    }
     const mask = index.length - 1;
     for (let k = h & mask; ; k = (k + 1) & mask) {
       const p = index[k]! - 1;
-      if (p < 0 || hashes[p] === h) return p;
+      if (p < 0 || entries[2 * p] === h) return p;
     }
   }
 
@@ -132,11 +150,11 @@ export class DedupMemory {
   repeated(h: number, arrival: number, horizonMs: number): boolean {
     const from = this.clock! - horizonMs;
     const i = this.find(h);
-    if (i >= 0 && this.arrivals[i]! > from) return true;
+    if (i >= 0 && this.entries[2 * i + 1]! > from) return true;
     if (arrival <= from) return false;
-    if (i >= 0) this.arrivals[i] = arrival;
+    if (i >= 0) this.entries[2 * i + 1] = arrival;
     else this.append(h, arrival);
-    if (this.hashes.length > this.pruneAt) this.prune(horizonMs);
+    if (this.n > this.pruneAt) this.prune(horizonMs);
     return false;
   }
 
@@ -149,15 +167,20 @@ export class DedupMemory {
 
   private append(h: number, arrival: number): void {
     if (arrival < this.oldest) this.oldest = arrival;
-    if (this.hashes === NONE) {
-      this.hashes = [];
-      this.arrivals = [];
-    }
-    this.hashes.push(h);
-    this.arrivals.push(arrival);
-    const n = this.hashes.length;
+    if (2 * this.n === this.entries.length) this.grow();
+    const at = 2 * this.n;
+    this.entries[at] = h;
+    this.entries[at + 1] = arrival;
+    const n = ++this.n;
     if (this.index !== undefined && n * 2 <= this.index.length) this.place(h, n);
     else if (n > SCAN_MAX) this.reindex();
+  }
+
+  /** Doubles the capacity (one pair at first: most entities hold an id or two). */
+  private grow(): void {
+    const entries = new Array<number>(Math.max(2, 2 * this.entries.length)).fill(0);
+    for (let j = 0; j < 2 * this.n; j++) entries[j] = this.entries[j]!;
+    this.entries = entries;
   }
 
   private place(h: number, position: number): void {
@@ -170,7 +193,7 @@ export class DedupMemory {
 
   /** An index at most half full until the next prune; none while a scan is cheaper. */
   private reindex(): void {
-    const n = this.hashes.length;
+    const n = this.n;
     if (n <= SCAN_MAX) {
       this.index = undefined;
       return;
@@ -179,31 +202,33 @@ export class DedupMemory {
     while (capacity < Math.max(n, this.pruneAt) * 2) capacity *= 2;
     if (this.index?.length === capacity) this.index.fill(0);
     else this.index = new Int32Array(capacity);
-    for (let i = 0; i < n; i++) this.place(this.hashes[i]!, i + 1);
+    for (let i = 0; i < n; i++) this.place(this.entries[2 * i]!, i + 1);
   }
 
   /** Forgets ids that counted a horizon or more before the clock, keeping the order of the rest. */
   prune(horizonMs: number): void {
     if (this.clock === undefined) return;
     const from = this.clock - horizonMs;
-    const { hashes, arrivals } = this;
+    const { entries, n } = this;
     if (this.oldest > from) {
-      this.pruneAt = Math.max(PRUNE_MIN, hashes.length * 2);
+      this.pruneAt = Math.max(PRUNE_MIN, n * 2);
       return;
     }
     let w = 0;
     let oldest = Infinity;
-    for (let i = 0; i < hashes.length; i++) {
-      const a = arrivals[i]!;
+    for (let j = 0; j < 2 * n; j += 2) {
+      const a = entries[j + 1]!;
       if (a <= from) continue;
       if (a < oldest) oldest = a;
-      hashes[w] = hashes[i]!;
-      arrivals[w++] = a;
+      entries[w++] = entries[j]!;
+      entries[w++] = a;
     }
     this.oldest = oldest;
-    const dropped = w < hashes.length;
-    hashes.length = arrivals.length = w;
-    this.pruneAt = Math.max(PRUNE_MIN, w * 2);
+    const dropped = w < 2 * n;
+    this.n = w / 2;
+    // The array keeps its capacity: an entity that had many ids in one horizon likely has as many in the next.
+    if (this.n === 0 && entries.length > 2) this.entries = NONE;
+    this.pruneAt = Math.max(PRUNE_MIN, this.n * 2);
     if (dropped) this.reindex();
   }
 }

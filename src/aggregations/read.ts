@@ -14,11 +14,11 @@ import { firstList, newer, sweepDistinct, sweepTop, trimSeries } from './update.
 
 /** Element offsets [a, b) of the tiles in [lo, hi]. */
 function tileRange(s: SeriesState, lo: number, hi: number): [number, number] {
-  const { tiles, stride } = s;
+  const { tiles, stride, start } = s;
   let b = tiles.length;
-  while (b > 0 && tiles[b - stride]! > hi) b -= stride;
+  while (b > start && tiles[b - stride]! > hi) b -= stride;
   let a = b;
-  while (a > 0 && tiles[a - stride]! >= lo) a -= stride;
+  while (a > start && tiles[a - stride]! >= lo) a -= stride;
   return [a, b];
 }
 
@@ -63,7 +63,7 @@ function mergedVariance(tiles: readonly number[], stride: number, a: number, b: 
 function recentOrder(r: RecentState, ttlMs: number, k: number, now: number): number[] {
   const { values, times } = r;
   const order: number[] = [];
-  for (let i = 0; i < values.length; i++) {
+  for (let i = 0; i < r.n; i++) {
     const t = times[i]!;
     if (t + ttlMs <= now) continue;
     let j = order.length;
@@ -165,7 +165,7 @@ export function outputChange(o: Output, state: EntityState, now: number): number
       at(s.lastTs + ttl);
       const T = o.slot.tileMs;
       const cur = currentTile(now, T);
-      for (let j = 0; j < s.tiles.length; j += s.stride) {
+      for (let j = s.start; j < s.tiles.length; j += s.stride) {
         const i = s.tiles[j]!;
         at((i > cur ? i : i + o.tiles) * T + 1);
       }
@@ -229,7 +229,7 @@ export function evictState(plan: EntityPlan, state: EntityState, now: number, de
     const lo = currentTile(now, p.tileMs) - p.spanTiles + 1;
     if (s === undefined) continue;
     trimSeries(s, lo);
-    if (s.tiles.length === 0 && s.lastTs + p.maxTtlMs <= now) state.series[p.index] = undefined;
+    if (s.empty && s.lastTs + p.maxTtlMs <= now) state.series[p.index] = undefined;
   }
   for (const p of plan.distincts) {
     const d = state.distincts[p.index];
@@ -244,14 +244,15 @@ export function evictState(plan: EntityPlan, state: EntityState, now: number, de
     if (r === undefined) continue;
     const { values, times } = r;
     let w = 0;
-    for (let i = 0; i < values.length; i++) {
+    for (let i = 0; i < r.n; i++) {
       if (times[i]! + p.maxTtlMs <= now) continue;
       values[w] = values[i]!;
       times[w] = times[i]!;
       w++;
     }
-    // Setting a length is a slow builtin call: only when something expired.
-    if (w < values.length) values.length = times.length = w;
+    // The freed capacity stays (filled, so no string outlives its entry).
+    for (let i = w; i < r.n; i++) values[i] = '';
+    r.n = w;
     if (w === 0) state.recents[p.index] = undefined;
   }
   for (const p of plan.lasts) {

@@ -55,7 +55,7 @@ function stringTable(state: EntityState): StringTable {
   const table = new StringTable();
   for (const l of state.lasts) if (typeof l?.value === 'string') table.add(l.value);
   for (const d of state.distincts) if (d) table.addKeys(d.values);
-  for (const r of state.recents) if (r) for (const v of r.values) table.add(v);
+  for (const r of state.recents) if (r) for (let i = 0; i < r.n; i++) table.add(r.values[i]!);
   for (const f of state.firsts) if (f) for (const v of f.values) if (typeof v === 'string') table.add(v);
   for (const t of state.tops) if (t) for (const v of t.values.keys()) table.add(v);
   return table;
@@ -71,16 +71,18 @@ export function serializeState(plan: EntityPlan, state: EntityState): Uint8Array
   const table = stringTable(state);
   table.write(w);
   w.varint(state.dedup.length);
-  for (const { clock, hashes, arrivals } of state.dedup) {
-    w.varint(hashes.length);
+  for (const d of state.dedup) {
+    const n = d.size;
+    w.varint(n);
     // Without ids the clock decides nothing, so it is not kept.
-    if (hashes.length === 0) continue;
-    w.zigzag(clock!);
-    for (let i = 0; i < hashes.length; i++) {
-      const h = hashes[i]!;
+    if (n === 0) continue;
+    const clock = d.clock!;
+    w.zigzag(clock);
+    for (let i = 0; i < n; i++) {
+      const h = d.hashAt(i);
       w.u32(h % TWO_32);
       w.varint(Math.floor(h / TWO_32));
-      w.varint(clock! - arrivals[i]!);
+      w.varint(clock - d.arrivalAt(i));
     }
   }
   for (const p of plan.series) {
@@ -88,8 +90,8 @@ export function serializeState(plan: EntityPlan, state: EntityState): Uint8Array
     w.varint(s === undefined ? 0 : newest - s.lastTs + 1);
     if (s === undefined) continue;
     const a = s.tiles;
-    writeTiles(w, a, Math.floor(newest / p.tileMs), p.stride);
-    for (let j = 0; j < a.length; j += p.stride) {
+    writeTiles(w, a, Math.floor(newest / p.tileMs), p.stride, s.start);
+    for (let j = s.start; j < a.length; j += p.stride) {
       w.varint(a[j + 1]!);
       if (p.needSum) w.scaled(a[j + 2]!, a[j + 3]!);
       if (p.minAt >= 0) w.num(a[j + p.minAt]!);
@@ -123,9 +125,9 @@ export function serializeState(plan: EntityPlan, state: EntityState): Uint8Array
   }
   for (const p of plan.recents) {
     const r = state.recents[p.index];
-    w.varint(r?.values.length ?? 0);
+    w.varint(r?.n ?? 0);
     if (r === undefined) continue;
-    for (let i = 0; i < r.values.length; i++) {
+    for (let i = 0; i < r.n; i++) {
       table.ref(w, r.values[i]!);
       w.varint(newest - r.times[i]!);
     }
@@ -298,7 +300,7 @@ export function deserializeState(plans: readonly EntityPlan[], bytes: Uint8Array
       times.push(time());
     }
     r.check(new Set(values).size === n, 'repeated last_k value');
-    state.recents[p.index] = { values, times };
+    state.recents[p.index] = { n, values, times };
   }
   for (const p of plan.lifetimes) {
     const present = r.varint();

@@ -7,6 +7,10 @@ import type { Tiles } from './tile-set.ts';
  * Sparse tiles of one series, sorted by tile index, interleaved in one array
  * (fewer objects to allocate and to chase per event): per tile its index,
  * count, then sum units and scale, min, max as the plan needs (`stride`).
+ * The live tiles start at element `start`: dropping expired tiles moves it,
+ * and the array is compacted only once most of it is dropped, so a series
+ * that gains a tile and loses one on every write neither copies nor shrinks
+ * and regrows its array each time (update.ts trimSeries).
  */
 export class SeriesState {
   constructor(
@@ -14,12 +18,18 @@ export class SeriesState {
     public lastTs: number,
     readonly stride: number,
     public tiles: number[] = [],
+    public start = 0,
   ) {}
+
+  /** Whether no tile is live. */
+  get empty(): boolean {
+    return this.start === this.tiles.length;
+  }
 
   /** Tile indices, ascending (for inspection: the engine reads `tiles`). */
   get idx(): number[] {
     const out: number[] = [];
-    for (let j = 0; j < this.tiles.length; j += this.stride) out.push(this.tiles[j]!);
+    for (let j = this.start; j < this.tiles.length; j += this.stride) out.push(this.tiles[j]!);
     return out;
   }
 }
@@ -43,8 +53,14 @@ export interface DistinctState {
   sweptTile: number;
 }
 
-/** last_k entries as parallel arrays (k is small): a value and its newest event time. */
+/**
+ * last_k entries as parallel arrays (k is small): a value and its newest
+ * event time. The first `n` entries are held; the arrays' length is their
+ * capacity, doubled up to k as values arrive (filled with '' and 0), so a
+ * new value rarely allocates and a quiet entity holds a short array.
+ */
 export interface RecentState {
+  n: number;
   values: string[];
   times: number[];
 }

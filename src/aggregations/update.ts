@@ -8,7 +8,7 @@ import { addToSum, decimals } from './numbers.ts';
 import { bucketOf } from './quantile.ts';
 import { currentTile, type DistinctPlan, type FirstPlan, type LastPlan, type LifetimePlan, type RecentPlan, type QuantilePlan, type SeriesPlan, type TopPlan } from './plan.ts';
 import { noteTile, sweepValues } from './tile-set.ts';
-import { SeriesState, type DistinctState, type EntityState, type LastValue, type TopState } from './state.ts';
+import { SeriesState, type DistinctState, type EntityState, type LastValue, type RecentState, type TopState } from './state.ts';
 
 export function finite(raw: unknown): number | undefined {
   // `+ 0` turns -0 into 0, so equal sums and maxima also look equal.
@@ -30,7 +30,7 @@ export function keyValue(raw: unknown): string | undefined {
   return key;
 }
 
-/** Inserts a blank tile at element offset `at` without allocating beyond the array's own growth. */
+/** Inserts a blank tile at element offset `at` (s.start <= at <= length) without allocating beyond the array's own growth. */
 function insertTile(s: SeriesState, p: SeriesPlan, at: number, tile: number): void {
   const blank = p.blank;
   if (s.tiles.length === 0) {
@@ -53,12 +53,29 @@ function dropFront(a: number[], n: number): void {
   a.length -= n;
 }
 
-/** Drops tiles before `lo`. */
+/** Compaction waits for at least this many dropped tiles. */
+const COMPACT_MIN_TILES = 4;
+
+/**
+ * Drops tiles before `lo` by moving the start; the array is compacted (its
+ * dropped front removed) only when the dropped part is at least as long as
+ * the live one, so copying stays amortized O(1) per tile.
+ */
 export function trimSeries(s: SeriesState, lo: number): void {
   const a = s.tiles;
-  let j = 0;
+  let j = s.start;
   while (j < a.length && a[j]! < lo) j += s.stride;
-  if (j > 0) dropFront(a, j);
+  s.start = j;
+  if (j === a.length) {
+    // Nothing live: the array is released (a quiet series holds none).
+    if (j > 0) {
+      a.length = 0;
+      s.start = 0;
+    }
+  } else if (j >= COMPACT_MIN_TILES * s.stride && 2 * j >= a.length) {
+    dropFront(a, j);
+    s.start = 0;
+  }
 }
 
 /**
@@ -77,17 +94,17 @@ export function addToSeries(state: EntityState, p: SeriesPlan, v: number, d: num
   const w = p.stride;
   let a = s.tiles;
   let j = a.length - w;
-  if (j < 0 || a[j]! < tile) {
+  if (j < s.start || a[j]! < tile) {
     insertTile(s, p, (j += w), tile);
     a = s.tiles;
     // Trimming is amortized: tiles before `lo` are invisible to reads until then.
-    if (j > 2 * p.spanTiles * w && a[0]! < lo) {
+    if (j - s.start > 2 * p.spanTiles * w && a[s.start]! < lo) {
       trimSeries(s, lo);
       j = a.length - w;
     }
   } else if (a[j] !== tile) {
-    while (j >= 0 && a[j]! > tile) j -= w;
-    if (j < 0 || a[j] !== tile) {
+    while (j >= s.start && a[j]! > tile) j -= w;
+    if (j < s.start || a[j] !== tile) {
       insertTile(s, p, (j += w), tile);
       a = s.tiles;
     }
@@ -132,30 +149,46 @@ export function newer(t1: number, v1: string, t2: number, v2: string): boolean {
   return t1 > t2 || (t1 === t2 && v1 > v2);
 }
 
+/** Room for one more last_k entry: capacity doubled, at most k. */
+function growRecent(r: RecentState, k: number): void {
+  const capacity = Math.min(k, r.values.length * 2);
+  const values = new Array<string>(capacity).fill('');
+  const times = new Array<number>(capacity).fill(0);
+  for (let i = 0; i < r.n; i++) {
+    values[i] = r.values[i]!;
+    times[i] = r.times[i]!;
+  }
+  r.values = values;
+  r.times = times;
+}
+
 export function addRecent(state: EntityState, p: RecentPlan, fields: Record<string, unknown>, t: number, now: number): boolean {
   const value = keyValue(fields[p.field]);
   if (value === undefined || t + p.maxTtlMs <= now) return false;
   const r = state.recents[p.index];
   if (r === undefined) {
-    state.recents[p.index] = { values: [value], times: [t] };
+    state.recents[p.index] = { n: 1, values: [value], times: [t] };
     return true;
   }
-  const { values, times } = r;
+  const n = r.n;
   // Values are interned (intern.ts): a held value is usually the very same string.
-  const at = values.indexOf(value);
-  if (at >= 0) {
-    if (t > times[at]!) times[at] = t;
-    return true;
+  for (let i = 0; i < n; i++) {
+    if (r.values[i] === value) {
+      if (t > r.times[i]!) r.times[i] = t;
+      return true;
+    }
   }
-  if (values.length < p.k) {
-    // Exact-length copies (k is small): a push would reserve 16 or more spare slots.
-    r.values = values.concat(value);
-    r.times = times.concat(t);
+  if (n < p.k) {
+    if (n === r.values.length) growRecent(r, p.k);
+    r.values[n] = value;
+    r.times[n] = t;
+    r.n = n + 1;
     return true;
   }
   // Full: the new value replaces the oldest entry if it is newer.
+  const { values, times } = r;
   let oldest = 0;
-  for (let i = 1; i < values.length; i++) if (newer(times[oldest]!, values[oldest]!, times[i]!, values[i]!)) oldest = i;
+  for (let i = 1; i < n; i++) if (newer(times[oldest]!, values[oldest]!, times[i]!, values[i]!)) oldest = i;
   if (newer(t, value, times[oldest]!, values[oldest]!)) {
     values[oldest] = value;
     times[oldest] = t;

@@ -25,6 +25,12 @@ function positiveInt(value: string): number {
   return n;
 }
 
+function nonNegativeInt(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0) throw new ConfigError(`${value}: expected an integer >= 0`);
+  return n;
+}
+
 function replicas(value: string): WaitReplicas {
   if (value === 'auto') return 'auto';
   const n = Number(value);
@@ -50,6 +56,13 @@ export function register(program: Command): void {
     .option('--no-dual-write', 'do not copy vectors to DynamoDB')
     .option('--no-sync-workers', 'enqueue DynamoDB sync jobs but leave them to `featurestream sync` processes')
     .option('--co-partitioned', 'source topics are co-partitioned and keyed by entity id: fence writes by partition epoch alone (no per-entity _version read)')
+    .option(
+      '--checkpoint-interval <ms>',
+      'write-behind: batches write vectors only, states are checkpointed this often and offsets commit after each checkpoint (needs --co-partitioned); 0 = every batch writes its states and commits',
+      nonNegativeInt,
+      WORKER_DEFAULTS.checkpointIntervalMs,
+    )
+    .option('--checkpoint-events <n>', 'write-behind: also checkpoint a partition once its batches carried this many events', positiveInt, WORKER_DEFAULTS.checkpointEvents)
     .option('--processes <n>', 'worker processes on this machine, all in the same group (one per core); a supervisor restarts any that dies', positiveInt, 1)
     .action(async (opts: {
       config?: string;
@@ -61,8 +74,11 @@ export function register(program: Command): void {
       dualWrite: boolean;
       syncWorkers: boolean;
       coPartitioned?: boolean;
+      checkpointInterval: number;
+      checkpointEvents: number;
       processes: number;
     }) => {
+      if (opts.checkpointInterval > 0 && opts.coPartitioned !== true) throw new ConfigError('--checkpoint-interval needs --co-partitioned (one writer per entity)');
       const env = loadEnvConfig();
       const logger = createLogger({ level: env.LOG_LEVEL });
       const registry = await loadRegistryFile(opts.config);
@@ -85,6 +101,8 @@ export function register(program: Command): void {
         dualWrite: opts.dualWrite,
         runSyncWorkers: opts.syncWorkers,
         coPartitioned: opts.coPartitioned === true,
+        checkpointIntervalMs: opts.checkpointInterval,
+        checkpointEvents: opts.checkpointEvents,
         logger,
       });
       stopOnSignals(logger, () => worker.stop());

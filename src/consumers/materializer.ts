@@ -13,6 +13,12 @@
  * exact because every writer applies a contiguous run of a partition starting
  * at or before the group's committed offset (commits follow durable writes), so
  * redelivery, replays and a new owner's first batches never double-count.
+ *
+ * Planning one entity is entity-plan.ts. Write-behind (`writeBehind`,
+ * checkpoints.ts): the calls carry vectors only, states stay dirty in memory
+ * (state-cache.ts) until `checkpoint` writes them (checkpoint-write.ts); the
+ * offset fence then lives in memory between checkpoints, and commits follow
+ * checkpoints, so a replay still starts at or before every state's fence.
  */
 import type { Logger } from '../logger.ts';
 import type { WindowEngine } from '../aggregations/engine.ts';
@@ -21,19 +27,20 @@ import type { Registry } from '../schemas/registry.ts';
 import type { EntityRef, Keys } from '../stores/keys.ts';
 import { classifyRedisError, type RedisClient } from '../stores/redis.ts';
 import { NodePipelines, type ReplicaWait } from '../stores/node-pipelines.ts';
-import { queueMaterialize, type CallFence, type EntityWrite } from '../stores/materialize-script.ts';
+import { queueMaterialize, type CallFence } from '../stores/materialize-script.ts';
 import { queueScript } from '../stores/scripts.ts';
 import { timerMember } from '../stores/entity-state.ts';
-import { FeaturestreamError, InvalidEventError, isRetriable } from '../errors.ts';
+import { FeaturestreamError, isRetriable } from '../errors.ts';
 import { workerMetrics } from '../metrics.ts';
 import type { KafkaMessage } from './kafka-client.ts';
 import type { DeadLetter } from './dead-letter.ts';
 import { EntityLayout } from './entity-layout.ts';
-import { StateCache, type EngineState } from './state-cache.ts';
+import { StateCache, type CachedState } from './state-cache.ts';
+import { planEntity, type Plan, type PlanDeps } from './entity-plan.ts';
+import { writeCheckpoint } from './checkpoint-write.ts';
 import { PartitionEpochs, SOLE_OWNER, type Ownership } from './partition-epoch.ts';
 import { quarantine, quarantineError, type Broken, type RebuiltState, type StateSource } from './quarantine.ts';
-import { loadStates, type Loaded } from './state-load.ts';
-import { planGroup, stateTtlDue, type WrittenEntity } from './vector-writes.ts';
+import { loadStates } from './state-load.ts';
 
 export interface PendingEvent {
   event: NormalizedEvent;
@@ -60,19 +67,32 @@ export interface MaterializeHooks {
   deadLetter(letters: DeadLetter[]): Promise<void>;
   /** Called between write chunks (kafkajs heartbeat): keeps a long batch in the group; may throw on rebalance. */
   progress?: () => Promise<void>;
+  /**
+   * Write-behind: vectors hold every event of the work's partition up to this offset (the
+   * recovery marks, recovery.ts). A replayed entity whose events all lie at or below it needs no
+   * vector write: the vectors already hold it, and writing the replay's intermediate states would
+   * serve older values for a moment.
+   */
+  writtenThrough?: number;
 }
 
-interface Plan {
-  work: EntityWork;
-  state: EngineState;
-  /** Applied offsets after this write, for the cache. */
-  offsets: Map<string, number>;
-  write: EntityWrite;
-  /** What the vector hashes hold once the write succeeded, for the cache. */
-  written: WrittenEntity;
-  next: number | undefined;
-  appliedTimes: number[];
-  outcomes: Map<string, number>;
+/** One run's bookkeeping, shared by its rounds. */
+interface Run {
+  nowMs: number;
+  version: number;
+  fences: Map<number, CallFence>;
+  hooks: MaterializeHooks;
+  deadLetterOnce: (letters: readonly DeadLetter[]) => Promise<void>;
+  /** Quarantined entities left as they were: never handed to the sync (it would copy the broken state). */
+  abandoned: Set<EntityRef>;
+  /** Masters whose pipelines ended with WAIT in this run; the others get a bare WAIT at the end. */
+  waited: Set<string>;
+  /** Entities whose script call failed along with others: written alone next round to find the culprit. */
+  alone: Set<string>;
+  /** Quarantined entities rebuilt from their DynamoDB copy: planned from it instead of Redis next round. */
+  rebuilt: Map<string, RebuiltState>;
+  /** Write-behind: the states taken from memory or changed, put back when the run ends, written or not. */
+  held: Map<string, CachedState> | undefined;
 }
 
 interface WriteResult {
@@ -108,22 +128,52 @@ export interface MaterializerOptions {
    * `_version` (one read per entity), which keeps entities fed by several partitions exact.
    */
   coPartitioned?: boolean;
+  /**
+   * Write-behind (checkpoints.ts): a run writes vectors only; states stay dirty in memory, authoritative
+   * for the partitions this worker holds the epoch of, until `checkpoint` writes them. The run neither
+   * waits for replicas nor hands entities to the sync: the checkpoint does. Needs co-partitioned sources
+   * (the epoch alone fences: one writer per entity).
+   */
+  writeBehind?: boolean;
 }
 
 export class Materializer {
   private readonly layout: EntityLayout;
   private readonly cache: StateCache | undefined;
   private readonly epochs: PartitionEpochs;
+  private readonly planDeps: PlanDeps;
 
   constructor(private readonly options: MaterializerOptions) {
     this.layout = new EntityLayout(options.registry);
-    this.cache = options.stateCacheSize ? new StateCache(options.stateCacheSize) : undefined;
+    if (options.writeBehind && options.coPartitioned !== true) throw new Error('write-behind needs co-partitioned sources (coPartitioned: true)');
+    this.cache = options.stateCacheSize || options.writeBehind ? new StateCache(options.stateCacheSize || 1) : undefined;
     this.epochs = new PartitionEpochs(options.redis, options.keys, options.ownership ?? SOLE_OWNER);
+    this.planDeps = { options, layout: this.layout, cache: this.cache };
   }
 
-  /** Forgets every cached state (after a Redis data loss, see recovery.ts). */
+  /** Forgets every cached state, dirty ones included (after a Redis data loss, see recovery.ts). */
   clearCache(): void {
     this.cache?.clear();
+  }
+
+  /** Write-behind: entity states in memory newer than Redis. */
+  dirtyCount(): number {
+    return this.cache?.dirtyCount() ?? 0;
+  }
+
+  /**
+   * Write-behind: writes the partition's dirty states (checkpoint-write.ts); resolves once they are
+   * durable (replicas included), with the written entities per keyspace version. FENCED when a newer
+   * owner took the partition (its dirty states are then dropped).
+   */
+  checkpoint(partition: number, nowMs: number): Promise<Map<number, EntityRef[]>> {
+    const { redis, engine, replicaWait } = this.options;
+    return writeCheckpoint({ redis, engine, layout: this.layout, cache: this.cache!, replicaWait, fence: (v, p) => this.fence(v, p) }, partition, nowMs);
+  }
+
+  /** Partitions holding dirty states. */
+  dirtyPartitions(): number[] {
+    return this.cache?.dirtyPartitions() ?? [];
   }
 
   /**
@@ -137,27 +187,49 @@ export class Materializer {
   async run(works: EntityWork[], nowMs: number, hooks: MaterializeHooks, version = this.options.keyspaceVersion): Promise<void> {
     const fences = new Map<number, CallFence>();
     for (const p of new Set(works.map((w) => w.partition))) fences.set(p, await this.fence(version, p));
-    let pending = works;
     // A CAS retry replans the same events; each refused one is dead-lettered once.
     const sent = new Set<string>();
-    const deadLetterOnce = async (letters: readonly DeadLetter[]) => {
-      const unsent = letters.filter((d) => !sent.has(`${d.topic}:${d.partition}:${d.message.offset}`));
-      await hooks.deadLetter(unsent);
-      for (const d of unsent) sent.add(`${d.topic}:${d.partition}:${d.message.offset}`);
+    const run: Run = {
+      nowMs,
+      version,
+      fences,
+      hooks,
+      deadLetterOnce: async (letters) => {
+        const unsent = letters.filter((d) => !sent.has(`${d.topic}:${d.partition}:${d.message.offset}`));
+        await hooks.deadLetter(unsent);
+        for (const d of unsent) sent.add(`${d.topic}:${d.partition}:${d.message.offset}`);
+      },
+      abandoned: new Set(),
+      waited: new Set(),
+      alone: new Set(),
+      rebuilt: new Map(),
+      held: this.options.writeBehind ? new Map() : undefined,
     };
-    // Quarantined entities left as they were: never handed to the sync (it would copy the broken state).
-    const abandoned = new Set<EntityWork['ref']>();
-    // Masters whose pipelines ended with WAIT in this run; the others get a bare WAIT at the end.
-    const waited = new Set<string>();
-    // Entities whose script call failed along with others: written alone next round to find the culprit.
-    const alone = new Set<string>();
-    // Quarantined entities rebuilt from their DynamoDB copy: planned from it instead of Redis next round.
-    const rebuilt = new Map<string, RebuiltState>();
+    try {
+      await this.rounds(works, run);
+    } finally {
+      if (run.held) for (const [key, entry] of run.held) this.cache!.put(key, entry);
+    }
+    if (this.options.writeBehind) return;
+    await this.waitForUnwritten(works, version, run.waited);
+    // Every entity of the run, written now or by an earlier attempt that failed before this
+    // point: the sync reads current Redis data, so an extra ref costs one skipped conditional put.
+    await this.options.sync?.enqueue(version, works.filter((w) => !run.abandoned.has(w.ref)).map((w) => w.ref));
+  }
+
+  /** Load, plan and write rounds until every work item is written, quarantined or abandoned. */
+  private async rounds(works: EntityWork[], run: Run): Promise<void> {
+    const { version, rebuilt, held } = run;
+    let pending = works;
     for (let round = 0; pending.length > 0; round++) {
       if (round >= MAX_ROUNDS) {
         throw new FeaturestreamError('FENCED', `${pending.length} entities kept losing the version race`, true);
       }
+      // Write-behind: states held from the last round (unwritten) are loaded from memory again.
+      if (held) for (const [key, entry] of held) this.cache!.put(key, entry);
+      held?.clear();
       const stored = await loadStates(this.options, this.cache, pending, version, rebuilt);
+      if (held) for (const loaded of stored) if (loaded.entry) held.set(loaded.key, loaded.entry);
       const writes: Array<Promise<WriteResult>> = [];
       const reload: EntityWork[] = [];
       const broken: Broken[] = [];
@@ -170,21 +242,25 @@ export class Materializer {
             const loaded = stored[i]!;
             try {
               if (loaded.error) throw loaded.error;
-              const plan = this.plan(work, loaded, nowMs, dead, version);
+              const plan = planEntity(this.planDeps, work, loaded, { nowMs: run.nowMs, version: run.version, writtenThrough: run.hooks.writtenThrough }, dead);
               if (plan === 'reload') reload.push(work);
-              else if (plan) plans.push(plan);
+              else if (plan) {
+                plans.push(plan);
+                held?.set(loaded.key, { ...plan.entry, written: undefined, unwritten: true });
+              } else held?.delete(loaded.key);
             } catch (err) {
               if (isRetriable(err)) throw err;
+              held?.delete(loaded.key);
               broken.push({ work, error: quarantineError(err, loaded.key) });
             }
           }
           // Durable before the write that moves their fence past them.
-          await deadLetterOnce(dead);
-          const written = this.write(plans, nowMs, version, fences, alone, waited);
+          await run.deadLetterOnce(dead);
+          const written = this.write(plans, run);
           // Awaited below (or settled on an error): not an unhandled rejection while later chunks are planned.
           written.catch(() => undefined);
           writes.push(written);
-          await hooks.progress?.();
+          await run.hooks.progress?.();
         }
       } catch (err) {
         await Promise.allSettled(writes);
@@ -195,14 +271,10 @@ export class Materializer {
       if (pending.length > 0) workerMetrics.casConflicts.inc(pending.length);
       pending.push(...reload);
       broken.push(...results.flatMap((r) => r.broken));
-      const again = await quarantine(this.options, broken, version, rebuilt, deadLetterOnce);
-      for (const { work } of broken) if (!again.includes(work)) abandoned.add(work.ref);
+      const again = await quarantine(this.options, broken, version, rebuilt, run.deadLetterOnce);
+      for (const { work } of broken) if (!again.includes(work)) run.abandoned.add(work.ref);
       pending.push(...again);
     }
-    await this.waitForUnwritten(works, version, waited);
-    // Every entity of the run, written now or by an earlier attempt that failed before this
-    // point: the sync reads current Redis data, so an extra ref costs one skipped conditional put.
-    await this.options.sync?.enqueue(version, works.filter((w) => !abandoned.has(w.ref)).map((w) => w.ref));
   }
 
   /** This worker's epoch of the partition, with its fence keys; the partition's cached states go when another writer took one. */
@@ -228,82 +300,9 @@ export class Materializer {
     if (missing) await pipelines.exec(this.options.replicaWait);
   }
 
-  /** undefined = nothing to write; 'reload' = the cached state fenced events: replanned from Redis next round. */
-  private plan(work: EntityWork, loaded: Loaded, nowMs: number, dead: DeadLetter[], version: number): Plan | 'reload' | undefined {
-    const { engine } = this.options;
-    const { stored } = loaded;
-    const fenceField = work.topic === undefined ? undefined : this.layout.offsetField(work.topic, work.partition);
-    const fence = fenceField === undefined ? -1 : (stored.offsets.get(fenceField) ?? -1);
-    const fresh = work.events.filter((e) => e.offset > fence);
-    // Only Redis may fence events: a cached state can be newer than Redis after a data loss (a batch
-    // retried across a restart from a cut-back AOF), and skipping events on its word writes nothing,
-    // so no version CAS would ever refuse it. The entry is already taken out; next round loads Redis.
-    if (loaded.state && fresh.length < work.events.length) return 'reload';
-    if (work.topic !== undefined && fresh.length < work.events.length) {
-      workerMetrics.eventsApplied.inc({ topic: work.topic, outcome: 'fenced' }, work.events.length - fresh.length);
-    }
-    if (fresh.length === 0 && !work.rematerialize) {
-      if (loaded.state) this.cache?.put(loaded.key, { partition: work.partition, version: stored.version, offsets: stored.offsets, state: loaded.state, written: loaded.written });
-      return undefined;
-    }
-
-    const state: EngineState = loaded.state ?? (stored.bytes ? engine.deserialize(stored.bytes) : engine.newState(work.ref.entityType));
-    const appliedTimes: number[] = [];
-    const outcomes = new Map<string, number>();
-    const refused = dead.length;
-    const results = engine.applyMany(
-      state,
-      fresh.map((e) => e.event),
-      nowMs,
-    );
-    results.forEach((result, i) => {
-      const e = fresh[i]!;
-      if (result instanceof InvalidEventError) {
-        dead.push({ topic: work.topic!, partition: work.partition, message: e.message, error: result });
-        return;
-      }
-      outcomes.set(result, (outcomes.get(result) ?? 0) + 1);
-      if (result === 'applied') appliedTimes.push(e.event.eventTimeMs);
-    });
-    // An entity without state whose events all expired (or were duplicates) would get empty
-    // hashes with long TTLs: nothing is written, and a replay finds the same events expired.
-    if (stored.version === 0 && !loaded.state && !loaded.replace && !work.rematerialize && appliedTimes.length === 0 && dead.length === refused) {
-      if (work.topic !== undefined) for (const [outcome, n] of outcomes) workerMetrics.eventsApplied.inc({ topic: work.topic, outcome }, n);
-      return undefined;
-    }
-    engine.evict(state, nowMs);
-    const evaluation = engine.evaluate(state, nowMs);
-    const entity = this.layout.entity(work.ref.entityType);
-
-    const last = fresh.at(-1);
-    const moved: Array<[string, number]> = fenceField !== undefined && last !== undefined ? [[fenceField, last.offset]] : [];
-    const applied = new Map(stored.offsets);
-    for (const [field, offset] of moved) applied.set(field, offset);
-    const packed = this.options.registry.layout === 'packed';
-    const groups = entity.groups.map((group, g) => {
-      const values = evaluation.groups[group.name] ?? {};
-      const key = this.options.keys.vector(work.ref, group.name, version);
-      const value = packed ? { kind: 'packed' as const, packed: group.codec.packed(values) } : { kind: 'fields' as const, ...group.codec.fields(values) };
-      return planGroup(key, group.keyTtlMs, value, loaded.written?.groups[g], nowMs);
-    });
-    const refreshStateTtl = stateTtlDue(loaded.written, entity.stateTtlMs, nowMs);
-    const write: EntityWrite = {
-      stateKey: loaded.key,
-      knownVersion: stored.version,
-      compare: this.options.coPartitioned !== true,
-      ...(loaded.replace ? { replaceCorrupt: true } : {}),
-      stateTtlMs: entity.stateTtlMs,
-      refreshStateTtl,
-      state: engine.serialize(state),
-      offsets: moved,
-      vectors: groups.map((p) => p.write),
-    };
-    const written: WrittenEntity = { stateTtlAtMs: refreshStateTtl ? nowMs : loaded.written!.stateTtlAtMs, groups: groups.map((p) => p.written) };
-    return { work, state, offsets: applied, write, written, next: engine.nextChangeAt(state, nowMs), appliedTimes, outcomes };
-  }
-
   /** Work to reload and reapply (lost CAS, or a call that failed along with others), and entities whose own write was refused. */
-  private async write(plans: Plan[], nowMs: number, version: number, fences: Map<number, CallFence>, alone: Set<string>, waited: Set<string>): Promise<WriteResult> {
+  private async write(plans: Plan[], run: Run): Promise<WriteResult> {
+    const { nowMs, version, fences, alone, waited } = run;
     const broken: Broken[] = [];
     if (plans.length === 0) return { retry: [], broken };
     const pipelines = new NodePipelines(this.options.redis);
@@ -332,7 +331,8 @@ export class Materializer {
     const timerWritesAt: number[] = [];
     for (const [timers, pairs] of pull) timerWritesAt.push(pipelines.queue(timers, (p) => p.zadd(timers, 'LT', ...pairs)));
     const started = performance.now();
-    const replies = await pipelines.exec(this.options.replicaWait);
+    // Write-behind: the checkpoint waits for replicas before anything commits.
+    const replies = await pipelines.exec(this.options.writeBehind ? undefined : this.options.replicaWait);
     for (const plan of plans) waited.add(pipelines.ownerOf(plan.write.stateKey));
     const doneMs = Date.now();
     workerMetrics.redisWriteDuration.observe(performance.now() - started);
@@ -371,7 +371,8 @@ export class Materializer {
       }
       written += 1;
       for (const v of plan.write.vectors) ttl[v.refreshTtl ? 'set' : 'kept'] += 1;
-      this.cache?.put(plan.write.stateKey, { partition: plan.work.partition, version: outcome.version, offsets: plan.offsets, state: plan.state, written: plan.written });
+      this.cache?.put(plan.write.stateKey, { ...plan.entry, version: outcome.version });
+      run.held?.delete(plan.write.stateKey);
       for (const t of plan.appliedTimes) workerMetrics.freshness.observe(Math.max(0, doneMs - t));
       if (plan.work.rematerialize) timerWrites += 1;
       if (plan.work.topic === undefined) return;

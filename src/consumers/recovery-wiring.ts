@@ -27,7 +27,10 @@ export interface RecoveryWiring {
   topics: string[];
   logger: Logger;
   clock: () => number;
-  materializer: { clearCache(): void };
+  /** Drops the in-memory states (recovery.ts `clearCache`). */
+  clearCache: () => void;
+  /** Write-behind: every recovery replays from the horizon (recovery.ts). */
+  writeBehind?: boolean;
   consumer: () => Consumer;
   owned: () => Set<number>;
 }
@@ -48,7 +51,8 @@ export async function createRecovery(w: RecoveryWiring): Promise<{ recovery: Rec
     groupId: w.groupId,
     topics: w.topics,
     owned: w.owned,
-    clearCache: () => w.materializer.clearCache(),
+    clearCache: w.clearCache,
+    ...(w.writeBehind ? { writeBehind: true } : {}),
     clock: w.clock,
     logger: w.logger.child({ component: 'recovery' }),
   });

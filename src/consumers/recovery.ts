@@ -42,6 +42,11 @@ import { recoveryMetrics } from './recovery-metrics.ts';
 export interface BatchRecovery {
   /** Before materializing; false = the partition was sought (or the batch went stale): write and commit nothing. */
   beforeBatch(topic: string, partition: number, firstOffset: number, payload: BatchControl): Promise<boolean>;
+  /**
+   * Where every master's mark of the partition stood at the batch's check (the vectors hold every
+   * event up to it); undefined without a check or with a mark missing.
+   */
+  writtenThrough(topic: string, partition: number): number | undefined;
   /** After the batch's writes, before its commit; throws (retriable) when Redis lost data meanwhile. */
   afterWrite(topic: string, partition: number, lastOffset: number, refs: readonly EntityRef[], version: number): Promise<void>;
 }
@@ -72,6 +77,11 @@ export interface RecoveryOptions {
   logger: Logger;
   /** Longest wait for other partitions' in-flight batches before restoring. */
   drainMs?: number;
+  /**
+   * Write-behind (checkpoints.ts): Redis holds states only as of each entity's last checkpoint, which the
+   * marks (advanced per batch) do not date, so every recovery replays from the horizon, as after a total loss.
+   */
+  writeBehind?: boolean;
 }
 
 /** A batch's writes raced a Redis data loss: not committed; the batch is redone after the check. */
@@ -148,6 +158,12 @@ export class Recovery implements BatchRecovery {
       this.inFlight.set(tp, marks);
       return true;
     }
+  }
+
+  writtenThrough(topic: string, partition: number): number | undefined {
+    const marks = this.inFlight.get(topicPartition(topic, partition));
+    if (!marks || marks.length === 0 || marks.some((m) => m.mark === undefined)) return undefined;
+    return Math.min(...marks.map((m) => m.mark!));
   }
 
   async afterWrite(topic: string, partition: number, lastOffset: number, refs: readonly EntityRef[], version: number): Promise<void> {
@@ -230,7 +246,7 @@ export class Recovery implements BatchRecovery {
     for (const p of positions) {
       const ptp = topicPartition(p.topic, p.partition);
       const marks = await this.marks.read(p.topic, p.partition);
-      const lost = suspects.length > 0 || marks.some((m) => m.mark === undefined);
+      const lost = o.writeBehind === true || suspects.length > 0 || marks.some((m) => m.mark === undefined);
       const start = lost ? p.horizonStart : Math.min(p.position, ...marks.map((m) => m.mark! + 1));
       if (start >= p.position && !lost) continue;
       await this.marks.set(p.topic, p.partition, start - 1);

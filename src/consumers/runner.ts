@@ -3,6 +3,7 @@
  * events by entity, hand them to the Materializer, then commit the batch's
  * offsets to Kafka only after the dead letters and Redis writes are durable
  * (the commit is sent in the background: the next fetch does not wait for it).
+ * Write-behind: the commit waits for the partition's checkpoint (checkpoints.ts).
  */
 import { InvalidEventError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
@@ -18,6 +19,7 @@ import { updateLag } from './offsets.ts';
 import type { BatchVersions } from './backfill/versions.ts';
 import { fastDecoder, type FastDecoder } from './fast-decode.ts';
 import type { BatchRecovery } from './recovery.ts';
+import type { Checkpoints } from './checkpoints.ts';
 
 export interface RunnerDeps {
   registry: Registry;
@@ -36,6 +38,8 @@ export interface RunnerDeps {
   running: () => boolean;
   /** Redis data-loss detection and recovery (recovery.ts); absent = none. */
   recovery?: BatchRecovery;
+  /** Write-behind (checkpoints.ts): offsets commit at the partition's next checkpoint instead of after each batch. */
+  checkpoints?: Pick<Checkpoints, 'afterBatch'>;
 }
 
 interface Decoded {
@@ -123,7 +127,9 @@ export function createBatchHandler(d: RunnerDeps): (payload: EachBatchPayload) =
           const version = await d.versions.forBatch(batch.topic, batch.partition, firstOffset);
           // Durable before the write that moves the fence past them.
           await deadLetterOnce(dead);
-          await d.materializer.run(works, nowMs, { deadLetter: deadLetterOnce, progress: heartbeat }, version);
+          const writtenThrough = d.recovery?.writtenThrough(batch.topic, batch.partition);
+          const hooks = { deadLetter: deadLetterOnce, progress: heartbeat, ...(writtenThrough === undefined ? {} : { writtenThrough }) };
+          await d.materializer.run(works, nowMs, hooks, version);
           await d.versions.written(batch.topic, batch.partition, version);
           await d.recovery?.afterWrite(batch.topic, batch.partition, Number(last.offset), works.map((w) => w.ref), version);
           return true;
@@ -133,7 +139,8 @@ export function createBatchHandler(d: RunnerDeps): (payload: EachBatchPayload) =
       // A lost partition or shutdown: commit nothing; the next owner redoes the batch behind the fence.
       if (!outcome.done || !outcome.value || isStale()) return;
       payload.resolveOffset(last.offset);
-      d.commit(batch.topic, batch.partition, last.offset, isStale);
+      if (d.checkpoints) await d.checkpoints.afterBatch(batch.topic, batch.partition, last.offset, isStale, batch.messages.length);
+      else d.commit(batch.topic, batch.partition, last.offset, isStale);
       updateLag(batch.topic, batch.partition, batch.highWatermark, last.offset);
       workerMetrics.batchDuration.observe(performance.now() - started);
       await heartbeat();

@@ -29,6 +29,7 @@ import { ServiceUnavailableError } from '../errors.ts';
 import { createSyncQueue, startSyncService, type SyncQueue, type SyncService } from '../sync/index.ts';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createRecovery } from './recovery-wiring.ts';
+import { Checkpoints } from './checkpoints.ts';
 
 export interface WorkerOptions {
   registry: Registry;
@@ -56,6 +57,13 @@ export interface WorkerOptions {
   coPartitioned?: boolean;
   /** Entity states kept in memory between batches (skips their load and decode); 0 disables. */
   stateCacheSize?: number;
+  /**
+   * Write-behind (checkpoints.ts): batches write vectors only; states are checkpointed to Redis this
+   * often (and after `checkpointEvents` events of a partition, and on stop), and offsets commit after
+   * the checkpoint. 0 (default): every batch writes states and commits. Needs `coPartitioned`.
+   */
+  checkpointIntervalMs?: number;
+  checkpointEvents?: number;
   /**
    * Replicas every write must reach (Redis WAIT, per master) before the batch's offsets
    * commit, so a failover cannot drop committed writes. `auto` (default): 1 on masters that
@@ -90,6 +98,8 @@ export const WORKER_DEFAULTS = {
   sessionTimeoutMs: 10_000,
   partitionsConsumedConcurrently: 4,
   stateCacheSize: 100_000,
+  checkpointIntervalMs: 0,
+  checkpointEvents: 200_000,
   waitReplicas: 'auto' as WaitReplicas,
   waitTimeoutMs: 2_000,
   dualWrite: true,
@@ -112,6 +122,7 @@ export function createWorker(options: WorkerOptions): Worker {
   let dynamo: DynamoDBClient | undefined;
   let syncService: Promise<SyncService | undefined> | undefined;
   let closeRecovery: (() => Promise<void>) | undefined;
+  let checkpoints: Checkpoints | undefined;
 
   const ready = () => running && redis?.status === 'ready' && member?.joined() === true;
 
@@ -154,6 +165,7 @@ export function createWorker(options: WorkerOptions): Worker {
         // A partition's write epoch is taken once per group generation, and only for owned partitions.
         ownership: { generation: () => group.generationNumber(), owns: (p) => group.ownedPartitions().has(p) },
         coPartitioned: o.coPartitioned,
+        writeBehind: o.checkpointIntervalMs > 0,
         // A quarantined entity's state comes back from its DynamoDB copy (kept only with dual-write).
         ...(dynamo ? { stateSource: dynamoStateSource(dynamo, o.env.DYNAMODB_TABLE, keys) } : {}),
         ...(o.waitReplicas === 0 ? {} : { replicaWait: { replicas: o.waitReplicas, timeoutMs: o.waitTimeoutMs } }),
@@ -162,8 +174,40 @@ export function createWorker(options: WorkerOptions): Worker {
       const lock = new PartitionLock();
       const deadLetters = new DeadLetterSink(producer);
       const recovery = (o.recovery ?? o.dualWrite)
-        ? await createRecovery({ env: o.env, kafka, redis, keys, registry: o.registry, engine, groupId: o.groupId, topics, logger, clock, materializer, consumer: () => group.consumer(), owned: () => group.ownedPartitions() })
+        ? await createRecovery({
+            env: o.env,
+            kafka,
+            redis,
+            keys,
+            registry: o.registry,
+            engine,
+            groupId: o.groupId,
+            topics,
+            logger,
+            clock,
+            writeBehind: o.checkpointIntervalMs > 0,
+            // Memory holds states newer than Redis: dropped with the offsets not checkpointed yet.
+            clearCache: () => {
+              materializer.clearCache();
+              checkpoints?.forget();
+            },
+            consumer: () => group.consumer(),
+            owned: () => group.ownedPartitions(),
+          })
         : undefined;
+      const commit = (topic: string, partition: number, lastOffset: string, isStale: () => boolean) => group.commitAfter(topic, partition, lastOffset, isStale);
+      if (o.checkpointIntervalMs > 0) {
+        checkpoints = new Checkpoints({
+          materializer,
+          lock,
+          commit,
+          clock,
+          logger,
+          intervalMs: o.checkpointIntervalMs,
+          maxEvents: o.checkpointEvents,
+          ...(syncQueue ? { sync: syncQueue } : {}),
+        });
+      }
       if (recovery) closeRecovery = recovery.close;
       const group: GroupMember = new GroupMember({
         kafka,
@@ -178,7 +222,8 @@ export function createWorker(options: WorkerOptions): Worker {
           materializer,
           deadLetters,
           lock,
-          commit: (topic, partition, lastOffset, isStale) => group.commitAfter(topic, partition, lastOffset, isStale),
+          commit,
+          ...(checkpoints ? { checkpoints } : {}),
           versions,
           clock,
           logger,
@@ -210,12 +255,15 @@ export function createWorker(options: WorkerOptions): Worker {
       }
       await group.start();
       timers.start();
+      checkpoints?.start();
       logger.info({ topics, metricsPort: http?.port }, 'worker started');
     },
     async stop() {
       if (!running) return;
       running = false;
       await timers?.stop();
+      // Batches have stopped (running is false): the last checkpoint queues the last commits.
+      await checkpoints?.stop();
       await member?.stop();
       await producer?.disconnect();
       await http?.close();

@@ -14,6 +14,14 @@
  * Admission (`tryAcquire`/`release`) is separate from the outcome
  * (`success`/`failure`): a call that timed out has failed as far as the caller
  * is concerned, but it still occupies the connection until its reply arrives.
+ *
+ * Calls in flight together that fail together are one failure, not many: a
+ * single stall (Redis descheduled for 30 ms, a GC pause) times out every call
+ * in flight at once, and counting each would open the breaker, and serve
+ * fallbacks for `openMs`, on one event. So a failure passed the call's
+ * admission number (`admitted` right after `tryAcquire`) counts only if the
+ * call was admitted after the last failure counted; a dead backend still
+ * opens the breaker within `failureThreshold` call durations.
  */
 
 export type BreakerState = 'closed' | 'open' | 'half-open';
@@ -45,6 +53,10 @@ export class CircuitBreaker {
   private openedAt = 0;
   private probes = 0;
   private outstanding = 0;
+  /** Admission number of the last call admitted. */
+  private admissions = 0;
+  /** Calls admitted up to this number share the last failure counted. */
+  private failedThrough = 0;
 
   constructor(options: BreakerOptions = {}) {
     this.failureThreshold = options.failureThreshold ?? 5;
@@ -65,6 +77,11 @@ export class CircuitBreaker {
     return this.outstanding;
   }
 
+  /** The admission number of the call `tryAcquire` last admitted: pass it to `failure`. */
+  get admitted(): number {
+    return this.admissions;
+  }
+
   /**
    * Asks to start a call. On true the caller must call `release()` once the
    * call has really finished, and `success()` or `failure()` for its outcome.
@@ -80,6 +97,7 @@ export class CircuitBreaker {
       return false;
     }
     this.outstanding++;
+    this.admissions++;
     return true;
   }
 
@@ -95,12 +113,15 @@ export class CircuitBreaker {
     }
   }
 
-  failure(): void {
+  /** `admitted`: the failed call's admission number; a call in flight when a failure was counted adds nothing. */
+  failure(admitted?: number): void {
     if (this.current === 'half-open') {
       this.open();
       return;
     }
     if (this.current === 'open') return;
+    if (admitted !== undefined && admitted <= this.failedThrough) return;
+    this.failedThrough = this.admissions;
     this.consecutiveFailures++;
     if (this.consecutiveFailures >= this.failureThreshold) this.open();
   }

@@ -101,6 +101,7 @@ export class DynamoFallback {
       metrics.dynamoFailures.inc({ reason: 'circuit_open' });
       return;
     }
+    const admitted = this.breaker.admitted;
     const ref = { entityType: req.plan.entity, entityId: '' };
     const pks = pending.map((i) => {
       ref.entityId = req.ids[i]!;
@@ -118,11 +119,11 @@ export class DynamoFallback {
     try {
       const result = await withDeadline(work, budget, 'dynamodb batch read');
       if (result.error !== undefined) {
-        this.judge(false, budget);
+        this.judge(false, budget, admitted);
         metrics.dynamoFailures.inc({ reason: abort.signal.aborted ? 'timeout' : 'error' });
         this.deps.logger.debug({ err: result.error }, 'dynamodb batch read incomplete');
       } else {
-        this.judge(true, budget);
+        this.judge(true, budget, admitted);
       }
       const nowMs = Date.now();
       for (let j = 0; j < pending.length; j++) {
@@ -131,7 +132,7 @@ export class DynamoFallback {
         out[pending[j]!] = fromDynamo(req.plan, result.items.get(pk), nowMs, req.counts) ?? defaultVector(req.plan, req.counts, 'missing');
       }
     } catch (err) {
-      this.judge(false, budget);
+      this.judge(false, budget, admitted);
       metrics.dynamoFailures.inc({ reason: 'timeout' });
       this.deps.logger.debug({ err }, 'dynamodb batch read timed out');
     } finally {
@@ -140,9 +141,9 @@ export class DynamoFallback {
     }
   }
 
-  private judge(ok: boolean, budget: number): void {
+  private judge(ok: boolean, budget: number, admitted: number): void {
     if (ok) this.breaker.success();
     // A half-open probe is always judged: unjudged, it would hold the probe slot for good.
-    else if (budget >= MIN_JUDGED_MS || this.breaker.state !== 'closed') this.breaker.failure();
+    else if (budget >= MIN_JUDGED_MS || this.breaker.state !== 'closed') this.breaker.failure(admitted);
   }
 }

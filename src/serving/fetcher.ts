@@ -151,6 +151,7 @@ export class StoreFetcher {
       for (const k of target.positions) lost[k] = 1;
       return;
     }
+    const admitted = breaker.admitted;
     let work: Promise<void>;
     try {
       work =
@@ -169,7 +170,7 @@ export class StoreFetcher {
     verdict.then(
       () => breaker.success(),
       (err: unknown) => {
-        breaker.failure();
+        breaker.failure(admitted);
         metrics.redisFailures.inc({ reason: (err as { code?: string }).code === 'TIMEOUT' ? 'timeout' : 'error' });
         this.deps.logger.debug({ err, target: target.target, keys: target.positions.length }, 'redis batch read failed; falling back');
       },

@@ -40,7 +40,8 @@ export interface EntityWrite {
   stateTtlMs: number;
   /** Set the state key's TTL; false when the caller set it recently. Set anyway on a new or replaced hash. */
   refreshStateTtl: boolean;
-  state: Uint8Array;
+  /** Serialized engine state; undefined = vectors only (write-behind: the state is checkpointed later, see consumers/checkpoints.ts). */
+  state: Uint8Array | undefined;
   /** Offset fields to move forward (the writer checked them against its view). */
   offsets: ReadonlyArray<readonly [string, number]>;
   vectors: readonly VectorWrite[];
@@ -143,6 +144,6 @@ function block(w: EntityWrite): Packable {
     if (v.kind === 'packed') return [v.ttlMs, refresh, 'p', v.packed];
     return [v.ttlMs, refresh, 'f', v.set.flat(), v.del];
   });
-  const head = [w.vectors.length, w.replaceCorrupt ? 'replace' : w.knownVersion, w.stateTtlMs, w.refreshStateTtl ? '1' : '0', w.state, offsets];
+  const head = [w.vectors.length, w.replaceCorrupt ? 'replace' : w.knownVersion, w.stateTtlMs, w.refreshStateTtl ? '1' : '0', w.state ?? '', offsets];
   return [...head, w.compare ? '1' : '0', vectors];
 }

@@ -7,41 +7,21 @@
  * from DynamoDB. The concurrency is counted on the wire by a middleware on
  * the client (the reference), not by the reader.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import { Registry as MetricsRegistry } from 'prom-client';
-import { ownPid, stopProcess } from '../../scripts/services/process.ts';
-import { ensureRedis, redisProcess } from '../../scripts/services/redis.ts';
 import { createFeatureReader } from '../../src/index.ts';
 import { createDynamoClient } from '../../src/stores/dynamodb.ts';
 import { Keys } from '../../src/stores/keys.ts';
 import { randomName } from '../helpers/names.ts';
-import { freePort } from '../helpers/ports.ts';
 import { endpoints, testDynamo } from '../helpers/services.ts';
 import { waitFor } from '../helpers/wait.ts';
 import { metricValue, putDynamoUser, testConfig } from './reader-fixtures.ts';
+import { ownRedisForFile } from './reader-own-redis.ts';
 
 const MAX_IN_FLIGHT = 3;
 const CALLS = 24;
 
-const dir = mkdtempSync(join(tmpdir(), 'fs-reader-fallback-cap-'));
-let port = 0;
-const log = () => undefined;
-
-beforeAll(async () => {
-  port = await freePort();
-  await ensureRedis({ dir, port }, log);
-});
-
-afterAll(async () => {
-  const proc = redisProcess({ dir, port });
-  const pid = ownPid(proc);
-  if (pid !== undefined) process.kill(pid, 'SIGCONT');
-  await stopProcess(proc, 3_000);
-  rmSync(dir, { recursive: true, force: true });
-});
+const own = ownRedisForFile('fs-reader-fallback-cap');
 
 describe('DynamoDB fallback limit', () => {
   it('a burst falling back from a hung Redis sends at most maxInFlight reads; the rest get defaults at once', async () => {
@@ -70,7 +50,7 @@ describe('DynamoDB fallback limit', () => {
     const metrics = new MetricsRegistry();
     const reader = createFeatureReader({
       registry: testConfig,
-      redis: { url: `redis://127.0.0.1:${port}` },
+      redis: { url: own.url() },
       dynamodb: { client, table, maxInFlight: MAX_IN_FLIGHT },
       keys,
       metrics,
@@ -87,21 +67,18 @@ describe('DynamoDB fallback limit', () => {
     await waitFor('the warm-up read', () => wire.sent >= 1 && wire.inFlight === 0, { timeoutMs: 10_000, intervalMs: 10 });
     wire.max = 0;
 
-    process.kill(ownPid(redisProcess({ dir, port }))!, 'SIGSTOP');
+    own.hang();
     // Distinct ids per call: nothing coalesces, every call falls back on its own.
-    const started = performance.now();
-    const answers = await Promise.all(ids.map(async (id) => {
-      const [v] = await reader.getMany('user', [id]);
-      return { source: v!.source, tookMs: performance.now() - started };
-    }));
-    process.kill(ownPid(redisProcess({ dir, port }))!, 'SIGCONT');
+    const answers = await Promise.all(ids.map(async (id) => (await reader.getMany('user', [id]))[0]!));
+    own.resume();
 
     expect(wire.max).toBeGreaterThan(0);
     expect(wire.max).toBeLessThanOrEqual(MAX_IN_FLIGHT);
     const fromDynamo = answers.filter((a) => a.source === 'dynamodb').length;
     const defaults = answers.filter((a) => a.source === 'default').length;
+    // A call whose Redis timeout comes after an admitted read ended is admitted in turn: more than the limit in all, never at once.
     expect(fromDynamo).toBeGreaterThan(0);
-    expect(fromDynamo).toBeLessThanOrEqual(MAX_IN_FLIGHT);
+    expect(defaults).toBeGreaterThan(0);
     expect(defaults).toBe(CALLS - fromDynamo);
     expect(await metricValue(metrics, 'featurestream_reader_dynamodb_failures_total', { reason: 'saturated' })).toBe(defaults);
   });

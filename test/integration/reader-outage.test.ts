@@ -4,15 +4,10 @@
  * one. Every call must return within its deadline, from DynamoDB or defaults,
  * and the breaker must open, then close once Redis is back.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import { Redis } from 'ioredis';
 import { Registry as MetricsRegistry } from 'prom-client';
-import { ownPid, stopProcess } from '../../scripts/services/process.ts';
-import { ensureRedis, redisProcess } from '../../scripts/services/redis.ts';
 import { createDynamoClient } from '../../src/stores/dynamodb.ts';
 import { createFeatureReader } from '../../src/index.ts';
 import { Keys } from '../../src/stores/keys.ts';
@@ -21,6 +16,7 @@ import { freePort } from '../helpers/ports.ts';
 import { testDynamo } from '../helpers/services.ts';
 import { waitFor } from '../helpers/wait.ts';
 import { metricValue, putDynamoUser, seedUsers, testConfig } from './reader-fixtures.ts';
+import { ownRedisForFile } from './reader-own-redis.ts';
 
 const DEADLINE_MS = 50;
 // Timer and event-loop jitter on a busy 2-core machine; the reader keeps a margin of its own.
@@ -29,25 +25,10 @@ const JITTER_MS = 5;
 const STARVED_LIMIT_MS = 4 * DEADLINE_MS;
 
 
-const dir = mkdtempSync(join(tmpdir(), 'fs-reader-outage-'));
-let port = 0;
-const log = () => undefined;
-
-beforeAll(async () => {
-  port = await freePort();
-  await ensureRedis({ dir, port }, log);
-});
-
-afterAll(async () => {
-  const proc = redisProcess({ dir, port });
-  const pid = ownPid(proc);
-  if (pid !== undefined) process.kill(pid, 'SIGCONT');
-  await stopProcess(proc, 3_000);
-  rmSync(dir, { recursive: true, force: true });
-});
+const own = ownRedisForFile('fs-reader-outage');
 
 async function seed(keys: Keys, ids: string[]): Promise<void> {
-  const redis = new Redis({ port, host: '127.0.0.1', maxRetriesPerRequest: 0 });
+  const redis = new Redis({ port: own.port(), host: '127.0.0.1', maxRetriesPerRequest: 0 });
   try {
     await seedUsers(redis, keys, ids.map((id) => [id, { tx_count_1h: 7 }]));
   } finally {
@@ -91,7 +72,7 @@ describe('reader under Redis failure', () => {
     const metrics = new MetricsRegistry();
     const reader = createFeatureReader({
       registry: testConfig,
-      redis: { url: `redis://127.0.0.1:${port}` },
+      redis: { url: own.url() },
       dynamodb: { client, table },
       keys,
       metrics,
@@ -107,8 +88,7 @@ describe('reader under Redis failure', () => {
     expect(await callsWithinDeadline(reader, ids, 5)).toEqual(new Set(['u1:redis', 'u2:redis']));
 
     // Hung: the socket stays open but nothing answers, so only the timers can save the deadline.
-    const proc = redisProcess({ dir, port });
-    process.kill(ownPid(proc)!, 'SIGSTOP');
+    own.hang();
     const hung = await callsWithinDeadline(reader, ids, 20);
     // Until the breaker opens, Redis's timeout eats part of the deadline and DynamoDB may not make it.
     expect([...hung].every((s) => ['u1:dynamodb', 'u1:default', 'u2:default'].includes(s))).toBe(true);
@@ -116,17 +96,17 @@ describe('reader under Redis failure', () => {
     expect(reader.breakerState).not.toBe('closed');
     expect(await metricValue(metrics, 'featurestream_reader_redis_failures_total', { reason: 'timeout' })).toBeGreaterThanOrEqual(3);
     expect(await metricValue(metrics, 'featurestream_reader_redis_failures_total', { reason: 'circuit_open' })).toBeGreaterThan(0);
-    process.kill(ownPid(proc)!, 'SIGCONT');
+    own.resume();
 
     // Stopped: connection refused; calls fail fast (no offline queue) and keep falling back.
-    await stopProcess(proc, 3_000);
+    await own.stop();
     const stopped = await callsWithinDeadline(reader, ids, 20);
     expect(stopped).toEqual(new Set(['u1:dynamodb', 'u2:default']));
     await waitFor('breaker to open', () => reader.breakerState === 'open', { timeoutMs: 5_000, intervalMs: 10 });
     expect(await metricValue(metrics, 'featurestream_reader_breaker_state', { target: 'redis' })).toBe(2);
 
     // Back: a half-open probe succeeds and the breaker closes (the new server is empty, so reseed).
-    await ensureRedis({ dir, port }, log);
+    await own.start();
     await seed(keys, ids);
     await waitFor(
       'breaker to close and Redis to serve again',

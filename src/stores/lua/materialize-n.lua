@@ -32,7 +32,8 @@ ARGV[1]     MessagePack array (numbers as decimal strings):
                 [3] state key TTL, ms
                 [4] "1": set the state key's TTL; "0": the caller knows it was set recently (it is
                     set anyway when the hash is new)
-                [5] serialized engine state
+                [5] serialized engine state, or "" (write-behind): the state hash is left
+                    alone (the worker checkpoints it later); [3], [4] and [6] are then unused
                 [6] {offset field, offset, ...} to set
                 [7] "1": write only if `_version` still equals [2] (CAS); "0": write unread
                 [8] one block per vector key: {key TTL ms, "1"/"0" set the TTL (as [4]; set anyway
@@ -107,6 +108,9 @@ local function write(state, first, last, p, now)
     end
   end
 
+  if p[5] == '' then
+    return 1, version
+  end
   local fields = p[6]
   fields[#fields + 1] = 's'
   fields[#fields + 1] = p[5]

@@ -33,7 +33,7 @@ describe('DedupMemory', () => {
         }
         memory.prune(HORIZON);
         const live = [...ref].filter(([, a]) => clock - a < HORIZON);
-        expect(new Map(memory.hashes.map((h, i) => [h, memory.arrivals[i]]))).toEqual(new Map(live));
+        expect(new Map(Array.from({ length: memory.size }, (_, i) => [memory.hashAt(i), memory.arrivalAt(i)]))).toEqual(new Map(live));
       }),
       // No shrinking: long op lists shrink slowly, and the first counterexample is readable enough.
       { numRuns: 100, endOnFailure: true },

@@ -13,6 +13,7 @@ import { parseRegistry } from '../../../src/schemas/registry.ts';
 import { Keys } from '../../../src/stores/keys.ts';
 import { registryInput } from '../../helpers/worker-fixtures.ts';
 import { fakeRedis, type FakeCommand } from './fake-redis.ts';
+import { unpack, type Unpacked } from './unpack.ts';
 
 const TTL = 160_000; // slack 10 s
 const NOW = 1_000_000;
@@ -68,32 +69,6 @@ describe('stateTtlDue', () => {
     expect(stateTtlDue({ stateTtlAtMs: NOW + 1, groups: [] }, TTL, NOW)).toBe(true);
   });
 });
-
-type Unpacked = string | Unpacked[];
-
-/** The MessagePack subset pack() writes: str and array. */
-function unpack(buf: Buffer): Unpacked {
-  let at = 0;
-  const len = (tinyMask: number, t8: number, t16: number, t32: number): number => {
-    const b = buf[at++]!;
-    if ((b & ~tinyMask) === (tinyMask === 0x1f ? 0xa0 : 0x90)) return b & tinyMask;
-    if (b === t8) return buf[at++]!;
-    if (b === t16) return (at += 2), buf.readUInt16BE(at - 2);
-    if (b === t32) return (at += 4), buf.readUInt32BE(at - 4);
-    throw new Error(`unexpected byte ${b}`);
-  };
-  const read = (): Unpacked => {
-    const b = buf[at]!;
-    if ((b & 0xf0) === 0x90 || b === 0xdc || b === 0xdd) {
-      const n = len(0x0f, -1, 0xdc, 0xdd);
-      return Array.from({ length: n }, read);
-    }
-    const n = len(0x1f, 0xd9, 0xda, 0xdb);
-    at += n;
-    return buf.subarray(at - n, at).toString('latin1');
-  };
-  return read();
-}
 
 describe('Materializer changed-fields writes', () => {
   const registry = parseRegistry(registryInput({ tx: 'vw-tx', logins: 'vw-logins' }));

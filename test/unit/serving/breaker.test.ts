@@ -98,3 +98,28 @@ describe('CircuitBreaker', () => {
     expect(breaker.state).toBe('open');
   });
 });
+
+describe('CircuitBreaker: failures of calls in flight together', () => {
+  it('count once: one stall timing out every call in flight does not open it; failures of calls started after it do', () => {
+    const { breaker } = setup({ maxInFlight: 100 });
+    const inFlight: number[] = [];
+    for (let i = 0; i < 10; i++) {
+      expect(breaker.tryAcquire()).toBe(true);
+      inFlight.push(breaker.admitted);
+    }
+    // One stall: all ten time out together.
+    for (const admitted of inFlight) {
+      breaker.release();
+      breaker.failure(admitted);
+    }
+    expect(breaker.state).toBe('closed');
+    // A dead backend: each new call fails after the last one counted.
+    for (let i = 0; i < 2; i++) {
+      expect(breaker.tryAcquire()).toBe(true);
+      const admitted = breaker.admitted;
+      breaker.release();
+      breaker.failure(admitted);
+    }
+    expect(breaker.state).toBe('open');
+  });
+});
