@@ -151,30 +151,32 @@ export function outputValue(o: Output, state: EntityState, now: number): Feature
   }
 }
 
+/** `t` if it is after `now` and before `next`, else `next`. */
+function sooner(next: number, t: number, now: number): number {
+  return t > now && t < next ? t : next;
+}
+
 /** Earliest time after `now` at which outputValue(o) may differ, or Infinity. */
 export function outputChange(o: Output, state: EntityState, now: number): number {
   const ttl = o.feature.ttlMs;
   let next = Infinity;
-  const at = (t: number) => {
-    if (t > now && t < next) next = t;
-  };
   switch (o.kind) {
     case 'series': {
       const s = state.series[o.slot.index];
       if (s === undefined) break;
-      at(s.lastTs + ttl);
+      next = sooner(next, s.lastTs + ttl, now);
       const T = o.slot.tileMs;
       const cur = currentTile(now, T);
       for (let j = s.start; j < s.tiles.length; j += s.stride) {
         const i = s.tiles[j]!;
-        at((i > cur ? i : i + o.tiles) * T + 1);
+        next = sooner(next, (i > cur ? i : i + o.tiles) * T + 1, now);
       }
       break;
     }
     case 'distinct': {
       const d = state.distincts[o.slot.index];
       if (d === undefined) break;
-      at(d.lastTs + ttl);
+      next = sooner(next, d.lastTs + ttl, now);
       const T = o.slot.tileMs;
       const cur = currentTile(now, T);
       for (const tiles of d.values.values()) next = tileEdge(tiles, T, o.tiles, cur, now, next);
@@ -183,39 +185,39 @@ export function outputChange(o: Output, state: EntityState, now: number): number
     case 'recent': {
       const r = state.recents[o.slot.index];
       // The list changes when one of its members expires; older values are already out of it.
-      if (r !== undefined) for (const i of recentOrder(r, ttl, o.k, now)) at(r.times[i]! + ttl);
+      if (r !== undefined) for (const i of recentOrder(r, ttl, o.k, now)) next = sooner(next, r.times[i]! + ttl, now);
       break;
     }
     case 'last': {
       const l = state.lasts[o.slot.index];
-      if (l !== undefined) at(l.ts + ttl);
+      if (l !== undefined) next = sooner(next, l.ts + ttl, now);
       break;
     }
     case 'quantile': {
       const s = state.quantiles[o.slot.index];
       if (s === undefined) break;
-      at(s.lastTs + ttl);
+      next = sooner(next, s.lastTs + ttl, now);
       const T = o.slot.tileMs;
       const cur = currentTile(now, T);
-      for (const i of s.tiles.keys()) at((i > cur ? i : i + o.tiles) * T + 1);
+      for (const i of s.tiles.keys()) next = sooner(next, (i > cur ? i : i + o.tiles) * T + 1, now);
       break;
     }
     case 'top': {
       const s = state.tops[o.slot.index];
       if (s === undefined) break;
-      at(s.lastTs + ttl);
+      next = sooner(next, s.lastTs + ttl, now);
       const T = o.slot.tileMs;
       const cur = currentTile(now, T);
-      for (const tc of s.values.values()) for (let j = 0; j < tc.length; j += 2) at((tc[j]! > cur ? tc[j]! : tc[j]! + o.tiles) * T + 1);
+      for (const tc of s.values.values()) for (let j = 0; j < tc.length; j += 2) next = sooner(next, (tc[j]! > cur ? tc[j]! : tc[j]! + o.tiles) * T + 1, now);
       break;
     }
     case 'approx':
-      at(approxChange(o, state, now));
+      next = sooner(next, approxChange(o, state, now), now);
       break;
     case 'lifetime':
     case 'first': {
       const s = (o.kind === 'lifetime' ? state.lifetimes : state.firsts)[o.slot.index];
-      if (s !== undefined) at(s.lastTs + ttl);
+      if (s !== undefined) next = sooner(next, s.lastTs + ttl, now);
       break;
     }
   }
