@@ -12,19 +12,26 @@ import type { EntityState, RecentState, SeriesState } from './state.ts';
 import { anyTileIn, tileEdge } from './tile-set.ts';
 import { firstList, newer, sweepDistinct, sweepTop, trimSeries } from './update.ts';
 
-/** Element offsets [a, b) of the tiles in [lo, hi]. */
-function tileRange(s: SeriesState, lo: number, hi: number): [number, number] {
+/** Element offset just past the tiles in [.., hi]. */
+function tilesEnd(s: SeriesState, hi: number): number {
   const { tiles, stride, start } = s;
   let b = tiles.length;
   while (b > start && tiles[b - stride]! > hi) b -= stride;
+  return b;
+}
+
+/** Element offset of the first tile in [lo, ..] before `b`. */
+function tilesFrom(s: SeriesState, lo: number, b: number): number {
+  const { tiles, stride, start } = s;
   let a = b;
   while (a > start && tiles[a - stride]! >= lo) a -= stride;
-  return [a, b];
+  return a;
 }
 
 function seriesValue(o: Extract<Output, { kind: 'series' }>, s: SeriesState, now: number): FeatureValue {
   const cur = currentTile(now, o.slot.tileMs);
-  const [a, b] = tileRange(s, cur - o.tiles + 1, cur);
+  const b = tilesEnd(s, cur);
+  const a = tilesFrom(s, cur - o.tiles + 1, b);
   const { tiles, stride } = s;
   const op = o.feature.op;
   if (op === 'sum') return a === b ? 0 : sumRange(tiles, stride, a + 2, b + 2);
@@ -59,20 +66,21 @@ function mergedVariance(tiles: readonly number[], stride: number, a: number, b: 
   return Math.max(0, m2 / n) + 0;
 }
 
-/** Positions of last_k's values at `now`, newest first (an insertion sort: k is small). */
-function recentOrder(r: RecentState, ttlMs: number, k: number, now: number): number[] {
+/** recentOrder's answer, reused by every call (reads never nest): positions into one slot's arrays. */
+const order: number[] = [];
+
+/** Puts the positions of last_k's values at `now` in `order`, newest first (an insertion sort: k is small); returns how many (at most k). */
+function recentOrder(r: RecentState, ttlMs: number, k: number, now: number): number {
   const { values, times } = r;
-  const order: number[] = [];
+  let n = 0;
   for (let i = 0; i < r.n; i++) {
     const t = times[i]!;
     if (t + ttlMs <= now) continue;
-    let j = order.length;
-    order.push(i);
+    let j = n++;
     for (; j > 0 && newer(t, values[i]!, times[order[j - 1]!]!, values[order[j - 1]!]!); j--) order[j] = order[j - 1]!;
     order[j] = i;
   }
-  if (order.length > k) order.length = k;
-  return order;
+  return Math.min(n, k);
 }
 
 /** A feature's value at `now`, or undefined when it has lapsed (no event for its TTL). */
@@ -95,10 +103,10 @@ export function outputValue(o: Output, state: EntityState, now: number): Feature
     case 'recent': {
       const r = state.recents[o.slot.index];
       if (r === undefined) return undefined;
-      const order = recentOrder(r, ttl, o.k, now);
-      if (order.length === 0) return undefined;
+      const n = recentOrder(r, ttl, o.k, now);
+      if (n === 0) return undefined;
       const list: string[] = [];
-      for (const i of order) list.push(r.values[i]!);
+      for (let j = 0; j < n; j++) list.push(r.values[order[j]!]!);
       return list;
     }
     case 'last': {
@@ -185,7 +193,7 @@ export function outputChange(o: Output, state: EntityState, now: number): number
     case 'recent': {
       const r = state.recents[o.slot.index];
       // The list changes when one of its members expires; older values are already out of it.
-      if (r !== undefined) for (const i of recentOrder(r, ttl, o.k, now)) next = sooner(next, r.times[i]! + ttl, now);
+      if (r !== undefined) for (let j = 0, n = recentOrder(r, ttl, o.k, now); j < n; j++) next = sooner(next, r.times[order[j]!]! + ttl, now);
       break;
     }
     case 'last': {
