@@ -29,6 +29,7 @@ import type { EntityRef } from '../stores/keys.ts';
 import { checkpointMetrics } from './checkpoint-metrics.ts';
 import type { Materializer } from './materializer.ts';
 import type { PartitionLock } from './partition-lock.ts';
+import { IntervalTask } from './interval-task.ts';
 
 export interface CheckpointsOptions {
   materializer: Pick<Materializer, 'checkpoint' | 'dirtyPartitions' | 'dirtyCount'>;
@@ -55,22 +56,20 @@ export class Checkpoints {
   private readonly events = new Map<number, number>();
   /** Entities checkpointed but not yet handed to the sync (its queue was down), per partition and keyspace version. */
   private readonly unsynced = new Map<number, Map<number, EntityRef[]>>();
-  private handle: NodeJS.Timeout | undefined;
-  private running: Promise<void> | undefined;
+  private readonly loop: IntervalTask;
   private failures = 0;
 
-  constructor(private readonly o: CheckpointsOptions) {}
+  constructor(private readonly o: CheckpointsOptions) {
+    this.loop = new IntervalTask(() => this.flushAll(), o.intervalMs);
+  }
 
   start(): void {
-    this.handle = setInterval(() => {
-      this.running ??= this.flushAll().finally(() => (this.running = undefined));
-    }, this.o.intervalMs);
+    this.loop.start();
   }
 
   /** Graceful stop (batches stopped first): every partition is checkpointed and its offsets queued for commit. */
   async stop(): Promise<void> {
-    clearInterval(this.handle);
-    await this.running;
+    await this.loop.stop();
     await this.flushAll();
   }
 
