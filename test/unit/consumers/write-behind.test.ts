@@ -36,7 +36,7 @@ function work(from: number, events: number): EntityWork {
   };
 }
 
-function setup(fail: (call: number) => boolean = () => false) {
+function setup(fail: (call: number) => boolean = () => false, ownership?: { generation: () => number; owns: (p: number) => boolean }) {
   let version = 10;
   let calls = 0;
   const { client, sent } = fakeRedis((c: FakeCommand) => {
@@ -44,7 +44,7 @@ function setup(fail: (call: number) => boolean = () => false) {
     if (c.name === SCRIPT) return fail(calls++) ? [new Error('Connection is closed.'), null] : [null, [1, 1, ++version]];
     return [null, 1];
   });
-  const materializer = new Materializer({ redis: client, keys, registry, engine: new WindowEngine(registry), keyspaceVersion: 1, logger, coPartitioned: true, writeBehind: true });
+  const materializer = new Materializer({ redis: client, keys, registry, engine: new WindowEngine(registry), keyspaceVersion: 1, logger, coPartitioned: true, writeBehind: true, ...(ownership ? { ownership } : {}) });
   // Entity blocks of every script call: [vectors, known version, state TTL, refresh state TTL, state, offsets, CAS, groups].
   const blocks = () => sent.flat().filter((c) => c.name === SCRIPT).map((c) => (unpack(c.args.at(-1) as Buffer) as Unpacked[])[3] as Unpacked[]);
   return { materializer, blocks };
@@ -126,6 +126,18 @@ describe('Checkpoints', () => {
     await checkpoints.afterBatch('wb-tx', 0, '10', () => false, 1);
     await checkpoints.stop();
     expect(commits).toEqual(['wb-tx:0@9', 'wb-tx:0@10']);
+  });
+
+  it('drops the batches and dirty states of a partition this member lost', async () => {
+    const owner = { generation: 0, owns: true };
+    const { materializer } = setup(undefined, { generation: () => owner.generation, owns: () => owner.owns });
+    const commits: string[] = [];
+    const checkpoints = new Checkpoints({ materializer, lock: new PartitionLock(), commit: (t, p, o) => commits.push(`${t}:${p}@${o}`), clock: () => now, logger, intervalMs: 60_000, maxEvents: 1_000 });
+    await materializer.run([work(0, 1)], now, hooks);
+    await checkpoints.afterBatch('wb-tx', 0, '0', () => false, 1);
+    Object.assign(owner, { generation: 1, owns: false });
+    await checkpoints.flushAll();
+    expect([commits, materializer.dirtyCount()]).toEqual([[], 0]);
   });
 
   it('commits nothing after a recovery cleared memory', async () => {
