@@ -45,7 +45,7 @@ function setup(fail: (call: number) => boolean = () => false, ownership?: { gene
     return [null, 1];
   });
   const materializer = new Materializer({ redis: client, keys, registry, engine: new WindowEngine(registry), keyspaceVersion: 1, logger, coPartitioned: true, writeBehind: true, ...(ownership ? { ownership } : {}) });
-  // Entity blocks of every script call: [vectors, known version, state TTL, refresh state TTL, state, offsets, CAS, groups].
+  // Entity blocks of every script call: [vectors, known version, state TTL, refresh state TTL, state, offsets, CAS, groups, keep version].
   const blocks = () => sent.flat().filter((c) => c.name === SCRIPT).map((c) => (unpack(c.args.at(-1) as Buffer) as Unpacked[])[3] as Unpacked[]);
   return { materializer, blocks };
 }
@@ -63,7 +63,9 @@ describe('write-behind materializer', () => {
     const written = await materializer.checkpoint(0, now + 20);
     expect([...written]).toEqual([[1, [{ entityType: 'user', entityId: 'u1' }]]]);
     const state = blocks()[2]!;
-    expect([state[0], state[1], state[5]]).toEqual(['0', '12', ['o:wb-tx:0', '2']]);
+    // No vector, the version the vectors carry kept, every applied offset.
+    expect([state[0], state[1], state[5], state[8]]).toEqual(['0', '12', ['o:wb-tx:0', '2'], '1']);
+    expect(first![8]).toBe('0');
     expect((state[4] as string).length).toBeGreaterThan(0);
     expect(materializer.dirtyCount()).toBe(0);
   });
