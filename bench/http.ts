@@ -91,6 +91,9 @@ export default async function run(): Promise<BenchResult> {
   const servers: RunningServer[] = [];
   let repo: FeastRepo | undefined;
   try {
+    // Before any server starts: a first install blocks this process for minutes (spawnSync), past
+    // the servers' keep-alive timeout, and fetch's pooled connections to them would then fail.
+    const install = ensureFeast();
     await seed(redis, registry, registry.layout, vectorKeys);
     const fs = await startFeaturestream(prefix);
     servers.push(fs);
@@ -103,7 +106,6 @@ export default async function run(): Promise<BenchResult> {
     await checkFeaturestream(fs2Target);
     const targets: Target[] = [fsTarget, fs2Target];
 
-    const install = ensureFeast();
     if (!install.ok) metrics.feast = `unavailable: ${install.reason}`;
     else {
       try {

@@ -200,7 +200,9 @@ export class DedupMemory {
     }
     let capacity = 64;
     while (capacity < Math.max(n, this.pruneAt) * 2) capacity *= 2;
-    if (this.index?.length === capacity) this.index.fill(0);
+    // An index up to 4 times that size serves as well: an evict prunes on every write, and need not allocate each time.
+    const held = this.index?.length ?? 0;
+    if (held >= capacity && held <= 4 * capacity) this.index!.fill(0);
     else this.index = new Int32Array(capacity);
     for (let i = 0; i < n; i++) this.place(this.entries[2 * i]!, i + 1);
   }

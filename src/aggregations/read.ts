@@ -12,19 +12,26 @@ import type { EntityState, RecentState, SeriesState } from './state.ts';
 import { anyTileIn, tileEdge } from './tile-set.ts';
 import { firstList, newer, sweepDistinct, sweepTop, trimSeries } from './update.ts';
 
-/** Element offsets [a, b) of the tiles in [lo, hi]. */
-function tileRange(s: SeriesState, lo: number, hi: number): [number, number] {
+/** Element offset just past the tiles in [.., hi]. */
+function tilesEnd(s: SeriesState, hi: number): number {
   const { tiles, stride, start } = s;
   let b = tiles.length;
   while (b > start && tiles[b - stride]! > hi) b -= stride;
+  return b;
+}
+
+/** Element offset of the first tile in [lo, ..] before `b`. */
+function tilesFrom(s: SeriesState, lo: number, b: number): number {
+  const { tiles, stride, start } = s;
   let a = b;
   while (a > start && tiles[a - stride]! >= lo) a -= stride;
-  return [a, b];
+  return a;
 }
 
 function seriesValue(o: Extract<Output, { kind: 'series' }>, s: SeriesState, now: number): FeatureValue {
   const cur = currentTile(now, o.slot.tileMs);
-  const [a, b] = tileRange(s, cur - o.tiles + 1, cur);
+  const b = tilesEnd(s, cur);
+  const a = tilesFrom(s, cur - o.tiles + 1, b);
   const { tiles, stride } = s;
   const op = o.feature.op;
   if (op === 'sum') return a === b ? 0 : sumRange(tiles, stride, a + 2, b + 2);
@@ -59,20 +66,21 @@ function mergedVariance(tiles: readonly number[], stride: number, a: number, b: 
   return Math.max(0, m2 / n) + 0;
 }
 
-/** Positions of last_k's values at `now`, newest first (an insertion sort: k is small). */
-function recentOrder(r: RecentState, ttlMs: number, k: number, now: number): number[] {
+/** recentOrder's answer, reused by every call (reads never nest): positions into one slot's arrays. */
+const order: number[] = [];
+
+/** Puts the positions of last_k's values at `now` in `order`, newest first (an insertion sort: k is small); returns how many (at most k). */
+function recentOrder(r: RecentState, ttlMs: number, k: number, now: number): number {
   const { values, times } = r;
-  const order: number[] = [];
+  let n = 0;
   for (let i = 0; i < r.n; i++) {
     const t = times[i]!;
     if (t + ttlMs <= now) continue;
-    let j = order.length;
-    order.push(i);
+    let j = n++;
     for (; j > 0 && newer(t, values[i]!, times[order[j - 1]!]!, values[order[j - 1]!]!); j--) order[j] = order[j - 1]!;
     order[j] = i;
   }
-  if (order.length > k) order.length = k;
-  return order;
+  return Math.min(n, k);
 }
 
 /** A feature's value at `now`, or undefined when it has lapsed (no event for its TTL). */
@@ -95,10 +103,10 @@ export function outputValue(o: Output, state: EntityState, now: number): Feature
     case 'recent': {
       const r = state.recents[o.slot.index];
       if (r === undefined) return undefined;
-      const order = recentOrder(r, ttl, o.k, now);
-      if (order.length === 0) return undefined;
+      const n = recentOrder(r, ttl, o.k, now);
+      if (n === 0) return undefined;
       const list: string[] = [];
-      for (const i of order) list.push(r.values[i]!);
+      for (let j = 0; j < n; j++) list.push(r.values[order[j]!]!);
       return list;
     }
     case 'last': {
@@ -151,30 +159,32 @@ export function outputValue(o: Output, state: EntityState, now: number): Feature
   }
 }
 
+/** `t` if it is after `now` and before `next`, else `next`. */
+function sooner(next: number, t: number, now: number): number {
+  return t > now && t < next ? t : next;
+}
+
 /** Earliest time after `now` at which outputValue(o) may differ, or Infinity. */
 export function outputChange(o: Output, state: EntityState, now: number): number {
   const ttl = o.feature.ttlMs;
   let next = Infinity;
-  const at = (t: number) => {
-    if (t > now && t < next) next = t;
-  };
   switch (o.kind) {
     case 'series': {
       const s = state.series[o.slot.index];
       if (s === undefined) break;
-      at(s.lastTs + ttl);
+      next = sooner(next, s.lastTs + ttl, now);
       const T = o.slot.tileMs;
       const cur = currentTile(now, T);
       for (let j = s.start; j < s.tiles.length; j += s.stride) {
         const i = s.tiles[j]!;
-        at((i > cur ? i : i + o.tiles) * T + 1);
+        next = sooner(next, (i > cur ? i : i + o.tiles) * T + 1, now);
       }
       break;
     }
     case 'distinct': {
       const d = state.distincts[o.slot.index];
       if (d === undefined) break;
-      at(d.lastTs + ttl);
+      next = sooner(next, d.lastTs + ttl, now);
       const T = o.slot.tileMs;
       const cur = currentTile(now, T);
       for (const tiles of d.values.values()) next = tileEdge(tiles, T, o.tiles, cur, now, next);
@@ -183,39 +193,39 @@ export function outputChange(o: Output, state: EntityState, now: number): number
     case 'recent': {
       const r = state.recents[o.slot.index];
       // The list changes when one of its members expires; older values are already out of it.
-      if (r !== undefined) for (const i of recentOrder(r, ttl, o.k, now)) at(r.times[i]! + ttl);
+      if (r !== undefined) for (let j = 0, n = recentOrder(r, ttl, o.k, now); j < n; j++) next = sooner(next, r.times[order[j]!]! + ttl, now);
       break;
     }
     case 'last': {
       const l = state.lasts[o.slot.index];
-      if (l !== undefined) at(l.ts + ttl);
+      if (l !== undefined) next = sooner(next, l.ts + ttl, now);
       break;
     }
     case 'quantile': {
       const s = state.quantiles[o.slot.index];
       if (s === undefined) break;
-      at(s.lastTs + ttl);
+      next = sooner(next, s.lastTs + ttl, now);
       const T = o.slot.tileMs;
       const cur = currentTile(now, T);
-      for (const i of s.tiles.keys()) at((i > cur ? i : i + o.tiles) * T + 1);
+      for (const i of s.tiles.keys()) next = sooner(next, (i > cur ? i : i + o.tiles) * T + 1, now);
       break;
     }
     case 'top': {
       const s = state.tops[o.slot.index];
       if (s === undefined) break;
-      at(s.lastTs + ttl);
+      next = sooner(next, s.lastTs + ttl, now);
       const T = o.slot.tileMs;
       const cur = currentTile(now, T);
-      for (const tc of s.values.values()) for (let j = 0; j < tc.length; j += 2) at((tc[j]! > cur ? tc[j]! : tc[j]! + o.tiles) * T + 1);
+      for (const tc of s.values.values()) for (let j = 0; j < tc.length; j += 2) next = sooner(next, (tc[j]! > cur ? tc[j]! : tc[j]! + o.tiles) * T + 1, now);
       break;
     }
     case 'approx':
-      at(approxChange(o, state, now));
+      next = sooner(next, approxChange(o, state, now), now);
       break;
     case 'lifetime':
     case 'first': {
       const s = (o.kind === 'lifetime' ? state.lifetimes : state.firsts)[o.slot.index];
-      if (s !== undefined) at(s.lastTs + ttl);
+      if (s !== undefined) next = sooner(next, s.lastTs + ttl, now);
       break;
     }
   }

@@ -72,6 +72,8 @@ function stateWrite(d: CheckpointDeps, key: string, entry: CachedState, nowMs: n
   return {
     stateKey: key,
     knownVersion: entry.version,
+    // The vectors carry it: one version per entity write, for the readers and the DynamoDB sync.
+    keepVersion: true,
     compare: false,
     stateTtlMs,
     refreshStateTtl: stateTtlDue(entry.written, stateTtlMs, nowMs),

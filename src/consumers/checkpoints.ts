@@ -20,8 +20,8 @@
  *
  * A rebalance checkpoints nothing: kafkajs' eager protocol revokes the
  * partitions before any hook runs, and a commit of the old generation is
- * refused. The next owner replays from the last checkpoint; this worker keeps
- * its dirty states only until another writer takes the partition's epoch.
+ * refused. The next owner replays from the last checkpoint; this worker drops
+ * its dirty states of the partition at its next checkpoint attempt.
  */
 import { FeaturestreamError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
@@ -29,9 +29,10 @@ import type { EntityRef } from '../stores/keys.ts';
 import { checkpointMetrics } from './checkpoint-metrics.ts';
 import type { Materializer } from './materializer.ts';
 import type { PartitionLock } from './partition-lock.ts';
+import { IntervalTask } from './interval-task.ts';
 
 export interface CheckpointsOptions {
-  materializer: Pick<Materializer, 'checkpoint' | 'dirtyPartitions' | 'dirtyCount'>;
+  materializer: Pick<Materializer, 'checkpoint' | 'dirtyPartitions' | 'dirtyCount' | 'dropPartition'>;
   lock: PartitionLock;
   /** DynamoDB dual-write: entities of a checkpoint are enqueued before its offsets commit. */
   sync?: { enqueue(keyspaceVersion: number, refs: readonly EntityRef[]): Promise<void> };
@@ -55,22 +56,20 @@ export class Checkpoints {
   private readonly events = new Map<number, number>();
   /** Entities checkpointed but not yet handed to the sync (its queue was down), per partition and keyspace version. */
   private readonly unsynced = new Map<number, Map<number, EntityRef[]>>();
-  private handle: NodeJS.Timeout | undefined;
-  private running: Promise<void> | undefined;
+  private readonly loop: IntervalTask;
   private failures = 0;
 
-  constructor(private readonly o: CheckpointsOptions) {}
+  constructor(private readonly o: CheckpointsOptions) {
+    this.loop = new IntervalTask(() => this.flushAll(), o.intervalMs);
+  }
 
   start(): void {
-    this.handle = setInterval(() => {
-      this.running ??= this.flushAll().finally(() => (this.running = undefined));
-    }, this.o.intervalMs);
+    this.loop.start();
   }
 
   /** Graceful stop (batches stopped first): every partition is checkpointed and its offsets queued for commit. */
   async stop(): Promise<void> {
-    clearInterval(this.handle);
-    await this.running;
+    await this.loop.stop();
     await this.flushAll();
   }
 
@@ -104,9 +103,11 @@ export class Checkpoints {
       checkpointMetrics.checkpoints.inc({ outcome: 'written' });
     } catch (err) {
       if (err instanceof FeaturestreamError && err.code === 'FENCED') {
-        // Not this worker's partition any more: its batches are the next owner's to redo.
+        // Not this worker's partition any more: its batches are the next owner's to redo, from the
+        // checkpoint (Kafka redelivers from the committed offset, also if it comes back here).
         this.uncommitted.delete(partition);
         this.events.delete(partition);
+        this.o.materializer.dropPartition(partition);
         checkpointMetrics.checkpoints.inc({ outcome: 'fenced' });
         return;
       }

@@ -171,6 +171,11 @@ export class Materializer {
     return writeCheckpoint({ redis, engine, layout: this.layout, cache: this.cache!, replicaWait, fence: (v, p) => this.fence(v, p) }, partition, nowMs);
   }
 
+  /** Forgets the partition's states, dirty ones included (it went to another owner). */
+  dropPartition(partition: number): void {
+    this.cache?.dropPartition(partition);
+  }
+
   /** Partitions holding dirty states. */
   dirtyPartitions(): number[] {
     return this.cache?.dirtyPartitions() ?? [];

@@ -13,6 +13,7 @@ import { parseTimerMember } from '../stores/entity-state.ts';
 import type { EntityWork, Materializer } from './materializer.ts';
 import type { PartitionLock } from './partition-lock.ts';
 import type { BatchVersions } from './backfill/versions.ts';
+import { IntervalTask } from './interval-task.ts';
 
 export interface TimerLoopOptions {
   redis: RedisClient;
@@ -30,21 +31,19 @@ export interface TimerLoopOptions {
 }
 
 export class TimerLoop {
-  private handle: NodeJS.Timeout | undefined;
-  private running: Promise<void> | undefined;
+  private readonly loop: IntervalTask;
   private failures = 0;
 
-  constructor(private readonly o: TimerLoopOptions) {}
-
-  start(): void {
-    this.handle = setInterval(() => {
-      this.running ??= this.tick().finally(() => (this.running = undefined));
-    }, this.o.intervalMs);
+  constructor(private readonly o: TimerLoopOptions) {
+    this.loop = new IntervalTask(() => this.tick(), o.intervalMs);
   }
 
-  async stop(): Promise<void> {
-    clearInterval(this.handle);
-    await this.running;
+  start(): void {
+    this.loop.start();
+  }
+
+  stop(): Promise<void> {
+    return this.loop.stop();
   }
 
   /** One pass over the owned partitions; exported for tests that drive time themselves. */

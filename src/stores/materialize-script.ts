@@ -35,6 +35,8 @@ export interface EntityWrite {
   knownVersion: number;
   /** Write only if `_version` still equals knownVersion (the entity may have other writers: sources not co-partitioned). */
   compare: boolean;
+  /** Write `_version` = knownVersion instead of a new one: a write-behind checkpoint of a state whose vectors carry it. */
+  keepVersion?: boolean;
   /** Overwrite whatever the state hash holds (its `_version` is unreadable): quarantine rebuilds only. */
   replaceCorrupt?: boolean;
   stateTtlMs: number;
@@ -145,5 +147,5 @@ function block(w: EntityWrite): Packable {
     return [v.ttlMs, refresh, 'f', v.set.flat(), v.del];
   });
   const head = [w.vectors.length, w.replaceCorrupt ? 'replace' : w.knownVersion, w.stateTtlMs, w.refreshStateTtl ? '1' : '0', w.state ?? '', offsets];
-  return [...head, w.compare ? '1' : '0', vectors];
+  return [...head, w.compare ? '1' : '0', vectors, w.keepVersion ? '1' : '0'];
 }

@@ -42,8 +42,10 @@ ARGV[1]     MessagePack array (numbers as decimal strings):
                          stored as `_p` with both filled in
                       "f", {field, value, ...} to set, {field, ...} to delete: per-field layout;
                          `_version` and `_updated_ms` are set along (also when nothing else is)
+                [9] "1": keep the version: write `_version` = [2] (a write-behind checkpoint of
+                    the state whose vectors already carry that version); "0": a new version
 
-Returns {1, status, version, ...}: per entity, in order, {1, new version} when
+Returns {1, status, version, ...}: per entity, in order, {1, written version} when
 written, {0, stored version} when a CAS found `_version` moved (nothing of the
 entity written: reload and reapply); or {0, stored epoch} when the fence holds a
 newer epoch (nothing written: the caller lost the partition).
@@ -80,6 +82,9 @@ local function write(state, first, last, p, now)
     end
   end
   local version = math.max(known + 1, clock)
+  if p[9] == '1' then
+    version = known
+  end
   local text = string.format('%d', version)
 
   -- Vectors before the state: a key of the wrong type fails the call before the entity's

@@ -36,7 +36,7 @@ function work(from: number, events: number): EntityWork {
   };
 }
 
-function setup(fail: (call: number) => boolean = () => false) {
+function setup(fail: (call: number) => boolean = () => false, ownership?: { generation: () => number; owns: (p: number) => boolean }) {
   let version = 10;
   let calls = 0;
   const { client, sent } = fakeRedis((c: FakeCommand) => {
@@ -44,8 +44,8 @@ function setup(fail: (call: number) => boolean = () => false) {
     if (c.name === SCRIPT) return fail(calls++) ? [new Error('Connection is closed.'), null] : [null, [1, 1, ++version]];
     return [null, 1];
   });
-  const materializer = new Materializer({ redis: client, keys, registry, engine: new WindowEngine(registry), keyspaceVersion: 1, logger, coPartitioned: true, writeBehind: true });
-  // Entity blocks of every script call: [vectors, known version, state TTL, refresh state TTL, state, offsets, CAS, groups].
+  const materializer = new Materializer({ redis: client, keys, registry, engine: new WindowEngine(registry), keyspaceVersion: 1, logger, coPartitioned: true, writeBehind: true, ...(ownership ? { ownership } : {}) });
+  // Entity blocks of every script call: [vectors, known version, state TTL, refresh state TTL, state, offsets, CAS, groups, keep version].
   const blocks = () => sent.flat().filter((c) => c.name === SCRIPT).map((c) => (unpack(c.args.at(-1) as Buffer) as Unpacked[])[3] as Unpacked[]);
   return { materializer, blocks };
 }
@@ -63,7 +63,9 @@ describe('write-behind materializer', () => {
     const written = await materializer.checkpoint(0, now + 20);
     expect([...written]).toEqual([[1, [{ entityType: 'user', entityId: 'u1' }]]]);
     const state = blocks()[2]!;
-    expect([state[0], state[1], state[5]]).toEqual(['0', '12', ['o:wb-tx:0', '2']]);
+    // No vector, the version the vectors carry kept, every applied offset.
+    expect([state[0], state[1], state[5], state[8]]).toEqual(['0', '12', ['o:wb-tx:0', '2'], '1']);
+    expect(first![8]).toBe('0');
     expect((state[4] as string).length).toBeGreaterThan(0);
     expect(materializer.dirtyCount()).toBe(0);
   });
@@ -126,6 +128,18 @@ describe('Checkpoints', () => {
     await checkpoints.afterBatch('wb-tx', 0, '10', () => false, 1);
     await checkpoints.stop();
     expect(commits).toEqual(['wb-tx:0@9', 'wb-tx:0@10']);
+  });
+
+  it('drops the batches and dirty states of a partition this member lost', async () => {
+    const owner = { generation: 0, owns: true };
+    const { materializer } = setup(undefined, { generation: () => owner.generation, owns: () => owner.owns });
+    const commits: string[] = [];
+    const checkpoints = new Checkpoints({ materializer, lock: new PartitionLock(), commit: (t, p, o) => commits.push(`${t}:${p}@${o}`), clock: () => now, logger, intervalMs: 60_000, maxEvents: 1_000 });
+    await materializer.run([work(0, 1)], now, hooks);
+    await checkpoints.afterBatch('wb-tx', 0, '0', () => false, 1);
+    Object.assign(owner, { generation: 1, owns: false });
+    await checkpoints.flushAll();
+    expect([commits, materializer.dirtyCount()]).toEqual([[], 0]);
   });
 
   it('commits nothing after a recovery cleared memory', async () => {
