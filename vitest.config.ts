@@ -7,6 +7,7 @@ import { defineConfig } from 'vitest/config';
  */
 const CLUSTER_READY: string[] = [
   'test/integration/reader-roundtrip.test.ts',
+  'test/integration/worker-checkpoint-crash.test.ts',
   'test/integration/reader-cache.test.ts',
   'test/integration/reader-deadline.test.ts',
   'test/integration/worker-exactness.test.ts',
