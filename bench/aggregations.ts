@@ -19,7 +19,8 @@
  * Worker-shaped: the first 300k of the same events in batches of 1,000, grouped by user as the
  * worker groups a batch; per user applyMany, evict, evaluate, nextChangeAt
  * and serialize, at the batch's time (the last 200k timed). Its baseline groups the same batches
- * and counts each user's events in a Map.
+ * and counts each user's events in a Map. Once more without serialize: the worker with write-behind
+ * checkpoints (--checkpoint-interval) serializes a state only at its partition's checkpoint.
  *
  * Memory: heap used plus array buffers (typed arrays' backing stores live
  * outside the JS heap), after a forced GC, with the states of 2,000 users of
@@ -144,8 +145,8 @@ function byUser(events: NormalizedEvent[], from: number, to: number): Map<string
   return groups;
 }
 
-/** What the worker does per user per batch: apply the user's events, evict, evaluate, next change, serialize. */
-function timeWorkerShaped(engine: WindowEngine, events: NormalizedEvent[], nows: number[], states: Map<string, EntityState>): number {
+/** What the worker does per user per batch: apply the user's events, evict, evaluate, next change, serialize (unless write-behind). */
+function timeWorkerShaped(engine: WindowEngine, events: NormalizedEvent[], nows: number[], states: Map<string, EntityState>, serialize: boolean): number {
   const started = process.cpuUsage();
   for (let from = 0; from < events.length; from += BATCH) {
     const to = Math.min(events.length, from + BATCH);
@@ -157,7 +158,7 @@ function timeWorkerShaped(engine: WindowEngine, events: NormalizedEvent[], nows:
       engine.evict(s, now);
       engine.evaluate(s, now);
       engine.nextChangeAt(s, now);
-      engine.serialize(s);
+      if (serialize) engine.serialize(s);
     }
   }
   return cpuSeconds(started);
@@ -332,21 +333,25 @@ export default async function run(): Promise<{ metrics: Record<string, number | 
     states.clear();
     return all;
   });
-  next = eventSource();
-  const workerStates = new Map<string, EntityState>();
-  const workerCounts = new Map<string, { n: number }>();
-  let workerSeconds = 0;
-  let workerBaseSeconds = 0;
-  for (let from = 0; from < WORKER_WARMUP + WORKER_EVENTS; from += CHUNK) {
-    const { events, nows } = next(from, CHUNK);
-    const t = timeWorkerShaped(engine, events, nows, workerStates);
-    const b = timeWorkerBaseline(events, workerCounts);
-    if (from >= WORKER_WARMUP) {
-      workerSeconds += t;
-      workerBaseSeconds += b;
+  const worker = (serialize: boolean) => {
+    const source = eventSource();
+    const workerStates = new Map<string, EntityState>();
+    const workerCounts = new Map<string, { n: number }>();
+    let workerSeconds = 0;
+    let workerBaseSeconds = 0;
+    for (let from = 0; from < WORKER_WARMUP + WORKER_EVENTS; from += CHUNK) {
+      const { events, nows } = source(from, CHUNK);
+      const t = timeWorkerShaped(engine, events, nows, workerStates, serialize);
+      const b = timeWorkerBaseline(events, workerCounts);
+      if (from >= WORKER_WARMUP) {
+        workerSeconds += t;
+        workerBaseSeconds += b;
+      }
     }
-  }
-  workerStates.clear();
+    return { workerSeconds, workerBaseSeconds };
+  };
+  const { workerSeconds, workerBaseSeconds } = worker(true);
+  const writeBehind = worker(false);
   next = eventSource();
   states = new Map<string, EntityState>();
   let mixedSeconds = 0;
@@ -371,6 +376,8 @@ export default async function run(): Promise<{ metrics: Record<string, number | 
     mixed_user_state_bytes_median: mixedSizes[Math.floor(mixedSizes.length / 2)]!,
     worker_shaped_events_per_sec: Math.round(WORKER_EVENTS / workerSeconds),
     worker_shaped_baseline_events_per_sec: Math.round(WORKER_EVENTS / workerBaseSeconds),
+    worker_shaped_write_behind_events_per_sec: Math.round(WORKER_EVENTS / writeBehind.workerSeconds),
+    worker_shaped_write_behind_baseline_events_per_sec: Math.round(WORKER_EVENTS / writeBehind.workerBaseSeconds),
     heap_bytes_per_state_profile: profileHeap.mean,
     heap_bytes_per_state_profile_median: profileHeap.median,
     heap_bytes_per_state_zipf: zipfHeap.mean,
@@ -386,6 +393,8 @@ export default async function run(): Promise<{ metrics: Record<string, number | 
       { case: 'baseline: Map lookup + counter', value: metrics.baseline_events_per_sec, unit: 'events/s', goal: '' },
       { case: 'worker-shaped: batches of 1,000 by user, applyMany + evict + evaluate + nextChangeAt + serialize', value: metrics.worker_shaped_events_per_sec, unit: 'events/s', goal: '' },
       { case: 'worker-shaped baseline: the same grouping + Map lookup + counter', value: metrics.worker_shaped_baseline_events_per_sec, unit: 'events/s', goal: '' },
+      { case: 'worker-shaped, write-behind checkpoints: the same without serialize', value: metrics.worker_shaped_write_behind_events_per_sec, unit: 'events/s', goal: '' },
+      { case: 'worker-shaped baseline, in that run', value: metrics.worker_shaped_write_behind_baseline_events_per_sec, unit: 'events/s', goal: '' },
       { case: 'state, 5 tx/day over 90 days, median', value: metrics.state_bytes_median, unit: 'bytes', goal: '<= 1024' },
       { case: 'state, p99', value: metrics.state_bytes_p99, unit: 'bytes', goal: '' },
       { case: 'user state, mixed registry, median', value: metrics.mixed_user_state_bytes_median, unit: 'bytes', goal: '' },
