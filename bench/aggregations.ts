@@ -306,27 +306,34 @@ function stateSizes(engine: WindowEngine): number[] {
     .sort((a, b) => a - b);
 }
 
+const CHUNK = 100_000;
+
+/**
+ * Runs `step` over the event stream from its start in chunks, returning the
+ * CPU seconds of each of its timings summed over the chunks after `warmup` events.
+ */
+function timedChunks<T extends [number, ...number[]]>(warmup: number, timed: number, step: (events: NormalizedEvent[], nows: number[]) => T): T {
+  const source = eventSource();
+  let sums: T | undefined;
+  for (let from = 0; from < warmup + timed; from += CHUNK) {
+    const { events, nows } = source(from, CHUNK);
+    const seconds = step(events, nows);
+    if (from < warmup) continue;
+    if (sums === undefined) sums = seconds;
+    else for (let i = 0; i < sums.length; i++) sums[i]! += seconds[i]!;
+  }
+  return sums!;
+}
+
 export default async function run(): Promise<{ metrics: Record<string, number | string>; table: Array<Record<string, string | number>> }> {
   const loadAtStart = loadavg()[0]!;
   const registry = await loadRegistryFile();
   const engine = new WindowEngine(registry);
   const mixed = new WindowEngine(mixedRegistry());
-  const CHUNK = 100_000;
   // The default and the mixed registry run one after the other over the same events, each with only its own states live.
-  let next = eventSource();
   let states = new Map<string, EntityState>();
   const counts = new Map<string, { n: number }>();
-  let seconds = 0;
-  let baseSeconds = 0;
-  for (let from = 0; from < WARMUP + EVENTS; from += CHUNK) {
-    const { events, nows } = next(from, CHUNK);
-    const t = timeApply(engine, events, nows, states);
-    const b = timeBaseline(events, counts);
-    if (from >= WARMUP) {
-      seconds += t;
-      baseSeconds += b;
-    }
-  }
+  const [seconds, baseSeconds] = timedChunks(WARMUP, EVENTS, (events, nows) => [timeApply(engine, events, nows, states), timeBaseline(events, counts)]);
   const gc = gcFunction();
   const zipfHeap = heapPerState(gc, engine, () => {
     const all = [...states.values()];
@@ -334,32 +341,18 @@ export default async function run(): Promise<{ metrics: Record<string, number | 
     return all;
   });
   const worker = (serialize: boolean) => {
-    const source = eventSource();
     const workerStates = new Map<string, EntityState>();
     const workerCounts = new Map<string, { n: number }>();
-    let workerSeconds = 0;
-    let workerBaseSeconds = 0;
-    for (let from = 0; from < WORKER_WARMUP + WORKER_EVENTS; from += CHUNK) {
-      const { events, nows } = source(from, CHUNK);
-      const t = timeWorkerShaped(engine, events, nows, workerStates, serialize);
-      const b = timeWorkerBaseline(events, workerCounts);
-      if (from >= WORKER_WARMUP) {
-        workerSeconds += t;
-        workerBaseSeconds += b;
-      }
-    }
+    const [workerSeconds, workerBaseSeconds] = timedChunks(WORKER_WARMUP, WORKER_EVENTS, (events, nows) => [
+      timeWorkerShaped(engine, events, nows, workerStates, serialize),
+      timeWorkerBaseline(events, workerCounts),
+    ]);
     return { workerSeconds, workerBaseSeconds };
   };
   const { workerSeconds, workerBaseSeconds } = worker(true);
   const writeBehind = worker(false);
-  next = eventSource();
   states = new Map<string, EntityState>();
-  let mixedSeconds = 0;
-  for (let from = 0; from < WARMUP + EVENTS; from += CHUNK) {
-    const { events, nows } = next(from, CHUNK);
-    const m = timeApplyMixed(mixed, events, nows, states);
-    if (from >= WARMUP) mixedSeconds += m;
-  }
+  const [mixedSeconds] = timedChunks(WARMUP, EVENTS, (events, nows) => [timeApplyMixed(mixed, events, nows, states)]);
   const sizes = stateSizes(engine);
   const profileHeap = heapPerState(gc, engine, () => profileStates(engine));
   const mixedSizes = stateSizes(mixed);
