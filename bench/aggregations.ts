@@ -19,7 +19,8 @@
  * Worker-shaped: the first 300k of the same events in batches of 1,000, grouped by user as the
  * worker groups a batch; per user applyMany, evict, evaluate, nextChangeAt
  * and serialize, at the batch's time (the last 200k timed). Its baseline groups the same batches
- * and counts each user's events in a Map.
+ * and counts each user's events in a Map. Once more without serialize: the worker with write-behind
+ * checkpoints (--checkpoint-interval) serializes a state only at its partition's checkpoint.
  *
  * Memory: heap used plus array buffers (typed arrays' backing stores live
  * outside the JS heap), after a forced GC, with the states of 2,000 users of
@@ -144,8 +145,8 @@ function byUser(events: NormalizedEvent[], from: number, to: number): Map<string
   return groups;
 }
 
-/** What the worker does per user per batch: apply the user's events, evict, evaluate, next change, serialize. */
-function timeWorkerShaped(engine: WindowEngine, events: NormalizedEvent[], nows: number[], states: Map<string, EntityState>): number {
+/** What the worker does per user per batch: apply the user's events, evict, evaluate, next change, serialize (unless write-behind). */
+function timeWorkerShaped(engine: WindowEngine, events: NormalizedEvent[], nows: number[], states: Map<string, EntityState>, serialize: boolean): number {
   const started = process.cpuUsage();
   for (let from = 0; from < events.length; from += BATCH) {
     const to = Math.min(events.length, from + BATCH);
@@ -157,7 +158,7 @@ function timeWorkerShaped(engine: WindowEngine, events: NormalizedEvent[], nows:
       engine.evict(s, now);
       engine.evaluate(s, now);
       engine.nextChangeAt(s, now);
-      engine.serialize(s);
+      if (serialize) engine.serialize(s);
     }
   }
   return cpuSeconds(started);
@@ -305,56 +306,53 @@ function stateSizes(engine: WindowEngine): number[] {
     .sort((a, b) => a - b);
 }
 
+const CHUNK = 100_000;
+
+/**
+ * Runs `step` over the event stream from its start in chunks, returning the
+ * CPU seconds of each of its timings summed over the chunks after `warmup` events.
+ */
+function timedChunks<T extends [number, ...number[]]>(warmup: number, timed: number, step: (events: NormalizedEvent[], nows: number[]) => T): T {
+  const source = eventSource();
+  let sums: T | undefined;
+  for (let from = 0; from < warmup + timed; from += CHUNK) {
+    const { events, nows } = source(from, CHUNK);
+    const seconds = step(events, nows);
+    if (from < warmup) continue;
+    if (sums === undefined) sums = seconds;
+    else for (let i = 0; i < sums.length; i++) sums[i]! += seconds[i]!;
+  }
+  return sums!;
+}
+
 export default async function run(): Promise<{ metrics: Record<string, number | string>; table: Array<Record<string, string | number>> }> {
   const loadAtStart = loadavg()[0]!;
   const registry = await loadRegistryFile();
   const engine = new WindowEngine(registry);
   const mixed = new WindowEngine(mixedRegistry());
-  const CHUNK = 100_000;
   // The default and the mixed registry run one after the other over the same events, each with only its own states live.
-  let next = eventSource();
   let states = new Map<string, EntityState>();
   const counts = new Map<string, { n: number }>();
-  let seconds = 0;
-  let baseSeconds = 0;
-  for (let from = 0; from < WARMUP + EVENTS; from += CHUNK) {
-    const { events, nows } = next(from, CHUNK);
-    const t = timeApply(engine, events, nows, states);
-    const b = timeBaseline(events, counts);
-    if (from >= WARMUP) {
-      seconds += t;
-      baseSeconds += b;
-    }
-  }
+  const [seconds, baseSeconds] = timedChunks(WARMUP, EVENTS, (events, nows) => [timeApply(engine, events, nows, states), timeBaseline(events, counts)]);
   const gc = gcFunction();
   const zipfHeap = heapPerState(gc, engine, () => {
     const all = [...states.values()];
     states.clear();
     return all;
   });
-  next = eventSource();
-  const workerStates = new Map<string, EntityState>();
-  const workerCounts = new Map<string, { n: number }>();
-  let workerSeconds = 0;
-  let workerBaseSeconds = 0;
-  for (let from = 0; from < WORKER_WARMUP + WORKER_EVENTS; from += CHUNK) {
-    const { events, nows } = next(from, CHUNK);
-    const t = timeWorkerShaped(engine, events, nows, workerStates);
-    const b = timeWorkerBaseline(events, workerCounts);
-    if (from >= WORKER_WARMUP) {
-      workerSeconds += t;
-      workerBaseSeconds += b;
-    }
-  }
-  workerStates.clear();
-  next = eventSource();
+  const worker = (serialize: boolean) => {
+    const workerStates = new Map<string, EntityState>();
+    const workerCounts = new Map<string, { n: number }>();
+    const [workerSeconds, workerBaseSeconds] = timedChunks(WORKER_WARMUP, WORKER_EVENTS, (events, nows) => [
+      timeWorkerShaped(engine, events, nows, workerStates, serialize),
+      timeWorkerBaseline(events, workerCounts),
+    ]);
+    return { workerSeconds, workerBaseSeconds };
+  };
+  const { workerSeconds, workerBaseSeconds } = worker(true);
+  const writeBehind = worker(false);
   states = new Map<string, EntityState>();
-  let mixedSeconds = 0;
-  for (let from = 0; from < WARMUP + EVENTS; from += CHUNK) {
-    const { events, nows } = next(from, CHUNK);
-    const m = timeApplyMixed(mixed, events, nows, states);
-    if (from >= WARMUP) mixedSeconds += m;
-  }
+  const [mixedSeconds] = timedChunks(WARMUP, EVENTS, (events, nows) => [timeApplyMixed(mixed, events, nows, states)]);
   const sizes = stateSizes(engine);
   const profileHeap = heapPerState(gc, engine, () => profileStates(engine));
   const mixedSizes = stateSizes(mixed);
@@ -371,6 +369,8 @@ export default async function run(): Promise<{ metrics: Record<string, number | 
     mixed_user_state_bytes_median: mixedSizes[Math.floor(mixedSizes.length / 2)]!,
     worker_shaped_events_per_sec: Math.round(WORKER_EVENTS / workerSeconds),
     worker_shaped_baseline_events_per_sec: Math.round(WORKER_EVENTS / workerBaseSeconds),
+    worker_shaped_write_behind_events_per_sec: Math.round(WORKER_EVENTS / writeBehind.workerSeconds),
+    worker_shaped_write_behind_baseline_events_per_sec: Math.round(WORKER_EVENTS / writeBehind.workerBaseSeconds),
     heap_bytes_per_state_profile: profileHeap.mean,
     heap_bytes_per_state_profile_median: profileHeap.median,
     heap_bytes_per_state_zipf: zipfHeap.mean,
@@ -386,6 +386,8 @@ export default async function run(): Promise<{ metrics: Record<string, number | 
       { case: 'baseline: Map lookup + counter', value: metrics.baseline_events_per_sec, unit: 'events/s', goal: '' },
       { case: 'worker-shaped: batches of 1,000 by user, applyMany + evict + evaluate + nextChangeAt + serialize', value: metrics.worker_shaped_events_per_sec, unit: 'events/s', goal: '' },
       { case: 'worker-shaped baseline: the same grouping + Map lookup + counter', value: metrics.worker_shaped_baseline_events_per_sec, unit: 'events/s', goal: '' },
+      { case: 'worker-shaped, write-behind checkpoints: the same without serialize', value: metrics.worker_shaped_write_behind_events_per_sec, unit: 'events/s', goal: '' },
+      { case: 'worker-shaped baseline, in that run', value: metrics.worker_shaped_write_behind_baseline_events_per_sec, unit: 'events/s', goal: '' },
       { case: 'state, 5 tx/day over 90 days, median', value: metrics.state_bytes_median, unit: 'bytes', goal: '<= 1024' },
       { case: 'state, p99', value: metrics.state_bytes_p99, unit: 'bytes', goal: '' },
       { case: 'user state, mixed registry, median', value: metrics.mixed_user_state_bytes_median, unit: 'bytes', goal: '' },

@@ -228,8 +228,9 @@ export class DedupMemory {
     this.oldest = oldest;
     const dropped = w < 2 * n;
     this.n = w / 2;
-    // The array keeps its capacity: an entity that had many ids in one horizon likely has as many in the next.
-    if (this.n === 0 && entries.length > 2) this.entries = NONE;
+    // Capacity follows the ids held: room for more than 4 times as many is cut to twice as many (one burst must not stay).
+    if (this.n === 0) this.entries = NONE;
+    else if (entries.length > 8 * this.n) this.entries = entries.slice(0, 4 * this.n);
     this.pruneAt = Math.max(PRUNE_MIN, this.n * 2);
     if (dropped) this.reindex();
   }
