@@ -25,9 +25,4 @@ export const checkpointMetrics = {
     help: 'Entity states in memory newer than their Redis checkpoint',
     registers: [registry],
   }),
-  replaySkips: new Counter({
-    name: 'featurestream_worker_replay_vector_skips_total',
-    help: 'Replayed entities whose vector write was skipped: the vectors already held their events (recovery marks)',
-    registers: [registry],
-  }),
 };

@@ -11,12 +11,13 @@
  * So the committed offset of a partition never passes its checkpoint. After a
  * crash the next owner loads the checkpointed states and Kafka replays from
  * the committed offsets: events a state already holds are behind its offset
- * fence, the rest are applied once, and the vectors end exact. Entities whose
- * replayed events the vectors already hold (up to the recovery marks, which
- * advance after every batch's vector writes) are not written again, so a
- * served vector does not go back to an intermediate state during the replay;
- * only entities of the one batch in flight at the crash may (its vectors can
- * be ahead of its marks).
+ * fence, the rest are applied once, and the vectors end exact. While the
+ * replay runs, a served vector can step back: the crashed worker's vectors
+ * were ahead of its checkpoint, and the replay writes the intermediate states
+ * again until it reaches each entity's last event. (Skipping writes up to the
+ * recovery marks is unsound here: marks are per topic-partition, a vector
+ * holds every topic of its entity, so one topic's replayed write can drop
+ * another topic's events that a later skip would then never put back.)
  *
  * A rebalance checkpoints nothing: kafkajs' eager protocol revokes the
  * partitions before any hook runs, and a commit of the old generation is

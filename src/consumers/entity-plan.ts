@@ -9,7 +9,6 @@ import { InvalidEventError } from '../errors.ts';
 import type { Keys } from '../stores/keys.ts';
 import type { EntityWrite } from '../stores/materialize-script.ts';
 import { workerMetrics } from '../metrics.ts';
-import { checkpointMetrics } from './checkpoint-metrics.ts';
 import type { DeadLetter } from './dead-letter.ts';
 import type { EntityLayout } from './entity-layout.ts';
 import type { EntityWork, MaterializerOptions } from './materializer.ts';
@@ -37,8 +36,6 @@ export interface PlanDeps {
 export interface PlanRun {
   nowMs: number;
   version: number;
-  /** See MaterializeHooks.writtenThrough. */
-  writtenThrough: number | undefined;
 }
 
 /** undefined = nothing to write; 'reload' = the cached state fenced events: replanned from Redis next round. */
@@ -96,14 +93,6 @@ export function planEntity(d: PlanDeps, work: EntityWork, loaded: Loaded, run: P
   for (const [field, offset] of moved) applied.set(field, offset);
   const dirty = writeBehind ? { ref: work.ref, keyspaceVersion: version } : undefined;
   const entry: CachedState = { partition: work.partition, version: stored.version, offsets: applied, state, written: loaded.written, ...(dirty ? { dirty } : {}) };
-  const through = run.writtenThrough;
-  if (writeBehind && through !== undefined && last !== undefined && last.offset <= through && !work.rematerialize && !loaded.entry?.unwritten && !loaded.replace) {
-    // A replay of events the vectors already hold: the state changes in memory only.
-    d.cache!.put(loaded.key, entry);
-    if (work.topic !== undefined) for (const [outcome, n] of outcomes) workerMetrics.eventsApplied.inc({ topic: work.topic, outcome }, n);
-    checkpointMetrics.replaySkips.inc();
-    return undefined;
-  }
   const packed = d.options.registry.layout === 'packed';
   const groups = entity.groups.map((group, g) => {
     const values = evaluation.groups[group.name] ?? {};

@@ -67,13 +67,6 @@ export interface MaterializeHooks {
   deadLetter(letters: DeadLetter[]): Promise<void>;
   /** Called between write chunks (kafkajs heartbeat): keeps a long batch in the group; may throw on rebalance. */
   progress?: () => Promise<void>;
-  /**
-   * Write-behind: vectors hold every event of the work's partition up to this offset (the
-   * recovery marks, recovery.ts). A replayed entity whose events all lie at or below it needs no
-   * vector write: the vectors already hold it, and writing the replay's intermediate states would
-   * serve older values for a moment.
-   */
-  writtenThrough?: number;
 }
 
 /** One run's bookkeeping, shared by its rounds. */
@@ -247,7 +240,7 @@ export class Materializer {
             const loaded = stored[i]!;
             try {
               if (loaded.error) throw loaded.error;
-              const plan = planEntity(this.planDeps, work, loaded, { nowMs: run.nowMs, version: run.version, writtenThrough: run.hooks.writtenThrough }, dead);
+              const plan = planEntity(this.planDeps, work, loaded, { nowMs: run.nowMs, version: run.version }, dead);
               if (plan === 'reload') reload.push(work);
               else if (plan) {
                 plans.push(plan);

@@ -42,11 +42,6 @@ import { recoveryMetrics } from './recovery-metrics.ts';
 export interface BatchRecovery {
   /** Before materializing; false = the partition was sought (or the batch went stale): write and commit nothing. */
   beforeBatch(topic: string, partition: number, firstOffset: number, payload: BatchControl): Promise<boolean>;
-  /**
-   * Where every master's mark of the partition stood at the batch's check (the vectors hold every
-   * event up to it); undefined without a check or with a mark missing.
-   */
-  writtenThrough(topic: string, partition: number): number | undefined;
   /** After the batch's writes, before its commit; throws (retriable) when Redis lost data meanwhile. */
   afterWrite(topic: string, partition: number, lastOffset: number, refs: readonly EntityRef[], version: number): Promise<void>;
 }
@@ -158,12 +153,6 @@ export class Recovery implements BatchRecovery {
       this.inFlight.set(tp, marks);
       return true;
     }
-  }
-
-  writtenThrough(topic: string, partition: number): number | undefined {
-    const marks = this.inFlight.get(topicPartition(topic, partition));
-    if (!marks || marks.length === 0 || marks.some((m) => m.mark === undefined)) return undefined;
-    return Math.min(...marks.map((m) => m.mark!));
   }
 
   async afterWrite(topic: string, partition: number, lastOffset: number, refs: readonly EntityRef[], version: number): Promise<void> {

@@ -127,9 +127,7 @@ export function createBatchHandler(d: RunnerDeps): (payload: EachBatchPayload) =
           const version = await d.versions.forBatch(batch.topic, batch.partition, firstOffset);
           // Durable before the write that moves the fence past them.
           await deadLetterOnce(dead);
-          const writtenThrough = d.recovery?.writtenThrough(batch.topic, batch.partition);
-          const hooks = { deadLetter: deadLetterOnce, progress: heartbeat, ...(writtenThrough === undefined ? {} : { writtenThrough }) };
-          await d.materializer.run(works, nowMs, hooks, version);
+          await d.materializer.run(works, nowMs, { deadLetter: deadLetterOnce, progress: heartbeat }, version);
           await d.versions.written(batch.topic, batch.partition, version);
           await d.recovery?.afterWrite(batch.topic, batch.partition, Number(last.offset), works.map((w) => w.ref), version);
           return true;

@@ -8,14 +8,11 @@
  *      checkpoint; it is SIGKILLed then (its interval is an hour: no checkpoint
  *      runs in between).
  *   3. A third worker loads the checkpoint and replays the second backlog from
- *      the committed offsets: no event counts twice, and the served vectors
- *      never leave their final values while it replays: the vectors already
- *      hold the replayed events (up to the recovery marks), so the replay
- *      writes none of them.
+ *      the committed offsets: no event counts twice and none is lost (a served
+ *      vector may step back while the replay runs: README).
  * The reference is the brute-force one (test/helpers/brute-reference.ts).
  */
 import { describe, expect, it, onTestFinished } from 'vitest';
-import { RecoveryMarks } from '../../src/consumers/recovery-marks.ts';
 import { offsetField, parseStoredState } from '../../src/stores/entity-state.ts';
 import { bruteForceVectors, toHashVectors } from '../helpers/brute-reference.ts';
 import { testEnv, testKafka, testRedisClient } from '../helpers/services.ts';
@@ -57,16 +54,6 @@ describe('write-behind checkpoints', () => {
     };
     const expectedNow = async () => toHashVectors(s.registry, bruteForceVectors(s.registry, await readTopics(kafka, admin, topics), Date.now(), ENGINE_OPTIONS));
     const served = async (ids: Iterable<string>) => readVectors(redis, s, ids);
-    const rawVectors = async (ids: string[]) => {
-      const out: Record<string, Record<string, string>> = {};
-      for (const id of ids) {
-        for (const g of s.registry.groupsOf('user')) {
-          const key = s.keys.vector({ entityType: 'user', entityId: id }, g.name);
-          out[key] = Object.fromEntries(Object.entries(await redis.hgetallBuffer(key)).map(([f, v]) => [f, v.toString('hex')]));
-        }
-      }
-      return out;
-    };
 
     // 1. First backlog; commits wait for the checkpoint of the graceful stop.
     await produce(kafka, randomEvents(s, 1_500, 80, Date.now(), random));
@@ -91,16 +78,6 @@ describe('write-behind checkpoints', () => {
       timeoutMs: 60_000,
       intervalMs: 100,
     });
-    // The worker's bookkeeping after the writes: its recovery marks stand at the last offsets.
-    const marks = new RecoveryMarks(redis, s.keys, s.groupId);
-    await waitFor('the marks of the second backlog', async () => {
-      for (const topic of topics) {
-        for (const p of await admin.fetchTopicOffsets(topic)) {
-          if ((await marks.read(topic, p.partition)).some((m) => (m.mark ?? -1) < Number(p.high) - 1)) return false;
-        }
-      }
-      return true;
-    });
     expect(await committedTotal(admin, s.groupId, topics), 'no checkpoint since the first').toBe(checkpointed);
     for (const id of expected2.keys()) {
       const key = s.keys.state({ entityType: 'user', entityId: id });
@@ -108,23 +85,10 @@ describe('write-behind checkpoints', () => {
       for (const [field, offset] of stored.offsets) expect(offset, `${key} ${field} is past the checkpoint`).toBeLessThan(ends.get(field)!);
     }
     expect(await stopChild(second, 'SIGKILL')).toBeNull();
-    const written = await rawVectors([...expected2.keys()]);
 
-    // 3. Replay from the checkpoint; every read while it runs serves the final vectors.
+    // 3. Replay from the checkpoint, then the same vectors: nothing lost, nothing counted twice.
     const third = spawn(['--co-partitioned', '--checkpoint-interval', '500']);
-    const reads: string[] = [];
-    await waitFor(
-      `the replay to checkpoint (log ${third.logFile})`,
-      async () => {
-        const now = await served(expected2.keys());
-        if (JSON.stringify([...now]) !== JSON.stringify([...expected2])) reads.push(JSON.stringify([...now].filter(([id, v]) => JSON.stringify(v) !== JSON.stringify(expected2.get(id)))));
-        return caughtUp(admin, s.groupId, topics);
-      },
-      { timeoutMs: 90_000, intervalMs: 50 },
-    );
-    expect(reads, 'served vectors went back during the replay').toEqual([]);
-    // Not even rewritten with the same values (new _version): the replay wrote no vector at all.
-    expect(await rawVectors([...expected2.keys()])).toEqual(written);
+    await waitFor(`the replay to checkpoint (log ${third.logFile})`, () => caughtUp(admin, s.groupId, topics), { timeoutMs: 90_000, intervalMs: 100 });
     expect(await served(expected2.keys()), `seed ${seed}`).toEqual(await expectedNow());
     expect(await stopChild(third, 'SIGTERM')).toBe(0);
   });

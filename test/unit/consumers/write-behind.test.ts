@@ -1,8 +1,8 @@
 /**
  * Write-behind without services (materializer.ts `writeBehind`, checkpoint-write.ts,
  * checkpoints.ts): what the script calls carry per batch and per checkpoint, that
- * no applied event is lost when a vector write fails, that a replay the vectors
- * already hold writes nothing, and that offsets commit only after a checkpoint.
+ * no applied event is lost when a vector write fails, and that offsets commit
+ * only after a checkpoint.
  */
 import { describe, expect, it } from 'vitest';
 import { WindowEngine } from '../../../src/aggregations/engine.ts';
@@ -84,15 +84,6 @@ describe('write-behind materializer', () => {
     const engine = new WindowEngine(registry);
     const counted = engine.evaluate(engine.deserialize(Buffer.from(state[4] as string, 'latin1')), now);
     expect(Object.values(counted.groups).find((g) => 'tx_count_24h' in g)?.tx_count_24h).toBe(5);
-  });
-
-  it('writes no vector for a replay the vectors already hold, but still checkpoints its state', async () => {
-    const { materializer, blocks } = setup();
-    await materializer.run([work(0, 5)], now, { ...hooks, writtenThrough: 4 });
-    expect(blocks()).toEqual([]);
-    expect(materializer.dirtyCount()).toBe(1);
-    await materializer.run([work(5, 1)], now, { ...hooks, writtenThrough: 4 });
-    expect(blocks()).toHaveLength(1);
   });
 
   it('refuses to run without co-partitioned sources', () => {
