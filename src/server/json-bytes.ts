@@ -23,34 +23,46 @@ function allStrings(list: readonly unknown[]): list is readonly string[] {
 /** A buffer grown past this by one large answer is not kept for the next ones. */
 const KEPT_BYTES = 1024 * 1024;
 
+/**
+ * Answers are written one after another into a slab and handed out as views
+ * of it, never copied: an answer handed out is not written over (the socket
+ * may still be sending it), and a slab with too little room left for another
+ * answer is left to the answers still using it, for a fresh one.
+ */
 export class JsonBytes {
   private buf: Buffer;
+  /** Where the answer being written starts in `buf`. */
+  private start = 0;
   private at = 0;
 
   constructor(private readonly initialBytes = 64 * 1024) {
-    this.buf = Buffer.allocUnsafeSlow(initialBytes);
+    this.buf = Buffer.allocUnsafeSlow(initialBytes * 4);
   }
 
   reset(): void {
-    this.at = 0;
-    if (this.buf.length > KEPT_BYTES) this.buf = Buffer.allocUnsafeSlow(this.initialBytes);
+    if (this.buf.length > KEPT_BYTES || this.buf.length - this.at < this.initialBytes) {
+      this.buf = Buffer.allocUnsafeSlow(this.initialBytes * 4);
+      this.at = 0;
+    }
+    this.start = this.at;
   }
 
+  /** Bytes written since reset(). */
   get length(): number {
-    return this.at;
+    return this.at - this.start;
   }
 
-  /** A copy of the bytes written since reset(): the caller may hold it past the next request. */
+  /** The bytes written since reset(), as a view no later answer writes over: the caller may hold it. */
   take(): Buffer {
-    const out = Buffer.allocUnsafe(this.at);
-    this.buf.copy(out, 0, 0, this.at);
+    const out = this.buf.subarray(this.start, this.at);
+    this.start = this.at;
     return out;
   }
 
-  /** A copy of the bytes written from `start` on. */
-  since(start: number): Buffer {
-    const out = Buffer.allocUnsafe(this.at - start);
-    this.buf.copy(out, 0, start, this.at);
+  /** A copy of the bytes written from `from` (a length seen before) on: kept long, so not a view of the slab. */
+  since(from: number): Buffer {
+    const out = Buffer.allocUnsafe(this.at - this.start - from);
+    this.buf.copy(out, 0, this.start + from, this.at);
     return out;
   }
 
@@ -207,10 +219,14 @@ export class JsonBytes {
     return true;
   }
 
+  /** Room for `n` more bytes: the answer so far moves to a bigger buffer when the slab runs out. */
   private room(n: number): void {
     if (this.at + n <= this.buf.length) return;
-    const bigger = Buffer.allocUnsafeSlow(Math.max(this.buf.length * 2, this.at + n));
-    this.buf.copy(bigger, 0, 0, this.at);
+    const written = this.at - this.start;
+    const bigger = Buffer.allocUnsafeSlow(Math.max(this.buf.length * 2, (written + n) * 2));
+    this.buf.copy(bigger, 0, this.start, this.at);
     this.buf = bigger;
+    this.start = 0;
+    this.at = written;
   }
 }

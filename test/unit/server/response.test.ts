@@ -125,6 +125,14 @@ describe('vectorsJson bytes', () => {
   });
 });
 
+describe('vectorsJson answers as views of one slab', () => {
+  it('keeps the bytes of every answer still held while later ones fill this slab and the next', () => {
+    const batches = Array.from({ length: 40 }, (_, b) => Array.from({ length: 100 }, (_, i) => vector(`u${b}-${i}`, { n: b * 1_000 + i, sum: i / 4, list: ['m1', `é${b}`] })));
+    const held = batches.map((batch) => vectorsBytes(batch));
+    batches.forEach((batch, b) => expect(held[b]!.toString('utf8')).toBe(reference(batch)));
+  });
+});
+
 describe('vectorsJson numbers written from their digits', () => {
   const one = (x: number): string => vectorsJson([vector('u', { x })]);
 
