@@ -29,7 +29,8 @@ export function readBody(req: IncomingMessage, limitBytes: number): Promise<Body
       }
       chunks.push(chunk);
     });
-    req.on('end', () => finish({ ok: true, text: Buffer.concat(chunks).toString('utf8') }));
+    // A small body comes in one chunk: decoded as it is, not copied into a joined buffer first.
+    req.on('end', () => finish({ ok: true, text: (chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size)).toString('utf8') }));
     req.on('aborted', () => finish({ ok: false, reason: 'aborted' }));
     req.on('error', () => finish({ ok: false, reason: 'aborted' }));
   });

@@ -10,6 +10,10 @@
 const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
 const COMMA = 0x2c;
+/** 10^i: the smallest number with i + 1 digits. */
+const POWERS = Array.from({ length: 16 }, (_, i) => 10 ** i);
+/** micros(): below this size, k / 10^6 with k a safe integer, and 10^-6 apart is always another double. */
+const MICROS_BELOW = 1e9;
 
 function allStrings(list: readonly unknown[]): list is readonly string[] {
   for (const x of list) if (typeof x !== 'string') return false;
@@ -19,34 +23,46 @@ function allStrings(list: readonly unknown[]): list is readonly string[] {
 /** A buffer grown past this by one large answer is not kept for the next ones. */
 const KEPT_BYTES = 1024 * 1024;
 
+/**
+ * Answers are written one after another into a slab and handed out as views
+ * of it, never copied: an answer handed out is not written over (the socket
+ * may still be sending it), and a slab with too little room left for another
+ * answer is left to the answers still using it, for a fresh one.
+ */
 export class JsonBytes {
   private buf: Buffer;
+  /** Where the answer being written starts in `buf`. */
+  private start = 0;
   private at = 0;
 
   constructor(private readonly initialBytes = 64 * 1024) {
-    this.buf = Buffer.allocUnsafeSlow(initialBytes);
+    this.buf = Buffer.allocUnsafeSlow(initialBytes * 4);
   }
 
   reset(): void {
-    this.at = 0;
-    if (this.buf.length > KEPT_BYTES) this.buf = Buffer.allocUnsafeSlow(this.initialBytes);
+    if (this.buf.length > KEPT_BYTES || this.buf.length - this.at < this.initialBytes) {
+      this.buf = Buffer.allocUnsafeSlow(this.initialBytes * 4);
+      this.at = 0;
+    }
+    this.start = this.at;
   }
 
+  /** Bytes written since reset(). */
   get length(): number {
-    return this.at;
+    return this.at - this.start;
   }
 
-  /** A copy of the bytes written since reset(): the caller may hold it past the next request. */
+  /** The bytes written since reset(), as a view no later answer writes over: the caller may hold it. */
   take(): Buffer {
-    const out = Buffer.allocUnsafe(this.at);
-    this.buf.copy(out, 0, 0, this.at);
+    const out = this.buf.subarray(this.start, this.at);
+    this.start = this.at;
     return out;
   }
 
-  /** A copy of the bytes written from `start` on. */
-  since(start: number): Buffer {
-    const out = Buffer.allocUnsafe(this.at - start);
-    this.buf.copy(out, 0, start, this.at);
+  /** A copy of the bytes written from `from` (a length seen before) on: kept long, so not a view of the slab. */
+  since(from: number): Buffer {
+    const out = Buffer.allocUnsafe(this.at - this.start - from);
+    this.buf.copy(out, 0, this.start + from, this.at);
     return out;
   }
 
@@ -106,7 +122,7 @@ export class JsonBytes {
   /** A number as JSON.stringify writes it: non-finite ones are null. */
   number(value: number): void {
     if (Number.isSafeInteger(value)) this.integer(value);
-    else this.ascii(Number.isFinite(value) ? String(value) : 'null');
+    else if (!this.micros(value)) this.ascii(Number.isFinite(value) ? String(value) : 'null');
   }
 
   /** A defined value's JSON, as JSON.stringify writes it; a Float32Array as a plain array. */
@@ -141,30 +157,76 @@ export class JsonBytes {
   private integer(value: number): void {
     // -0 is written 0, as JSON.stringify does; 16 digits and a sign cover every safe integer.
     this.room(17);
-    const buf = this.buf;
     let n = value;
     if (n < 0) {
-      buf[this.at++] = 0x2d;
+      this.buf[this.at++] = 0x2d;
       n = -n;
     }
-    if (n < 10) {
-      buf[this.at++] = 0x30 + n;
-      return;
-    }
-    let digits = 0;
-    for (let m = n; m > 0; m = Math.floor(m / 10)) digits++;
-    let at = this.at + digits;
-    this.at = at;
-    while (n > 0) {
-      buf[--at] = 0x30 + (n % 10);
-      n = Math.floor(n / 10);
-    }
+    this.digits(n);
   }
 
+  /** A non-negative safe integer's digits, each written once, last first. */
+  private digits(n: number): void {
+    const buf = this.buf;
+    let digits = 1;
+    while (digits < 16 && n >= POWERS[digits]!) digits++;
+    let at = this.at + digits;
+    this.at = at;
+    do {
+      const q = Math.floor(n / 10);
+      buf[--at] = 0x30 + (n - q * 10);
+      n = q;
+    } while (n > 0);
+  }
+
+  /**
+   * A finite number that is an exact multiple of 10^-6 below 10^9 in size
+   * (prices, sums, averages of a few decimals), written from its digits
+   * without String(): the decimal k / 10^6 is then the one JSON.stringify
+   * writes. It reads back as the same double (the check below), and no
+   * shorter decimal does, since at this size two different multiples of
+   * 10^-6 are never the same double; plain notation holds from 10^-6 to 10^21.
+   * False, with nothing written, for any other number.
+   */
+  private micros(value: number): boolean {
+    if (!(value > -MICROS_BELOW && value < MICROS_BELOW)) return false;
+    const k = Math.round(value * 1e6);
+    if (k / 1e6 !== value) return false;
+    this.room(24);
+    let m = k;
+    if (m < 0) {
+      this.buf[this.at++] = 0x2d;
+      m = -m;
+    }
+    const whole = Math.floor(m / 1e6);
+    let frac = m - whole * 1e6;
+    this.digits(whole);
+    if (frac === 0) return true;
+    let places = 6;
+    while (frac % 10 === 0) {
+      frac /= 10;
+      places--;
+    }
+    const buf = this.buf;
+    buf[this.at] = 0x2e;
+    let at = this.at + 1 + places;
+    this.at = at;
+    for (let i = 0; i < places; i++) {
+      const q = Math.floor(frac / 10);
+      buf[--at] = 0x30 + (frac - q * 10);
+      frac = q;
+    }
+    return true;
+  }
+
+  /** Room for `n` more bytes: the answer so far moves to a bigger buffer when the slab runs out. */
   private room(n: number): void {
     if (this.at + n <= this.buf.length) return;
-    const bigger = Buffer.allocUnsafeSlow(Math.max(this.buf.length * 2, this.at + n));
-    this.buf.copy(bigger, 0, 0, this.at);
+    const written = this.at - this.start;
+    const bigger = Buffer.allocUnsafeSlow(Math.max(this.buf.length * 2, (written + n) * 2));
+    this.buf.copy(bigger, 0, this.start, this.at);
     this.buf = bigger;
+    this.start = 0;
+    this.at = written;
   }
 }

@@ -36,6 +36,15 @@ const COMMA = 0x2c;
  */
 const frozenBytes = new WeakMap<object, Buffer>();
 
+/**
+ * The names of the record written last, by position, with their quoted bytes:
+ * the vectors of one answer have the same features in the same order, so a
+ * name is mostly the same string as the one at its position before, and the
+ * map is not asked.
+ */
+const lastNames: string[] = [];
+const lastQuoted: Buffer[] = [];
+
 function writeFeatures(out: JsonBytes, features: Readonly<Record<string, unknown>>): void {
   const known = frozenBytes.get(features);
   if (known !== undefined) return out.bytes(known);
@@ -43,12 +52,20 @@ function writeFeatures(out: JsonBytes, features: Readonly<Record<string, unknown
   out.byte(0x7b);
   let first = true;
   let typed = false;
+  let position = 0;
   for (const name in features) {
     const raw = features[name];
     if (raw instanceof Float32Array) typed = true;
     if (raw === undefined) continue;
     if (!first) out.byte(COMMA);
-    out.bytes(quotedName(name));
+    let quoted = lastQuoted[position];
+    if (lastNames[position] !== name || quoted === undefined) {
+      quoted = quotedName(name);
+      lastNames[position] = name;
+      lastQuoted[position] = quoted;
+    }
+    position++;
+    out.bytes(quoted);
     out.value(raw);
     first = false;
   }

@@ -60,12 +60,14 @@ export function createFeatureServer(options: FeatureServerOptions): FeatureServe
   let inFlight = 0;
   let drained: (() => void) | undefined;
 
+  // One listener for every response: nothing is allocated per request for the count.
+  const responseClosed = (): void => {
+    inFlight--;
+    if (draining && inFlight === 0) drained?.();
+  };
   const server = createServer((req, res) => {
     inFlight++;
-    res.on('close', () => {
-      inFlight--;
-      if (draining && inFlight === 0) drained?.();
-    });
+    res.on('close', responseClosed);
     handle(req, res).catch((err: unknown) => {
       logger.error({ err }, 'feature server: unexpected error');
       if (!res.headersSent) send(res, 500, { error: { code: 'INTERNAL', message: 'internal error' } });
@@ -151,8 +153,9 @@ function send(res: ServerResponse, status: number, body: unknown): void {
   sendJson(res, status, JSON.stringify(body));
 }
 
+/** One body, its length known: one write with the headers, no chunked encoding. Headers as a flat list: no object per answer. */
 function sendJson(res: ServerResponse, status: number, body: string | Buffer): void {
-  res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': typeof body === 'string' ? Buffer.byteLength(body) : body.length });
+  res.writeHead(status, ['Content-Type', 'application/json', 'Content-Length', String(typeof body === 'string' ? Buffer.byteLength(body) : body.length)]);
   res.end(body);
 }
 

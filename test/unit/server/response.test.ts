@@ -124,3 +124,62 @@ describe('vectorsJson bytes', () => {
     expect(vectorsJson(small)).toBe(reference(small));
   });
 });
+
+describe('vectorsJson answers as views of one slab', () => {
+  it('keeps the bytes of every answer still held while later ones fill this slab and the next', () => {
+    const batches = Array.from({ length: 40 }, (_, b) => Array.from({ length: 100 }, (_, i) => vector(`u${b}-${i}`, { n: b * 1_000 + i, sum: i / 4, list: ['m1', `é${b}`] })));
+    const held = batches.map((batch) => vectorsBytes(batch));
+    batches.forEach((batch, b) => expect(held[b]!.toString('utf8')).toBe(reference(batch)));
+  });
+});
+
+describe('vectorsJson numbers written from their digits', () => {
+  const one = (x: number): string => vectorsJson([vector('u', { x })]);
+
+  it('writes decimals of up to seven places, of any size, as JSON.stringify does', () => {
+    const decimal = fc
+      .tuple(fc.integer({ min: -(2 ** 53) + 1, max: 2 ** 53 - 1 }), fc.integer({ min: 0, max: 7 }))
+      .map(([k, places]) => k / 10 ** places);
+    fc.assert(
+      fc.property(decimal, (x) => {
+        expect(one(x)).toBe(reference([vector('u', { x })]));
+      }),
+      { numRuns: 5_000 },
+    );
+  });
+
+  it('writes the edges of the digit path and the numbers JSON has no literal for as JSON.stringify does', () => {
+    const edges = [
+      0.1 + 0.2, 1e-6, -1e-6, 1e-7, 5e-7, 4e-7, -4e-7, 0.5, -0.5, 892.5, 3120.75, 63.4, 0.000001, 0.0000015, 0.1234565,
+      999_999_999.999999, 1e9 - 1e-6, 1e9, -1e9, 1e9 + 0.5, 123_456_789.123456, 1_125_899_906.842624, 2 ** 30 + 2 ** -22, 1e21, 1.5e21,
+      Number.MIN_VALUE, Number.MAX_VALUE, Number.EPSILON, -0, 0, Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY,
+    ];
+    for (const x of edges) expect(one(x), String(x)).toBe(reference([vector('u', { x })]));
+  });
+
+  it("parses back to the reference's value for every feature type, unicode ids and escapes", () => {
+    const vectors = [
+      vector('ü-😀-\u0000-"q"-\\', {
+        tx_count_1h: 14,
+        tx_sum_1h: 892.5,
+        avg_tx_90d: 63.4,
+        ratio: 1 / 3,
+        created_at: 1_717_171_717_171,
+        neg: -42.125,
+        nan: Number.NaN,
+        inf: Number.NEGATIVE_INFINITY,
+        recent_merchants: ['m1', 'ñ', 'tab\there', '\ud83d'],
+        label: 'línea\u2028nueva',
+        is_premium: true,
+        missing: null,
+        embedding: new Float32Array([0.5, Number.NaN, Number.POSITIVE_INFINITY, 1e-7]),
+      }),
+      // The same names in another order, one left out and one new: each still gets its own key.
+      vector('日本', { avg_tx_90d: 1.25, tx_count_1h: 2, other: 'x', tx_sum_1h: -0.75 }, { source: 'dynamodb', defaulted: ['tx_sum_1h'] }),
+      vector('u3', { tx_sum_1h: 7, tx_count_1h: 3.5 }, { source: 'default', ageMs: undefined }),
+    ];
+    const text = vectorsJson(vectors);
+    expect(JSON.parse(text)).toStrictEqual(JSON.parse(reference(vectors)));
+    expect(text).toBe(reference(vectors));
+  });
+});
