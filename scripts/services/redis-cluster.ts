@@ -109,8 +109,10 @@ export async function startRedisCluster(o: RedisClusterOptions, log: (m: string)
   for (const port of ports) mkdirSync(join(o.dir, `node-${port}`), { recursive: true });
   // ensureRedis passes --dir itself; ours comes later in args and wins.
   await Promise.all(ports.map((port) => ensureRedis(nodeOptions(o, port), log)));
-  const formed = await withNode(ports[0]!, async (r) => (await r.cluster('INFO')).includes('cluster_state:ok'));
-  if (!formed) {
+  // Nodes restarted from their nodes.conf already form the cluster, though its state may not
+  // read ok until they have met again; `create` would refuse them as not empty.
+  const knownNodes = await withNode(ports[0]!, async (r) => Number(/cluster_known_nodes:(\d+)/.exec(String(await r.cluster('INFO')))?.[1] ?? 0));
+  if (knownNodes <= 1) {
     execFileSync(
       'redis-cli',
       ['--cluster', 'create', ...ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', String(replicas), '--cluster-yes'],

@@ -9,22 +9,9 @@ import { join } from 'node:path';
 import { onTestFinished } from 'vitest';
 import { ensureRedis, redisProcess } from '../../scripts/services/redis.ts';
 import { ensureKafka, kafkaProcess } from '../../scripts/services/kafka.ts';
-import { portOpen, stopProcess } from '../../scripts/services/process.ts';
+import { stopProcess } from '../../scripts/services/process.ts';
+import { sparePort, withSparePort } from './ports.ts';
 import { startRedisCluster, type RedisClusterHandle } from '../../scripts/services/redis-cluster.ts';
-
-/**
- * `span` free ports from the one returned; with `bus`, also each one's Cluster bus port (+10000).
- * Drawn from 12000-20999 (bus ports 22000-30999), below Linux's ephemeral range (32768+): a port
- * in that range can be taken by an outgoing connection, which no listen check sees.
- */
-async function sparePort(span = 1, bus = false): Promise<number> {
-  for (;;) {
-    const port = 12_000 + Math.floor(Math.random() * (9_000 - span));
-    const ports = Array.from({ length: span }, (_, i) => port + i);
-    const taken = await Promise.all([...ports, ...(bus ? ports.map((p) => p + 10_000) : [])].map((p) => portOpen(p)));
-    if (!taken.some(Boolean)) return port;
-  }
-}
 
 const log = (m: string) => process.stderr.write(`[private-services] ${m}\n`);
 
@@ -38,13 +25,13 @@ export interface PrivateServer {
 
 /** A Redis with an fsync-always AOF, so a stop/start keeps every acknowledged write. */
 export async function privateRedis(): Promise<PrivateServer> {
-  const dir = mkdtempSync(join(tmpdir(), 'fs-redis-'));
-  const port = await sparePort();
-  const o = { dir, port, args: ['--appendonly', 'yes', '--appendfsync', 'always'] };
-  const endpoint = await ensureRedis(o, log);
+  const { o, endpoint } = await withSparePort(1, 'fs-redis-', async (port, dir) => {
+    const o = { dir, port, args: ['--appendonly', 'yes', '--appendfsync', 'always'] };
+    return { o, endpoint: await ensureRedis(o, log) };
+  });
   onTestFinished(async () => {
     await stopProcess(redisProcess(o), 3_000);
-    rmSync(dir, { recursive: true, force: true });
+    rmSync(o.dir, { recursive: true, force: true });
   });
   return {
     endpoint,
@@ -54,13 +41,13 @@ export async function privateRedis(): Promise<PrivateServer> {
 }
 
 export async function privateKafka(): Promise<PrivateServer> {
-  const dir = mkdtempSync(join(tmpdir(), 'fs-kafka-'));
-  const port = await sparePort(2);
-  const o = { dir, port, heapMb: 512 };
-  const endpoint = await ensureKafka(o, log);
+  const { o, endpoint } = await withSparePort(2, 'fs-kafka-', async (port, dir) => {
+    const o = { dir, port, heapMb: 512 };
+    return { o, endpoint: await ensureKafka(o, log) };
+  });
   onTestFinished(async () => {
     await stopProcess(kafkaProcess(o), 10_000);
-    rmSync(dir, { recursive: true, force: true });
+    rmSync(o.dir, { recursive: true, force: true });
   });
   return {
     endpoint,

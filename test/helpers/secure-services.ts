@@ -5,22 +5,14 @@
  * default user is off). Each runs on spare loopback ports in its own temp dir
  * and is stopped by pid with `stop()` (call it in afterAll).
  */
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:tls';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ensureKafka, kafkaProcess } from '../../scripts/services/kafka.ts';
 import { installRedis } from '../../scripts/services/redis.ts';
-import { portOpen, startDetached, stopProcess, waitUntil, type ManagedProcess } from '../../scripts/services/process.ts';
+import { startDetached, stopProcess, waitUntil, type ManagedProcess } from '../../scripts/services/process.ts';
+import { withSparePort } from './ports.ts';
 import type { TestCerts } from './certs.ts';
-
-async function sparePort(span = 1): Promise<number> {
-  for (;;) {
-    const port = 20_000 + Math.floor(Math.random() * 20_000);
-    const taken = await Promise.all(Array.from({ length: span }, (_, i) => portOpen(port + i)));
-    if (!taken.some(Boolean)) return port;
-  }
-}
 
 const log = (m: string) => process.stderr.write(`[secure-services] ${m}\n`);
 
@@ -33,27 +25,27 @@ export interface SecureKafka {
 }
 
 export async function secureKafka(certs: TestCerts, users: { plain: Record<string, string>; scram?: Record<string, string> }): Promise<SecureKafka> {
-  const dir = mkdtempSync(join(tmpdir(), 'fs-kafka-sasl-'));
-  const port = await sparePort(3);
-  const o = {
-    dir,
-    port,
-    heapMb: 512,
-    saslSsl: {
-      port: port + 2,
-      keystore: certs.serverKeystore,
-      keystorePassword: certs.keystorePassword,
-      plainUsers: users.plain,
-      ...(users.scram ? { scramUsers: users.scram } : {}),
-    },
-  };
-  const plainEndpoint = await ensureKafka(o, log);
+  const { o, plainEndpoint } = await withSparePort(3, 'fs-kafka-sasl-', async (port, dir) => {
+    const o = {
+      dir,
+      port,
+      heapMb: 512,
+      saslSsl: {
+        port: port + 2,
+        keystore: certs.serverKeystore,
+        keystorePassword: certs.keystorePassword,
+        plainUsers: users.plain,
+        ...(users.scram ? { scramUsers: users.scram } : {}),
+      },
+    };
+    return { o, plainEndpoint: await ensureKafka(o, log) };
+  });
   return {
     plainEndpoint,
     secureEndpoint: `127.0.0.1:${o.saslSsl.port}`,
     stop: async () => {
       await stopProcess(kafkaProcess(o), 10_000);
-      rmSync(dir, { recursive: true, force: true });
+      rmSync(o.dir, { recursive: true, force: true });
     },
   };
 }
@@ -80,9 +72,11 @@ function tlsUp(port: number, ca: string): Promise<boolean> {
   });
 }
 
-export async function secureRedis(certs: TestCerts, user: { name: string; password: string }): Promise<SecureRedis> {
-  const dir = mkdtempSync(join(tmpdir(), 'fs-redis-tls-'));
-  const port = await sparePort();
+export function secureRedis(certs: TestCerts, user: { name: string; password: string }): Promise<SecureRedis> {
+  return withSparePort(1, 'fs-redis-tls-', (port, dir) => startSecureRedis(certs, user, port, dir));
+}
+
+async function startSecureRedis(certs: TestCerts, user: { name: string; password: string }, port: number, dir: string): Promise<SecureRedis> {
   const conf = join(dir, 'redis.conf');
   writeFileSync(
     conf,

@@ -14,7 +14,7 @@ import { ensureRedis, redisProcess } from '../../scripts/services/redis.ts';
 import { createFeatureReader } from '../../src/index.ts';
 import { keySlot, SLOT_COUNT } from '../../src/serving/slot.ts';
 import { Keys } from '../../src/stores/keys.ts';
-import { freePort } from '../helpers/ports.ts';
+import { sparePort } from '../helpers/ports.ts';
 import { waitFor } from '../helpers/wait.ts';
 import { queueUser, testConfig } from './reader-fixtures.ts';
 
@@ -23,7 +23,7 @@ const dir = mkdtempSync(join(tmpdir(), 'fs-reader-cluster-'));
 const ports: number[] = [];
 
 beforeAll(async () => {
-  for (let i = 0; i < 3; i++) ports.push(await freePort());
+  for (let i = 0; i < 3; i++) ports.push(await sparePort());
   await Promise.all(
     ports.map((port) =>
       ensureRedis({ dir, port, args: ['--cluster-enabled', 'yes', '--cluster-config-file', join(dir, `nodes-${port}.conf`), '--cluster-node-timeout', '2000'] }, () => undefined),

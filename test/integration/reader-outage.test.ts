@@ -12,7 +12,7 @@ import { createDynamoClient } from '../../src/stores/dynamodb.ts';
 import { createFeatureReader } from '../../src/index.ts';
 import { Keys } from '../../src/stores/keys.ts';
 import { randomName } from '../helpers/names.ts';
-import { freePort } from '../helpers/ports.ts';
+import { sparePort } from '../helpers/ports.ts';
 import { testDynamo } from '../helpers/services.ts';
 import { waitFor } from '../helpers/wait.ts';
 import { metricValue, putDynamoUser, seedUsers, testConfig } from './reader-fixtures.ts';
@@ -121,7 +121,7 @@ describe('reader under Redis failure', () => {
 
   it('serves defaults within the deadline when neither store answers', async () => {
     const keys = new Keys({ prefix: `${randomName('fs-outage')}:` });
-    const deadPort = await freePort();
+    const deadPort = await sparePort();
     const client = createDynamoClient({ DYNAMODB_ENDPOINT: `http://127.0.0.1:${deadPort}`, AWS_REGION: 'us-east-1' });
     onTestFinished(() => client.destroy());
     const reader = createFeatureReader({

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll } from 'vitest';
 import { ownPid, stopProcess } from '../../scripts/services/process.ts';
 import { ensureRedis, redisProcess } from '../../scripts/services/redis.ts';
-import { freePort } from '../helpers/ports.ts';
+import { sparePort } from '../helpers/ports.ts';
 
 export interface OwnRedis {
   /** Its port, once the file's tests run. */
@@ -33,7 +33,7 @@ export function ownRedisForFile(name: string): OwnRedis {
     if (pid !== undefined) process.kill(pid, sig);
   };
   beforeAll(async () => {
-    port = await freePort();
+    port = await sparePort();
     await ensureRedis({ dir, port }, log);
   });
   afterAll(async () => {

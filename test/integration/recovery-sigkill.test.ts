@@ -15,7 +15,7 @@ import { Redis } from 'ioredis';
 import { describe, it, onTestFinished } from 'vitest';
 import { ensureRedis, redisProcess } from '../../scripts/services/redis.ts';
 import { killProcess, stopProcess } from '../../scripts/services/process.ts';
-import { freePort } from '../helpers/ports.ts';
+import { sparePort } from '../helpers/ports.ts';
 import { testDynamo, testKafka, testRedis } from '../helpers/services.ts';
 import { waitFor } from '../helpers/wait.ts';
 import { committedTotal, createScenario, produceOverTime } from '../helpers/worker-fixtures.ts';
@@ -23,7 +23,7 @@ import { expectSameAsTwin, recoveries, startWorker, twinOf } from './recovery-fi
 
 describe('recovery after Redis is SIGKILLed (appendfsync everysec)', () => {
   it('ends equal to a twin that never lost Redis', async () => {
-    const server = { dir: mkdtempSync(join(tmpdir(), 'fs-redis-')), port: await freePort(), args: ['--appendonly', 'yes', '--appendfsync', 'everysec'] };
+    const server = { dir: mkdtempSync(join(tmpdir(), 'fs-redis-')), port: await sparePort(), args: ['--appendonly', 'yes', '--appendfsync', 'everysec'] };
     const url = await ensureRedis(server, () => undefined);
     onTestFinished(() => stopProcess(redisProcess(server), 3_000).then(() => undefined));
     const { kafka, admin, createTopic } = await testKafka();

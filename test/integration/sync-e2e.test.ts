@@ -16,7 +16,7 @@ import { createDynamoClient } from '../../src/stores/dynamodb.ts';
 import { Keys } from '../../src/stores/keys.ts';
 import { randomName } from '../helpers/names.ts';
 import { testDynamo, testEnv, testKafka, onCluster, testRedisClient } from '../helpers/services.ts';
-import { freePort } from '../helpers/ports.ts';
+import { sparePort } from '../helpers/ports.ts';
 import { waitFor } from '../helpers/wait.ts';
 import { ENGINE_OPTIONS, caughtUp, committedTotal, createScenario, produce, produceOverTime, randomEvents, rng, type Scenario } from '../helpers/worker-fixtures.ts';
 import { dynamoVectors, redisVectors } from './sync-fixtures.ts';
@@ -57,7 +57,7 @@ describe('dual-write to DynamoDB through the worker', () => {
 
   it('keeps consuming through a 20 s DynamoDB outage and loses no update', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'fs-dynalite-'));
-    const private_ = { dir, port: await freePort(), dataDir: join(dir, 'data') };
+    const private_ = { dir, port: await sparePort(), dataDir: join(dir, 'data') };
     const endpoint = await ensureDynalite(private_, () => undefined);
     onTestFinished(() => stopProcess(dynaliteProcess(private_), 3_000).then(() => undefined));
     const client = createDynamoClient({ DYNAMODB_ENDPOINT: endpoint, AWS_REGION: 'us-east-1' }, { maxAttempts: 1 });

@@ -14,7 +14,7 @@ import { createDynamoClient } from '../../src/stores/dynamodb.ts';
 import { syncMetrics } from '../../src/sync/metrics.ts';
 import { randomName } from '../helpers/names.ts';
 import { testRedisClient } from '../helpers/services.ts';
-import { freePort } from '../helpers/ports.ts';
+import { sparePort } from '../helpers/ports.ts';
 import { waitFor } from '../helpers/wait.ts';
 import { createSyncScenario, dynamoVectors, redisVectors, refs, startSync, users } from './sync-fixtures.ts';
 
@@ -25,7 +25,7 @@ async function gauge(g: typeof syncMetrics.queueDepth): Promise<number> {
 describe('sync through a DynamoDB outage', () => {
   it('loses no update across a 20 s outage and shows the backlog growing meanwhile', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'fs-dynalite-'));
-    const private_ = { dir, port: await freePort(), dataDir: join(dir, 'data') };
+    const private_ = { dir, port: await sparePort(), dataDir: join(dir, 'data') };
     const endpoint = await ensureDynalite(private_, () => undefined);
     onTestFinished(() => stopProcess(dynaliteProcess(private_), 3_000).then(() => undefined));
     const client = createDynamoClient(

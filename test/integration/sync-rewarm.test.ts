@@ -17,7 +17,7 @@ import { rewarm } from '../../src/sync/rewarm.ts';
 import { SyncLayout } from '../../src/sync/snapshot.ts';
 import { deleteMatching, isCluster, type RedisClient } from '../../src/stores/redis.ts';
 import { onCluster, testDynamo, testRedisClient } from '../helpers/services.ts';
-import { freePort } from '../helpers/ports.ts';
+import { sparePort } from '../helpers/ports.ts';
 import { waitFor } from '../helpers/wait.ts';
 import { createSyncScenario, dynamoVectors, PARTITIONS, redisVectors, refs, startSync, users, type SyncScenario } from './sync-fixtures.ts';
 
@@ -55,7 +55,7 @@ async function lossyRedis(): Promise<{ redis: RedisClient; overrides: Record<str
     return { redis, overrides: {}, lose };
   }
   const dir = mkdtempSync(join(tmpdir(), 'fs-redis-'));
-  const private_ = { dir, port: await freePort() };
+  const private_ = { dir, port: await sparePort() };
   const url = await ensureRedis(private_, () => undefined);
   onTestFinished(() => stopProcess(redisProcess(private_), 3_000).then(() => undefined));
   const redis = new Redis(url, { maxRetriesPerRequest: 1 });
