@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { Handover, VersionView } from '../../src/consumers/backfill/handover.ts';
+import { handedOver, type Handover, type VersionView } from '../../src/consumers/backfill/handover.ts';
 import { decideBatch, decideTimers } from '../../src/consumers/backfill/versions.ts';
 
 const OLD = 'fp-old';
@@ -51,5 +51,35 @@ describe('decideTimers', () => {
     expect(decideTimers(view(2, { 1: OLD, 2: NEW }, {}), OLD)).toBe(1);
     expect(decideTimers(view(2, { 1: OLD, 2: NEW }, {}), NEW)).toBe(2);
     expect(decideTimers(view(1, { 1: OLD, 2: NEW }, {}), NEW)).toBeUndefined();
+  });
+});
+
+describe('handedOver', () => {
+  const h = (positions: Record<string, number>, switched: string[] = []): Handover => ({
+    version: 2,
+    from: 1,
+    positions: new Map(Object.entries(positions)),
+    switched: new Set(switched),
+  });
+
+  it('counts a partition a live worker switched, wherever the group is', () => {
+    expect(handedOver(h({ 't:0': 10 }, ['t:0']), 't:0', 500, 900)).toBe(true);
+  });
+
+  it('counts an idle partition only with the live group at its end and within the published position', () => {
+    expect(handedOver(h({ 't:0': 100 }), 't:0', 100, 100)).toBe(true);
+    expect(handedOver(h({ 't:0': 120 }), 't:0', 100, 100)).toBe(true);
+    // Never committed, empty partition, position published at prepare.
+    expect(handedOver(h({ 't:0': 0 }), 't:0', -1, 0)).toBe(true);
+  });
+
+  it('waits while a live batch may be in flight: messages past the committed offset', () => {
+    expect(handedOver(h({ 't:0': 200 }), 't:0', 100, 101)).toBe(false);
+  });
+
+  it('waits while the next live batch would start past what the live workers see of N', () => {
+    // The backfill may have applied further locally; the live workers decide from the published position.
+    expect(handedOver(h({ 't:0': 99 }), 't:0', 100, 100)).toBe(false);
+    expect(handedOver(h({}), 't:0', 100, 100)).toBe(false);
   });
 });

@@ -28,7 +28,7 @@ import { SOLE_OWNER } from '../partition-epoch.ts';
 import { TimerLoop } from '../timers.ts';
 import { WORKER_DEFAULTS } from '../worker.ts';
 import { ReplayFilter, relevanceHorizons } from './filter.ts';
-import { closeHandover, layoutFingerprint, publishPosition, readActiveVersion, readVersionView, topicPartition } from './handover.ts';
+import { closeHandover, handedOver, layoutFingerprint, publishPosition, readActiveVersion, readVersionView, topicPartition } from './handover.ts';
 import { backfillMetrics } from './metrics.ts';
 import { committedOffsets, highWatermarks, lagTo, type Offsets } from './offsets.ts';
 import { prepareBackfill } from './prepare.ts';
@@ -36,7 +36,7 @@ import { Progress, type ProgressMode } from './progress.ts';
 import { RateLimiter } from './rate.ts';
 import { deleteRecord, saveRecord, type BackfillRecord } from './record.ts';
 import { createReplayHandler, type BatchReport } from './replay.ts';
-import { fixedVersions } from './versions.ts';
+import { fixedVersions, VIEW_TTL_MS } from './versions.ts';
 import { saveKeyspaceRecord } from './keyspace-record.ts';
 import { createDynamoClient } from '../../stores/dynamodb.ts';
 import { ensureTable } from '../../sync/table.ts';
@@ -99,6 +99,8 @@ export interface Backfill {
 
 /** Longer than a live worker's version-view cache (1 s) plus a batch in flight. */
 const CLOSE_GRACE_MS = 5_000;
+/** A live worker's version view (VIEW_TTL_MS), with room for the handover's own reads. */
+const SWITCH_SETTLE_MS = 2 * VIEW_TTL_MS;
 const DEFAULTS = { dualWrite: true, liveGroupId: WORKER_DEFAULTS.groupId, switchLag: 1_000, pollMs: 500, progress: 'none' as ProgressMode, emptyGroupTimeoutMs: 60_000 };
 
 export function createBackfill(options: BackfillOptions): Backfill {
@@ -215,7 +217,7 @@ export function createBackfill(options: BackfillOptions): Backfill {
       await group.start();
       timers.start();
       logger.info({ version: record.version, groupId: record.groupId, topics: record.topics, resumed: prepared.resumed }, 'backfill started');
-      const completed = await watch({ redis, admin, record, progress, filter, group });
+      const completed = await watch({ redis, admin, record, progress, filter, group, switchedAt: performance.now() });
       progress.note(completed ? `done (version ${record.version}${record.handover ? ', active' : ''})` : 'stopped');
       return {
         version: record.version,
@@ -237,6 +239,8 @@ export function createBackfill(options: BackfillOptions): Backfill {
     progress: Progress;
     filter: ReplayFilter;
     group: GroupMember;
+    /** When this process switched the pointer or, resuming a switched backfill, started. */
+    switchedAt: number;
     /** When the handover was closed: the backfill keeps tailing until the live workers cannot write the old version any more. */
     closedAt?: number;
   }
@@ -278,8 +282,9 @@ export function createBackfill(options: BackfillOptions): Backfill {
     } else if (!bounded && record.phase === 'replaying' && lagTo(progress.positions, live) <= o.switchLag) {
       await switchPointer(redis, record);
       await saveRecord(redis, keys, record);
+      w.switchedAt = performance.now();
       progress.note(`pointer switched to version ${record.version}; tailing until the live group has switched every partition`);
-    } else if (record.phase === 'switched' && w.closedAt === undefined && (await everyPartitionSwitched(redis, admin, record, progress.positions, live))) {
+    } else if (record.phase === 'switched' && w.closedAt === undefined && (await everyPartitionSwitched(redis, admin, record, w))) {
       await closeHandover(redis, keys);
       w.closedAt = performance.now();
     } else if (w.closedAt !== undefined && (await drained(admin, record, progress.positions, w.closedAt))) {
@@ -314,20 +319,21 @@ export function createBackfill(options: BackfillOptions): Backfill {
   }
 
   /**
-   * A partition is handed over once a live worker switched it (wrote a batch into
-   * N from at most the backfill's position), or when it is idle with the live
-   * group at the end: the live group's next batch then starts at or before the
-   * backfill's position, so N stays contiguous without the handover.
+   * Whether every partition is handed over (handover.ts handedOver). Not before every live
+   * worker's version view is younger than the switch: a view from before it writes the old
+   * version without the handover's contiguity check, and once the handover is closed the next
+   * batch goes into N past that one, whose events N would then never get (the fence skips them).
    */
-  async function everyPartitionSwitched(redis: RedisClient, admin: Admin, record: BackfillRecord, positions: Offsets, live: Offsets): Promise<boolean> {
-    const view = await readVersionView(redis, keys);
-    const pending = Object.keys(positions).filter((tp) => view.handover?.switched.has(tp) !== true);
-    if (pending.length === 0) return true;
+  async function everyPartitionSwitched(redis: RedisClient, admin: Admin, record: BackfillRecord, w: WatchState): Promise<boolean> {
+    if (performance.now() - w.switchedAt < SWITCH_SETTLE_MS) return false;
+    const h = (await readVersionView(redis, keys)).handover;
+    // No handover left to read: the live workers write the active version N everywhere already.
+    if (!h) return true;
+    const tps = Object.keys(w.progress.positions);
+    if (tps.every((tp) => h.switched.has(tp))) return true;
     const liveAt = await committedOffsets(admin, o.liveGroupId, record.topics);
-    return pending.every((tp) => {
-      const at = Math.max(0, liveAt[tp] ?? 0);
-      return at >= live[tp]! && at <= positions[tp]!;
-    });
+    const ends = await highWatermarks(admin, record.topics);
+    return tps.every((tp) => handedOver(h, tp, liveAt[tp] ?? -1, ends[tp] ?? 0));
   }
 
   return {

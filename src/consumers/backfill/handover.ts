@@ -105,6 +105,20 @@ export async function markSwitched(redis: RedisClient, keys: Keys, version: numb
   await redis.hset(keys.handover(), `s:${version}:${topicPartition(topic, partition)}`, '1');
 }
 
+/**
+ * Pure: whether partition `tp` needs the handover no longer. Either a live worker switched it (it
+ * writes N from a batch that started within N), or the live group is idle at the partition's end
+ * at or before the backfill's published position: its next batch then starts within N, by the
+ * position the live workers decide from. `committed` must be read before `end`: a live batch in
+ * flight (committed or not, into either version) then shows as end > committed, since its
+ * messages exist.
+ */
+export function handedOver(h: Handover, tp: string, committed: number, end: number): boolean {
+  if (h.switched.has(tp)) return true;
+  const at = Math.max(0, committed);
+  return at >= end && at <= (h.positions.get(tp) ?? -1);
+}
+
 /** Workers whose view of a closed handover is stale may still mark a switch for up to a cache period. */
 const TOMBSTONE_MS = 60_000;
 

@@ -86,6 +86,9 @@ export function fixedVersions(version: number): BatchVersions {
   };
 }
 
+/** How long a live worker decides from one read of the version view. */
+export const VIEW_TTL_MS = 1_000;
+
 export class KeyspaceVersions implements BatchVersions {
   private view: VersionView | undefined;
   private readAt = Number.NEGATIVE_INFINITY;
@@ -96,7 +99,7 @@ export class KeyspaceVersions implements BatchVersions {
     private readonly redis: RedisClient,
     private readonly keys: Keys,
     registry: Registry,
-    private readonly ttlMs = 1_000,
+    private readonly ttlMs = VIEW_TTL_MS,
   ) {
     this.fingerprint = layoutFingerprint(registry);
   }
@@ -138,10 +141,12 @@ export class KeyspaceVersions implements BatchVersions {
   }
 
   private refresh(): Promise<VersionView> {
+    // Aged from the start of the read, not its reply: a slow read must not stretch how long a view counts.
+    const started = performance.now();
     this.loading ??= redisCall(() => readVersionView(this.redis, this.keys))
       .then((view) => {
         this.view = view;
-        this.readAt = performance.now();
+        this.readAt = started;
         return view;
       })
       .finally(() => (this.loading = undefined));
