@@ -27,16 +27,17 @@ function pruned(tiles: number[], lo: number, cur: number): Tiles | undefined {
 
 /** Prunes the tiles of every value, dropping values left without tiles. */
 export function sweepValues<K>(values: Map<K, Tiles>, lo: number, cur: number): void {
-  for (const [value, tiles] of values) {
+  // forEach, not for-of: destructuring each [value, tiles] entry allocated a pair per value per sweep.
+  values.forEach((tiles, value) => {
     if (typeof tiles === 'number') {
       // One tile is the newest at or before cur, or one ahead of it: kept while in the span.
       if (tiles < lo) values.delete(value);
-      continue;
+      return;
     }
     const left = pruned(tiles, lo, cur);
     if (left === undefined) values.delete(value);
     else if (left !== tiles) values.set(value, left);
-  }
+  });
 }
 
 /** Records that `value` occurs in `tile` (lo <= tile). */
