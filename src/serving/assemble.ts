@@ -60,6 +60,14 @@ function assemblyOf(plan: EntityPlan): PlanAssembly {
   return assembly;
 }
 
+/**
+ * The frozen features of a stored vector, for plans whose features depend on
+ * it alone (no on-demand features, no Float32Array to copy): a stored vector
+ * served again (the cache, decode-memo.ts) gets the same object again, and
+ * the server keeps its JSON bytes with it (server/response.ts).
+ */
+const sharedFeatures = new WeakMap<StoredVector, Features>();
+
 export function assembleFeatures(
   registry: Registry,
   plan: EntityPlan,
@@ -69,6 +77,11 @@ export function assembleFeatures(
   onError?: OnDemandError,
 ): Features {
   const assembly = assemblyOf(plan);
+  if (plan.onDemand.length === 0 && plan.vectorSlots.length === 0) {
+    let shared = sharedFeatures.get(stored);
+    if (shared === undefined) sharedFeatures.set(stored, (shared = Object.freeze(assembly.served(stored.values, undefined))));
+    return shared;
+  }
   const values = plan.vectorSlots.length === 0 ? stored.values : ownVectors(plan, stored.values);
   if (plan.onDemand.length === 0) return assembly.served(values, undefined);
   // On-demand inputs are numbers; the object it is handed is only read.

@@ -16,6 +16,7 @@ import type { RedisClient } from '../stores/redis.ts';
 import type { BreakerSet } from './breaker.ts';
 import { withDeadline } from './deadline.ts';
 import { defaultVector, fromRedis, type DefaultCounts, type StoredVector } from './decode.ts';
+import type { DecodeMemo } from './decode-memo.ts';
 import type { DynamoFallback } from './dynamo-fallback.ts';
 import type { ReaderMetrics } from './metrics.ts';
 import type { EntityPlan } from './plan.ts';
@@ -43,6 +44,8 @@ export interface FetcherDeps {
   readThrough: boolean;
   /** The packed layout's one-call-per-node read (packed-script.ts); undefined: pipelines only. */
   packedScript: PackedScript | undefined;
+  /** Packed vectors decoded before, served again while their blobs come back unchanged; undefined: always decode. */
+  decodeMemo: DecodeMemo | undefined;
 }
 
 /** After Redis refused the script outright (not a moving slot), pipelines only for this long. */
@@ -86,12 +89,13 @@ export class StoreFetcher {
     const read = useRedis ? await this.readRedis(req) : undefined;
     if (read) {
       const groups = req.plan.groups.length;
+      const memo = read.layout === 'packed' ? this.deps.decodeMemo : undefined;
       for (let i = 0; i < req.ids.length; i++) {
         if (anyLost(read.lost, i * groups, groups)) {
           if (fallback) pending.push(i);
           continue;
         }
-        const stored = fromRedis(req.plan, read.replies, i * groups, req.counts, read.layout);
+        const stored = memo === undefined ? fromRedis(req.plan, read.replies, i * groups, req.counts, read.layout) : this.decodeOnce(memo, req, read.replies, i);
         if (stored) out[i] = stored;
         else if (this.deps.readThrough && fallback) pending.push(i);
         else out[i] = defaultVector(req.plan, req.counts, 'missing');
@@ -101,6 +105,19 @@ export class StoreFetcher {
     }
     if (pending.length > 0 && fallback) await this.deps.dynamo!.read(req, pending, out);
     return out;
+  }
+
+  /** Entity i's packed blobs decoded, or the vector decoded before from the same bytes. */
+  private decodeOnce(memo: DecodeMemo, req: FetchRequest, replies: readonly HashReply[], i: number): StoredVector | undefined {
+    const groups = req.plan.groups.length;
+    const key = memo.key(req.plan, req.ids[i]!);
+    const counts = req.counts;
+    const known = memo.reuse(key, replies, i * groups, groups, counts);
+    if (known !== undefined) return known;
+    const { missing, corrupt } = counts;
+    const stored = fromRedis(req.plan, replies, i * groups, counts, 'packed');
+    if (stored !== undefined) memo.keep(key, replies, i * groups, groups, stored, counts.missing - missing, counts.corrupt - corrupt);
+    return stored;
   }
 
   /**
