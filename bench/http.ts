@@ -60,7 +60,7 @@ const CAPACITY_S = 5;
 const JSON_HEADERS = { 'content-type': 'application/json' };
 
 interface Target {
-  name: 'featurestream' | 'featurestream_2p' | 'feast' | 'featurestream_feast_shape';
+  name: 'featurestream' | 'featurestream_2p' | 'featurestream_nomemo' | 'feast' | 'featurestream_feast_shape';
   url: string;
   body: Buffer;
   /** featurestream's /metrics, for the share of vectors served from Redis. */
@@ -104,7 +104,12 @@ export default async function run(): Promise<BenchResult> {
     servers.push(fs2);
     const fs2Target: Target = { name: 'featurestream_2p', url: `${fs2.url}/features`, body: fsBody, metricsUrl: `${fs2.url}/metrics` };
     await checkFeaturestream(fs2Target);
-    const targets: Target[] = [fsTarget, fs2Target];
+    // The bench's vectors never change, the decode memo's best case: the same server without it is the worst.
+    const fsRaw = await startFeaturestream(prefix, ['--no-decode-memo']);
+    servers.push(fsRaw);
+    const fsRawTarget: Target = { name: 'featurestream_nomemo', url: `${fsRaw.url}/features`, body: fsBody, metricsUrl: `${fsRaw.url}/metrics` };
+    await checkFeaturestream(fsRawTarget);
+    const targets: Target[] = [fsTarget, fs2Target, fsRawTarget];
 
     if (!install.ok) metrics.feast = `unavailable: ${install.reason}`;
     else {

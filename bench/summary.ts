@@ -34,6 +34,8 @@ const ROWS: Row[] = [
   { bench: 'http', figure: 'featurestream serve achieved req/s at 1,000 req/s', metric: 'featurestream_at1000_achieved_rps', baseline: 'feast_at1000_achieved_rps', goal: '1,000' },
   { bench: 'http', figure: 'featurestream serve --processes 2 p99 ms, 1,000 req/s, batch 100', metric: 'featurestream_2p_at1000_p99_ms', baseline: 'feast_at1000_p99_ms', goal: '<= 5 ms; <= 0.333 x Feast' },
   { bench: 'http', figure: 'featurestream serve --processes 2 achieved req/s at 1,000 req/s', metric: 'featurestream_2p_at1000_achieved_rps', baseline: 'feast_at1000_achieved_rps', goal: '1,000' },
+  { bench: 'http', figure: 'featurestream serve --no-decode-memo p99 ms, 1,000 req/s, batch 100', metric: 'featurestream_nomemo_at1000_p99_ms', baseline: 'featurestream_at1000_p99_ms', goal: '' },
+  { bench: 'http', figure: 'featurestream serve --no-decode-memo capacity req/s, batch 100', metric: 'featurestream_nomemo_capacity_rps', baseline: 'featurestream_capacity_rps', goal: '' },
   { bench: 'http', figure: 'featurestream serve p99 ms at the lower rate (low_rate)', metric: 'featurestream_atlow_p99_ms', baseline: 'feast_atlow_p99_ms', goal: '<= 0.333 x Feast' },
   { bench: 'http', figure: 'featurestream serve p99 ms at half its capacity (half_capacity_rate)', metric: 'featurestream_athalf_p99_ms', goal: '' },
   { bench: 'http', figure: 'featurestream serve capacity req/s, batch 100', metric: 'featurestream_capacity_rps', baseline: 'feast_capacity_rps', goal: '' },

@@ -22,6 +22,8 @@ interface ServeFlags {
   maxIds: number;
   bodyLimit: number;
   processes: number;
+  /** False with --no-decode-memo. */
+  decodeMemo: boolean;
 }
 
 /** How long shutdown lets requests in flight finish (the server's drain), then a margin before a child is killed. */
@@ -46,6 +48,7 @@ export function register(program: Command): void {
     .option('--max-ids <n>', 'most ids per request', whole(1), 1_000)
     .option('--body-limit <bytes>', 'largest request body', whole(1), 1_048_576)
     .option('--processes <n>', 'server processes sharing the port (one per core); a supervisor restarts any that dies', whole(1), 1)
+    .option('--no-decode-memo', 'decode every packed vector read, even when its bytes are unchanged since the last read')
     .action(async (flags: ServeFlags) => {
       const env = loadEnvConfig();
       const logger = createLogger({ level: env.LOG_LEVEL });
@@ -59,7 +62,12 @@ export function register(program: Command): void {
       // CPU, memory, event-loop lag and GC pauses, as the worker exports them (a child's go to the primary's sum).
       if (child) childMetrics();
       else collectProcessMetrics();
-      const reader = createFeatureReader({ registry: await loadRegistryFile(flags.config), deadlineMs: flags.deadline, logger });
+      const reader = createFeatureReader({
+        registry: await loadRegistryFile(flags.config),
+        deadlineMs: flags.deadline,
+        logger,
+        ...(flags.decodeMemo ? {} : { decodeMemo: false as const }),
+      });
       const token = env.FEATURESTREAM_SERVER_TOKEN;
       const server = createFeatureServer({
         reader,
