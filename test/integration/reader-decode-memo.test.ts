@@ -1,20 +1,7 @@
-import { describe, expect, it, onTestFinished } from 'vitest';
-import { Registry as MetricsRegistry } from 'prom-client';
-import { createFeatureReader, type FeatureReaderOptions } from '../../src/index.ts';
-import { Keys } from '../../src/stores/keys.ts';
-import { randomName } from '../helpers/names.ts';
-import { onCluster, testRedisClient } from '../helpers/services.ts';
-import { metricValue, seedUsers, testConfig } from './reader-fixtures.ts';
+import { describe, expect, it } from 'vitest';
+import { metricValue, seedUsers, testReader } from './reader-fixtures.ts';
 
-async function setup(extra: Partial<FeatureReaderOptions<typeof testConfig>> = {}) {
-  const prefix = `${randomName('fs-memo')}:`;
-  const redis = await testRedisClient(prefix);
-  const keys = new Keys({ prefix, hashTags: onCluster() });
-  const metrics = new MetricsRegistry();
-  const reader = createFeatureReader({ registry: testConfig, redis, dynamodb: false, keys, metrics, cache: false, deadlineMs: 1_000, ...extra });
-  onTestFinished(() => reader.close());
-  return { redis, keys, metrics, reader };
-}
+const setup = (extra: Parameters<typeof testReader>[1] = {}) => testReader('fs-memo', extra);
 
 /** Stored features only, no vector: features depend on the stored vector alone, so they can be shared. */
 const features = ['tx_count_1h', 'tx_sum_1h', 'recent_merchants'];

@@ -5,12 +5,16 @@
  */
 import { PutItemCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { ChainableCommander } from 'ioredis';
-import type { Registry as MetricsRegistry } from 'prom-client';
+import { Registry as MetricsRegistry } from 'prom-client';
+import { onTestFinished } from 'vitest';
+import { createFeatureReader, type FeatureReaderOptions } from '../../src/index.ts';
 import { defineConfig, parseRegistry, type FeatureValue, type VectorLayout } from '../../src/schemas/registry.ts';
 import { vectorToItem } from '../../src/stores/dynamo-item.ts';
 import { GroupCodec } from '../../src/stores/vector-layout.ts';
-import type { Keys } from '../../src/stores/keys.ts';
+import { Keys } from '../../src/stores/keys.ts';
 import { isCluster, type RedisClient } from '../../src/stores/redis.ts';
+import { randomName } from '../helpers/names.ts';
+import { onCluster, testRedisClient } from '../helpers/services.ts';
 
 const user = { entity: 'user', keyField: 'user_id', timeField: 'ts' } as const;
 
@@ -114,4 +118,15 @@ export async function metricValue(metrics: MetricsRegistry, name: string, labels
   return values
     .filter((v) => Object.entries(labels).every(([k, l]) => v.labels[k] === l))
     .reduce((sum, v) => sum + v.value, 0);
+}
+
+/** A reader of `testConfig` on the test Redis under a fresh `name` prefix: no cache, no DynamoDB, its own metrics; closed after the test. */
+export async function testReader(name: string, extra: Partial<FeatureReaderOptions<typeof testConfig>> = {}) {
+  const prefix = `${randomName(name)}:`;
+  const redis = await testRedisClient(prefix);
+  const keys = new Keys({ prefix, hashTags: onCluster() });
+  const metrics = new MetricsRegistry();
+  const reader = createFeatureReader({ registry: testConfig, redis, dynamodb: false, keys, metrics, cache: false, deadlineMs: 1_000, ...extra });
+  onTestFinished(() => reader.close());
+  return { redis, keys, metrics, reader };
 }

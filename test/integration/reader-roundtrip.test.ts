@@ -1,27 +1,15 @@
-import { describe, expect, expectTypeOf, it, onTestFinished, vi } from 'vitest';
-import { Registry as MetricsRegistry } from 'prom-client';
+import { describe, expect, expectTypeOf, it, vi } from 'vitest';
 import { EntityIdError } from '../../src/errors.ts';
-import { createFeatureReader, type FeatureReaderOptions } from '../../src/index.ts';
-import { Keys } from '../../src/stores/keys.ts';
 import { isCluster } from '../../src/stores/redis.ts';
 import { PACKED_FIELD } from '../../src/stores/vector-layout.ts';
-import { randomName } from '../helpers/names.ts';
-import { onCluster, testDynamo, testRedisClient } from '../helpers/services.ts';
+import { testDynamo } from '../helpers/services.ts';
 import { waitFor } from '../helpers/wait.ts';
-import { metricValue, putDynamoUser, seedUsers, testConfig } from './reader-fixtures.ts';
+import { metricValue, putDynamoUser, seedUsers, testReader } from './reader-fixtures.ts';
 
 const DAY = 86_400_000;
 const requestTimeMs = Date.UTC(2026, 2, 15, 13, 30);
 
-async function setup(extra: Partial<FeatureReaderOptions<typeof testConfig>> = {}) {
-  const prefix = `${randomName('fs-reader')}:`;
-  const redis = await testRedisClient(prefix);
-  const keys = new Keys({ prefix, hashTags: onCluster() });
-  const metrics = new MetricsRegistry();
-  const reader = createFeatureReader({ registry: testConfig, redis, dynamodb: false, keys, metrics, cache: false, deadlineMs: 1_000, ...extra });
-  onTestFinished(() => reader.close());
-  return { redis, keys, metrics, reader };
-}
+const setup = (extra: Parameters<typeof testReader>[1] = {}) => testReader('fs-reader', extra);
 
 describe('reader round trip', () => {
   it('decodes typed values, fills defaults on a miss and computes on-demand features at the request time', async () => {
