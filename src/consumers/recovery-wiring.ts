@@ -27,7 +27,7 @@ export interface RecoveryWiring {
   topics: string[];
   logger: Logger;
   clock: () => number;
-  /** Drops the in-memory states (recovery.ts `clearCache`). */
+  /** Drops the in-memory states and version view (recovery.ts `clearCache`). */
   clearCache: () => void;
   /** Write-behind: every recovery replays from the horizon (recovery.ts). */
   writeBehind?: boolean;

@@ -66,7 +66,7 @@ export interface RecoveryOptions {
   topics: string[];
   /** Partition numbers this member owns (co-partitioned across topics). */
   owned: () => Set<number>;
-  /** Drops the materializer's in-memory states (they may be newer than what Redis now holds). */
+  /** Drops what the worker holds of Redis in memory: states (they may be newer than what Redis now holds) and the version view. */
   clearCache: () => void;
   clock: () => number;
   logger: Logger;

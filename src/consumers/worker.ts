@@ -186,10 +186,12 @@ export function createWorker(options: WorkerOptions): Worker {
             logger,
             clock,
             writeBehind: o.checkpointIntervalMs > 0,
-            // Memory holds states newer than Redis: dropped with the offsets not checkpointed yet.
+            // Memory holds states newer than Redis (dropped with the offsets not checkpointed yet) and a
+            // version view read while Redis was empty.
             clearCache: () => {
               materializer.clearCache();
               checkpoints?.forget();
+              versions.forget();
             },
             consumer: () => group.consumer(),
             owned: () => group.ownedPartitions(),

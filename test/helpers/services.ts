@@ -19,7 +19,7 @@ export function testEnv(overrides: Record<string, string> = {}): NodeJS.ProcessE
     REDIS_URL: e.redisUrl,
     DYNAMODB_ENDPOINT: e.dynamodbEndpoint,
     ...(e.redisClusterNodes ? { REDIS_CLUSTER_NODES: e.redisClusterNodes.join(',') } : {}),
-    LOG_LEVEL: 'warn',
+    LOG_LEVEL: process.env.FEATURESTREAM_TEST_LOG_LEVEL ?? 'warn',
     ...overrides,
   };
 }

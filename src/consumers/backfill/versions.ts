@@ -75,6 +75,8 @@ export interface BatchVersions {
   written(topic: string, partition: number, version: number): Promise<void>;
   /** Undefined: no timer index this worker may write. */
   forTimers(): Promise<number | undefined>;
+  /** Redis was restored under any cached view (recovery.ts): the next decision reads it again. */
+  forget(): void;
 }
 
 /** A worker pinned to one version (the backfill, tests). */
@@ -83,6 +85,7 @@ export function fixedVersions(version: number): BatchVersions {
     forBatch: async () => version,
     written: async () => undefined,
     forTimers: async () => version,
+    forget: () => undefined,
   };
 }
 
@@ -93,6 +96,8 @@ export class KeyspaceVersions implements BatchVersions {
   private view: VersionView | undefined;
   private readAt = Number.NEGATIVE_INFINITY;
   private loading: Promise<VersionView> | undefined;
+  /** Bumped by forget: a read that started before it must not become the view. */
+  private epoch = 0;
   private readonly fingerprint: string;
 
   constructor(
@@ -130,6 +135,17 @@ export class KeyspaceVersions implements BatchVersions {
     return decideTimers(await this.current(), this.fingerprint);
   }
 
+  /**
+   * A view read while Redis had lost its data says version 1 (no pointer) until
+   * it ages out: kept past the restore, it would send the replay into version 1.
+   */
+  forget(): void {
+    this.epoch += 1;
+    this.view = undefined;
+    this.loading = undefined;
+    this.readAt = Number.NEGATIVE_INFINITY;
+  }
+
   private isFallback(version: number): boolean {
     const h = this.view?.handover;
     return h !== undefined && this.view?.active === h.version && version !== h.version;
@@ -142,15 +158,22 @@ export class KeyspaceVersions implements BatchVersions {
 
   private refresh(): Promise<VersionView> {
     // Aged from the start of the read, not its reply: a slow read must not stretch how long a view counts.
+    if (this.loading) return this.loading;
     const started = performance.now();
-    this.loading ??= redisCall(() => readVersionView(this.redis, this.keys))
+    const epoch = this.epoch;
+    const loading = redisCall(() => readVersionView(this.redis, this.keys))
       .then((view) => {
-        this.view = view;
-        this.readAt = started;
+        if (epoch === this.epoch) {
+          this.view = view;
+          this.readAt = started;
+        }
         return view;
       })
-      .finally(() => (this.loading = undefined));
-    return this.loading;
+      .finally(() => {
+        if (this.loading === loading) this.loading = undefined;
+      });
+    this.loading = loading;
+    return loading;
   }
 }
 
