@@ -34,6 +34,7 @@ const CLUSTER_READY: string[] = [
   'test/integration/layout-switch.test.ts',
   'test/integration/reader-script.test.ts',
   'test/integration/worker-unchanged-ttl.test.ts',
+  'test/integration/backfill-beside-live.test.ts',
 ];
 
 const integration = {

@@ -36,6 +36,8 @@ export interface PlanDeps {
 export interface PlanRun {
   nowMs: number;
   version: number;
+  /** Another writer may write the entities (Materializer `sharedVersion`): compare `_version` whatever the sources. */
+  shared?: boolean;
 }
 
 /** undefined = nothing to write; 'reload' = the cached state fenced events: replanned from Redis next round. */
@@ -106,7 +108,7 @@ export function planEntity(d: PlanDeps, work: EntityWork, loaded: Loaded, run: P
   const write: EntityWrite = {
     stateKey: loaded.key,
     knownVersion: stored.version,
-    compare: d.options.coPartitioned !== true,
+    compare: d.options.coPartitioned !== true || run.shared === true,
     ...(loaded.replace ? { replaceCorrupt: true } : {}),
     stateTtlMs: entity.stateTtlMs,
     refreshStateTtl,

@@ -73,6 +73,7 @@ export interface MaterializeHooks {
 interface Run {
   nowMs: number;
   version: number;
+  shared: boolean;
   fences: Map<number, CallFence>;
   hooks: MaterializeHooks;
   deadLetterOnce: (letters: readonly DeadLetter[]) => Promise<void>;
@@ -128,6 +129,12 @@ export interface MaterializerOptions {
    * (the epoch alone fences: one writer per entity).
    */
   writeBehind?: boolean;
+  /**
+   * Whether another writer may write this version's entities too (a backfill handing it over writes
+   * the topics a live worker has not switched yet): its writes then compare `_version` even with
+   * co-partitioned sources, so neither overwrites the other from a stale cached state.
+   */
+  sharedVersion?: (version: number) => boolean;
 }
 
 export class Materializer {
@@ -190,6 +197,7 @@ export class Materializer {
     const run: Run = {
       nowMs,
       version,
+      shared: this.options.sharedVersion?.(version) === true,
       fences,
       hooks,
       deadLetterOnce: async (letters) => {
@@ -240,7 +248,7 @@ export class Materializer {
             const loaded = stored[i]!;
             try {
               if (loaded.error) throw loaded.error;
-              const plan = planEntity(this.planDeps, work, loaded, { nowMs: run.nowMs, version: run.version }, dead);
+              const plan = planEntity(this.planDeps, work, loaded, { nowMs: run.nowMs, version: run.version, shared: run.shared }, dead);
               if (plan === 'reload') reload.push(work);
               else if (plan) {
                 plans.push(plan);

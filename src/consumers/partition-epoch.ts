@@ -31,7 +31,10 @@ export interface Ownership {
   generation(): number;
   /** Whether this member owns the partition in the current generation. */
   owns(partition: number): boolean;
-  /** Takes no epoch over one of a writer that does not yield (a backfill yields to the live workers). */
+  /**
+   * Takes no epoch over one of a writer that does not yield (a backfill yields to the live workers),
+   * and is not fenced by theirs: it writes beside them (lua/materialize-n.lua).
+   */
   yields?: boolean;
 }
 
@@ -71,7 +74,6 @@ export class PartitionEpochs {
       return Promise.reject(new FeaturestreamError('FENCED', `partition ${partition} is not assigned to this member (rebalance)`, true, { details: { partition } }));
     }
     const epoch = this.take(version, partition).then(([previous, epoch]) => {
-      if (epoch === 0) throw new FeaturestreamError('FENCED', `partition ${partition} of version ${version} is written by a live worker`, true, { details: { partition } });
       if (previous !== this.last.get(id)) foreign();
       this.last.set(id, epoch);
       return epoch;

@@ -165,6 +165,7 @@ export function createWorker(options: WorkerOptions): Worker {
         // A partition's write epoch is taken once per group generation, and only for owned partitions.
         ownership: { generation: () => group.generationNumber(), owns: (p) => group.ownedPartitions().has(p) },
         coPartitioned: o.coPartitioned,
+        sharedVersion: (version) => versions.underHandover(version),
         writeBehind: o.checkpointIntervalMs > 0,
         // A quarantined entity's state comes back from its DynamoDB copy (kept only with dual-write).
         ...(dynamo ? { stateSource: dynamoStateSource(dynamo, o.env.DYNAMODB_TABLE, keys) } : {}),

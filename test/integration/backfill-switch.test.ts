@@ -71,7 +71,7 @@ describe('backfill switch', () => {
       groupId: randomName('fs-backfill'),
       liveGroupId: s.groupId,
       sessionTimeoutMs: 6_000,
-      logger: createLogger({ level: 'warn' }),
+      logger: createLogger({ level: process.env.FEATURESTREAM_TEST_LOG_LEVEL ?? 'warn' }),
       ...ENGINE_OPTIONS,
     });
     onTestFinished(() => backfill.stop());
@@ -139,7 +139,7 @@ describe('backfill switch', () => {
       groupId: randomName('fs-backfill'),
       liveGroupId: s.groupId,
       sessionTimeoutMs: 6_000,
-      logger: createLogger({ level: 'warn' }),
+      logger: createLogger({ level: process.env.FEATURESTREAM_TEST_LOG_LEVEL ?? 'warn' }),
       ...ENGINE_OPTIONS,
     });
     onTestFinished(() => backfill.stop());

@@ -167,8 +167,9 @@ export function createBackfill(options: BackfillOptions): Backfill {
         engine,
         keyspaceVersion: record.version,
         logger,
-        // Safe beside the live writers of N during the handover: a stale cached state loses the version CAS and is reloaded;
-        // a partition a live worker writes into N is theirs (its epoch is never taken over).
+        // Safe beside the live writers of N during the handover: a stale cached state loses the version CAS and is reloaded
+        // (theirs too: they compare versions on a version under handover). Their epoch is never taken over, and does not
+        // fence the backfill: it keeps writing the topics of a partition that they have not switched yet.
         stateCacheSize: o.stateCacheSize,
         ownership: { ...SOLE_OWNER, yields: true },
         ...(sync ? { sync } : {}),

@@ -77,6 +77,8 @@ export interface BatchVersions {
   forTimers(): Promise<number | undefined>;
   /** Redis was restored under any cached view (recovery.ts): the next decision reads it again. */
   forget(): void;
+  /** Whether a backfill hands `version` over (by the last view): it writes that version too. */
+  underHandover(version: number): boolean;
 }
 
 /** A worker pinned to one version (the backfill, tests). */
@@ -86,6 +88,7 @@ export function fixedVersions(version: number): BatchVersions {
     written: async () => undefined,
     forTimers: async () => version,
     forget: () => undefined,
+    underHandover: () => false,
   };
 }
 
@@ -144,6 +147,10 @@ export class KeyspaceVersions implements BatchVersions {
     this.view = undefined;
     this.loading = undefined;
     this.readAt = Number.NEGATIVE_INFINITY;
+  }
+
+  underHandover(version: number): boolean {
+    return this.view?.handover?.version === version;
   }
 
   private isFallback(version: number): boolean {

@@ -7,7 +7,11 @@ entities whose keys share a slot. The wire format is owned by
 
 The fence is per call: the caller holds the write epoch of the entities' Kafka
 partition (lua/partition-epoch-1.lua) and the call runs only if the partition's
-fence key (in the entities' slot) holds no newer epoch. With co-partitioned
+fence key (in the entities' slot) holds no newer epoch, except that a yielding
+caller (odd epoch: a backfill) is never fenced by a live worker's (even) one:
+during a handover both write the new version, a live worker one topic of the
+partition, the backfill the others it has not switched yet, and the `_version`
+CAS (which live workers use on a version under handover) keeps them exact. With co-partitioned
 sources the caller is then the only writer of its entities, so it knows their
 versions and applied offsets without reading them; otherwise (an entity fed by
 several partitions) each entity's write also compares `_version` (CAS).
@@ -48,7 +52,7 @@ ARGV[1]     MessagePack array (numbers as decimal strings):
 Returns {1, status, version, ...}: per entity, in order, {1, written version} when
 written, {0, stored version} when a CAS found `_version` moved (nothing of the
 entity written: reload and reapply); or {0, stored epoch} when the fence holds a
-newer epoch (nothing written: the caller lost the partition).
+newer epoch that fences the caller (nothing written: the caller lost the partition).
 
 Versions never go backwards, even after Redis lost the keys: a new version is
 max(known + 1, server time in microseconds), so it lies above every version
@@ -58,7 +62,7 @@ Versions are formatted with %d, never through Lua's tostring (which writes 1.79e
 local args = cmsgpack.unpack(ARGV[1])
 local fence = tonumber(redis.call('GET', KEYS[1]) or '0') or 0
 local mine = tonumber(args[2])
-if fence > mine then
+if fence > mine and (mine % 2 == 0 or fence % 2 == 1) then
   return {0, string.format('%d', fence)}
 end
 if fence < mine then

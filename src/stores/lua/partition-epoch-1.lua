@@ -13,15 +13,17 @@ ARGV[2]     "1": the caller yields to the others (a backfill to the live workers
             callers hold odd epochs, the others even ones.
 
 Returns {previous epoch, new epoch} as decimal strings; previous is "0" when
-the key was absent; new is "0" when a yielding caller got none. The new epoch is max(previous + 1, server time in
-microseconds), so epochs only grow, also across a key lost with Redis data.
+the key was absent. The new epoch is max(previous + 1, server time in
+microseconds), so epochs only grow, also across a key lost with Redis data. A
+yielding caller finding a live worker's epoch gets the odd one below it, the
+key left alone: it fences no live worker, and materialize-n.lua lets it write beside them.
 ]]
 local time = redis.call('TIME')
 local clock = tonumber(time[1]) * 1000000 + tonumber(time[2])
 local previous = tonumber(redis.call('GET', KEYS[1]) or '0') or 0
 local yields = ARGV[2] == '1'
 if yields and previous > 0 and previous % 2 == 0 then
-  return {string.format('%d', previous), '0'}
+  return {string.format('%d', previous), string.format('%d', previous - 1)}
 end
 local epoch = math.max(previous + 1, clock)
 if (epoch % 2 == 1) ~= yields then epoch = epoch + 1 end

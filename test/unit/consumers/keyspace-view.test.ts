@@ -2,7 +2,8 @@
  * KeyspaceVersions' cached view across a Redis data loss: a view read while
  * Redis was empty says version 1 (no pointer). After the recovery restores the
  * pointer, `forget` must make the next decision read Redis again, and a read
- * that was in flight when it ran must not become the view.
+ * that was in flight when it ran must not become the view. And the view says
+ * which version a backfill hands over (its writers then compare versions).
  */
 import { setImmediate as tick } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
@@ -50,6 +51,9 @@ function memoryRedis() {
       hashes.set(keys.layouts(), new Map([['2', layoutFingerprint(registry)]]));
       strings.set(keys.activeVersion(), '2');
     },
+    openHandover(version: number) {
+      hashes.set(keys.handover(), new Map([['version', String(version)], ['from', String(version - 1)]]));
+    },
     lose() {
       strings.clear();
       hashes.clear();
@@ -91,5 +95,17 @@ describe('KeyspaceVersions across a Redis data loss', () => {
     redis.releaseNewest();
     expect(await stale).toBe(1);
     expect(await versions.forBatch('t', 0, 1)).toBe(2);
+  });
+
+  it('says a version is under handover only while the view holds its handover', async () => {
+    const redis = memoryRedis();
+    redis.switchedTo2();
+    const versions = new KeyspaceVersions(redis.client, keys, registry, TTL_MS);
+    await versions.forBatch('t', 0, 0);
+    expect(versions.underHandover(2)).toBe(false);
+    redis.openHandover(2);
+    versions.forget();
+    await versions.forTimers();
+    expect([versions.underHandover(1), versions.underHandover(2)]).toEqual([false, true]);
   });
 });
