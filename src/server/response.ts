@@ -71,6 +71,7 @@ function writeFeatures(out: JsonBytes, features: Readonly<Record<string, unknown
  * to every read of an unchanged entity (the cache, the decode memo), and it
  * cannot change in the meantime. Kept for one id, source and frozen
  * `defaulted` list, the last ones written with it; the age is written afresh.
+ * Not kept for a default vector, whose record is made for one answer.
  */
 interface Head {
   entityId: string;
@@ -95,7 +96,7 @@ function writeHead(out: JsonBytes, v: FeatureVector): void {
   if (v.defaulted.length === 0) out.ascii('[]');
   else out.value(v.defaulted);
   out.ascii(',"age_ms":');
-  if (keep && Object.isFrozen(v.defaulted)) heads.set(v.features, { entityId: v.entityId, source: v.source, defaulted: v.defaulted, bytes: out.since(start) });
+  if (keep && v.source !== 'default' && Object.isFrozen(v.defaulted)) heads.set(v.features, { entityId: v.entityId, source: v.source, defaulted: v.defaulted, bytes: out.since(start) });
 }
 
 const writer = new JsonBytes();
