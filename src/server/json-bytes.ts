@@ -60,9 +60,13 @@ export class JsonBytes {
     return out;
   }
 
-  /** A copy of the bytes written from `from` (a length seen before) on: kept long, so not a view of the slab. */
+  /**
+   * A copy of the bytes written from `from` (a length seen before) on: kept
+   * long, so neither a view of the slab nor from Node's shared pool (a kept
+   * slice would keep a whole pool slab alive).
+   */
   since(from: number): Buffer {
-    const out = Buffer.allocUnsafe(this.at - this.start - from);
+    const out = Buffer.allocUnsafeSlow(this.at - this.start - from);
     this.buf.copy(out, 0, this.start + from, this.at);
     return out;
   }
