@@ -7,7 +7,11 @@
  * of it: every request reads Redis).
  *
  * featurestream runs twice: one process (`featurestream`) and `--processes 2`
- * (`featurestream_2p`, one per core of this 2-core machine).
+ * (`featurestream_2p`, one per core of this 2-core machine). Those vectors never
+ * change, the decode memo's best case; `featurestream_changing` is the same
+ * process while a writer here rewrites the batch's vectors (new values, new
+ * write time) at WRITES_PER_S, as a worker would, so some reads decode again,
+ * and `featurestream_nomemo` decodes every read (`--no-decode-memo`).
  *
  *   capacity   autocannon, closed loop, 8 connections: the most req/s each sustains
  *   at<rate>   open loop at a fixed rate (bench/feast/paced.ts): p50/p90/p99, achieved
@@ -42,7 +46,8 @@ import { pacedLoad, type PacedResult } from './feast/paced.ts';
 import { startFeast, startFeaturestream, type RunningServer } from './feast/servers.ts';
 import { FEAST_VERSION, ensureFeast } from './feast/venv.ts';
 import { serverNodeFlags } from '../src/cli/serve-processes.ts';
-import { seed } from './reader.ts';
+import { sampleVector, seed, vectorFields } from './reader.ts';
+import type { Registry } from '../src/schemas/registry.ts';
 import type { BenchResult } from './run.ts';
 
 const ENTITIES = 500;
@@ -57,14 +62,20 @@ function measureMs(rate: number): number {
   return Math.min(60_000, Math.max(MEASURE_MS, (MIN_SAMPLES / rate) * 1_000));
 }
 const CAPACITY_S = 5;
+/** Vector rewrites per second of `featurestream_changing`, spread over the batch's ids: each changes 20 times a second. */
+const WRITES_PER_S = 2_000;
+/** How often the writer sends its rewrites. */
+const WRITE_EVERY_MS = 10;
 const JSON_HEADERS = { 'content-type': 'application/json' };
 
 interface Target {
-  name: 'featurestream' | 'featurestream_2p' | 'featurestream_nomemo' | 'feast' | 'featurestream_feast_shape';
+  name: 'featurestream' | 'featurestream_2p' | 'featurestream_nomemo' | 'featurestream_changing' | 'feast' | 'featurestream_feast_shape';
   url: string;
   body: Buffer;
   /** featurestream's /metrics, for the share of vectors served from Redis. */
   metricsUrl?: string;
+  /** Starts rewriting the served vectors while the target is measured; stop() resolves with the rewrites per second. */
+  writer?: () => { stop(): Promise<number> };
 }
 
 type Row = Record<string, string | number>;
@@ -109,7 +120,8 @@ export default async function run(): Promise<BenchResult> {
     servers.push(fsRaw);
     const fsRawTarget: Target = { name: 'featurestream_nomemo', url: `${fsRaw.url}/features`, body: fsBody, metricsUrl: `${fsRaw.url}/metrics` };
     await checkFeaturestream(fsRawTarget);
-    const targets: Target[] = [fsTarget, fs2Target, fsRawTarget];
+    const changing: Target = { ...fsTarget, name: 'featurestream_changing', writer: () => startWriter(redis, registry, vectorKeys.slice(0, BATCH)) };
+    const targets: Target[] = [fsTarget, fs2Target, fsRawTarget, changing];
 
     if (!install.ok) metrics.feast = `unavailable: ${install.reason}`;
     else {
@@ -154,6 +166,9 @@ export default async function run(): Promise<BenchResult> {
         if (typeof fsP99 === 'number' && typeof feastP99 === 'number') metrics[`p99_feast_vs_featurestream${suffix}_${label}`] = round(feastP99 / fsP99, 1);
       }
     }
+    const steadyCpu = metrics[`featurestream_at${RATE}_server_cpu_us_per_req`];
+    const changingCpu = metrics[`featurestream_changing_at${RATE}_server_cpu_us_per_req`];
+    if (typeof steadyCpu === 'number' && typeof changingCpu === 'number') metrics[`cpu_changing_vs_steady_at${RATE}`] = round(changingCpu / steadyCpu, 2);
     // featurestream alone at half its own capacity, when that is below 1,000 req/s: its latency where it is not overloaded.
     for (const t of [fsTarget, fs2Target]) {
       const ownCapacity = Number(metrics[`${t.name}_capacity_rps`]);
@@ -235,19 +250,25 @@ async function servedRows(url: string, ids: string[], features: string[]): Promi
 /** After a warm-up of the same load: the first requests a server sees pay for JIT and plan compilation. */
 async function capacity(t: Target): Promise<{ rps: number; p50: number; p99: number; errors: number; fromRedisPct: number | undefined }> {
   const load = { url: t.url, method: 'POST' as const, headers: JSON_HEADERS, body: t.body, connections: 8 };
-  await autocannon({ ...load, duration: WARMUP_MS / 1_000 });
-  const before = await vectorSources(t);
-  const r = await autocannon({ ...load, duration: CAPACITY_S });
-  const fromRedisPct = redisShare(before, await vectorSources(t));
-  return { rps: round(r.requests.average, 0), p50: r.latency.p50, p99: r.latency.p99, errors: r.errors + r.timeouts + r.non2xx, fromRedisPct };
+  const [c] = await whileWriting(t, async () => {
+    await autocannon({ ...load, duration: WARMUP_MS / 1_000 });
+    const before = await vectorSources(t);
+    const r = await autocannon({ ...load, duration: CAPACITY_S });
+    const fromRedisPct = redisShare(before, await vectorSources(t));
+    return { rps: round(r.requests.average, 0), p50: r.latency.p50, p99: r.latency.p99, errors: r.errors + r.timeouts + r.non2xx, fromRedisPct };
+  });
+  return c;
 }
 
 /** A warm-up at the rate, then the measured run: figures under `<target>_<label>_*` and a table row. */
 async function measurePaced(t: Target, rate: number, label: string, load: string, metrics: Record<string, number | string>, table: Row[]): Promise<void> {
-  await paced(t, rate, WARMUP_MS);
-  const before = await vectorSources(t);
-  const r = await paced(t, rate, measureMs(rate));
-  const after = await vectorSources(t);
+  const [{ before, r, after }, writes] = await whileWriting(t, async () => {
+    await paced(t, rate, WARMUP_MS);
+    const before = await vectorSources(t);
+    const r = await paced(t, rate, measureMs(rate));
+    return { before, r, after: await vectorSources(t) };
+  });
+  if (writes !== undefined) metrics[`${t.name}_${label}_vector_writes_per_s`] = writes;
   const fromRedisPct = redisShare(before, after);
   for (const k of ['p50_ms', 'p90_ms', 'p99_ms', 'achieved_rps', 'errors', 'error_kinds', 'dropped'] as const) metrics[`${t.name}_${label}_${k}`] = r[k];
   if (fromRedisPct !== undefined) metrics[`${t.name}_${label}_from_redis_pct`] = fromRedisPct;
@@ -306,4 +327,50 @@ function serverCost(before: ServerCounters | undefined, after: ServerCounters | 
 
 function paced(t: Target, rate: number, durationMs: number): Promise<PacedResult> {
   return pacedLoad({ url: t.url, body: t.body, headers: JSON_HEADERS, rate, durationMs, connections: 64, maxBacklog: 256, timeoutMs: 10_000 });
+}
+
+/** Runs `work` while the target's writer, if it has one, rewrites its vectors; with the rewrites per second achieved. */
+async function whileWriting<T>(t: Target, work: () => Promise<T>): Promise<[T, number | undefined]> {
+  const writer = t.writer?.();
+  let result: T;
+  try {
+    result = await work();
+  } catch (err) {
+    await writer?.stop();
+    throw err;
+  }
+  return [result, await writer?.stop()];
+}
+
+/**
+ * Rewrites `vectorKeys` in turn, WRITES_PER_S a second in batches every
+ * WRITE_EVERY_MS, each with a new count, version and write time: what the
+ * worker does to a hot entity. stop() waits for the batch in flight and
+ * resolves with the rewrites per second achieved.
+ */
+function startWriter(redis: Redis, registry: Registry, vectorKeys: string[]): { stop(): Promise<number> } {
+  const fields = vectorFields(registry, registry.layout);
+  const started = performance.now();
+  let written = 0;
+  let next = 0;
+  let inFlight: Promise<unknown> = Promise.resolve();
+  const timer = setInterval(() => {
+    const due = Math.floor(((performance.now() - started) * WRITES_PER_S) / 1_000) - written;
+    if (due <= 0) return;
+    const pipeline = redis.pipeline();
+    for (let i = 0; i < due; i++) {
+      const version = 2 + written + i;
+      pipeline.hset(vectorKeys[next]!, fields(sampleVector(version), version, Date.now()));
+      next = (next + 1) % vectorKeys.length;
+    }
+    written += due;
+    inFlight = pipeline.exec();
+  }, WRITE_EVERY_MS);
+  return {
+    stop: async () => {
+      clearInterval(timer);
+      await inFlight;
+      return round((written * 1_000) / (performance.now() - started), 0);
+    },
+  };
 }

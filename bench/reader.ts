@@ -175,10 +175,10 @@ async function cacheHitNs(reader: ReturnType<typeof createFeatureReader>): Promi
   return { wall: median(wall), cpu: median(cpu) };
 }
 
-/** The default registry's vector for every entity, in `layout`, as the worker writes it. */
-export async function seed(redis: Redis, registry: Registry, layout: VectorLayout, vectorKeys: string[]): Promise<void> {
-  const sample: Record<string, FeatureValue> = {
-    tx_count_1h: 14,
+/** The `user` values every seeded entity holds; `count` (tx_count_1h) can be varied to change them. */
+export function sampleVector(count = 14): Record<string, FeatureValue> {
+  return {
+    tx_count_1h: count,
     tx_sum_1h: 892.5,
     tx_count_24h: 61,
     tx_sum_24h: 3120.75,
@@ -190,11 +190,22 @@ export async function seed(redis: Redis, registry: Registry, layout: VectorLayou
     created_at: Date.now() - 547 * 86_400_000,
     last_login_ts: Math.floor(Date.now() / 1000) - 600,
   };
+}
+
+/** The hash fields of one `user` vector in `layout`, as the worker writes them. */
+export function vectorFields(registry: Registry, layout: VectorLayout): (values: Record<string, FeatureValue>, version: number, updatedMs: number) => Record<string, string | Buffer> {
   const group = registry.groupsOf('user').find((g) => g.name === 'features')!;
   const codec = new GroupCodec(group.features.map((n) => registry.feature(n)!));
+  return (values, version, updatedMs) => codec.hash(layout, values, version, updatedMs);
+}
+
+/** The default registry's vector for every entity, in `layout`, as the worker writes it. */
+export async function seed(redis: Redis, registry: Registry, layout: VectorLayout, vectorKeys: string[]): Promise<void> {
+  const fields = vectorFields(registry, layout);
+  const sample = sampleVector();
   const pipeline = redis.pipeline();
   for (const key of vectorKeys) {
-    pipeline.hset(key, codec.hash(layout, sample, 1, Date.now()));
+    pipeline.hset(key, fields(sample, 1, Date.now()));
     pipeline.pexpire(key, 600_000);
   }
   await pipeline.exec();

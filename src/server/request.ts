@@ -3,8 +3,11 @@
  * the checks are few): {"entity": string, "ids": Array<string | {key: value}>,
  * "features"?: string[], "context"?: {name: scalar}}. A composite entity's id
  * may be an object of its key values (strings or numbers); the reader checks
- * its keys. Every failure is a message for a 400, naming the field.
+ * its keys. Every failure is a message for a 400, naming the field. The
+ * common body is read by request-scan.ts, any other by JSON.parse.
  */
+import { scanFeaturesBody } from './request-scan.ts';
+
 export type WireId = string | Record<string, string | number>;
 export type WireScalar = string | number | boolean | null;
 
@@ -34,11 +37,13 @@ function scalarObject(value: unknown): value is Record<string, WireScalar> {
 }
 
 export function parseFeaturesRequest(text: string, maxIds: number): Parsed {
-  let body: unknown;
-  try {
-    body = JSON.parse(text);
-  } catch (err) {
-    return { ok: false, code: 'BAD_JSON', message: `request body is not valid JSON: ${(err as Error).message}` };
+  let body: unknown = scanFeaturesBody(text);
+  if (body === undefined) {
+    try {
+      body = JSON.parse(text);
+    } catch (err) {
+      return { ok: false, code: 'BAD_JSON', message: `request body is not valid JSON: ${(err as Error).message}` };
+    }
   }
   if (!plainObject(body)) {
     return { ok: false, code: 'BAD_REQUEST', message: 'request body must be a JSON object {"entity", "ids", "features"?, "context"?}' };

@@ -30,13 +30,6 @@ function quotedName(name: string): Buffer {
 const COMMA = 0x2c;
 
 /**
- * The bytes of a frozen features record without typed arrays, kept while the
- * record lives: the reader's cache hands the same frozen record to every hit
- * until its time bucket changes, and it cannot change in the meantime.
- */
-const frozenBytes = new WeakMap<object, Buffer>();
-
-/**
  * The names of the record written last, by position, with their quoted bytes:
  * the vectors of one answer have the same features in the same order, so a
  * name is mostly the same string as the one at its position before, and the
@@ -45,10 +38,8 @@ const frozenBytes = new WeakMap<object, Buffer>();
 const lastNames: string[] = [];
 const lastQuoted: Buffer[] = [];
 
-function writeFeatures(out: JsonBytes, features: Readonly<Record<string, unknown>>): void {
-  const known = frozenBytes.get(features);
-  if (known !== undefined) return out.bytes(known);
-  const start = out.length;
+/** Writes `features`; true when its bytes can be kept with it (frozen, no typed array). */
+function writeFeatures(out: JsonBytes, features: Readonly<Record<string, unknown>>): boolean {
   out.byte(0x7b);
   let first = true;
   let typed = false;
@@ -70,8 +61,42 @@ function writeFeatures(out: JsonBytes, features: Readonly<Record<string, unknown
     first = false;
   }
   out.byte(0x7d);
-  // A typed array's elements stay writable inside a frozen record: never kept.
-  if (!typed && Object.isFrozen(features)) frozenBytes.set(features, out.since(start));
+  // A typed array's elements stay writable inside a frozen record.
+  return !typed && Object.isFrozen(features);
+}
+
+/**
+ * A vector's bytes up to its age, `{"entity_id":...,"age_ms":`, kept with its
+ * frozen features record while that lives: the reader hands the same record
+ * to every read of an unchanged entity (the cache, the decode memo), and it
+ * cannot change in the meantime. Kept for one id, source and frozen
+ * `defaulted` list, the last ones written with it; the age is written afresh.
+ * Not kept for a default vector, whose record is made for one answer.
+ */
+interface Head {
+  entityId: string;
+  source: string;
+  defaulted: readonly string[];
+  bytes: Buffer;
+}
+
+const heads = new WeakMap<object, Head>();
+
+function writeHead(out: JsonBytes, v: FeatureVector): void {
+  const known = heads.get(v.features);
+  if (known !== undefined && known.entityId === v.entityId && known.source === v.source && known.defaulted === v.defaulted) return out.bytes(known.bytes);
+  const start = out.length;
+  out.ascii('{"entity_id":');
+  out.string(v.entityId);
+  out.ascii(',"features":');
+  const keep = writeFeatures(out, v.features);
+  out.ascii(',"source":');
+  out.string(v.source);
+  out.ascii(',"defaulted":');
+  if (v.defaulted.length === 0) out.ascii('[]');
+  else out.value(v.defaulted);
+  out.ascii(',"age_ms":');
+  if (keep && v.source !== 'default' && Object.isFrozen(v.defaulted)) heads.set(v.features, { entityId: v.entityId, source: v.source, defaulted: v.defaulted, bytes: out.since(start) });
 }
 
 const writer = new JsonBytes();
@@ -82,16 +107,8 @@ export function vectorsJson(vectors: readonly FeatureVector[]): Buffer {
   out.ascii('{"vectors":[');
   for (let i = 0; i < vectors.length; i++) {
     const v = vectors[i]!;
-    out.ascii(i === 0 ? '{"entity_id":' : ',{"entity_id":');
-    out.string(v.entityId);
-    out.ascii(',"features":');
-    writeFeatures(out, v.features);
-    out.ascii(',"source":');
-    out.string(v.source);
-    out.ascii(',"defaulted":');
-    if (v.defaulted.length === 0) out.ascii('[]');
-    else out.value(v.defaulted);
-    out.ascii(',"age_ms":');
+    if (i > 0) out.byte(COMMA);
+    writeHead(out, v);
     if (v.ageMs === undefined) out.ascii('null');
     else out.number(v.ageMs);
     out.byte(0x7d);

@@ -76,12 +76,12 @@ export function assembleFeatures(
   context?: RequestContext,
   onError?: OnDemandError,
 ): Features {
-  const assembly = assemblyOf(plan);
   if (plan.onDemand.length === 0 && plan.vectorSlots.length === 0) {
     let shared = sharedFeatures.get(stored);
-    if (shared === undefined) sharedFeatures.set(stored, (shared = Object.freeze(assembly.served(stored.values, undefined))));
+    if (shared === undefined) sharedFeatures.set(stored, (shared = Object.freeze(assemblyOf(plan).served(stored.values, undefined))));
     return shared;
   }
+  const assembly = assemblyOf(plan);
   const values = plan.vectorSlots.length === 0 ? stored.values : ownVectors(plan, stored.values);
   if (plan.onDemand.length === 0) return assembly.served(values, undefined);
   // On-demand inputs are numbers; the object it is handed is only read.

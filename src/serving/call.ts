@@ -17,6 +17,7 @@ export type Assemble = (
   source: VectorSource,
   requestTimeMs: number,
   context: RequestContext | undefined,
+  nowMs: number,
 ) => FeatureVector;
 
 /** One get/getMany call: its answers so far and what it counts for metrics. */
@@ -43,11 +44,11 @@ export class Call {
     this.out[i] = vector;
   }
 
-  /** `stored` undefined: no store answered, so defaults (not cached). */
-  deliver(i: number, stored: StoredVector | undefined, source: VectorSource): void {
+  /** `stored` undefined: no store answered, so defaults (not cached). `nowMs`: the clock for its age, read once per batch delivered. */
+  deliver(i: number, stored: StoredVector | undefined, source: VectorSource, nowMs: number): void {
     if (this.done || this.out[i] !== undefined) return;
     this.sources[source]++;
-    this.out[i] = this.assemble(this.plan, this.ids[i]!, stored ?? defaultVector(this.plan, this.counts, 'unavailable'), source, this.requestTimeMs, this.context);
+    this.out[i] = this.assemble(this.plan, this.ids[i]!, stored ?? defaultVector(this.plan, this.counts, 'unavailable'), source, this.requestTimeMs, this.context, nowMs);
   }
 }
 

@@ -31,6 +31,9 @@ export class DecodeMemo {
   /** Plans by identity (a feature subset decodes other values from the same bytes). */
   private readonly planIds = new WeakMap<EntityPlan, number>();
   private nextPlanId = 0;
+  /** The plan asked for last and its id: a batch asks for the same plan for every entity. */
+  private lastPlan: EntityPlan | undefined;
+  private lastPlanId = 0;
 
   constructor(max: number) {
     this.lru = new LRUCache<string, Memo>({ max });
@@ -38,9 +41,13 @@ export class DecodeMemo {
 
   /** The key of one entity under one plan. */
   key(plan: EntityPlan, entityId: string): string {
-    let id = this.planIds.get(plan);
-    if (id === undefined) this.planIds.set(plan, (id = this.nextPlanId++));
-    return `${id}\u0000${entityId}`;
+    if (plan !== this.lastPlan) {
+      let id = this.planIds.get(plan);
+      if (id === undefined) this.planIds.set(plan, (id = this.nextPlanId++));
+      this.lastPlan = plan;
+      this.lastPlanId = id;
+    }
+    return `${this.lastPlanId}\u0000${entityId}`;
   }
 
   /**

@@ -129,14 +129,22 @@ export class StoreFetcher {
     const layout =
       this.layouts.current(req.keyspaceVersion, plan.layout) ??
       (await this.layouts.load(req.keyspaceVersion, plan.layout, Math.min(this.deps.redisTimeoutMs, req.deadlineAt - performance.now())));
+    const { groups } = plan;
+    // Each group's key with the id left out (`*`; entity and group names are [a-z0-9_]): an id's key is then two concatenations.
+    const heads: string[] = [];
+    const tails: string[] = [];
+    for (const group of groups) {
+      const pattern = this.deps.keys.vectorPattern(plan.entity, group.name, req.keyspaceVersion);
+      const at = pattern.lastIndexOf('*');
+      heads.push(pattern.slice(0, at));
+      tails.push(pattern.slice(at + 1));
+    }
     const keys: string[] = [];
     const reads: HashFields[] = [];
-    const ref = { entityType: plan.entity, entityId: '' };
     for (const entityId of req.ids) {
-      ref.entityId = entityId;
-      for (const group of plan.groups) {
-        keys.push(this.deps.keys.vector(ref, group.name, req.keyspaceVersion));
-        reads.push(group.read[layout]);
+      for (let g = 0; g < groups.length; g++) {
+        keys.push(heads[g]! + entityId + tails[g]!);
+        reads.push(groups[g]!.read[layout]);
       }
     }
     const replies = new Array<HashReply>(keys.length);

@@ -69,8 +69,10 @@ export async function readPackedTarget(
 }
 
 async function readChunk(call: PackedScript, keys: readonly string[], field: string, positions: readonly number[], out: HashReply[]): Promise<void> {
-  let rest = '';
-  for (let j = 1; j < positions.length; j++) rest += j === 1 ? keys[positions[j]!]! : KEY_SEPARATOR + keys[positions[j]!]!;
+  // Joined at once: one flat string, not a chain of partial ones.
+  const others: string[] = [];
+  for (let j = 1; j < positions.length; j++) others.push(keys[positions[j]!]!);
+  const rest = others.join(KEY_SEPARATOR);
   let reply: unknown;
   try {
     reply = await call(keys[positions[0]!]!, field, rest);

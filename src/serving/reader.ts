@@ -72,7 +72,7 @@ class Reader<C extends RegistryInput> implements FeatureReader<C> {
     const errors = s.metrics.onDemandErrors;
     this.onDemandError = (feature) => errors.inc({ feature });
     this.cache = s.cacheOptions ? new VectorCache(s.registry, s.cacheOptions, this.onDemandError) : undefined;
-    this.assemble = (plan, entityId, stored, source, requestTimeMs, context) => this.finish(plan, entityId, stored, source, requestTimeMs, context);
+    this.assemble = (plan, entityId, stored, source, requestTimeMs, context, nowMs) => this.finish(plan, entityId, stored, source, requestTimeMs, context, nowMs);
     s.version.onChange = () => {
       // A new keyspace: nothing cached or in flight belongs to it.
       this.cache?.clear();
@@ -206,7 +206,8 @@ class Reader<C extends RegistryInput> implements FeatureReader<C> {
     const keyspaceVersion = this.s.version.current() ?? (await this.s.version.load(answerBy - performance.now()));
     const waits = this.collect(call, keyspaceVersion, answerBy, fetchBy, source, shared);
     if (waits !== undefined) await settleBy(waits, answerBy);
-    for (let i = 0; i < ids.length; i++) if (call.out[i] === undefined) call.deliver(i, undefined, 'default');
+    const now = Date.now();
+    for (let i = 0; i < ids.length; i++) if (call.out[i] === undefined) call.deliver(i, undefined, 'default', now);
     call.done = true;
     this.record(started, ids.length, call);
     if (span.isRecording()) {
@@ -288,14 +289,15 @@ class Reader<C extends RegistryInput> implements FeatureReader<C> {
       if (flights !== undefined && registered !== undefined) this.share(plan, fetchIds, flights, registered, batch);
       (waits ??= []).push(
         batch.then((all) => {
+          const now = Date.now();
           for (let j = 0; j < positions.length; j++) {
             const stored = all[j];
-            call.deliver(positions[j]!, stored, stored?.source ?? 'default');
+            call.deliver(positions[j]!, stored, stored?.source ?? 'default', now);
           }
           if (again === undefined) return;
           for (let r = 0; r < again.length; r += 2) {
             const stored = all[again[r + 1]!];
-            call.deliver(again[r]!, stored, stored?.source ?? 'default');
+            call.deliver(again[r]!, stored, stored?.source ?? 'default', now);
           }
         }),
       );
@@ -310,17 +312,19 @@ class Reader<C extends RegistryInput> implements FeatureReader<C> {
    */
   private async joined(call: Call, join: Joined, all: Array<StoredVector | undefined>, keyspaceVersion: number, answerBy: number): Promise<void> {
     const retry: number[] = [];
+    const now = Date.now();
     for (let j = 0; j < join.positions.length; j++) {
       const stored = all[join.slots[j]!];
-      if (stored !== undefined) call.deliver(join.positions[j]!, stored, stored.source);
+      if (stored !== undefined) call.deliver(join.positions[j]!, stored, stored.source, now);
       else retry.push(join.positions[j]!);
     }
     if (retry.length === 0 || !this.s.fetcher.hasFallback || answerBy - performance.now() < MIN_FALLBACK_MS) return;
     const ids = retry.map((i) => call.ids[i]!);
     const found = await this.s.fetcher.fetch({ plan: call.plan, ids, keyspaceVersion, deadlineAt: answerBy, source: 'dynamodb', counts: call.counts });
+    const later = Date.now();
     for (let j = 0; j < retry.length; j++) {
       const stored = found[j];
-      if (stored !== undefined) call.deliver(retry[j]!, stored, stored.source);
+      if (stored !== undefined) call.deliver(retry[j]!, stored, stored.source, later);
     }
   }
 
@@ -368,10 +372,10 @@ class Reader<C extends RegistryInput> implements FeatureReader<C> {
     return this.s.registry.entity(entityType)?.keys;
   }
 
-  private finish(plan: EntityPlan, entityId: string, stored: StoredVector, source: VectorSource, requestTimeMs: number, context: RequestContext | undefined): FeatureVector {
+  private finish(plan: EntityPlan, entityId: string, stored: StoredVector, source: VectorSource, requestTimeMs: number, context: RequestContext | undefined, nowMs: number): FeatureVector {
     const features = assembleFeatures(this.s.registry, plan, stored, requestTimeMs, context, this.onDemandError);
     const { defaulted, updatedMs, version } = stored;
-    const ageMs = updatedMs === undefined ? undefined : Math.max(0, Date.now() - updatedMs);
+    const ageMs = updatedMs === undefined ? undefined : Math.max(0, nowMs - updatedMs);
     // One literal per shape: adding `version` afterwards would move every vector to a second hidden class.
     return version === undefined ? { entityId, features, source, defaulted, ageMs } : { entityId, features, source, defaulted, ageMs, version };
   }

@@ -88,6 +88,35 @@ describe('vectorsJson on shared records', () => {
   });
 });
 
+describe('vectorsJson on a record served again', () => {
+  it('writes the id, source, defaulted list and age of each vector, not those it was first written with', () => {
+    const frozen = Object.freeze({ count: 1 });
+    // Frozen lists, as the reader serves them: only then is a vector's head kept.
+    const none = Object.freeze([]);
+    const served = (entityId: string, extra: Partial<FeatureVector> = {}) => vector(entityId, frozen, { defaulted: none, ...extra });
+    const variants = [
+      // Each differs from the one before in one thing.
+      served('u1'),
+      served('u2'),
+      served('u2', { ageMs: 40 }),
+      served('u2', { ageMs: undefined }),
+      served('u2', { source: 'cache' }),
+      served('u1', { defaulted: Object.freeze(['count']) }),
+      served('u1', { defaulted: Object.freeze(['other']) }),
+    ];
+    for (const v of [...variants, ...variants.reverse()]) expect(vectorsJson([v])).toBe(reference([v]));
+    expect(vectorsJson(variants)).toBe(reference(variants));
+  });
+
+  it('writes a defaulted list that is not frozen as it is now', () => {
+    const frozen = Object.freeze({ count: 1 });
+    const defaulted = ['count'];
+    vectorsJson([vector('u1', frozen, { defaulted })]);
+    defaulted.push('more');
+    expect(vectorsJson([vector('u1', frozen, { defaulted })])).toBe(reference([vector('u1', frozen, { defaulted })]));
+  });
+});
+
 describe('vectorsJson bytes', () => {
   it('writes integers, doubles and strings of any size and alphabet as JSON.stringify does', () => {
     const value = fc.oneof(
