@@ -1,6 +1,7 @@
 /**
- * A series' tiles live from `start` on (state.ts SeriesState): trimming moves
- * the start and compacts only now and then. Against a plain Map of tile ->
+ * A series' tiles live in [start, end) of an array with room to spare
+ * (state.ts SeriesState): trimming moves the start, inserting moves the live
+ * tiles only when the array is full. Against a plain Map of tile ->
  * count, through appends, out-of-order inserts, amortized trims in apply and
  * trims of their own (evict), with the clock moving forward.
  */
@@ -40,7 +41,7 @@ function visible(state: EntityState, lo: number): Map<number, number> {
   const s = state.series[0];
   const out = new Map<number, number>();
   if (s === undefined) return out;
-  for (let j = s.start; j < s.tiles.length; j += s.stride) if (s.tiles[j]! >= lo) out.set(s.tiles[j]!, s.tiles[j + 1]!);
+  for (let j = s.start; j < s.end; j += s.stride) if (s.tiles[j]! >= lo) out.set(s.tiles[j]!, s.tiles[j + 1]!);
   return out;
 }
 
@@ -71,7 +72,8 @@ describe('series tiles from a moving start', () => {
             expect(idx).toEqual([...idx].sort((a, b) => a - b));
             expect(new Set(idx).size).toBe(idx.length);
             expect(s.start % s.stride).toBe(0);
-            expect(s.start).toBeLessThanOrEqual(s.tiles.length);
+            expect(s.start).toBeLessThanOrEqual(s.end);
+            expect(s.end).toBeLessThanOrEqual(s.tiles.length);
           }
           const want = new Map([...ref].filter(([tile]) => tile >= lo));
           expect(visible(state, lo)).toEqual(want);
