@@ -3,6 +3,7 @@
  * the event; a slot skips events too old to change anything it can still
  * output at `now` or later, and values that are missing or not finite.
  */
+import { zeros } from './arrays.ts';
 import { intern } from './intern.ts';
 import { addToSum, decimals } from './numbers.ts';
 import { bucketOf } from './quantile.ts';
@@ -167,7 +168,7 @@ export function newer(t1: number, v1: string, t2: number, v2: string): boolean {
 function growRecent(r: RecentState, k: number): void {
   const capacity = Math.min(k, r.values.length * 2);
   const values = new Array<string>(capacity).fill('');
-  const times = new Array<number>(capacity).fill(0);
+  const times = zeros(capacity);
   for (let i = 0; i < r.n; i++) {
     values[i] = r.values[i]!;
     times[i] = r.times[i]!;
