@@ -10,11 +10,11 @@ const NO_TILES: number[] = Object.freeze([]) as never[];
  * Sparse tiles of one series, sorted by tile index, interleaved in one array
  * (fewer objects to allocate and to chase per event): per tile its index,
  * count, then sum units and scale, min, max as the plan needs (`stride`).
- * The live tiles are the elements [start, end); the array's length is its
- * capacity. Dropping expired tiles moves the start, and the live tiles move
- * to the front only when the array is full, so a series that gains a tile
- * and loses one on every write neither copies nor reallocates its array
- * each time (update.ts insertTile, trimSeries).
+ * The held tiles are the elements [start, end); the array's length is its
+ * capacity. Expired tiles are dropped (the start moves) on evict and when
+ * the array is full; only then do the rest move to the front, so a series
+ * that gains a tile and loses one on every write neither copies nor
+ * reallocates its array each time (update.ts makeRoom, trimSeries).
  */
 export class SeriesState {
   constructor(

@@ -38,12 +38,15 @@ function dropFront(a: number[], n: number): void {
 }
 
 /**
- * Room for one more tile after the live ones of a full array: they move to
- * the front when the dropped part is at least as long (copying stays
- * amortized O(1) per tile), else to an array twice their length.
+ * Room for one more tile in a full array: the tiles before `lo` (no read
+ * from now on sees them) are dropped, then the rest move to the front when
+ * the dropped part is at least as long (copying stays amortized O(1) per
+ * tile), else to an array twice their length. Returns how far they moved.
  */
-function makeRoom(s: SeriesState): void {
-  const { tiles, start, end } = s;
+function makeRoom(s: SeriesState, lo: number): number {
+  const { tiles, end } = s;
+  let start = s.start;
+  while (start < end && tiles[start]! < lo) start += s.stride;
   const live = end - start;
   if (start > 0 && start >= live) tiles.copyWithin(0, start, end);
   else {
@@ -53,15 +56,13 @@ function makeRoom(s: SeriesState): void {
   }
   s.start = 0;
   s.end = live;
+  return start;
 }
 
-/** Inserts a blank tile at element offset `at` (start <= at <= end); returns its offset, as the live tiles may move. */
-function insertTile(s: SeriesState, p: SeriesPlan, at: number, tile: number): number {
+/** Inserts a blank tile at element offset `at` (start <= at <= end, lo <= tile); returns its offset, as the tiles may move. */
+function insertTile(s: SeriesState, p: SeriesPlan, at: number, tile: number, lo: number): number {
   const w = p.stride;
-  if (s.end + w > s.tiles.length) {
-    at -= s.start;
-    makeRoom(s);
-  }
+  if (s.end + w > s.tiles.length) at -= makeRoom(s, lo);
   const a = s.tiles;
   const end = s.end;
   if (at < end) a.copyWithin(at + w, at, end);
@@ -110,17 +111,12 @@ export function addToSeries(state: EntityState, p: SeriesPlan, v: number, d: num
   let a = s.tiles;
   let j = s.end - w;
   if (j < s.start || a[j]! < tile) {
-    j = insertTile(s, p, j + w, tile);
-    // Trimming is amortized: tiles before `lo` are invisible to reads until then.
-    if (j - s.start > 2 * p.spanTiles * w && s.tiles[s.start]! < lo) {
-      trimSeries(s, lo);
-      j = s.end - w;
-    }
+    j = insertTile(s, p, j + w, tile, lo);
     a = s.tiles;
   } else if (a[j] !== tile) {
     while (j >= s.start && a[j]! > tile) j -= w;
     if (j < s.start || a[j] !== tile) {
-      j = insertTile(s, p, j + w, tile);
+      j = insertTile(s, p, j + w, tile, lo);
       a = s.tiles;
     }
   }
