@@ -12,8 +12,9 @@ import { noteTile, sweepValues } from './tile-set.ts';
 import { SeriesState, type DistinctState, type EntityState, type LastValue, type RecentState, type TopState } from './state.ts';
 
 export function finite(raw: unknown): number | undefined {
-  // `+ 0` turns -0 into 0, so equal sums and maxima also look equal.
-  return typeof raw === 'number' && Number.isFinite(raw) ? raw + 0 : undefined;
+  if (typeof raw !== 'number' || !Number.isFinite(raw)) return undefined;
+  // -0 becomes 0, so equal sums and maxima also look equal; any other number is returned as it came (`raw + 0` made a new heap number).
+  return raw === 0 ? 0 : raw;
 }
 
 let lastRaw: unknown;
