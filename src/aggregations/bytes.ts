@@ -252,11 +252,10 @@ export class ByteReader {
   }
 }
 
-/** The tile list tiles[0], tiles[stride], ... */
-/** Writes the tile indices at tiles[from], tiles[from + stride], ... (from: the first live element). */
-export function writeTiles(w: ByteWriter, tiles: readonly number[], newestTile: number, stride = 1, from = 0): void {
-  w.varint((tiles.length - from) / stride);
-  for (let j = from; j < tiles.length; j += stride) w.varint(j === from ? newestTile - tiles[j]! : tiles[j]! - tiles[j - stride]! - 1);
+/** Writes the tile indices at tiles[from], tiles[from + stride], ... before tiles[to]. */
+export function writeTiles(w: ByteWriter, tiles: readonly number[], newestTile: number, stride = 1, from = 0, to = tiles.length): void {
+  w.varint((to - from) / stride);
+  for (let j = from; j < to; j += stride) w.varint(j === from ? newestTile - tiles[j]! : tiles[j]! - tiles[j - stride]! - 1);
 }
 
 export function readTiles(r: ByteReader, newestTile: number, min: number): number[] {

@@ -10,6 +10,7 @@
  * distinct id is taken for a duplicate with probability about n / 2^52, e.g.
  * 2e-12 per event for an entity with 10,000 ids in its horizon.
  */
+import { zeros } from './arrays.ts';
 
 /** Up to this many ids a linear scan of the hashes beats an index. */
 const SCAN_MAX = 16;
@@ -178,7 +179,7 @@ export class DedupMemory {
 
   /** Doubles the capacity (one pair at first: most entities hold an id or two). */
   private grow(): void {
-    const entries = new Array<number>(Math.max(2, 2 * this.entries.length)).fill(0);
+    const entries = zeros(Math.max(2, 2 * this.entries.length));
     for (let j = 0; j < 2 * this.n; j++) entries[j] = this.entries[j]!;
     this.entries = entries;
   }

@@ -15,7 +15,7 @@ import { firstList, newer, sweepDistinct, sweepTop, trimSeries } from './update.
 /** Element offset just past the tiles in [.., hi]. */
 function tilesEnd(s: SeriesState, hi: number): number {
   const { tiles, stride, start } = s;
-  let b = tiles.length;
+  let b = s.end;
   while (b > start && tiles[b - stride]! > hi) b -= stride;
   return b;
 }
@@ -175,7 +175,7 @@ export function outputChange(o: Output, state: EntityState, now: number): number
       next = sooner(next, s.lastTs + ttl, now);
       const T = o.slot.tileMs;
       const cur = currentTile(now, T);
-      for (let j = s.start; j < s.tiles.length; j += s.stride) {
+      for (let j = s.start; j < s.end; j += s.stride) {
         const i = s.tiles[j]!;
         next = sooner(next, (i > cur ? i : i + o.tiles) * T + 1, now);
       }

@@ -90,8 +90,8 @@ export function serializeState(plan: EntityPlan, state: EntityState): Uint8Array
     w.varint(s === undefined ? 0 : newest - s.lastTs + 1);
     if (s === undefined) continue;
     const a = s.tiles;
-    writeTiles(w, a, Math.floor(newest / p.tileMs), p.stride, s.start);
-    for (let j = s.start; j < a.length; j += p.stride) {
+    writeTiles(w, a, Math.floor(newest / p.tileMs), p.stride, s.start, s.end);
+    for (let j = s.start; j < s.end; j += p.stride) {
       w.varint(a[j + 1]!);
       if (p.needSum) w.scaled(a[j + 2]!, a[j + 3]!);
       if (p.minAt >= 0) w.num(a[j + p.minAt]!);

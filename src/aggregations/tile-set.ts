@@ -25,19 +25,31 @@ function pruned(tiles: number[], lo: number, cur: number): Tiles | undefined {
   return tiles;
 }
 
+// The sweep in progress lives here, so that its callback is one function, not a closure allocated per sweep.
+let sweeping: Map<unknown, Tiles> | undefined;
+let sweepLo = 0;
+let sweepCur = 0;
+
+function sweepOne(tiles: Tiles, value: unknown): void {
+  const values = sweeping!;
+  if (typeof tiles === 'number') {
+    // One tile is the newest at or before cur, or one ahead of it: kept while in the span.
+    if (tiles < sweepLo) values.delete(value);
+    return;
+  }
+  const left = pruned(tiles, sweepLo, sweepCur);
+  if (left === undefined) values.delete(value);
+  else if (left !== tiles) values.set(value, left);
+}
+
 /** Prunes the tiles of every value, dropping values left without tiles. */
 export function sweepValues<K>(values: Map<K, Tiles>, lo: number, cur: number): void {
+  sweeping = values;
+  sweepLo = lo;
+  sweepCur = cur;
   // forEach, not for-of: destructuring each [value, tiles] entry allocated a pair per value per sweep.
-  values.forEach((tiles, value) => {
-    if (typeof tiles === 'number') {
-      // One tile is the newest at or before cur, or one ahead of it: kept while in the span.
-      if (tiles < lo) values.delete(value);
-      return;
-    }
-    const left = pruned(tiles, lo, cur);
-    if (left === undefined) values.delete(value);
-    else if (left !== tiles) values.set(value, left);
-  });
+  values.forEach(sweepOne);
+  sweeping = undefined;
 }
 
 /** Records that `value` occurs in `tile` (lo <= tile). */

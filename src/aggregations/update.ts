@@ -3,6 +3,7 @@
  * the event; a slot skips events too old to change anything it can still
  * output at `now` or later, and values that are missing or not finite.
  */
+import { zeros } from './arrays.ts';
 import { intern } from './intern.ts';
 import { addToSum, decimals } from './numbers.ts';
 import { bucketOf } from './quantile.ts';
@@ -11,8 +12,9 @@ import { noteTile, sweepValues } from './tile-set.ts';
 import { SeriesState, type DistinctState, type EntityState, type LastValue, type RecentState, type TopState } from './state.ts';
 
 export function finite(raw: unknown): number | undefined {
-  // `+ 0` turns -0 into 0, so equal sums and maxima also look equal.
-  return typeof raw === 'number' && Number.isFinite(raw) ? raw + 0 : undefined;
+  if (typeof raw !== 'number' || !Number.isFinite(raw)) return undefined;
+  // -0 becomes 0, so equal sums and maxima also look equal; any other number is returned as it came (`raw + 0` made a new heap number).
+  return raw === 0 ? 0 : raw;
 }
 
 let lastRaw: unknown;
@@ -30,51 +32,66 @@ export function keyValue(raw: unknown): string | undefined {
   return key;
 }
 
-/** Inserts a blank tile at element offset `at` (s.start <= at <= length) without allocating beyond the array's own growth. */
-function insertTile(s: SeriesState, p: SeriesPlan, at: number, tile: number): void {
-  const blank = p.blank;
-  if (s.tiles.length === 0) {
-    // Exact capacity: most series of a quiet entity hold a tile or two.
-    s.tiles = blank.slice();
-    s.tiles[0] = tile;
-    return;
-  }
-  const a = s.tiles;
-  const end = a.length;
-  for (let k = 0; k < blank.length; k++) a.push(blank[k]!);
-  if (at < end) a.copyWithin(at + blank.length, at, end);
-  for (let k = 0; k < blank.length; k++) a[at + k] = blank[k]!;
-  a[at] = tile;
-}
-
 /** Removes the first n items without allocating (splice would return them). */
 function dropFront(a: number[], n: number): void {
   a.copyWithin(0, n);
   a.length -= n;
 }
 
-/** Compaction waits for at least this many dropped tiles. */
-const COMPACT_MIN_TILES = 4;
-
 /**
- * Drops tiles before `lo` by moving the start; the array is compacted (its
- * dropped front removed) only when the dropped part is at least as long as
- * the live one, so copying stays amortized O(1) per tile.
+ * Room for one more tile in a full array: the tiles before `lo` (no read
+ * from now on sees them) are dropped, then the rest move to the front when
+ * the dropped part is at least as long (copying stays amortized O(1) per
+ * tile), else to an array twice their length. Returns how far they moved.
  */
+function makeRoom(s: SeriesState, lo: number): number {
+  const { tiles, end } = s;
+  let start = s.start;
+  while (start < end && tiles[start]! < lo) start += s.stride;
+  const live = end - start;
+  if (start > 0 && start >= live) tiles.copyWithin(0, start, end);
+  else {
+    const grown = new Array<number>(Math.max(s.stride, 2 * live)).fill(0);
+    for (let j = start; j < end; j++) grown[j - start] = tiles[j]!;
+    s.tiles = grown;
+  }
+  s.start = 0;
+  s.end = live;
+  return start;
+}
+
+/** Inserts a blank tile at element offset `at` (start <= at <= end, lo <= tile); returns its offset, as the tiles may move. */
+function insertTile(s: SeriesState, p: SeriesPlan, at: number, tile: number, lo: number): number {
+  const w = p.stride;
+  if (s.end + w > s.tiles.length) at -= makeRoom(s, lo);
+  const a = s.tiles;
+  const end = s.end;
+  if (at < end) a.copyWithin(at + w, at, end);
+  const blank = p.blank;
+  for (let k = 0; k < w; k++) a[at + k] = blank[k]!;
+  a[at] = tile;
+  s.end = end + w;
+  return at;
+}
+
+/** Capacity beyond this many times the live tiles is cut (one burst must not stay). */
+const SHRINK_FACTOR = 4;
+
+/** Drops tiles before `lo` by moving the start; a series left without tiles releases its array. */
 export function trimSeries(s: SeriesState, lo: number): void {
   const a = s.tiles;
+  const end = s.end;
   let j = s.start;
-  while (j < a.length && a[j]! < lo) j += s.stride;
+  while (j < end && a[j]! < lo) j += s.stride;
+  if (j === end) {
+    s.clear();
+    return;
+  }
   s.start = j;
-  if (j === a.length) {
-    // Nothing live: the array is released (a quiet series holds none).
-    if (j > 0) {
-      a.length = 0;
-      s.start = 0;
-    }
-  } else if (j >= COMPACT_MIN_TILES * s.stride && 2 * j >= a.length) {
-    dropFront(a, j);
+  if (a.length > SHRINK_FACTOR * (end - j)) {
+    s.tiles = a.slice(j, end);
     s.start = 0;
+    s.end = end - j;
   }
 }
 
@@ -93,19 +110,14 @@ export function addToSeries(state: EntityState, p: SeriesPlan, v: number, d: num
 
   const w = p.stride;
   let a = s.tiles;
-  let j = a.length - w;
+  let j = s.end - w;
   if (j < s.start || a[j]! < tile) {
-    insertTile(s, p, (j += w), tile);
+    j = insertTile(s, p, j + w, tile, lo);
     a = s.tiles;
-    // Trimming is amortized: tiles before `lo` are invisible to reads until then.
-    if (j - s.start > 2 * p.spanTiles * w && a[s.start]! < lo) {
-      trimSeries(s, lo);
-      j = a.length - w;
-    }
   } else if (a[j] !== tile) {
     while (j >= s.start && a[j]! > tile) j -= w;
     if (j < s.start || a[j] !== tile) {
-      insertTile(s, p, (j += w), tile);
+      j = insertTile(s, p, j + w, tile, lo);
       a = s.tiles;
     }
   }
@@ -153,7 +165,7 @@ export function newer(t1: number, v1: string, t2: number, v2: string): boolean {
 function growRecent(r: RecentState, k: number): void {
   const capacity = Math.min(k, r.values.length * 2);
   const values = new Array<string>(capacity).fill('');
-  const times = new Array<number>(capacity).fill(0);
+  const times = zeros(capacity);
   for (let i = 0; i < r.n; i++) {
     values[i] = r.values[i]!;
     times[i] = r.times[i]!;

@@ -172,6 +172,24 @@ describe('WindowEngine rules', () => {
     expect(() => engine.apply(state, { ...tx(0, 1), eventTimeMs: Number.NaN }, T)).toThrow(InvalidEventError);
   });
 
+  it('takes -0 as 0: a max or min over it reads 0, not -0', () => {
+    const r = parseRegistry({
+      entities: [{ name: 'user' }],
+      sources: [{ name: 'transactions', entity: 'user', keyField: 'user_id', timeField: 'ts', schema: 'transactions' }],
+      features: [
+        { name: 'mx', source: 'transactions', op: 'max', field: 'amount', window: '1h', type: 'float', default: 1 },
+        { name: 'mn', source: 'transactions', op: 'min', field: 'amount', window: '1h', type: 'float', default: 1 },
+      ],
+    });
+    const engine = new WindowEngine(r);
+    const state = engine.newState('user');
+    engine.apply(state, tx(T - M, -0), T);
+    const v = Object.values(engine.evaluate(state, T).groups)[0]!;
+    // toBe compares with Object.is, which tells -0 from 0.
+    expect(v.mx).toBe(0);
+    expect(v.mn).toBe(0);
+  });
+
   it('lapses features after 2 x freshness and reports them; nextChangeAt points there', () => {
     const { engine, state } = setup();
     engine.apply(state, { source: 'logins', entityId: 'u1', eventTimeMs: T - H, fields: {} }, T);
