@@ -164,8 +164,8 @@ export class KeyspaceVersions implements BatchVersions {
   }
 
   private refresh(): Promise<VersionView> {
-    // Aged from the start of the read, not its reply: a slow read must not stretch how long a view counts.
     if (this.loading) return this.loading;
+    // Aged from the start of the read, not its reply: a slow read must not stretch how long a view counts.
     const started = performance.now();
     const epoch = this.epoch;
     const loading = redisCall(() => readVersionView(this.redis, this.keys))
