@@ -130,14 +130,12 @@ export class StoreFetcher {
       this.layouts.current(req.keyspaceVersion, plan.layout) ??
       (await this.layouts.load(req.keyspaceVersion, plan.layout, Math.min(this.deps.redisTimeoutMs, req.deadlineAt - performance.now())));
     const { groups } = plan;
-    // Each group's key with the id left out (`*`; entity and group names are [a-z0-9_]): an id's key is then two concatenations.
     const heads: string[] = [];
     const tails: string[] = [];
     for (const group of groups) {
-      const pattern = this.deps.keys.vectorPattern(plan.entity, group.name, req.keyspaceVersion);
-      const at = pattern.lastIndexOf('*');
-      heads.push(pattern.slice(0, at));
-      tails.push(pattern.slice(at + 1));
+      const [head, tail] = this.deps.keys.vectorAround(plan.entity, group.name, req.keyspaceVersion);
+      heads.push(head);
+      tails.push(tail);
     }
     const keys: string[] = [];
     const reads: HashFields[] = [];

@@ -30,6 +30,9 @@ export interface EntityRef {
 
 export const DYNAMO_PARTITION_KEY = 'pk';
 
+/** Stands for the id in `vectorAround`: entity and group names never hold it (registry names are [a-z0-9_]). */
+const ID_MARK = '*';
+
 export class Keys {
   readonly prefix: string;
   readonly hashTags: boolean;
@@ -124,9 +127,19 @@ export class Keys {
     return this.vector({ entityType, entityId: '*' }, group, version);
   }
 
+  /**
+   * The vector key of any id of one entity type and group is `head + id + tail`:
+   * for callers building many keys at once (the reader's batches), two concatenations each.
+   */
+  vectorAround(entityType: string, group: string, version = 1): [head: string, tail: string] {
+    const key = this.vector({ entityType, entityId: ID_MARK }, group, version);
+    const at = key.lastIndexOf(ID_MARK);
+    return [key.slice(0, at), key.slice(at + ID_MARK.length)];
+  }
+
   /** Inverse of `vector` for one entity type, group and version; undefined for other keys. */
   parseVector(key: string, entityType: string, group: string, version = 1): EntityRef | undefined {
-    const [head, tail] = this.vectorPattern(entityType, group, version).split('*') as [string, string];
+    const [head, tail] = this.vectorAround(entityType, group, version);
     if (!key.startsWith(head) || !key.endsWith(tail) || key.length <= head.length + tail.length) return undefined;
     const id = key.slice(head.length, key.length - tail.length);
     const entityId = this.hashTags ? id.replace(/^\{(.*)\}$/, '$1') : id;

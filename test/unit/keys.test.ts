@@ -44,3 +44,14 @@ describe('Keys.parseVector', () => {
     expect(new Set(Array.from({ length: 16_384 }, (_, s) => slotTag(s))).size).toBe(16_384);
   });
 });
+
+describe('Keys.vectorAround', () => {
+  it('gives the same key as vector for any id, prefix, hash tags and version', () => {
+    for (const k of [new Keys(), new Keys({ prefix: 'p*x:' }), new Keys({ prefix: 't:', hashTags: true })]) {
+      for (const version of [1, 3]) {
+        const [head, tail] = k.vectorAround('user', 'features', version);
+        for (const entityId of ['u1', 'a*b', 'x:y', '']) expect(head + entityId + tail).toBe(k.vector({ entityType: 'user', entityId }, 'features', version));
+      }
+    }
+  });
+});
