@@ -6,7 +6,9 @@
  * Afterwards every vector in version 2 (old features and the new one) equals
  * the reference over the whole history; a reader polling throughout sees each
  * call entirely in one version, switching once; the live group never stalls.
- * With an unchanged registry the running worker takes over by itself.
+ * The live workers run both ways: fenced per entity, and write-behind
+ * (co-partitioned, states checkpointed every second). With an unchanged
+ * registry the running worker takes over by itself.
  */
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { loadEnvConfig } from '../../src/config.ts';
@@ -22,8 +24,14 @@ import { waitFor } from '../helpers/wait.ts';
 import { ENGINE_OPTIONS, caughtUp, committedTotal, createScenario, produce, produceOverTime, randomEvents, readTopics, readVectors, rng } from '../helpers/worker-fixtures.ts';
 import { NEW_FEATURE, withNewFeature } from './backfill-fixtures.ts';
 
+/** How the live workers fence and write: the default, and write-behind checkpoints (which need co-partitioned sources, as here). */
+const LIVE_MODES = [
+  ['fenced per entity', {}],
+  ['write-behind and co-partitioned', { coPartitioned: true, checkpointIntervalMs: 1_000 }],
+] as const;
+
 describe('backfill switch', () => {
-  it('hands a backfilled version with a new feature over to the live workers exactly', async () => {
+  it.each(LIVE_MODES)('hands a backfilled version with a new feature over to live workers %s exactly', async (_, mode) => {
     const { kafka, admin, createTopic } = await testKafka();
     const s = await createScenario(createTopic, 2);
     const redis = await testRedisClient(s.prefix);
@@ -33,7 +41,7 @@ describe('backfill switch', () => {
     const env = loadEnvConfig(testEnv({ FEATURESTREAM_KEY_PREFIX: s.prefix }));
     const v2 = withNewFeature(s);
     const startWorker = async (registry: Registry) => {
-      const w = createWorker({ registry, env, groupId: s.groupId, metricsPort: false, sessionTimeoutMs: 6_000, ...ENGINE_OPTIONS });
+      const w = createWorker({ registry, env, groupId: s.groupId, metricsPort: false, sessionTimeoutMs: 6_000, ...ENGINE_OPTIONS, ...mode });
       onTestFinished(() => w.stop());
       await w.start();
       return w;
