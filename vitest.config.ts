@@ -30,6 +30,7 @@ const CLUSTER_READY: string[] = [
   'test/integration/backfill-switch.test.ts',
   'test/integration/backfill-resume.test.ts',
   'test/integration/recovery-cache.test.ts',
+  'test/integration/recovery-suspects.test.ts',
   'test/integration/cli-get.test.ts',
   'test/integration/layout-switch.test.ts',
   'test/integration/reader-script.test.ts',

@@ -1,7 +1,8 @@
 /**
  * The heavy half of a recovery after a Redis master lost everything: put the
  * durable keyspace pointer back, drop what was written onto the empty master
- * before the loss was seen, restore entity states, vectors, fences and timers
+ * before the loss was seen (from Redis, and the sync's copy of it from
+ * DynamoDB), restore entity states, vectors, fences and timers
  * from DynamoDB (rewarm), and compute where each partition must replay from.
  *
  * Replay start of a partition = min(its current position, max(log start, the
@@ -22,6 +23,7 @@ import type { RedisClient } from '../stores/redis.ts';
 import { perEntity } from '../sync/pipeline.ts';
 import { rewarm, type RewarmSummary } from '../sync/rewarm.ts';
 import { SyncLayout } from '../sync/snapshot.ts';
+import { deleteItems } from '../sync/writer.ts';
 import type { Admin } from './kafka-client.ts';
 import { EntityLayout } from './entity-layout.ts';
 import { readActiveVersion, topicPartition } from './backfill/handover.ts';
@@ -61,19 +63,25 @@ export function stateHorizonMs(registry: Registry): number {
  * (built from an empty state): deleted and not restored, so the replay from
  * the horizon rebuilds them whole instead of keeping a state that misses its history.
  */
-export async function restoreFromDynamo(d: RestoreDeps, suspects: readonly Suspect[]): Promise<{ version: number; summary: RewarmSummary }> {
+export async function restoreFromDynamo(
+  d: Pick<RestoreDeps, 'redis' | 'keys' | 'registry' | 'engine' | 'dynamo' | 'table' | 'clock' | 'logger'>,
+  suspects: readonly Suspect[],
+): Promise<{ version: number; summary: RewarmSummary }> {
   await restoreKeyspaceRecord(d.redis, d.keys, d);
   const version = await readActiveVersion(d.redis, d.keys);
   await dropSuspects(d, suspects);
   const layout = new SyncLayout(d.registry);
   // A suspect's DynamoDB item may already hold the state built on the empty master (the sync ships
   // what Redis holds, and a time-derived version beats the item's): rebuilt from the replay instead.
-  const exclude = new Set(suspects.map((x) => d.keys.dynamoPk(x.ref, x.version)));
-  const summary = await rewarm({ redis: d.redis, dynamo: d.dynamo, table: d.table, keys: d.keys, layout, engine: d.engine, keyspaceVersion: version, clock: d.clock, exclude });
+  // Deleted, not just skipped: a second loss before the replay's rebuild reached DynamoDB would
+  // otherwise restore it, and its fences would make that replay skip the history it misses.
+  const pks = [...new Set(suspects.map((x) => d.keys.dynamoPk(x.ref, x.version)))];
+  await deleteItems(d.dynamo, d.table, pks);
+  const summary = await rewarm({ redis: d.redis, dynamo: d.dynamo, table: d.table, keys: d.keys, layout, engine: d.engine, keyspaceVersion: version, clock: d.clock, exclude: new Set(pks) });
   return { version, summary };
 }
 
-async function dropSuspects(d: RestoreDeps, suspects: readonly Suspect[]): Promise<void> {
+async function dropSuspects(d: Pick<RestoreDeps, 'redis' | 'registry' | 'keys'>, suspects: readonly Suspect[]): Promise<void> {
   const groups = new Map(d.registry.entities.map((e) => [e.name, d.registry.groupsOf(e.name)]));
   await perEntity(d.redis, suspects.length, (pipeline, i) => {
     const { ref, version } = suspects[i]!;

@@ -5,7 +5,9 @@
  * (DynamoDB deletes them days late) loses to any write: an entity that returns
  * after its TTL starts its versions again.
  */
-import { PutItemCommand, type AttributeValue, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { BatchWriteItemCommand, PutItemCommand, type AttributeValue, type DynamoDBClient, type WriteRequest } from '@aws-sdk/client-dynamodb';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { ServiceUnavailableError } from '../errors.ts';
 import { DYNAMO_PARTITION_KEY } from '../stores/keys.ts';
 import { ITEM_ATTRIBUTES } from '../stores/dynamo-item.ts';
 
@@ -31,5 +33,30 @@ export async function putIfNewer(client: DynamoDBClient, table: string, item: Re
     if (error.name === 'ConditionalCheckFailedException') return { kind: 'skipped' };
     // Throttling, 5xx, timeouts, refused connections and anything unknown: retry later (attempts are bounded).
     return { kind: 'failed', error, retriable: !PERMANENT.has(error.name) };
+  }
+}
+
+/** BatchWriteItem's most requests per call. */
+const BATCH_LIMIT = 25;
+const DELETE_ATTEMPTS = 8;
+
+/**
+ * Deletes the items of `pks` (a missing one is a no-op), 25 per BatchWriteItem,
+ * sending unprocessed ones again with backoff. Throws a retriable
+ * ServiceUnavailableError when DynamoDB fails or keeps items unprocessed.
+ */
+export async function deleteItems(client: DynamoDBClient, table: string, pks: readonly string[]): Promise<void> {
+  for (let i = 0; i < pks.length; i += BATCH_LIMIT) {
+    let requests: WriteRequest[] = pks.slice(i, i + BATCH_LIMIT).map((pk) => ({ DeleteRequest: { Key: { [DYNAMO_PARTITION_KEY]: { S: pk } } } }));
+    for (let attempt = 1; requests.length > 0; attempt++) {
+      if (attempt > DELETE_ATTEMPTS) throw new ServiceUnavailableError('dynamodb', `${requests.length} item deletes still unprocessed after ${DELETE_ATTEMPTS} attempts`);
+      if (attempt > 1) await sleep(25 * 2 ** attempt);
+      try {
+        const out = await client.send(new BatchWriteItemCommand({ RequestItems: { [table]: requests } }));
+        requests = out.UnprocessedItems?.[table] ?? [];
+      } catch (err) {
+        throw new ServiceUnavailableError('dynamodb', `item deletes failed: ${(err as Error).message}`, { cause: err });
+      }
+    }
   }
 }
