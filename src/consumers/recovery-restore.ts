@@ -73,11 +73,12 @@ export async function restoreFromDynamo(
   const layout = new SyncLayout(d.registry);
   // A suspect's DynamoDB item may already hold the state built on the empty master (the sync ships
   // what Redis holds, and a time-derived version beats the item's): rebuilt from the replay instead.
-  // Deleted, not just skipped: a second loss before the replay's rebuild reached DynamoDB would
-  // otherwise restore it, and its fences would make that replay skip the history it misses.
+  // Deleted too, not just skipped: a second loss before the replay's rebuild reached DynamoDB would
+  // otherwise restore it, and its fences would make that replay skip the history it misses. After
+  // the rewarm, so a sync put that read the state before it left Redis has landed by then.
   const pks = [...new Set(suspects.map((x) => d.keys.dynamoPk(x.ref, x.version)))];
-  await deleteItems(d.dynamo, d.table, pks);
   const summary = await rewarm({ redis: d.redis, dynamo: d.dynamo, table: d.table, keys: d.keys, layout, engine: d.engine, keyspaceVersion: version, clock: d.clock, exclude: new Set(pks) });
+  await deleteItems(d.dynamo, d.table, pks);
   return { version, summary };
 }
 
