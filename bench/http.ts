@@ -25,17 +25,26 @@
  * reader answers by its deadline with defaults, fast but not the stored values.
  * Its open-loop figures add the server's own CPU and GC pauses per request
  * (`server_cpu_us_per_req`, `gc_pauses_per_1000_req`, `gc_ms_per_1000_req`,
- * same /metrics), steadier than latency when other processes share the cores.
+ * same /metrics), steadier than latency when other processes share the cores,
+ * and how late its event loop ran over the run (`server_loop_late_p99_ms`, `_max_ms`):
+ * a tail the server's loop did not see came from outside it.
  * featurestream runs with SERVER_NODE_FLAGS (`featurestream_node_flags`).
  * A row whose achieved rate is short of the asked rate, or that dropped
  * requests, says `overloaded` in its note.
+ *
+ * The floor, `node_static`, is node:http answering featurestream's answer
+ * bytes from memory to every request (bench/feast/static-server.ts): the p99
+ * this machine, this load generator and Node's HTTP stack give on their own,
+ * in the same run (`p99_featurestream_vs_floor_<label>`).
  *
  * The same Feast request body also goes to featurestream's Feast-shaped route
  * (`featurestream_feast_shape`), after checking both answer the same values.
  *
  * If Feast cannot be installed or started, `feast` says why and featurestream runs alone.
  */
-import { loadavg } from 'node:os';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
 import autocannon from 'autocannon';
 import { Redis } from 'ioredis';
 import { loadEnvConfig } from '../src/config.ts';
@@ -43,7 +52,7 @@ import { loadRegistryFile } from '../src/schemas/registry.ts';
 import { Keys } from '../src/stores/keys.ts';
 import { createFeastRepo, type FeastRepo } from './feast/repo.ts';
 import { pacedLoad, type PacedResult } from './feast/paced.ts';
-import { startFeast, startFeaturestream, type RunningServer } from './feast/servers.ts';
+import { startFeast, startFeaturestream, startStatic, type RunningServer } from './feast/servers.ts';
 import { FEAST_VERSION, ensureFeast } from './feast/venv.ts';
 import { serverNodeFlags } from '../src/cli/serve-processes.ts';
 import { sampleVector, seed, vectorFields } from './reader.ts';
@@ -69,7 +78,7 @@ const WRITE_EVERY_MS = 10;
 const JSON_HEADERS = { 'content-type': 'application/json' };
 
 interface Target {
-  name: 'featurestream' | 'featurestream_2p' | 'featurestream_nomemo' | 'featurestream_changing' | 'feast' | 'featurestream_feast_shape';
+  name: 'featurestream' | 'featurestream_2p' | 'featurestream_nomemo' | 'featurestream_changing' | 'feast' | 'featurestream_feast_shape' | 'node_static';
   url: string;
   body: Buffer;
   /** featurestream's /metrics, for the share of vectors served from Redis. */
@@ -101,6 +110,7 @@ export default async function run(): Promise<BenchResult> {
   const table: Row[] = [];
   const servers: RunningServer[] = [];
   let repo: FeastRepo | undefined;
+  let tmp: string | undefined;
   try {
     // Before any server starts: a first install blocks this process for minutes (spawnSync), past
     // the servers' keep-alive timeout, and fetch's pooled connections to them would then fail.
@@ -121,7 +131,16 @@ export default async function run(): Promise<BenchResult> {
     const fsRawTarget: Target = { name: 'featurestream_nomemo', url: `${fsRaw.url}/features`, body: fsBody, metricsUrl: `${fsRaw.url}/metrics` };
     await checkFeaturestream(fsRawTarget);
     const changing: Target = { ...fsTarget, name: 'featurestream_changing', writer: () => startWriter(redis, registry, vectorKeys.slice(0, BATCH)) };
-    const targets: Target[] = [fsTarget, fs2Target, fsRawTarget, changing];
+    // The floor: featurestream's answer bytes from memory, through node:http alone.
+    tmp = await mkdtemp(join(tmpdir(), 'fs-bench-http-'));
+    const answerFile = join(tmp, 'answer.json');
+    const answer = Buffer.from(await (await fetch(fsTarget.url, { method: 'POST', body: fsBody, headers: JSON_HEADERS })).arrayBuffer());
+    await writeFile(answerFile, answer);
+    const floor = await startStatic(answerFile);
+    servers.push(floor);
+    const floorTarget: Target = { name: 'node_static', url: `${floor.url}/features`, body: fsBody };
+    metrics.answer_bytes = answer.length;
+    const targets: Target[] = [floorTarget, fsTarget, fs2Target, fsRawTarget, changing];
 
     if (!install.ok) metrics.feast = `unavailable: ${install.reason}`;
     else {
@@ -164,6 +183,8 @@ export default async function run(): Promise<BenchResult> {
         const fsP99 = metrics[`${fsName}_${label}_p99_ms`];
         const suffix = fsName === 'featurestream' ? '' : '_2p';
         if (typeof fsP99 === 'number' && typeof feastP99 === 'number') metrics[`p99_feast_vs_featurestream${suffix}_${label}`] = round(feastP99 / fsP99, 1);
+        const floorP99 = metrics[`node_static_${label}_p99_ms`];
+        if (typeof fsP99 === 'number' && typeof floorP99 === 'number') metrics[`p99_featurestream${suffix}_vs_floor_${label}`] = round(fsP99 / floorP99, 2);
       }
     }
     const steadyCpu = metrics[`featurestream_at${RATE}_server_cpu_us_per_req`];
@@ -182,6 +203,7 @@ export default async function run(): Promise<BenchResult> {
   } finally {
     for (const s of servers.reverse()) await s.stop();
     await repo?.close();
+    if (tmp !== undefined) await rm(tmp, { recursive: true, force: true });
     if (redis.status === 'ready') await redis.unlink(...vectorKeys);
     redis.disconnect();
   }
@@ -281,25 +303,36 @@ function row(t: Target, load: string, figures: Row, fromRedisPct: number | undef
   return { server: t.name, load, ...figures, from_redis_pct: fromRedisPct ?? '', note };
 }
 
+/**
+ * prom-client's event-loop sampling interval (its default precision): Node's delay histogram
+ * records the whole interval between samples, so a loop that is never late reads 10 ms.
+ */
+const LOOP_SAMPLE_MS = 10;
+
 /** What featurestream's /metrics says so far (summed over its processes): vectors by source, CPU, GC pauses. */
 interface ServerCounters {
   sources: Map<string, number>;
   cpuSeconds: number;
   gcSeconds: number;
   gcCount: number;
+  /** Event-loop delay since the previous scrape (prom-client resets it on each): p99 and max, seconds. */
+  loopP99: number;
+  loopMax: number;
 }
 
 /** featurestream's counters; undefined for Feast. */
 async function vectorSources(t: Target): Promise<ServerCounters | undefined> {
   if (t.metricsUrl === undefined) return undefined;
   const text = await (await fetch(t.metricsUrl)).text();
-  const counters: ServerCounters = { sources: new Map(), cpuSeconds: 0, gcSeconds: 0, gcCount: 0 };
+  const counters: ServerCounters = { sources: new Map(), cpuSeconds: 0, gcSeconds: 0, gcCount: 0, loopP99: 0, loopMax: 0 };
   for (const line of text.split('\n')) {
     const match = /^featurestream_reader_vectors_total\{source="([a-z]+)"\} (\S+)$/.exec(line);
     if (match) counters.sources.set(match[1]!, Number(match[2]));
     else if (line.startsWith('process_cpu_seconds_total ')) counters.cpuSeconds += Number(line.split(' ')[1]);
     else if (line.startsWith('nodejs_gc_duration_seconds_sum{')) counters.gcSeconds += Number(line.split(' ').at(-1));
     else if (line.startsWith('nodejs_gc_duration_seconds_count{')) counters.gcCount += Number(line.split(' ').at(-1));
+    else if (line.startsWith('nodejs_eventloop_lag_p99_seconds ')) counters.loopP99 = Math.max(counters.loopP99, Number(line.split(' ')[1]));
+    else if (line.startsWith('nodejs_eventloop_lag_max_seconds ')) counters.loopMax = Math.max(counters.loopMax, Number(line.split(' ')[1]));
   }
   return counters;
 }
@@ -313,8 +346,8 @@ function redisShare(before: ServerCounters | undefined, after: ServerCounters | 
 }
 
 /**
- * The server's own cost per answered request over a run, from its /metrics: CPU (all its processes)
- * and GC pauses. Less noisy than latency on a shared machine, where other processes' load moves the tail.
+ * The server's own cost per answered request over a run, from its /metrics: CPU (all its processes),
+ * GC pauses, and how late its event loop ran (the largest of its processes'). Less noisy than latency on a shared machine, where other processes' load moves the tail.
  */
 function serverCost(before: ServerCounters | undefined, after: ServerCounters | undefined, ok: number): Row {
   if (before === undefined || after === undefined || ok === 0) return {};
@@ -322,6 +355,8 @@ function serverCost(before: ServerCounters | undefined, after: ServerCounters | 
     server_cpu_us_per_req: round(((after.cpuSeconds - before.cpuSeconds) * 1e6) / ok, 0),
     gc_pauses_per_1000_req: round(((after.gcCount - before.gcCount) * 1_000) / ok, 1),
     gc_ms_per_1000_req: round(((after.gcSeconds - before.gcSeconds) * 1e6) / ok, 1),
+    server_loop_late_p99_ms: round(after.loopP99 * 1_000 - LOOP_SAMPLE_MS, 2),
+    server_loop_late_max_ms: round(after.loopMax * 1_000 - LOOP_SAMPLE_MS, 2),
   };
 }
 

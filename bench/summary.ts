@@ -32,6 +32,8 @@ const ROWS: Row[] = [
   { bench: 'reader', figure: 'Feast SDK batch 100 p99 us', metric: 'feast_batch100_p99_us', goal: '' },
   { bench: 'http', figure: 'featurestream serve p99 ms, 1,000 req/s, batch 100', metric: 'featurestream_at1000_p99_ms', baseline: 'feast_at1000_p99_ms', goal: '<= 5 ms; <= 0.333 x Feast' },
   { bench: 'http', figure: 'featurestream serve achieved req/s at 1,000 req/s', metric: 'featurestream_at1000_achieved_rps', baseline: 'feast_at1000_achieved_rps', goal: '1,000' },
+  { bench: 'http', figure: 'featurestream serve p99 ms vs the floor (node:http answering the same bytes from memory), 1,000 req/s', metric: 'featurestream_at1000_p99_ms', baseline: 'node_static_at1000_p99_ms', goal: '' },
+  { bench: 'http', figure: 'featurestream serve event loop late, p99 ms over the 1,000 req/s run', metric: 'featurestream_at1000_server_loop_late_p99_ms', goal: '' },
   { bench: 'http', figure: 'featurestream serve --processes 2 p99 ms, 1,000 req/s, batch 100', metric: 'featurestream_2p_at1000_p99_ms', baseline: 'feast_at1000_p99_ms', goal: '<= 5 ms; <= 0.333 x Feast' },
   { bench: 'http', figure: 'featurestream serve --processes 2 achieved req/s at 1,000 req/s', metric: 'featurestream_2p_at1000_achieved_rps', baseline: 'feast_at1000_achieved_rps', goal: '1,000' },
   { bench: 'http', figure: 'featurestream serve --no-decode-memo p99 ms, 1,000 req/s, batch 100', metric: 'featurestream_nomemo_at1000_p99_ms', baseline: 'featurestream_at1000_p99_ms', goal: '' },

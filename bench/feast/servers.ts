@@ -94,6 +94,22 @@ export async function startFeaturestream(keyPrefix: string, extraArgs: string[] 
 }
 
 /**
+ * The floor (static-server.ts): node:http answering the bytes in `answerFile`
+ * to every POST, with featurestream's Node flags.
+ */
+export async function startStatic(answerFile: string): Promise<RunningServer> {
+  const port = await freePort();
+  const url = `http://127.0.0.1:${port}`;
+  return startProcess(process.execPath, [...serverNodeFlags(), '--import', 'tsx', 'bench/feast/static-server.ts', String(port), answerFile], {
+    cwd: ROOT,
+    env: process.env,
+    readyUrl: `${url}/readyz`,
+    timeoutMs: 30_000,
+    url,
+  });
+}
+
+/**
  * `feast serve` over the repo in `repoDir`: one worker (like the one Node
  * process it is compared with), no access log, and no worker recycling
  * (its default restarts a worker every ~1,000 requests: once a second here).
