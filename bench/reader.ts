@@ -14,6 +14,11 @@
  * drift (GC, other load) hits all alike. The measured iterations are cut into
  * ROUNDS consecutive rounds; the batch-100 ratios are also given per round
  * (`*_rounds_min/median/max`): their spread says how far one run's ratio can be trusted.
+ * For batch 100 also each mode's client CPU per call (`*_batch100_cpu_us`: this
+ * process, GC threads included) and Redis' own time per command from INFO
+ * commandstats (`redis_*_usec_per_call_batch100`: command execution only, a
+ * script's inner HGETs included; "n/a" when other clients ran the same commands
+ * meanwhile): where a mode's wall time goes, Redis or this process.
  */
 import { loadavg } from 'node:os';
 import { Redis } from 'ioredis';
@@ -54,6 +59,23 @@ function percentile(sorted: number[], p: number): number {
 }
 
 const round = (n: number, digits = 1) => Number(n.toFixed(digits));
+
+/** Calls and microseconds per command name so far (INFO commandstats). */
+async function commandStats(redis: Redis): Promise<Map<string, { calls: number; usec: number }>> {
+  const out = new Map<string, { calls: number; usec: number }>();
+  for (const [, name, calls, usec] of (await redis.info('commandstats')).matchAll(/^cmdstat_([^:]+):calls=(\d+),usec=(\d+)/gm)) out.set(name!, { calls: Number(calls), usec: Number(usec) });
+  return out;
+}
+
+/**
+ * Redis' microseconds per call of `name` between two snapshots; "n/a" unless
+ * `expected` calls ran, or at most `slack` more (no other client's work mixed in).
+ */
+function usecPerCall(before: Map<string, { calls: number; usec: number }>, after: Map<string, { calls: number; usec: number }>, name: string, expected: number, slack = 0): number | string {
+  const calls = (after.get(name)?.calls ?? 0) - (before.get(name)?.calls ?? 0);
+  if (calls < expected || calls > expected + slack) return 'n/a';
+  return round(((after.get(name)?.usec ?? 0) - (before.get(name)?.usec ?? 0)) / calls, 2);
+}
 
 export default async function run(): Promise<{ metrics: Record<string, number | string>; table: Array<Record<string, string | number>> }> {
   const env = loadEnvConfig();
@@ -102,14 +124,30 @@ export default async function run(): Promise<{ metrics: Record<string, number | 
     };
     for (const batch of BATCHES) {
       const samples: Record<Mode, number[]> = { reader: [], reader_pipeline: [], sequential: [], bare: [], bare_packed: [] };
+      const cpu: Record<Mode, number> = { reader: 0, reader_pipeline: 0, sequential: 0, bare: 0, bare_packed: 0 };
       const iterations = iterationsFor(batch);
-      for (let i = -Math.ceil(iterations / 10); i < iterations; i++) {
+      const warmup = Math.ceil(iterations / 10);
+      const statsBefore = batch === 100 ? await commandStats(redis) : undefined;
+      for (let i = -warmup; i < iterations; i++) {
         for (let m = 0; m < MODES.length; m++) {
           const mode = MODES[(m + Math.max(0, i)) % MODES.length]!;
+          const cpuStart = process.cpuUsage();
           const started = performance.now();
           await calls[mode](batch);
-          if (i >= 0) samples[mode].push(performance.now() - started);
+          if (i < 0) continue;
+          samples[mode].push(performance.now() - started);
+          const used = process.cpuUsage(cpuStart);
+          cpu[mode] += used.user + used.system;
         }
+      }
+      if (statsBefore !== undefined) {
+        const statsAfter = await commandStats(redis);
+        const runs = warmup + iterations;
+        // One script call per getMany on a single node; one HGET per entity in it, in the reader's pipeline
+        // path and in bare_packed; the readers' keyspace-layout refreshes (an HGET a second) are the slack.
+        metrics.redis_evalsha_usec_per_call_batch100 = usecPerCall(statsBefore, statsAfter, 'evalsha', runs);
+        metrics.redis_hget_usec_per_call_batch100 = usecPerCall(statsBefore, statsAfter, 'hget', runs * batch * 3, 100);
+        for (const mode of MODES) metrics[`${mode}_batch100_cpu_us`] = round(cpu[mode] / iterations);
       }
       if (batch === 100) {
         for (const [name, num, den] of [

@@ -68,6 +68,14 @@ function assemblyOf(plan: EntityPlan): PlanAssembly {
  */
 const sharedFeatures = new WeakMap<StoredVector, Features>();
 
+/**
+ * The on-demand input record of a stored vector, for plans without a
+ * Float32Array (whose values are copied per answer): a stored vector served
+ * again (the cache, decode-memo.ts) is handed to computeOnDemand as the same
+ * frozen object instead of a new one per answer.
+ */
+const onDemandInputs = new WeakMap<StoredVector, Record<string, FeatureValue>>();
+
 export function assembleFeatures(
   registry: Registry,
   plan: EntityPlan,
@@ -87,10 +95,15 @@ export function assembleFeatures(
   // On-demand inputs are numbers; the object it is handed is only read.
   // computeOnDemand evaluates every on-demand feature of the entity; only the plan's are served
   // (a feature subset lacks the others' inputs), so only theirs count as errors.
+  let input = plan.vectorSlots.length === 0 ? onDemandInputs.get(stored) : undefined;
+  if (input === undefined) {
+    input = assembly.stored(values, undefined) as Record<string, FeatureValue>;
+    if (plan.vectorSlots.length === 0) onDemandInputs.set(stored, Object.freeze(input));
+  }
   const computed = computeOnDemand(
     registry,
     plan.entity,
-    assembly.stored(values, undefined) as Record<string, FeatureValue>,
+    input,
     requestTimeMs,
     context === undefined ? optionsFor(assembly, onError) : { context, onError: onError && planErrors(assembly, onError) },
   );

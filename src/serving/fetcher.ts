@@ -137,13 +137,12 @@ export class StoreFetcher {
       heads.push(head);
       tails.push(tail);
     }
-    const keys: string[] = [];
-    const reads: HashFields[] = [];
+    // Entity-major: key i is group i % groups of its entity, read as reads[i % groups].
+    const keys = new Array<string>(req.ids.length * groups.length);
+    const reads = groups.map((group) => group.read[layout]);
+    let k = 0;
     for (const entityId of req.ids) {
-      for (let g = 0; g < groups.length; g++) {
-        keys.push(heads[g]! + entityId + tails[g]!);
-        reads.push(groups[g]!.read[layout]);
-      }
+      for (let g = 0; g < groups.length; g++) keys[k++] = heads[g]! + entityId + tails[g]!;
     }
     const replies = new Array<HashReply>(keys.length);
     const lost = new Uint8Array(keys.length);
@@ -162,7 +161,7 @@ export class StoreFetcher {
     req: FetchRequest,
     target: TargetKeys,
     keys: string[],
-    reads: HashFields[],
+    reads: readonly HashFields[],
     replies: HashReply[],
     lost: Uint8Array,
     script: PackedScript | undefined,
@@ -199,14 +198,16 @@ export class StoreFetcher {
       },
     );
     try {
-      await withDeadline(verdict, req.deadlineAt - performance.now(), 'redis batch read');
+      // The verdict settles within redisTimeoutMs: a second timer only matters when the fetch deadline comes first.
+      const left = req.deadlineAt - performance.now();
+      await (left >= redisTimeoutMs ? verdict : withDeadline(verdict, left, 'redis batch read'));
     } catch {
       for (const k of target.positions) lost[k] = 1;
     }
   }
 
   /** One node's packed keys by script call, or by pipeline where Redis will not run the script. */
-  private async scripted(script: PackedScript, target: TargetKeys, keys: string[], reads: HashFields[], replies: HashReply[]): Promise<void> {
+  private async scripted(script: PackedScript, target: TargetKeys, keys: string[], reads: readonly HashFields[], replies: HashReply[]): Promise<void> {
     const counts = this.deps.metrics.counts.redisReads;
     try {
       await readPackedTarget(script, keys, PACKED_FIELD, target.positions, this.deps.pipelineChunkSize, replies);

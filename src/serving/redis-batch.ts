@@ -51,8 +51,9 @@ export function routeKeys(client: RedisClient, keys: readonly string[]): { targe
 }
 
 /**
- * Reads `fields[i]` of hash `keys[i]` for every i in `positions` (one node's
- * keys) into `out[i]`, in pipelines of at most `chunkSize` commands written at
+ * Reads `fields[i % fields.length]` of hash `keys[i]` (keys come entity by
+ * entity, one per group: key i is group i % groups) for every i in `positions`
+ * (one node's keys) into `out[i]`, in pipelines of at most `chunkSize` commands written at
  * once (chunking only bounds reply parsing per tick). Rejects when the node
  * fails; a wrong-type key is that key's own Error in `out`.
  *
@@ -83,8 +84,9 @@ async function sendChunk(
   out: HashReply[],
 ): Promise<void> {
   const pipeline = client.pipeline();
+  const groups = fields.length;
   for (const i of positions) {
-    const read = fields[i]!;
+    const read = fields[i % groups]!;
     if (read.fields.length === 1) {
       if (read.binary) pipeline.hgetBuffer(keys[i]!, read.fields[0]!);
       else pipeline.hget(keys[i]!, read.fields[0]!);

@@ -86,6 +86,30 @@ describe('per-call deadlines', () => {
     expect(reads).toBe(2);
   });
 
+  it('a Redis budget longer than the fetch deadline still ends the fetch at its deadline: its joiner falls back on its own', async () => {
+    const keys = new Keys({ prefix: 't:' });
+    const item = vectorToItem(keys, { entityType: 'user', entityId: 'u1' }, 1, { features: { tx_count_1h: 9 }, version: 1, updatedMs: Date.now(), expiresAtMs: Date.now() + 60_000 }, parseRegistry(config).featuresOf('user'));
+    const dynamo = {
+      send: (command: BatchGetItemCommand) => {
+        const warmup = command.input.RequestItems!.t!.Keys![0]!.pk!.S!.startsWith('t:_warmup#');
+        return Promise.resolve({ Responses: { t: warmup ? [] : [item] } });
+      },
+    } as unknown as DynamoDBClient;
+    // Redis never answers within the test; its budget (10 s) outlasts the shared fetch's deadline (the reader's 50 ms).
+    const redis = heldRedis((sentKeys) => sentKeys.map(() => [null, row(7)]));
+    const reader = createFeatureReader({ registry: config, redis: redis.client, dynamodb: { client: dynamo, table: 't' }, keys, metrics: new MetricsRegistry(), cache: false, deadlineMs: 50, redisTimeoutMs: 10_000 });
+    onTestFinished(async () => {
+      redis.release();
+      await reader.close();
+    });
+    const first = reader.get('user', 'u1');
+    const joiner = reader.get('user', 'u1', { deadlineMs: 3_000 });
+    expect((await first).source).not.toBe('redis');
+    const started = performance.now();
+    expect(await joiner).toMatchObject({ source: 'dynamodb', features: { tx_count_1h: 9 } });
+    expect(performance.now() - started).toBeLessThan(1_000);
+  });
+
   it('rejects a deadline that is NaN, zero, negative or infinite, per call and in the options', async () => {
     const { reader } = held();
     for (const bad of [Number.NaN, 0, -5, Number.POSITIVE_INFINITY]) {

@@ -66,6 +66,22 @@ describe('served vectors are immutable', () => {
     expect(again.features.embedding).not.toBe(first.features.embedding);
   });
 
+  it("an on-demand feature reading a vector never sees another caller's change to it (cached vector read again)", async () => {
+    const config = defineConfig({
+      ...vectorConfig,
+      onDemand: [{ name: 'embedding_sum', entity: 'user', compute: (f) => (f.embedding as Float32Array).reduce((a, b) => a + b, 0), type: 'float', default: -1 }],
+    });
+    const reader = createFeatureReader({ registry: config, redis: scriptedRedis(storedU1).client, dynamodb: false, metrics: new MetricsRegistry(), deadlineMs: 60_000 });
+    onTestFinished(() => reader.close());
+
+    const first = await reader.get('user', 'u1');
+    expect(first.features.embedding_sum).toBe(3);
+    first.features.embedding.fill(50);
+    const again = await reader.get('user', 'u1');
+    expect(again.source).toBe('cache');
+    expect(again.features).toEqual({ embedding: new Float32Array([1, 2]), tags: ['a'], embedding_sum: 3 });
+  });
+
   it('a vector-typed default is a private copy for every missing entity', async () => {
     const reader = createFeatureReader({ registry: vectorConfig, redis: scriptedRedis(storedU1).client, dynamodb: false, metrics: new MetricsRegistry(), deadlineMs: 60_000 });
     onTestFinished(() => reader.close());

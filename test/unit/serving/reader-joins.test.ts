@@ -30,12 +30,12 @@ function heldScriptRedis() {
     pipeline: () => {
       throw new Error('the script path should serve every read');
     },
-    defineCommand(name: string) {
-      client[`${name}Buffer`] = (first: string, _field: string, rest: string) => {
-        calls.push([first, rest]);
-        const n = rest === '' ? 1 : rest.split('\n').length + 1;
-        return new Promise((resolve) => waiting.push(() => resolve(Array.from({ length: n }, () => blob))));
-      };
+    // The script's EVALSHA (sha, 1 key, the first key, the field, the other keys joined).
+    callBuffer(command: string, _sha: string, _keys: number, first: string, _field: string, rest: string) {
+      expect(command).toBe('evalsha');
+      calls.push([first, rest]);
+      const n = rest === '' ? 1 : rest.split('\n').length + 1;
+      return new Promise((resolve) => waiting.push(() => resolve(Array.from({ length: n }, () => blob))));
     },
   };
   return { client: client as unknown as RedisClient, calls, release: () => waiting.splice(0).forEach((go) => go()) };
