@@ -79,7 +79,8 @@ import { deserializeState, serializeState } from './serialize.ts';
 import { emptyState, type EntityState } from './state.ts';
 import { decimals } from './numbers.ts';
 import { addApprox } from './approx-distinct.ts';
-import { addDistinct, addFirst, addLast, addLifetime, addQuantile, addRecent, addToSeries, addTop, finite } from './update.ts';
+import { addToSeries } from './series.ts';
+import { addDistinct, addFirst, addLast, addLifetime, addQuantile, addRecent, addTop, finite } from './update.ts';
 
 export type { EntityState };
 export type ApplyOutcome = 'applied' | 'duplicate' | 'expired';

@@ -8,31 +8,32 @@ import { FLOAT, POW10 } from './numbers.ts';
 import { quantileOf } from './quantile.ts';
 import { sumRange } from './numbers.ts';
 import { currentTile, type EntityPlan, type Output } from './plan.ts';
-import type { EntityState, RecentState, SeriesState } from './state.ts';
+import { END, LAST_TS, START, trimSeries, type SeriesState } from './series.ts';
+import type { EntityState, RecentState } from './state.ts';
 import { anyTileIn, tileEdge } from './tile-set.ts';
-import { firstList, newer, sweepDistinct, sweepTop, trimSeries } from './update.ts';
+import { firstList, newer, sweepDistinct, sweepTop } from './update.ts';
 
 /** Element offset just past the tiles in [.., hi]. */
-function tilesEnd(s: SeriesState, hi: number): number {
-  const { tiles, stride, start } = s;
-  let b = s.end;
-  while (b > start && tiles[b - stride]! > hi) b -= stride;
+function tilesEnd(s: SeriesState, stride: number, hi: number): number {
+  const start = s[START]!;
+  let b = s[END]!;
+  while (b > start && s[b - stride]! > hi) b -= stride;
   return b;
 }
 
 /** Element offset of the first tile in [lo, ..] before `b`. */
-function tilesFrom(s: SeriesState, lo: number, b: number): number {
-  const { tiles, stride, start } = s;
+function tilesFrom(s: SeriesState, stride: number, lo: number, b: number): number {
+  const start = s[START]!;
   let a = b;
-  while (a > start && tiles[a - stride]! >= lo) a -= stride;
+  while (a > start && s[a - stride]! >= lo) a -= stride;
   return a;
 }
 
-function seriesValue(o: Extract<Output, { kind: 'series' }>, s: SeriesState, now: number): FeatureValue {
+function seriesValue(o: Extract<Output, { kind: 'series' }>, tiles: SeriesState, now: number): FeatureValue {
   const cur = currentTile(now, o.slot.tileMs);
-  const b = tilesEnd(s, cur);
-  const a = tilesFrom(s, cur - o.tiles + 1, b);
-  const { tiles, stride } = s;
+  const stride = o.slot.stride;
+  const b = tilesEnd(tiles, stride, cur);
+  const a = tilesFrom(tiles, stride, cur - o.tiles + 1, b);
   const op = o.feature.op;
   if (op === 'sum') return a === b ? 0 : sumRange(tiles, stride, a + 2, b + 2);
   let count = 0;
@@ -89,7 +90,7 @@ export function outputValue(o: Output, state: EntityState, now: number): Feature
   switch (o.kind) {
     case 'series': {
       const s = state.series[o.slot.index];
-      return s === undefined || s.lastTs + ttl <= now ? undefined : seriesValue(o, s, now);
+      return s === undefined || s[LAST_TS]! + ttl <= now ? undefined : seriesValue(o, s, now);
     }
     case 'distinct': {
       const d = state.distincts[o.slot.index];
@@ -172,11 +173,11 @@ export function outputChange(o: Output, state: EntityState, now: number): number
     case 'series': {
       const s = state.series[o.slot.index];
       if (s === undefined) break;
-      next = sooner(next, s.lastTs + ttl, now);
+      next = sooner(next, s[LAST_TS]! + ttl, now);
       const T = o.slot.tileMs;
       const cur = currentTile(now, T);
-      for (let j = s.start; j < s.end; j += s.stride) {
-        const i = s.tiles[j]!;
+      for (let j = s[START]!, end = s[END]!; j < end; j += o.slot.stride) {
+        const i = s[j]!;
         next = sooner(next, (i > cur ? i : i + o.tiles) * T + 1, now);
       }
       break;
@@ -235,11 +236,10 @@ export function outputChange(o: Output, state: EntityState, now: number): number
 /** Drops tiles, values and slots that no read at `now` or later can see. */
 export function evictState(plan: EntityPlan, state: EntityState, now: number, dedupHorizonMs: number): void {
   for (const p of plan.series) {
-    const s = state.series[p.index];
-    const lo = currentTile(now, p.tileMs) - p.spanTiles + 1;
-    if (s === undefined) continue;
-    trimSeries(s, lo);
-    if (s.empty && s.lastTs + p.maxTtlMs <= now) state.series[p.index] = undefined;
+    if (state.series[p.index] === undefined) continue;
+    trimSeries(state, p, currentTile(now, p.tileMs) - p.spanTiles + 1);
+    const s = state.series[p.index]!;
+    if (s[START] === s[END] && s[LAST_TS]! + p.maxTtlMs <= now) state.series[p.index] = undefined;
   }
   for (const p of plan.distincts) {
     const d = state.distincts[p.index];

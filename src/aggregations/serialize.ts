@@ -35,7 +35,8 @@ import { intern } from './intern.ts';
 import { StringTable } from './string-table.ts';
 import { readTileSet, writeTileSet, type Tiles } from './tile-set.ts';
 import type { EntityPlan } from './plan.ts';
-import { SeriesState, emptyState, type EntityState, type LastValue } from './state.ts';
+import { END, HEAD, LAST_TS, START, newSeries, type SeriesState } from './series.ts';
+import { emptyState, type EntityState, type LastValue } from './state.ts';
 
 export const STATE_VERSION = 2;
 const PREVIOUS_VERSION = 1;
@@ -86,12 +87,11 @@ export function serializeState(plan: EntityPlan, state: EntityState): Uint8Array
     }
   }
   for (const p of plan.series) {
-    const s = state.series[p.index];
-    w.varint(s === undefined ? 0 : newest - s.lastTs + 1);
-    if (s === undefined) continue;
-    const a = s.tiles;
-    writeTiles(w, a, Math.floor(newest / p.tileMs), p.stride, s.start, s.end);
-    for (let j = s.start; j < s.end; j += p.stride) {
+    const a = state.series[p.index];
+    w.varint(a === undefined ? 0 : newest - a[LAST_TS]! + 1);
+    if (a === undefined) continue;
+    writeTiles(w, a, Math.floor(newest / p.tileMs), p.stride, a[START]!, a[END]!);
+    for (let j = a[START]!, end = a[END]!; j < end; j += p.stride) {
       w.varint(a[j + 1]!);
       if (p.needSum) w.scaled(a[j + 2]!, a[j + 3]!);
       if (p.minAt >= 0) w.num(a[j + p.minAt]!);
@@ -189,22 +189,26 @@ export function serializeState(plan: EntityPlan, state: EntityState): Uint8Array
 
 function readSeries(r: ByteReader, p: EntityPlan['series'][number], lastTs: number, newest: number): SeriesState {
   const idx = readTiles(r, Math.floor(newest / p.tileMs), 0);
-  const tiles: number[] = [];
+  const s = newSeries(lastTs, idx.length * p.stride);
+  let j = HEAD;
   for (const i of idx) {
     const n = r.varint();
     r.check(n > 0, 'empty tile');
-    tiles.push(i, n);
-    if (p.needSum) tiles.push(...r.scaled());
-    if (p.needMin) tiles.push(r.num());
-    if (p.needMax) tiles.push(r.num());
-    if (p.needMoments) {
-      tiles.push(r.num());
+    s[j] = i;
+    s[j + 1] = n;
+    if (p.needSum) [s[j + 2], s[j + 3]] = r.scaled();
+    if (p.minAt >= 0) s[j + p.minAt] = r.num();
+    if (p.maxAt >= 0) s[j + p.maxAt] = r.num();
+    if (p.momentsAt >= 0) {
+      s[j + p.momentsAt] = r.num();
       const m2 = r.num();
       r.check(m2 >= 0, 'negative M2');
-      tiles.push(m2);
+      s[j + p.momentsAt + 1] = m2;
     }
+    j += p.stride;
   }
-  return new SeriesState(lastTs, p.stride, tiles);
+  s[END] = j;
+  return s;
 }
 
 function readDedup(r: ByteReader, state: EntityState): void {

@@ -1,50 +1,8 @@
 /** In-memory state of one entity; slots are created on their first event. */
 import { DedupMemory } from './dedup.ts';
 import type { ReadMemo } from './memo.ts';
+import type { SeriesState } from './series.ts';
 import type { Tiles } from './tile-set.ts';
-
-/** Shared by every series that holds no tile (memory per state); frozen, as nothing may ever add to it. */
-const NO_TILES: number[] = Object.freeze([]) as never[];
-
-/**
- * Sparse tiles of one series, sorted by tile index, interleaved in one array
- * (fewer objects to allocate and to chase per event): per tile its index,
- * count, then sum units and scale, min, max as the plan needs (`stride`).
- * The held tiles are the elements [start, end); the array's length is its
- * capacity. Expired tiles are dropped (the start moves) on evict and when
- * the array is full; only then do the rest move to the front, so a series
- * that gains a tile and loses one on every write neither copies nor
- * reallocates its array each time (update.ts makeRoom, trimSeries).
- */
-export class SeriesState {
-  constructor(
-    /** Newest event time the series took, for freshness. */
-    public lastTs: number,
-    readonly stride: number,
-    public tiles: number[] = NO_TILES,
-    public start = 0,
-    public end = tiles.length,
-  ) {}
-
-  /** Whether no tile is live. */
-  get empty(): boolean {
-    return this.start === this.end;
-  }
-
-  /** Drops every tile, releasing the array (a quiet series holds none). */
-  clear(): void {
-    this.tiles = NO_TILES;
-    this.start = 0;
-    this.end = 0;
-  }
-
-  /** Tile indices, ascending (for inspection: the engine reads `tiles`). */
-  get idx(): number[] {
-    const out: number[] = [];
-    for (let j = this.start; j < this.end; j += this.stride) out.push(this.tiles[j]!);
-    return out;
-  }
-}
 
 export type LastValue = number | string | Float32Array;
 

@@ -7,9 +7,9 @@ import { zeros } from './arrays.ts';
 import { intern } from './intern.ts';
 import { addToSum, decimals } from './numbers.ts';
 import { bucketOf } from './quantile.ts';
-import { currentTile, type DistinctPlan, type FirstPlan, type LastPlan, type LifetimePlan, type RecentPlan, type QuantilePlan, type SeriesPlan, type TopPlan } from './plan.ts';
+import { currentTile, type DistinctPlan, type FirstPlan, type LastPlan, type LifetimePlan, type RecentPlan, type QuantilePlan, type TopPlan } from './plan.ts';
 import { noteTile, sweepValues } from './tile-set.ts';
-import { SeriesState, type DistinctState, type EntityState, type LastValue, type RecentState, type TopState } from './state.ts';
+import type { DistinctState, EntityState, LastValue, RecentState, TopState } from './state.ts';
 
 export function finite(raw: unknown): number | undefined {
   if (typeof raw !== 'number' || !Number.isFinite(raw)) return undefined;
@@ -36,103 +36,6 @@ export function keyValue(raw: unknown): string | undefined {
 function dropFront(a: number[], n: number): void {
   a.copyWithin(0, n);
   a.length -= n;
-}
-
-/**
- * Room for one more tile in a full array: the tiles before `lo` (no read
- * from now on sees them) are dropped, then the rest move to the front when
- * the dropped part is at least as long (copying stays amortized O(1) per
- * tile), else to an array twice their length. Returns how far they moved.
- */
-function makeRoom(s: SeriesState, lo: number): number {
-  const { tiles, end } = s;
-  let start = s.start;
-  while (start < end && tiles[start]! < lo) start += s.stride;
-  const live = end - start;
-  if (start > 0 && start >= live) tiles.copyWithin(0, start, end);
-  else {
-    const grown = new Array<number>(Math.max(s.stride, 2 * live)).fill(0);
-    for (let j = start; j < end; j++) grown[j - start] = tiles[j]!;
-    s.tiles = grown;
-  }
-  s.start = 0;
-  s.end = live;
-  return start;
-}
-
-/** Inserts a blank tile at element offset `at` (start <= at <= end, lo <= tile); returns its offset, as the tiles may move. */
-function insertTile(s: SeriesState, p: SeriesPlan, at: number, tile: number, lo: number): number {
-  const w = p.stride;
-  if (s.end + w > s.tiles.length) at -= makeRoom(s, lo);
-  const a = s.tiles;
-  const end = s.end;
-  if (at < end) a.copyWithin(at + w, at, end);
-  const blank = p.blank;
-  for (let k = 0; k < w; k++) a[at + k] = blank[k]!;
-  a[at] = tile;
-  s.end = end + w;
-  return at;
-}
-
-/** Capacity beyond this many times the live tiles is cut (one burst must not stay). */
-const SHRINK_FACTOR = 4;
-
-/** Drops tiles before `lo` by moving the start; a series left without tiles releases its array. */
-export function trimSeries(s: SeriesState, lo: number): void {
-  const a = s.tiles;
-  const end = s.end;
-  let j = s.start;
-  while (j < end && a[j]! < lo) j += s.stride;
-  if (j === end) {
-    s.clear();
-    return;
-  }
-  s.start = j;
-  if (a.length > SHRINK_FACTOR * (end - j)) {
-    s.tiles = a.slice(j, end);
-    s.start = 0;
-    s.end = end - j;
-  }
-}
-
-/**
- * Adds one event to a series: `v` is the field's value (0 for plain counts)
- * and `d` its decimals (see numbers.ts), both computed once per event.
- */
-export function addToSeries(state: EntityState, p: SeriesPlan, v: number, d: number, t: number, now: number): boolean {
-  const tile = Math.floor(t / p.tileMs);
-  const lo = currentTile(now, p.tileMs) - p.spanTiles + 1;
-  if (tile < lo && t + p.maxTtlMs <= now) return false;
-  let s = state.series[p.index];
-  if (s === undefined) s = state.series[p.index] = new SeriesState(t, p.stride);
-  else if (t > s.lastTs) s.lastTs = t;
-  if (tile < lo) return true;
-
-  const w = p.stride;
-  let a = s.tiles;
-  let j = s.end - w;
-  if (j < s.start || a[j]! < tile) {
-    j = insertTile(s, p, j + w, tile, lo);
-    a = s.tiles;
-  } else if (a[j] !== tile) {
-    while (j >= s.start && a[j]! > tile) j -= w;
-    if (j < s.start || a[j] !== tile) {
-      j = insertTile(s, p, j + w, tile, lo);
-      a = s.tiles;
-    }
-  }
-  const n = ++a[j + 1]!;
-  if (p.needSum) addToSum(a, j + 2, v, d);
-  if (p.momentsAt >= 0) {
-    // Welford: numerically stable mean and M2 (sum of squared deviations) of the tile.
-    const m = p.momentsAt;
-    const delta = v - a[j + m]!;
-    a[j + m]! += delta / n;
-    a[j + m + 1]! += delta * (v - a[j + m]!);
-  }
-  if (p.minAt >= 0 && v < a[j + p.minAt]!) a[j + p.minAt] = v;
-  if (p.maxAt >= 0 && v > a[j + p.maxAt]!) a[j + p.maxAt] = v;
-  return true;
 }
 
 export function sweepDistinct(d: DistinctState, lo: number, cur: number): void {

@@ -1,5 +1,6 @@
 /** A registry exercising every operator at short windows, and random event streams for it. */
 import fc from 'fast-check';
+import { END, START, type SeriesState } from '../../../src/aggregations/series.ts';
 import type { NormalizedEvent } from '../../../src/schemas/events.ts';
 import { parseRegistry } from '../../../src/schemas/registry.ts';
 
@@ -138,3 +139,10 @@ export const streams = fc.array(rawStep, { minLength: 1, maxLength: 60 }).map((r
   });
   return steps;
 }).filter((steps) => steps.length > 0);
+
+/** Tile indices a series holds, ascending (series.ts layout). */
+export function seriesTiles(s: SeriesState | undefined, stride: number): number[] {
+  const out: number[] = [];
+  if (s !== undefined) for (let j = s[START]!; j < s[END]!; j += stride) out.push(s[j]!);
+  return out;
+}
