@@ -11,6 +11,7 @@
  * 2e-12 per event for an entity with 10,000 ids in its horizon.
  */
 import { zeros } from './arrays.ts';
+import { NO_TIME } from './numbers.ts';
 
 /** Up to this many ids a linear scan of the hashes beats an index. */
 const SCAN_MAX = 16;
@@ -102,8 +103,8 @@ export class DedupMemory {
    */
   private entries: number[] = NONE;
   private n = 0;
-  /** Newest arrival of any event of the entity: the horizon is measured back from it. */
-  clock: number | undefined;
+  /** Newest arrival of any event of the entity (NO_TIME: none): the horizon is measured back from it. */
+  clock = NO_TIME;
   /** Position + 1 of each hash, by its low bits; 0 = empty. */
   private index: Int32Array | undefined;
   /** Size that triggers the next prune. */
@@ -141,7 +142,7 @@ export class DedupMemory {
 
   /** Moves the clock to `arrival` if later. */
   tick(arrival: number): void {
-    if (this.clock === undefined || arrival > this.clock) this.clock = arrival;
+    if (arrival > this.clock) this.clock = arrival;
   }
 
   /**
@@ -149,7 +150,7 @@ export class DedupMemory {
    * (call tick first); if not, remembers it as counted at `arrival`.
    */
   repeated(h: number, arrival: number, horizonMs: number): boolean {
-    const from = this.clock! - horizonMs;
+    const from = this.clock - horizonMs;
     const i = this.find(h);
     if (i >= 0 && this.entries[2 * i + 1]! > from) return true;
     if (arrival <= from) return false;
@@ -210,7 +211,7 @@ export class DedupMemory {
 
   /** Forgets ids that counted a horizon or more before the clock, keeping the order of the rest. */
   prune(horizonMs: number): void {
-    if (this.clock === undefined) return;
+    if (this.clock === NO_TIME) return;
     const from = this.clock - horizonMs;
     const { entries, n } = this;
     if (this.oldest > from) {

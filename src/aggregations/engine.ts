@@ -77,10 +77,11 @@ import { evictState } from './read.ts';
 import { afterEvict, changeOf, forget, memoLayout, readOutput, type MemoLayout } from './memo.ts';
 import { deserializeState, serializeState } from './serialize.ts';
 import { emptyState, type EntityState } from './state.ts';
-import { decimals } from './numbers.ts';
+import { NO_TIME, decimals } from './numbers.ts';
 import { addApprox } from './approx-distinct.ts';
+import { addDistinct } from './distinct.ts';
 import { addToSeries } from './series.ts';
-import { addDistinct, addFirst, addLast, addLifetime, addQuantile, addRecent, addTop, finite } from './update.ts';
+import { addFirst, addLast, addLifetime, addQuantile, addRecent, addTop, finite } from './update.ts';
 
 export type { EntityState };
 export type ApplyOutcome = 'applied' | 'duplicate' | 'expired';
@@ -179,7 +180,7 @@ export class WindowEngine {
     if (event.eventId !== undefined && dedup.repeated(seededKeyHash(sp.seed, event.eventId), arrival, this.dedupHorizonMs)) {
       return 'duplicate';
     }
-    if (state.newest === undefined || t > state.newest) state.newest = t;
+    if (t > state.newest) state.newest = t;
     forget(state.memo, this.memos[plan.entityIndex]!.bySource[sp.index]!);
     const f = event.fields;
     let took = false;
@@ -217,7 +218,7 @@ export class WindowEngine {
       // Copies: the caller may keep or change what it gets, never the remembered value.
       else groups[feature.group]![feature.name] = v instanceof Float32Array || Array.isArray(v) ? v.slice() : v;
     }
-    return { groups, lapsed, newestEventTimeMs: state.newest };
+    return { groups, lapsed, newestEventTimeMs: state.newest === NO_TIME ? undefined : state.newest };
   }
 
   /** Earliest time after nowMs at which evaluate() may change without new events (a tile enters or leaves a window, a feature lapses). */

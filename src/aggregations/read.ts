@@ -10,8 +10,8 @@ import { sumRange } from './numbers.ts';
 import { currentTile, type EntityPlan, type Output } from './plan.ts';
 import { END, LAST_TS, START, trimSeries, type SeriesState } from './series.ts';
 import type { EntityState, RecentState } from './state.ts';
-import { anyTileIn, tileEdge } from './tile-set.ts';
-import { firstList, newer, sweepDistinct, sweepTop } from './update.ts';
+import { firstList, newer, sweepTop } from './update.ts';
+import { distinctCount, distinctEdge, distinctSize, sweepDistinct } from './distinct.ts';
 
 /** Element offset just past the tiles in [.., hi]. */
 function tilesEnd(s: SeriesState, stride: number, hi: number): number {
@@ -96,10 +96,7 @@ export function outputValue(o: Output, state: EntityState, now: number): Feature
       const d = state.distincts[o.slot.index];
       if (d === undefined || d.lastTs + ttl <= now) return undefined;
       const cur = currentTile(now, o.slot.tileMs);
-      const lo = cur - o.tiles + 1;
-      let n = 0;
-      for (const tiles of d.values.values()) if (anyTileIn(tiles, lo, cur)) n++;
-      return n;
+      return distinctCount(d.values, cur - o.tiles + 1, cur);
     }
     case 'recent': {
       const r = state.recents[o.slot.index];
@@ -188,7 +185,7 @@ export function outputChange(o: Output, state: EntityState, now: number): number
       next = sooner(next, d.lastTs + ttl, now);
       const T = o.slot.tileMs;
       const cur = currentTile(now, T);
-      for (const tiles of d.values.values()) next = tileEdge(tiles, T, o.tiles, cur, now, next);
+      next = distinctEdge(d.values, T, o.tiles, cur, now, next);
       break;
     }
     case 'recent': {
@@ -247,7 +244,7 @@ export function evictState(plan: EntityPlan, state: EntityState, now: number, de
     if (d === undefined) continue;
     // Swept at this tile already: since then apply has pruned each value it touched.
     if (cur > d.sweptTile) sweepDistinct(d, cur - p.spanTiles + 1, cur);
-    if (d.values.size === 0 && d.lastTs + p.maxTtlMs <= now) state.distincts[p.index] = undefined;
+    if (distinctSize(d.values) === 0 && d.lastTs + p.maxTtlMs <= now) state.distincts[p.index] = undefined;
   }
   for (const p of plan.recents) {
     const r = state.recents[p.index];

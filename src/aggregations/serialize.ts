@@ -31,7 +31,9 @@ import { StateCorruptError } from '../errors.ts';
 import { ByteReader, ByteWriter, readTiles, writeTiles } from './bytes.ts';
 import { DedupMemory, HASH_HIGH_LIMIT, eventKeyHash } from './dedup.ts';
 import { readApprox, writeApprox } from './approx-distinct.ts';
+import { SMALL_MAX, compacted, distinctSize, eachDistinct } from './distinct.ts';
 import { intern } from './intern.ts';
+import { NO_TIME } from './numbers.ts';
 import { StringTable } from './string-table.ts';
 import { readTileSet, writeTileSet, type Tiles } from './tile-set.ts';
 import type { EntityPlan } from './plan.ts';
@@ -55,7 +57,12 @@ function readOptional(r: ByteReader): number | undefined {
 function stringTable(state: EntityState): StringTable {
   const table = new StringTable();
   for (const l of state.lasts) if (typeof l?.value === 'string') table.add(l.value);
-  for (const d of state.distincts) if (d) table.addKeys(d.values);
+  for (const d of state.distincts) {
+    if (d === undefined) continue;
+    // The array form adds its values one by one: they take the numbers a block would (string-table.ts).
+    if (Array.isArray(d.values)) for (let j = 0; j < d.values.length; j += 2) table.add(d.values[j] as string);
+    else table.addKeys(d.values);
+  }
   for (const r of state.recents) if (r) for (let i = 0; i < r.n; i++) table.add(r.values[i]!);
   for (const f of state.firsts) if (f) for (const v of f.values) if (typeof v === 'string') table.add(v);
   for (const t of state.tops) if (t) for (const v of t.values.keys()) table.add(v);
@@ -64,11 +71,11 @@ function stringTable(state: EntityState): StringTable {
 
 export function serializeState(plan: EntityPlan, state: EntityState): Uint8Array {
   const w = new ByteWriter();
-  const newest = state.newest ?? 0;
+  const newest = state.newest === NO_TIME ? 0 : state.newest;
   w.u8(STATE_VERSION);
   w.varint(plan.entityIndex);
   w.u32(plan.fingerprint);
-  writeOptional(w, state.newest);
+  writeOptional(w, state.newest === NO_TIME ? undefined : state.newest);
   const table = stringTable(state);
   table.write(w);
   w.varint(state.dedup.length);
@@ -77,7 +84,7 @@ export function serializeState(plan: EntityPlan, state: EntityState): Uint8Array
     w.varint(n);
     // Without ids the clock decides nothing, so it is not kept.
     if (n === 0) continue;
-    const clock = d.clock!;
+    const clock = d.clock;
     w.zigzag(clock);
     for (let i = 0; i < n; i++) {
       const h = d.hashAt(i);
@@ -114,14 +121,15 @@ export function serializeState(plan: EntityPlan, state: EntityState): Uint8Array
     const d = state.distincts[p.index];
     w.varint(d === undefined ? 0 : newest - d.lastTs + 1);
     if (d === undefined) continue;
-    w.varint(d.values.size);
+    const values = d.values;
+    w.varint(distinctSize(values));
     const newestTile = Math.floor(newest / p.tileMs);
-    let k = table.blockStart(d.values);
-    for (const [v, tiles] of d.values) {
+    let k = Array.isArray(values) ? -1 : table.blockStart(values);
+    eachDistinct(values, (v, tiles) => {
       if (k < 0) table.ref(w, v);
       else w.varint(k++);
       writeTileSet(w, tiles, newestTile);
-    }
+    });
   }
   for (const p of plan.recents) {
     const r = state.recents[p.index];
@@ -232,7 +240,7 @@ function readDedup(r: ByteReader, state: EntityState): void {
 function readDedupV1(r: ByteReader, plan: EntityPlan, state: EntityState, str: () => string): void {
   const n = r.count();
   const clock = state.newest;
-  r.check(n === 0 || clock !== undefined, 'event ids without a newest time');
+  r.check(n === 0 || clock !== NO_TIME, 'event ids without a newest time');
   const seen = new Set<string>();
   for (let i = 0; i < n; i++) {
     const id = str();
@@ -242,7 +250,7 @@ function readDedupV1(r: ByteReader, plan: EntityPlan, state: EntityState, str: (
     plan.sources.forEach((source, s) => {
       if (state.dedup[s] === DedupMemory.UNUSED) state.dedup[s] = new DedupMemory();
       state.dedup[s]!.clock = clock;
-      state.dedup[s]!.restore(eventKeyHash(source, id), clock!);
+      state.dedup[s]!.restore(eventKeyHash(source, id), clock);
     });
   }
 }
@@ -256,8 +264,8 @@ export function deserializeState(plans: readonly EntityPlan[], bytes: Uint8Array
   if (plan === undefined) return r.fail('unknown entity');
   if (r.u32() !== plan.fingerprint) throw new StateCorruptError(`state was written for another ${plan.entity} feature layout`);
   const state = emptyState(plan);
-  state.newest = readOptional(r);
-  const newest = state.newest ?? 0;
+  state.newest = readOptional(r) ?? NO_TIME;
+  const newest = state.newest === NO_TIME ? 0 : state.newest;
   const strings: string[] = [];
   for (let n = r.count(); n > 0; n--) strings.push(intern(r.string()));
   const str = () => {
@@ -291,7 +299,7 @@ export function deserializeState(plans: readonly EntityPlan[], bytes: Uint8Array
     const n = r.count();
     for (let i = 0; i < n; i++) values.set(str(), readTileSet(r, newestTile));
     r.check(values.size === n, 'repeated distinct value');
-    state.distincts[p.index] = { lastTs: newest - present + 1, values, sweptTile: -Infinity };
+    state.distincts[p.index] = { lastTs: newest - present + 1, values: compacted(values, SMALL_MAX), sweptTile: -Infinity };
   }
   for (const p of plan.recents) {
     const n = r.count();

@@ -1,6 +1,7 @@
 /** In-memory state of one entity; slots are created on their first event. */
 import { DedupMemory } from './dedup.ts';
 import type { ReadMemo } from './memo.ts';
+import { NO_TIME } from './numbers.ts';
 import type { SeriesState } from './series.ts';
 import type { Tiles } from './tile-set.ts';
 
@@ -11,6 +12,9 @@ export interface LastState {
   value: LastValue;
 }
 
+/** distinct_count values (distinct.ts): [value, tiles, ...] while few, else a Map. */
+export type DistinctValues = (string | Tiles)[] | Map<string, Tiles>;
+
 export interface DistinctState {
   lastTs: number;
   /**
@@ -18,7 +22,7 @@ export interface DistinctState {
    * before the current tile, plus any tiles ahead of it (events within the
    * allowed clock skew).
    */
-  values: Map<string, Tiles>;
+  values: DistinctValues;
   /** Current tile when values were last swept; not persisted. */
   sweptTile: number;
 }
@@ -86,8 +90,8 @@ export interface EntityState {
   readonly entity: string;
   /** Position of the entity in the registry: finds the plan without a lookup by name. */
   readonly entityIndex: number;
-  /** Newest event time applied (duplicates excluded). */
-  newest: number | undefined;
+  /** Newest event time applied (duplicates excluded); NO_TIME: none. */
+  newest: number;
   series: (SeriesState | undefined)[];
   lasts: (LastState | undefined)[];
   distincts: (DistinctState | undefined)[];
@@ -130,7 +134,7 @@ export function emptyState(slots: StateShape): EntityState {
   return {
     entity: slots.entity,
     entityIndex: slots.entityIndex,
-    newest: undefined,
+    newest: NO_TIME,
     series: slotsOf(slots.series),
     lasts: slotsOf(slots.lasts),
     distincts: slotsOf(slots.distincts),

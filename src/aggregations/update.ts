@@ -7,9 +7,8 @@ import { zeros } from './arrays.ts';
 import { intern } from './intern.ts';
 import { addToSum, decimals } from './numbers.ts';
 import { bucketOf } from './quantile.ts';
-import { currentTile, type DistinctPlan, type FirstPlan, type LastPlan, type LifetimePlan, type RecentPlan, type QuantilePlan, type TopPlan } from './plan.ts';
-import { noteTile, sweepValues } from './tile-set.ts';
-import type { DistinctState, EntityState, LastValue, RecentState, TopState } from './state.ts';
+import { currentTile, type FirstPlan, type LastPlan, type LifetimePlan, type RecentPlan, type QuantilePlan, type TopPlan } from './plan.ts';
+import type { EntityState, LastValue, RecentState, TopState } from './state.ts';
 
 export function finite(raw: unknown): number | undefined {
   if (typeof raw !== 'number' || !Number.isFinite(raw)) return undefined;
@@ -36,27 +35,6 @@ export function keyValue(raw: unknown): string | undefined {
 function dropFront(a: number[], n: number): void {
   a.copyWithin(0, n);
   a.length -= n;
-}
-
-export function sweepDistinct(d: DistinctState, lo: number, cur: number): void {
-  sweepValues(d.values, lo, cur);
-  d.sweptTile = cur;
-}
-
-export function addDistinct(state: EntityState, p: DistinctPlan, fields: Record<string, unknown>, t: number, now: number): boolean {
-  const value = keyValue(fields[p.field]);
-  if (value === undefined) return false;
-  const tile = Math.floor(t / p.tileMs);
-  const cur = currentTile(now, p.tileMs);
-  const lo = cur - p.spanTiles + 1;
-  if (tile < lo && t + p.maxTtlMs <= now) return false;
-  let d = state.distincts[p.index];
-  if (d === undefined) d = state.distincts[p.index] = { lastTs: t, values: new Map(), sweptTile: cur };
-  else if (t > d.lastTs) d.lastTs = t;
-  if (tile < lo) return true;
-  if (cur > d.sweptTile) sweepDistinct(d, lo, cur);
-  noteTile(d.values, value, tile, lo, cur);
-  return true;
 }
 
 /** Recency order: newer first; at equal times the larger value first. */
