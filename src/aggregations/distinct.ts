@@ -13,6 +13,9 @@ import type { DistinctState, DistinctValues, EntityState } from './state.ts';
 import { anyTileIn, noteTile, noted, sweepValues, swept, tileEdge, type Tiles } from './tile-set.ts';
 import { keyValue } from './update.ts';
 
+/** Shared by every slot without values, frozen: adding a value makes a new array. */
+const EMPTY: (string | Tiles)[] = Object.freeze([]) as never[];
+
 /** Values held in the array form at most. */
 export const SMALL_MAX = 8;
 /** A Map swept down to this many values goes back to the array form. */
@@ -27,8 +30,12 @@ function toMap(pairs: (string | Tiles)[]): Map<string, Tiles> {
 /** The values as an array when at most `max` (a sweep, or SMALL_MAX on reading state), else the Map. */
 export function compacted(values: Map<string, Tiles>, max = SMALL_BACK): DistinctValues {
   if (values.size > max) return values;
-  const pairs: (string | Tiles)[] = [];
-  values.forEach((tiles, value) => pairs.push(value, tiles));
+  const pairs = new Array<string | Tiles>(2 * values.size);
+  let j = 0;
+  values.forEach((tiles, value) => {
+    pairs[j++] = value;
+    pairs[j++] = tiles;
+  });
   return pairs;
 }
 
@@ -76,7 +83,7 @@ export function sweepDistinct(d: DistinctState, lo: number, cur: number): void {
     values[w + 1] = left;
     w += 2;
   }
-  values.length = w;
+  if (w < values.length) values.length = w;
 }
 
 function note(d: DistinctState, value: string, tile: number, lo: number, cur: number): void {
@@ -92,7 +99,8 @@ function note(d: DistinctState, value: string, tile: number, lo: number, cur: nu
     if (left !== held) values[j + 1] = left;
     return;
   }
-  if (values.length < 2 * SMALL_MAX) values.push(value, tile);
+  // A new array of exactly the length, not push's spare room (memory per state; at most 8 values to copy).
+  if (values.length < 2 * SMALL_MAX) d.values = values.concat(value, tile);
   else (d.values = toMap(values)).set(value, tile);
 }
 
@@ -104,7 +112,7 @@ export function addDistinct(state: EntityState, p: DistinctPlan, fields: Record<
   const lo = cur - p.spanTiles + 1;
   if (tile < lo && t + p.maxTtlMs <= now) return false;
   let d = state.distincts[p.index];
-  if (d === undefined) d = state.distincts[p.index] = { lastTs: t, values: [], sweptTile: cur };
+  if (d === undefined) d = state.distincts[p.index] = { lastTs: t, values: EMPTY, sweptTile: cur };
   else if (t > d.lastTs) d.lastTs = t;
   if (tile < lo) return true;
   if (cur > d.sweptTile) sweepDistinct(d, lo, cur);
