@@ -17,9 +17,11 @@ import { keyValue } from './update.ts';
 const EMPTY: (string | Tiles)[] = Object.freeze([]) as never[];
 
 /** Values held in the array form at most. */
-export const SMALL_MAX = 8;
+export const SMALL_MAX = 32;
+/** Up to this many values the array is replaced by one of the exact length on each new value. */
+const EXACT_UP_TO = 8;
 /** A Map swept down to this many values goes back to the array form. */
-export const SMALL_BACK = 4;
+export const SMALL_BACK = 16;
 
 function toMap(pairs: (string | Tiles)[]): Map<string, Tiles> {
   const values = new Map<string, Tiles>();
@@ -99,8 +101,9 @@ function note(d: DistinctState, value: string, tile: number, lo: number, cur: nu
     if (left !== held) values[j + 1] = left;
     return;
   }
-  // A new array of exactly the length, not push's spare room (memory per state; at most 8 values to copy).
-  if (values.length < 2 * SMALL_MAX) d.values = values.concat(value, tile);
+  // The first few values get an array of exactly their length, not push's spare room (memory per state).
+  if (values.length < 2 * EXACT_UP_TO) d.values = values.concat(value, tile);
+  else if (values.length < 2 * SMALL_MAX) values.push(value, tile);
   else (d.values = toMap(values)).set(value, tile);
 }
 

@@ -17,15 +17,15 @@ const SPAN = 4;
 const plan: DistinctPlan = { index: 0, filter: undefined, field: 'm', tileMs: 1, spanTiles: SPAN, maxTtlMs: 0 };
 const shape = { entity: 'user', entityIndex: 0, sources: [], series: [], lasts: [], distincts: [plan], recents: [], lifetimes: [], firsts: [], tops: [], quantiles: [], approx: [] };
 
-const add = fc.record({ kind: fc.constant('add' as const), value: fc.nat(2 * SMALL_MAX), back: fc.nat(SPAN + 1), ahead: fc.boolean(), advance: fc.constantFrom(0, 0, 0, 0, 1) });
-const op = fc.oneof({ weight: 8, arbitrary: add }, { weight: 1, arbitrary: fc.record({ kind: fc.constant('sweep' as const), advance: fc.nat(SPAN + 2) }) });
+const add = fc.record({ kind: fc.constant('add' as const), value: fc.nat(2 * SMALL_MAX), back: fc.nat(SPAN + 1), ahead: fc.boolean(), advance: fc.integer({ min: 0, max: 9 }).map((x) => (x === 0 ? 1 : 0)) });
+const op = fc.oneof({ weight: 60, arbitrary: add }, { weight: 1, arbitrary: fc.record({ kind: fc.constant('sweep' as const), advance: fc.nat(SPAN + 2) }) });
 
 describe('distinct_count values in array and Map form', () => {
   it('count exactly what a set of (value, tile) pairs counts, in either form, switching with the number held', () => {
     let sawMap = false;
     let sawBack = false;
     fc.assert(
-      fc.property(fc.array(op, { minLength: 1, maxLength: 150, size: 'max' }), (ops) => {
+      fc.property(fc.array(op, { minLength: 1, maxLength: 300, size: 'max' }), (ops) => {
         const state = emptyState(shape);
         const seen: [string, number][] = [];
         let now = 100;
@@ -55,7 +55,7 @@ describe('distinct_count values in array and Map form', () => {
           }
         }
       }),
-      { numRuns: 400 },
+      { numRuns: 200 },
     );
     // Both switches happened: the runs crossed into the Map and back.
     expect([sawMap, sawBack]).toEqual([true, true]);
