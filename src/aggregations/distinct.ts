@@ -9,7 +9,7 @@
  * serialized bytes do not depend on the form.
  */
 import { currentTile, type DistinctPlan } from './plan.ts';
-import type { DistinctState, DistinctValues, EntityState } from './state.ts';
+import { distinctAt, type DistinctState, type DistinctValues, type EntityState } from './state.ts';
 import { anyTileIn, noteTile, noted, sweepValues, swept, tileEdge, type Tiles } from './tile-set.ts';
 import { keyValue } from './update.ts';
 
@@ -114,8 +114,8 @@ export function addDistinct(state: EntityState, p: DistinctPlan, fields: Record<
   const cur = currentTile(now, p.tileMs);
   const lo = cur - p.spanTiles + 1;
   if (tile < lo && t + p.maxTtlMs <= now) return false;
-  let d = state.distincts[p.index];
-  if (d === undefined) d = state.distincts[p.index] = { lastTs: t, values: EMPTY, sweptTile: cur };
+  let d = distinctAt(state, p);
+  if (d === undefined) d = state.slots[p.slot] = { lastTs: t, values: EMPTY, sweptTile: cur };
   else if (t > d.lastTs) d.lastTs = t;
   if (tile < lo) return true;
   if (cur > d.sweptTile) sweepDistinct(d, lo, cur);

@@ -38,7 +38,7 @@ import { StringTable } from './string-table.ts';
 import { readTileSet, writeTileSet, type Tiles } from './tile-set.ts';
 import type { EntityPlan } from './plan.ts';
 import { END, HEAD, LAST_TS, START, newSeries, type SeriesState } from './series.ts';
-import { emptyState, type EntityState, type LastValue } from './state.ts';
+import { distinctAt, emptyState, firstAt, lastAt, lifetimeAt, quantileAt, recentAt, seriesAt, topAt, type EntityState, type LastValue } from './state.ts';
 
 export const STATE_VERSION = 2;
 const PREVIOUS_VERSION = 1;
@@ -54,18 +54,25 @@ function readOptional(r: ByteReader): number | undefined {
   return z === 0 ? undefined : (z - 1) % 2 === 0 ? (z - 1) / 2 : -z / 2;
 }
 
-function stringTable(state: EntityState): StringTable {
+function stringTable(plan: EntityPlan, state: EntityState): StringTable {
   const table = new StringTable();
-  for (const l of state.lasts) if (typeof l?.value === 'string') table.add(l.value);
-  for (const d of state.distincts) {
+  for (const p of plan.lasts) {
+    const l = lastAt(state, p);
+    if (typeof l?.value === 'string') table.add(l.value);
+  }
+  for (const p of plan.distincts) {
+    const d = distinctAt(state, p);
     if (d === undefined) continue;
     // The array form adds its values one by one: they take the numbers a block would (string-table.ts).
     if (Array.isArray(d.values)) for (let j = 0; j < d.values.length; j += 2) table.add(d.values[j] as string);
     else table.addKeys(d.values);
   }
-  for (const r of state.recents) if (r) for (let i = 0; i < r.n; i++) table.add(r.values[i]!);
-  for (const f of state.firsts) if (f) for (const v of f.values) if (typeof v === 'string') table.add(v);
-  for (const t of state.tops) if (t) for (const v of t.values.keys()) table.add(v);
+  for (const p of plan.recents) {
+    const r = recentAt(state, p);
+    if (r) for (let i = 0; i < r.n; i++) table.add(r.values[i]!);
+  }
+  for (const p of plan.firsts) for (const v of firstAt(state, p)?.values ?? []) if (typeof v === 'string') table.add(v);
+  for (const p of plan.tops) for (const v of topAt(state, p)?.values.keys() ?? []) table.add(v);
   return table;
 }
 
@@ -76,7 +83,7 @@ export function serializeState(plan: EntityPlan, state: EntityState): Uint8Array
   w.varint(plan.entityIndex);
   w.u32(plan.fingerprint);
   writeOptional(w, state.newest === NO_TIME ? undefined : state.newest);
-  const table = stringTable(state);
+  const table = stringTable(plan, state);
   table.write(w);
   w.varint(state.dedup.length);
   for (const d of state.dedup) {
@@ -94,7 +101,7 @@ export function serializeState(plan: EntityPlan, state: EntityState): Uint8Array
     }
   }
   for (const p of plan.series) {
-    const a = state.series[p.index];
+    const a = seriesAt(state, p);
     w.varint(a === undefined ? 0 : newest - a[LAST_TS]! + 1);
     if (a === undefined) continue;
     writeTiles(w, a, Math.floor(newest / p.tileMs), p.stride, a[START]!, a[END]!);
@@ -110,7 +117,7 @@ export function serializeState(plan: EntityPlan, state: EntityState): Uint8Array
     }
   }
   for (const p of plan.lasts) {
-    const l = state.lasts[p.index];
+    const l = lastAt(state, p);
     w.varint(l === undefined ? 0 : newest - l.ts + 1);
     if (l === undefined || p.field === undefined) continue;
     if (typeof l.value === 'number') w.num(l.value);
@@ -118,7 +125,7 @@ export function serializeState(plan: EntityPlan, state: EntityState): Uint8Array
     else w.f32s(l.value);
   }
   for (const p of plan.distincts) {
-    const d = state.distincts[p.index];
+    const d = distinctAt(state, p);
     w.varint(d === undefined ? 0 : newest - d.lastTs + 1);
     if (d === undefined) continue;
     const values = d.values;
@@ -132,7 +139,7 @@ export function serializeState(plan: EntityPlan, state: EntityState): Uint8Array
     });
   }
   for (const p of plan.recents) {
-    const r = state.recents[p.index];
+    const r = recentAt(state, p);
     w.varint(r?.n ?? 0);
     if (r === undefined) continue;
     for (let i = 0; i < r.n; i++) {
@@ -141,7 +148,7 @@ export function serializeState(plan: EntityPlan, state: EntityState): Uint8Array
     }
   }
   for (const p of plan.lifetimes) {
-    const s = state.lifetimes[p.index];
+    const s = lifetimeAt(state, p);
     w.varint(s === undefined ? 0 : newest - s.lastTs + 1);
     if (s === undefined) continue;
     w.varint(s.count);
@@ -150,7 +157,7 @@ export function serializeState(plan: EntityPlan, state: EntityState): Uint8Array
     w.num(s.max);
   }
   for (const p of plan.firsts) {
-    const s = state.firsts[p.index];
+    const s = firstAt(state, p);
     w.varint(s === undefined ? 0 : newest - s.lastTs + 1);
     if (s === undefined) continue;
     w.varint(s.values.length);
@@ -162,7 +169,7 @@ export function serializeState(plan: EntityPlan, state: EntityState): Uint8Array
     }
   }
   for (const p of plan.tops) {
-    const s = state.tops[p.index];
+    const s = topAt(state, p);
     w.varint(s === undefined ? 0 : newest - s.lastTs + 1);
     if (s === undefined) continue;
     w.varint(s.values.size);
@@ -174,7 +181,7 @@ export function serializeState(plan: EntityPlan, state: EntityState): Uint8Array
     }
   }
   for (const p of plan.quantiles) {
-    const s = state.quantiles[p.index];
+    const s = quantileAt(state, p);
     w.varint(s === undefined ? 0 : newest - s.lastTs + 1);
     if (s === undefined) continue;
     const tiles = [...s.tiles.keys()].sort((a, b) => a - b);
@@ -277,7 +284,7 @@ export function deserializeState(plans: readonly EntityPlan[], bytes: Uint8Array
   else readDedup(r, state);
   for (const p of plan.series) {
     const present = r.varint();
-    if (present > 0) state.series[p.index] = readSeries(r, p, newest - present + 1, newest);
+    if (present > 0) state.slots[p.slot] = readSeries(r, p, newest - present + 1, newest);
   }
   for (const p of plan.lasts) {
     const present = r.varint();
@@ -289,7 +296,7 @@ export function deserializeState(plans: readonly EntityPlan[], bytes: Uint8Array
       else if (p.type === 'vector') value = r.f32s(p.dim!);
       else value = r.num();
     }
-    state.lasts[p.index] = { ts, value };
+    state.slots[p.slot] = { ts, value };
   }
   for (const p of plan.distincts) {
     const present = r.varint();
@@ -299,7 +306,7 @@ export function deserializeState(plans: readonly EntityPlan[], bytes: Uint8Array
     const n = r.count();
     for (let i = 0; i < n; i++) values.set(str(), readTileSet(r, newestTile));
     r.check(values.size === n, 'repeated distinct value');
-    state.distincts[p.index] = { lastTs: newest - present + 1, values: compacted(values, SMALL_MAX), sweptTile: -Infinity };
+    state.slots[p.slot] = { lastTs: newest - present + 1, values: compacted(values, SMALL_MAX), sweptTile: -Infinity };
   }
   for (const p of plan.recents) {
     const n = r.count();
@@ -312,7 +319,7 @@ export function deserializeState(plans: readonly EntityPlan[], bytes: Uint8Array
       times.push(time());
     }
     r.check(new Set(values).size === n, 'repeated last_k value');
-    state.recents[p.index] = { n, values, times };
+    state.slots[p.slot] = { n, values, times };
   }
   for (const p of plan.lifetimes) {
     const present = r.varint();
@@ -321,7 +328,7 @@ export function deserializeState(plans: readonly EntityPlan[], bytes: Uint8Array
     const count = r.varint();
     r.check(count > 0, 'empty lifetime aggregate');
     const sum = r.scaled();
-    state.lifetimes[p.index] = { lastTs: newest - present + 1, count, sum, min: r.num(), max: r.num() };
+    state.slots[p.slot] = { lastTs: newest - present + 1, count, sum, min: r.num(), max: r.num() };
   }
   for (const p of plan.firsts) {
     const present = r.varint();
@@ -335,7 +342,7 @@ export function deserializeState(plans: readonly EntityPlan[], bytes: Uint8Array
       times.push(time());
     }
     r.check(new Set(values).size === n, 'repeated first_k value');
-    state.firsts[p.index] = { lastTs: newest - present + 1, values, times };
+    state.slots[p.slot] = { lastTs: newest - present + 1, values, times };
   }
   for (const p of plan.tops) {
     const present = r.varint();
@@ -354,7 +361,7 @@ export function deserializeState(plans: readonly EntityPlan[], bytes: Uint8Array
       values.set(v, tc);
     }
     r.check(values.size === n, 'repeated top_k value');
-    state.tops[p.index] = { lastTs: newest - present + 1, values, sweptTile: -Infinity };
+    state.slots[p.slot] = { lastTs: newest - present + 1, values, sweptTile: -Infinity };
   }
   for (const p of plan.quantiles) {
     const present = r.varint();
@@ -375,7 +382,7 @@ export function deserializeState(plans: readonly EntityPlan[], bytes: Uint8Array
       }
       tiles.set(tile, buckets);
     }
-    state.quantiles[p.index] = { lastTs: newest - present + 1, tiles };
+    state.slots[p.slot] = { lastTs: newest - present + 1, tiles };
   }
   readApprox(r, plan.approx, state, newest);
   r.check(r.remaining === 0, 'trailing bytes');

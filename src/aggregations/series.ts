@@ -16,7 +16,7 @@
 import { zeros } from './arrays.ts';
 import { addToSum } from './numbers.ts';
 import { currentTile, type SeriesPlan } from './plan.ts';
-import type { EntityState } from './state.ts';
+import { seriesAt, type EntityState } from './state.ts';
 
 export type SeriesState = number[];
 
@@ -66,10 +66,10 @@ function makeRoom(s: SeriesState, stride: number, lo: number): SeriesState {
 /** Inserts a blank tile at element offset `at` (start <= at <= end, lo <= tile); returns its offset, as the tiles may move. */
 function insertTile(state: EntityState, p: SeriesPlan, at: number, tile: number, lo: number): number {
   const w = p.stride;
-  let s = state.series[p.index]!;
+  let s = seriesAt(state, p)!;
   if (s[END]! + w > s.length) {
     const end = s[END]!;
-    s = state.series[p.index] = makeRoom(s, w, lo);
+    s = state.slots[p.slot] = makeRoom(s, w, lo);
     // The dropped tiles are expired, so all before `at`: it moves with the last tile.
     at += s[END]! - end;
   }
@@ -84,7 +84,7 @@ function insertTile(state: EntityState, p: SeriesPlan, at: number, tile: number,
 
 /** Drops tiles before `lo` by moving the start; a series left with far more room than tiles moves to a smaller array. */
 export function trimSeries(state: EntityState, p: SeriesPlan, lo: number): void {
-  const s = state.series[p.index]!;
+  const s = seriesAt(state, p)!;
   const w = p.stride;
   const end = s[END]!;
   let j = s[START]!;
@@ -93,8 +93,8 @@ export function trimSeries(state: EntityState, p: SeriesPlan, lo: number): void 
   const live = end - j;
   // A quiet series holds no room; one burst must not keep its room either.
   if (live === 0) {
-    if (s.length > HEAD) state.series[p.index] = newSeries(s[LAST_TS]!, 0);
-  } else if (s.length - HEAD > 2 * live + w) state.series[p.index] = moved(s, j, end, w);
+    if (s.length > HEAD) state.slots[p.slot] = newSeries(s[LAST_TS]!, 0);
+  } else if (s.length - HEAD > 2 * live + w) state.slots[p.slot] = moved(s, j, end, w);
 }
 
 /**
@@ -106,8 +106,8 @@ export function addToSeries(state: EntityState, p: SeriesPlan, v: number, d: num
   const lo = currentTile(now, p.tileMs) - p.spanTiles + 1;
   if (tile < lo && t + p.maxTtlMs <= now) return false;
   const w = p.stride;
-  let s = state.series[p.index];
-  if (s === undefined) s = state.series[p.index] = newSeries(t, tile < lo ? 0 : w);
+  let s = seriesAt(state, p);
+  if (s === undefined) s = state.slots[p.slot] = newSeries(t, tile < lo ? 0 : w);
   else if (t > s[LAST_TS]!) s[LAST_TS] = t;
   if (tile < lo) return true;
 
@@ -115,12 +115,12 @@ export function addToSeries(state: EntityState, p: SeriesPlan, v: number, d: num
   let j = s[END]! - w;
   if (j < start || s[j]! < tile) {
     j = insertTile(state, p, j + w, tile, lo);
-    s = state.series[p.index]!;
+    s = seriesAt(state, p)!;
   } else if (s[j] !== tile) {
     while (j >= start && s[j]! > tile) j -= w;
     if (j < start || s[j] !== tile) {
       j = insertTile(state, p, j + w, tile, lo);
-      s = state.series[p.index]!;
+      s = seriesAt(state, p)!;
     }
   }
   const n = ++s[j + 1]!;

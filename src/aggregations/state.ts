@@ -86,65 +86,58 @@ export interface ApproxState {
   sweptTile: number;
 }
 
+/** What one slot holds, by the kind of its plan (the accessors below). */
+export type Slot = SeriesState | LastState | DistinctState | RecentState | LifetimeState | FirstState | TopState | QuantileState | ApproxState | undefined;
+
 export interface EntityState {
   readonly entity: string;
   /** Position of the entity in the registry: finds the plan without a lookup by name. */
   readonly entityIndex: number;
   /** Newest event time applied (duplicates excluded); NO_TIME: none. */
   newest: number;
-  series: (SeriesState | undefined)[];
-  lasts: (LastState | undefined)[];
-  distincts: (DistinctState | undefined)[];
-  recents: (RecentState | undefined)[];
-  lifetimes: (LifetimeState | undefined)[];
-  firsts: (FirstState | undefined)[];
-  tops: (TopState | undefined)[];
-  quantiles: (QuantileState | undefined)[];
-  approx: (ApproxState | undefined)[];
+  /**
+   * Every slot of every kind in one array, at its plan's `slot` (plan.ts):
+   * one object per state to reach them all (memory per state, and one
+   * fewer place to fetch per slot kind an event updates). Undefined until
+   * the slot's first event.
+   */
+  slots: Slot[];
   /** Per source of the entity (plan order): hashes of counted event ids by arrival time, for de-duplication; DedupMemory.UNUSED until the source's first event. */
   dedup: DedupMemory[];
   /** Remembered reads (memo.ts); never serialized. */
   memo: ReadMemo | undefined;
 }
 
+/** A slot plan: where its state sits. */
+interface At {
+  slot: number;
+}
+
+export const seriesAt = (s: EntityState, p: At) => s.slots[p.slot] as SeriesState | undefined;
+export const lastAt = (s: EntityState, p: At) => s.slots[p.slot] as LastState | undefined;
+export const distinctAt = (s: EntityState, p: At) => s.slots[p.slot] as DistinctState | undefined;
+export const recentAt = (s: EntityState, p: At) => s.slots[p.slot] as RecentState | undefined;
+export const lifetimeAt = (s: EntityState, p: At) => s.slots[p.slot] as LifetimeState | undefined;
+export const firstAt = (s: EntityState, p: At) => s.slots[p.slot] as FirstState | undefined;
+export const topAt = (s: EntityState, p: At) => s.slots[p.slot] as TopState | undefined;
+export const quantileAt = (s: EntityState, p: At) => s.slots[p.slot] as QuantileState | undefined;
+export const approxAt = (s: EntityState, p: At) => s.slots[p.slot] as ApproxState | undefined;
+
 export interface StateShape {
   entity: string;
   entityIndex: number;
   sources: readonly unknown[];
-  series: readonly unknown[];
-  lasts: readonly unknown[];
-  distincts: readonly unknown[];
-  recents: readonly unknown[];
-  lifetimes: readonly unknown[];
-  firsts: readonly unknown[];
-  tops: readonly unknown[];
-  quantiles: readonly unknown[];
-  approx: readonly unknown[];
-}
-
-/** Shared by every state for the slot kinds a plan has none of (memory per state); frozen, as nothing may ever add to it. */
-const NONE: never[] = Object.freeze([]) as never[];
-
-function slotsOf(plans: readonly unknown[]): undefined[] {
-  return plans.length === 0 ? NONE : plans.map(() => undefined);
+  slotCount: number;
 }
 
 /** An empty state with one undefined slot per slot of the plan. */
-export function emptyState(slots: StateShape): EntityState {
+export function emptyState(shape: StateShape): EntityState {
   return {
-    entity: slots.entity,
-    entityIndex: slots.entityIndex,
+    entity: shape.entity,
+    entityIndex: shape.entityIndex,
     newest: NO_TIME,
-    series: slotsOf(slots.series),
-    lasts: slotsOf(slots.lasts),
-    distincts: slotsOf(slots.distincts),
-    recents: slotsOf(slots.recents),
-    lifetimes: slotsOf(slots.lifetimes),
-    firsts: slotsOf(slots.firsts),
-    tops: slotsOf(slots.tops),
-    quantiles: slotsOf(slots.quantiles),
-    approx: slotsOf(slots.approx),
-    dedup: slots.sources.map(() => DedupMemory.UNUSED),
+    slots: new Array<Slot>(shape.slotCount).fill(undefined),
+    dedup: shape.sources.map(() => DedupMemory.UNUSED),
     memo: undefined,
   };
 }

@@ -8,7 +8,7 @@ import { intern } from './intern.ts';
 import { addToSum, decimals } from './numbers.ts';
 import { bucketOf } from './quantile.ts';
 import { currentTile, type FirstPlan, type LastPlan, type LifetimePlan, type RecentPlan, type QuantilePlan, type TopPlan } from './plan.ts';
-import type { EntityState, LastValue, RecentState, TopState } from './state.ts';
+import { firstAt, lastAt, lifetimeAt, quantileAt, recentAt, topAt, type EntityState, type LastValue, type RecentState, type TopState } from './state.ts';
 
 export function finite(raw: unknown): number | undefined {
   if (typeof raw !== 'number' || !Number.isFinite(raw)) return undefined;
@@ -58,9 +58,9 @@ function growRecent(r: RecentState, k: number): void {
 export function addRecent(state: EntityState, p: RecentPlan, fields: Record<string, unknown>, t: number, now: number): boolean {
   const value = keyValue(fields[p.field]);
   if (value === undefined || t + p.maxTtlMs <= now) return false;
-  const r = state.recents[p.index];
+  const r = recentAt(state, p);
   if (r === undefined) {
-    state.recents[p.index] = { n: 1, values: [value], times: [t] };
+    state.slots[p.slot] = { n: 1, values: [value], times: [t] };
     return true;
   }
   const n = r.n;
@@ -120,8 +120,8 @@ export function addLast(state: EntityState, p: LastPlan, fields: Record<string, 
   if (t + p.maxTtlMs <= now) return false;
   const value = p.field === undefined ? t : lastValue(p, fields[p.field]);
   if (value === undefined) return false;
-  const cur = state.lasts[p.index];
-  if (cur === undefined) state.lasts[p.index] = { ts: t, value };
+  const cur = lastAt(state, p);
+  if (cur === undefined) state.slots[p.slot] = { ts: t, value };
   else if (t > cur.ts || (t === cur.ts && compareLast(value, cur.value) > 0)) {
     cur.ts = t;
     cur.value = value;
@@ -148,10 +148,10 @@ export function addLifetime(state: EntityState, p: LifetimePlan, fields: Record<
     if (x === undefined) return false;
     v = x;
   }
-  let s = state.lifetimes[p.index];
+  let s = lifetimeAt(state, p);
   const how = live(s, p.ttlMs, t, now);
   if (how === 'skip') return false;
-  if (how === 'restart' || s === undefined) s = state.lifetimes[p.index] = { lastTs: t, count: 0, sum: [0, 0], min: Infinity, max: -Infinity };
+  if (how === 'restart' || s === undefined) s = state.slots[p.slot] = { lastTs: t, count: 0, sum: [0, 0], min: Infinity, max: -Infinity };
   else if (t > s.lastTs) s.lastTs = t;
   s.count++;
   addToSum(s.sum, 0, v, decimals(v));
@@ -168,10 +168,10 @@ function earlier(t1: number, v1: LastValue, t2: number, v2: LastValue): boolean 
 export function addFirst(state: EntityState, p: FirstPlan, fields: Record<string, unknown>, t: number, now: number): boolean {
   const value = p.k === 0 ? lastValue(p, fields[p.field]) : keyValue(fields[p.field]);
   if (value === undefined) return false;
-  let s = state.firsts[p.index];
+  let s = firstAt(state, p);
   const how = live(s, p.ttlMs, t, now);
   if (how === 'skip') return false;
-  if (how === 'restart' || s === undefined) s = state.firsts[p.index] = { lastTs: t, values: [], times: [] };
+  if (how === 'restart' || s === undefined) s = state.slots[p.slot] = { lastTs: t, values: [], times: [] };
   else if (t > s.lastTs) s.lastTs = t;
   const { values, times } = s;
   const at = p.k === 0 ? (values.length > 0 ? 0 : -1) : values.indexOf(value);
@@ -220,8 +220,8 @@ export function addTop(state: EntityState, p: TopPlan, fields: Record<string, un
   const cur = currentTile(now, p.tileMs);
   const lo = cur - p.spanTiles + 1;
   if (tile < lo && t + p.maxTtlMs <= now) return false;
-  let s = state.tops[p.index];
-  if (s === undefined) s = state.tops[p.index] = { lastTs: t, values: new Map(), sweptTile: cur };
+  let s = topAt(state, p);
+  if (s === undefined) s = state.slots[p.slot] = { lastTs: t, values: new Map(), sweptTile: cur };
   else if (t > s.lastTs) s.lastTs = t;
   if (tile < lo) return true;
   if (cur > s.sweptTile) sweepTop(s, lo, cur);
@@ -240,8 +240,8 @@ export function addQuantile(state: EntityState, p: QuantilePlan, fields: Record<
   const tile = Math.floor(t / p.tileMs);
   const lo = currentTile(now, p.tileMs) - p.spanTiles + 1;
   if (tile < lo && t + p.maxTtlMs <= now) return false;
-  let s = state.quantiles[p.index];
-  if (s === undefined) s = state.quantiles[p.index] = { lastTs: t, tiles: new Map() };
+  let s = quantileAt(state, p);
+  if (s === undefined) s = state.slots[p.slot] = { lastTs: t, tiles: new Map() };
   else if (t > s.lastTs) s.lastTs = t;
   if (tile < lo) return true;
   let buckets = s.tiles.get(tile);

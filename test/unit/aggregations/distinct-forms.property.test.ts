@@ -9,13 +9,13 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { SMALL_BACK, SMALL_MAX, addDistinct, distinctCount, distinctSize, sweepDistinct } from '../../../src/aggregations/distinct.ts';
 import { WindowEngine } from '../../../src/aggregations/engine.ts';
-import { currentTile, type DistinctPlan } from '../../../src/aggregations/plan.ts';
-import { emptyState, type DistinctState } from '../../../src/aggregations/state.ts';
+import { compileEntity, currentTile, type DistinctPlan } from '../../../src/aggregations/plan.ts';
+import { distinctAt, emptyState } from '../../../src/aggregations/state.ts';
 import { loadRegistryFile } from '../../../src/schemas/registry.ts';
 
 const SPAN = 4;
-const plan: DistinctPlan = { index: 0, filter: undefined, field: 'm', tileMs: 1, spanTiles: SPAN, maxTtlMs: 0 };
-const shape = { entity: 'user', entityIndex: 0, sources: [], series: [], lasts: [], distincts: [plan], recents: [], lifetimes: [], firsts: [], tops: [], quantiles: [], approx: [] };
+const plan: DistinctPlan = { index: 0, slot: 0, filter: undefined, field: 'm', tileMs: 1, spanTiles: SPAN, maxTtlMs: 0 };
+const shape = { entity: 'user', entityIndex: 0, sources: [], slotCount: 1 };
 
 const add = fc.record({ kind: fc.constant('add' as const), value: fc.nat(2 * SMALL_MAX), back: fc.nat(SPAN + 1), ahead: fc.boolean(), advance: fc.integer({ min: 0, max: 9 }).map((x) => (x === 0 ? 1 : 0)) });
 const op = fc.oneof({ weight: 60, arbitrary: add }, { weight: 1, arbitrary: fc.record({ kind: fc.constant('sweep' as const), advance: fc.nat(SPAN + 2) }) });
@@ -35,13 +35,14 @@ describe('distinct_count values in array and Map form', () => {
           const cur = currentTile(now, 1);
           const lo = cur - SPAN + 1;
           if (o.kind === 'sweep') {
-            if (state.distincts[0] !== undefined) sweepDistinct(state.distincts[0], lo, cur);
+            const d = distinctAt(state, plan);
+            if (d !== undefined) sweepDistinct(d, lo, cur);
           } else {
             const tile = o.ahead ? cur + (o.back % 2) : cur - o.back;
             expect(addDistinct(state, plan, { m: `v${o.value}` }, tile, now)).toBe(tile >= lo);
             if (tile >= lo) seen.push([`v${o.value}`, tile]);
           }
-          const d: DistinctState | undefined = state.distincts[0];
+          const d = distinctAt(state, plan);
           if (d === undefined) continue;
           const isMap = d.values instanceof Map;
           if (isMap) sawMap = true;
@@ -62,7 +63,9 @@ describe('distinct_count values in array and Map form', () => {
   });
 
   it('serialize the same bytes in either form, and read back into the form their size calls for', async () => {
-    const engine = new WindowEngine(await loadRegistryFile());
+    const registry = await loadRegistryFile();
+    const engine = new WindowEngine(registry);
+    const slot = compileEntity(registry, 'user', 0).distincts[0]!;
     const T = Date.UTC(2026, 0, 5);
     for (const n of [3, SMALL_MAX, SMALL_MAX + 1, 30]) {
       const state = engine.newState('user');
@@ -70,7 +73,7 @@ describe('distinct_count values in array and Map form', () => {
         const t = T + i * 60_000;
         engine.apply(state, { source: 'transactions', entityId: 'u', eventTimeMs: t, fields: { user_id: 'u', amount: 1, merchant_id: `m${i}`, ts: t } }, t);
       }
-      const d = state.distincts[0]!;
+      const d = distinctAt(state, slot)!;
       expect(d.values instanceof Map).toBe(n > SMALL_MAX);
       const bytes = engine.serialize(state);
       const pairs: [string, number | number[]][] = [];
@@ -79,7 +82,7 @@ describe('distinct_count values in array and Map form', () => {
       d.values = d.values instanceof Map ? pairs.flat() : new Map(pairs);
       expect(Buffer.from(engine.serialize(state)).equals(Buffer.from(bytes))).toBe(true);
       const loaded = engine.deserialize(bytes);
-      expect(loaded.distincts[0]!.values instanceof Map).toBe(n > SMALL_MAX);
+      expect(distinctAt(loaded, slot)!.values instanceof Map).toBe(n > SMALL_MAX);
       expect(Buffer.from(engine.serialize(loaded)).equals(Buffer.from(bytes))).toBe(true);
       expect(engine.evaluate(loaded, T + n * 60_000).groups.features!.distinct_merchants_7d).toBe(n);
     }

@@ -201,7 +201,7 @@ describe('WindowEngine rules', () => {
     expect(at(T + 7 * H).groups.features).not.toHaveProperty('last_login_ts');
     expect(engine.nextChangeAt(state, T)).toBe(T + 7 * H);
     engine.evict(state, T + 7 * H);
-    expect([state.series, state.lasts, state.distincts, state.recents].flat().every((x) => x === undefined)).toBe(true);
+    expect(state.slots.every((x) => x === undefined)).toBe(true);
     expect(engine.nextChangeAt(state, T + 7 * H)).toBeUndefined();
   });
 
@@ -215,7 +215,7 @@ describe('WindowEngine rules', () => {
     const { engine, state } = setup();
     engine.apply(state, tx(T, 1), T);
     // count+sum 1h, count+sum 24h, avg 90d: three series.
-    expect(state.series.filter(Boolean)).toHaveLength(3);
+    expect(state.slots.filter((s, i) => i < 3 && s !== undefined)).toHaveLength(3);
   });
 
   it('keeps the median state of a busy user small', () => {

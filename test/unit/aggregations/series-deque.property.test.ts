@@ -11,12 +11,13 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { currentTile, type SeriesPlan } from '../../../src/aggregations/plan.ts';
 import { END, HEAD, LAST_TS, START, addToSeries, trimSeries } from '../../../src/aggregations/series.ts';
-import { emptyState, type EntityState } from '../../../src/aggregations/state.ts';
+import { emptyState, seriesAt, type EntityState } from '../../../src/aggregations/state.ts';
 import { seriesTiles } from './fixtures.ts';
 
 const SPAN = 5;
 const plan: SeriesPlan = {
   index: 0,
+  slot: 0,
   field: undefined,
   tileMs: 1,
   spanTiles: SPAN,
@@ -32,14 +33,14 @@ const plan: SeriesPlan = {
   momentsAt: -1,
   blank: [0, 0],
 };
-const shape = { entity: 'user', entityIndex: 0, sources: [], series: [plan], lasts: [], distincts: [], recents: [], lifetimes: [], firsts: [], tops: [], quantiles: [], approx: [] };
+const shape = { entity: 'user', entityIndex: 0, sources: [], slotCount: 1 };
 
 const add = fc.record({ kind: fc.constant('add' as const), back: fc.nat(SPAN + 2), ahead: fc.boolean(), advance: fc.nat(3) });
 const op = fc.oneof({ weight: 6, arbitrary: add }, { weight: 3, arbitrary: fc.record({ kind: fc.constant('trim' as const), advance: fc.nat(3) }) });
 
 /** Live tiles in [lo, ...) as tile -> count. */
 function visible(state: EntityState, lo: number): Map<number, number> {
-  const s = state.series[0];
+  const s = seriesAt(state, plan);
   const out = new Map<number, number>();
   if (s === undefined) return out;
   for (let j = s[START]!; j < s[END]!; j += plan.stride) if (s[j]! >= lo) out.set(s[j]!, s[j + 1]!);
@@ -57,16 +58,16 @@ function check(ops: readonly (typeof op extends fc.Arbitrary<infer T> ? T : neve
     const cur = currentTile(now, 1);
     const lo = cur - SPAN + 1;
     if (o.kind === 'trim') {
-      if (state.series[0] !== undefined) trimSeries(state, plan, lo);
+      if (seriesAt(state, plan) !== undefined) trimSeries(state, plan, lo);
       for (const tile of [...ref.keys()]) if (tile < lo) ref.delete(tile);
-      expect(seriesTiles(state.series[0], plan.stride).every((tile) => tile >= lo)).toBe(true);
+      expect(seriesTiles(seriesAt(state, plan), plan.stride).every((tile) => tile >= lo)).toBe(true);
     } else {
       const tile = o.ahead ? cur + (o.back % 3) : cur - o.back;
       expect(addToSeries(state, plan, 0, 0, tile, now)).toBe(tile >= lo);
       if (tile >= lo) ref.set(tile, (ref.get(tile) ?? 0) + 1);
       if (tile >= lo) newest = Math.max(newest, tile);
     }
-    const s = state.series[0];
+    const s = seriesAt(state, plan);
     if (s !== undefined) {
       const idx = seriesTiles(s, plan.stride);
       expect(idx).toEqual([...idx].sort((a, b) => a - b));
@@ -96,15 +97,14 @@ describe('series tiles from a moving start', () => {
 
 describe('series capacity', () => {
   const wide: SeriesPlan = { ...plan, spanTiles: 1_000 };
-  const wideShape = { ...shape, series: [wide] };
 
   it('grows by about a quarter of the tiles held, keeping every tile, and gives the room back when its tiles expire', () => {
-    const state = emptyState(wideShape);
+    const state = emptyState(shape);
     const lengths: number[] = [];
     for (let tile = 0; tile < 200; tile++) {
       addToSeries(state, wide, 0, 0, tile, 1);
       addToSeries(state, wide, 0, 0, tile, 1);
-      const s = state.series[0]!;
+      const s = seriesAt(state, wide)!;
       if (lengths.at(-1) !== s.length) lengths.push(s.length);
       const held = (tile + 1) * wide.stride;
       expect(s[END]! - s[START]!).toBe(held);
@@ -114,13 +114,13 @@ describe('series capacity', () => {
     expect(lengths[0]).toBe(HEAD + wide.stride);
     expect(lengths.length).toBeLessThan(25);
     for (let k = 1; k < lengths.length; k++) expect(lengths[k]! - HEAD).toBeLessThanOrEqual(1.25 * (lengths[k - 1]! - HEAD) + wide.stride);
-    expect(seriesTiles(state.series[0], wide.stride)).toEqual(Array.from({ length: 200 }, (_, i) => i));
+    expect(seriesTiles(seriesAt(state, wide), wide.stride)).toEqual(Array.from({ length: 200 }, (_, i) => i));
     expect(visible(state, 0).get(123)).toBe(2);
     trimSeries(state, wide, 190);
-    expect(state.series[0]!.length - HEAD).toBeLessThanOrEqual(10 * wide.stride + Math.ceil((10 * wide.stride) / 4) + wide.stride);
-    expect(seriesTiles(state.series[0], wide.stride)).toEqual(Array.from({ length: 10 }, (_, i) => 190 + i));
+    expect(seriesAt(state, wide)!.length - HEAD).toBeLessThanOrEqual(10 * wide.stride + Math.ceil((10 * wide.stride) / 4) + wide.stride);
+    expect(seriesTiles(seriesAt(state, wide), wide.stride)).toEqual(Array.from({ length: 10 }, (_, i) => 190 + i));
     trimSeries(state, wide, 1_000);
-    expect(state.series[0]!.length).toBe(HEAD);
-    expect(state.series[0]![LAST_TS]).toBe(199);
+    expect(seriesAt(state, wide)!.length).toBe(HEAD);
+    expect(seriesAt(state, wide)![LAST_TS]).toBe(199);
   });
 });
