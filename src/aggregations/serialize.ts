@@ -290,7 +290,7 @@ export function deserializeState(plans: readonly EntityPlan[], bytes: Uint8Array
     const present = r.varint();
     if (present === 0) continue;
     const ts = newest - present + 1;
-    let value: LastValue = ts;
+    let value: LastValue = 0;
     if (p.field !== undefined) {
       if (p.type === 'string') value = str();
       else if (p.type === 'vector') value = r.f32s(p.dim!);

@@ -9,6 +9,7 @@ export type LastValue = number | string | Float32Array;
 
 export interface LastState {
   ts: number;
+  /** 0 for last_time, which reads `ts`. */
   value: LastValue;
 }
 

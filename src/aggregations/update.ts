@@ -118,7 +118,8 @@ export function compareLast(a: LastValue, b: LastValue): number {
 
 export function addLast(state: EntityState, p: LastPlan, fields: Record<string, unknown>, t: number, now: number): boolean {
   if (t + p.maxTtlMs <= now) return false;
-  const value = p.field === undefined ? t : lastValue(p, fields[p.field]);
+  // last_time reads the slot's time: its value is a constant small integer, not a heap number per event.
+  const value = p.field === undefined ? 0 : lastValue(p, fields[p.field]);
   if (value === undefined) return false;
   const cur = lastAt(state, p);
   if (cur === undefined) state.slots[p.slot] = { ts: t, value };
