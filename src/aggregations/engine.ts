@@ -76,7 +76,7 @@ import { DedupMemory, seededKeyHash } from './dedup.ts';
 import { evictState } from './read.ts';
 import { afterEvict, changeOf, forget, memoLayout, readOutput, type MemoLayout } from './memo.ts';
 import { deserializeState, serializeState } from './serialize.ts';
-import { emptyState, type EntityState } from './state.ts';
+import { dedupAt, emptyState, type EntityState } from './state.ts';
 import { NO_TIME, decimals } from './numbers.ts';
 import { addApprox } from './approx-distinct.ts';
 import { addDistinct } from './distinct.ts';
@@ -174,8 +174,8 @@ export class WindowEngine {
         { details: { source: event.source, eventTimeMs: t, arrivalMs: arrival } },
       );
     }
-    let dedup = state.dedup[sp.index]!;
-    if (dedup === DedupMemory.UNUSED) dedup = state.dedup[sp.index] = new DedupMemory();
+    let dedup = dedupAt(state, sp.index);
+    if (dedup === DedupMemory.UNUSED) state.slots[sp.index] = dedup = new DedupMemory();
     dedup.tick(arrival);
     if (event.eventId !== undefined && dedup.repeated(seededKeyHash(sp.seed, event.eventId), arrival, this.dedupHorizonMs)) {
       return 'duplicate';

@@ -124,7 +124,7 @@ export interface NumericGroup {
 }
 
 export interface SourcePlan {
-  /** Position among the entity's sources: its de-duplication memory. */
+  /** Position among the entity's sources, and the slot of its de-duplication memory in EntityState.slots. */
   index: number;
   /** The source name's part of its event ids' hashes (dedup.ts). */
   seed: SourceSeed;
@@ -379,7 +379,8 @@ export function compileEntity(registry: Registry, entity: string, entityIndex: n
     group.series.push(slot);
   }
   for (const slot of series.values()) layoutTiles(slot);
-  let slotCount = 0;
+  // The sources' de-duplication memories first: a source's slot is its index.
+  let slotCount = bySource.size;
   for (const kind of [series, lasts, distincts, recents, lifetimes, firsts, tops, quantiles, approx]) for (const slot of kind.values()) slot.slot = slotCount++;
   add('lasts', lasts.values());
   add('distincts', distincts.values());

@@ -9,7 +9,7 @@ import { quantileOf } from './quantile.ts';
 import { sumRange } from './numbers.ts';
 import { currentTile, type EntityPlan, type Output } from './plan.ts';
 import { END, LAST_TS, START, trimSeries, type SeriesState } from './series.ts';
-import { distinctAt, firstAt, lastAt, lifetimeAt, quantileAt, recentAt, seriesAt, topAt, type EntityState, type RecentState } from './state.ts';
+import { dedupAt, distinctAt, firstAt, lastAt, lifetimeAt, quantileAt, recentAt, seriesAt, topAt, type EntityState, type RecentState } from './state.ts';
 import { firstList, newer, sweepTop } from './update.ts';
 import { distinctCount, distinctEdge, distinctSize, sweepDistinct } from './distinct.ts';
 
@@ -290,5 +290,5 @@ export function evictState(plan: EntityPlan, state: EntityState, now: number, de
   }
   evictApprox(plan.approx, state, now);
   // Ids are forgotten by the arrival clock only, never by `now`: a replay decides as the first run did.
-  for (const d of state.dedup) d.prune(dedupHorizonMs);
+  for (let s = 0; s < plan.sources.length; s++) dedupAt(state, s).prune(dedupHorizonMs);
 }

@@ -38,7 +38,7 @@ import { StringTable } from './string-table.ts';
 import { readTileSet, writeTileSet, type Tiles } from './tile-set.ts';
 import type { EntityPlan } from './plan.ts';
 import { END, HEAD, LAST_TS, START, newSeries, type SeriesState } from './series.ts';
-import { distinctAt, emptyState, firstAt, lastAt, lifetimeAt, quantileAt, recentAt, seriesAt, topAt, type EntityState, type LastValue } from './state.ts';
+import { dedupAt, distinctAt, emptyState, firstAt, lastAt, lifetimeAt, quantileAt, recentAt, seriesAt, topAt, type EntityState, type LastValue } from './state.ts';
 
 export const STATE_VERSION = 2;
 const PREVIOUS_VERSION = 1;
@@ -85,8 +85,9 @@ export function serializeState(plan: EntityPlan, state: EntityState): Uint8Array
   writeOptional(w, state.newest === NO_TIME ? undefined : state.newest);
   const table = stringTable(plan, state);
   table.write(w);
-  w.varint(state.dedup.length);
-  for (const d of state.dedup) {
+  w.varint(plan.sources.length);
+  for (let s = 0; s < plan.sources.length; s++) {
+    const d = dedupAt(state, s);
     const n = d.size;
     w.varint(n);
     // Without ids the clock decides nothing, so it is not kept.
@@ -226,13 +227,14 @@ function readSeries(r: ByteReader, p: EntityPlan['series'][number], lastTs: numb
   return s;
 }
 
-function readDedup(r: ByteReader, state: EntityState): void {
+function readDedup(r: ByteReader, state: EntityState, sources: number): void {
   // The fingerprint covers slots, not a source that feeds none.
-  r.check(r.varint() === state.dedup.length, 'state was written for another list of sources');
-  for (let s = 0; s < state.dedup.length; s++) {
+  r.check(r.varint() === sources, 'state was written for another list of sources');
+  for (let s = 0; s < sources; s++) {
     const n = r.count();
     if (n === 0) continue;
-    const dedup = (state.dedup[s] = new DedupMemory());
+    const dedup = new DedupMemory();
+    state.slots[s] = dedup;
     const clock = (dedup.clock = r.zigzag());
     for (let i = 0; i < n; i++) {
       const low = r.u32();
@@ -255,9 +257,9 @@ function readDedupV1(r: ByteReader, plan: EntityPlan, state: EntityState, str: (
     r.check(!seen.has(id), 'repeated event id');
     seen.add(id);
     plan.sources.forEach((source, s) => {
-      if (state.dedup[s] === DedupMemory.UNUSED) state.dedup[s] = new DedupMemory();
-      state.dedup[s]!.clock = clock;
-      state.dedup[s]!.restore(eventKeyHash(source, id), clock);
+      if (dedupAt(state, s) === DedupMemory.UNUSED) state.slots[s] = new DedupMemory();
+      dedupAt(state, s).clock = clock;
+      dedupAt(state, s).restore(eventKeyHash(source, id), clock);
     });
   }
 }
@@ -281,7 +283,7 @@ export function deserializeState(plans: readonly EntityPlan[], bytes: Uint8Array
   };
   const time = () => newest - r.varint();
   if (version === PREVIOUS_VERSION) readDedupV1(r, plan, state, str);
-  else readDedup(r, state);
+  else readDedup(r, state, plan.sources.length);
   for (const p of plan.series) {
     const present = r.varint();
     if (present > 0) state.slots[p.slot] = readSeries(r, p, newest - present + 1, newest);

@@ -88,7 +88,7 @@ export interface ApproxState {
 }
 
 /** What one slot holds, by the kind of its plan (the accessors below). */
-export type Slot = SeriesState | LastState | DistinctState | RecentState | LifetimeState | FirstState | TopState | QuantileState | ApproxState | undefined;
+export type Slot = DedupMemory | SeriesState | LastState | DistinctState | RecentState | LifetimeState | FirstState | TopState | QuantileState | ApproxState | undefined;
 
 export interface EntityState {
   readonly entity: string;
@@ -99,12 +99,13 @@ export interface EntityState {
   /**
    * Every slot of every kind in one array, at its plan's `slot` (plan.ts):
    * one object per state to reach them all (memory per state, and one
-   * fewer place to fetch per slot kind an event updates). Undefined until
-   * the slot's first event.
+   * fewer place to fetch per slot kind an event updates). First, per
+   * source of the entity (plan order), the hashes of its counted event ids
+   * by arrival time, for de-duplication (DedupMemory.UNUSED until the
+   * source's first event); then the feature slots, undefined until their
+   * first event.
    */
   slots: Slot[];
-  /** Per source of the entity (plan order): hashes of counted event ids by arrival time, for de-duplication; DedupMemory.UNUSED until the source's first event. */
-  dedup: DedupMemory[];
   /** Remembered reads (memo.ts); never serialized. */
   memo: ReadMemo | undefined;
 }
@@ -114,6 +115,8 @@ interface At {
   slot: number;
 }
 
+/** The de-duplication memory of the entity's source at `index` (SourcePlan.index). */
+export const dedupAt = (s: EntityState, index: number) => s.slots[index] as DedupMemory;
 export const seriesAt = (s: EntityState, p: At) => s.slots[p.slot] as SeriesState | undefined;
 export const lastAt = (s: EntityState, p: At) => s.slots[p.slot] as LastState | undefined;
 export const distinctAt = (s: EntityState, p: At) => s.slots[p.slot] as DistinctState | undefined;
@@ -137,8 +140,7 @@ export function emptyState(shape: StateShape): EntityState {
     entity: shape.entity,
     entityIndex: shape.entityIndex,
     newest: NO_TIME,
-    slots: new Array<Slot>(shape.slotCount).fill(undefined),
-    dedup: shape.sources.map(() => DedupMemory.UNUSED),
+    slots: new Array<Slot>(shape.slotCount).fill(undefined).fill(DedupMemory.UNUSED, 0, shape.sources.length),
     memo: undefined,
   };
 }
