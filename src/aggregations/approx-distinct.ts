@@ -29,7 +29,7 @@ import { readTiles, writeTiles, type ByteReader, type ByteWriter } from './bytes
 import { HASH_HIGH_LIMIT, valueHash } from './dedup.ts';
 import { M, addHash, estimate, mergeInto, readRegisters, writeRegisters } from './hll.ts';
 import { currentTile, type ApproxPlan, type Output } from './plan.ts';
-import type { ApproxState, EntityState } from './state.ts';
+import { approxAt, type ApproxState, type EntityState } from './state.ts';
 import { eachTile, anyTileIn, noteTile, readTileSet, sweepValues, tileEdge, writeTileSet, type Tiles } from './tile-set.ts';
 import { keyValue, live } from './update.ts';
 
@@ -106,7 +106,7 @@ export function sweepApprox(s: ApproxState, lo: number, cur: number): void {
 export function addApprox(state: EntityState, p: ApproxPlan, fields: Record<string, unknown>, t: number, now: number): boolean {
   const value = keyValue(fields[p.field]);
   if (value === undefined) return false;
-  let s = state.approx[p.index];
+  let s = approxAt(state, p);
   let tile = 0;
   // Not span(): no tuple per event.
   const cur = p.lifetime ? 0 : currentTile(now, p.tileMs);
@@ -114,12 +114,12 @@ export function addApprox(state: EntityState, p: ApproxPlan, fields: Record<stri
   if (p.lifetime) {
     const how = live(s, p.maxTtlMs, t, now);
     if (how === 'skip') return false;
-    if (how === 'restart' || s === undefined) s = state.approx[p.index] = fresh(t, 0);
+    if (how === 'restart' || s === undefined) s = state.slots[p.slot] = fresh(t, 0);
     else if (t > s.lastTs) s.lastTs = t;
   } else {
     tile = Math.floor(t / p.tileMs);
     if (tile < lo && t + p.maxTtlMs <= now) return false;
-    if (s === undefined) s = state.approx[p.index] = fresh(t, cur);
+    if (s === undefined) s = state.slots[p.slot] = fresh(t, cur);
     else if (t > s.lastTs) s.lastTs = t;
     if (tile < lo) return true;
     if (cur > s.sweptTile) sweepApprox(s, lo, cur);
@@ -139,7 +139,7 @@ export function addApprox(state: EntityState, p: ApproxPlan, fields: Record<stri
 
 /** The feature's value at `now`, or undefined when it has lapsed. */
 export function approxValue(o: ApproxOutput, state: EntityState, now: number): number | undefined {
-  const s = state.approx[o.slot.index];
+  const s = approxAt(state, o.slot);
   if (s === undefined || s.lastTs + o.feature.ttlMs <= now) return undefined;
   const cur = o.slot.lifetime ? 0 : currentTile(now, o.slot.tileMs);
   const lo = o.slot.lifetime ? 0 : cur - o.tiles + 1;
@@ -157,7 +157,7 @@ export function approxValue(o: ApproxOutput, state: EntityState, now: number): n
 
 /** Earliest time after `now` at which approxValue may differ, or Infinity. */
 export function approxChange(o: ApproxOutput, state: EntityState, now: number): number {
-  const s = state.approx[o.slot.index];
+  const s = approxAt(state, o.slot);
   if (s === undefined) return Infinity;
   let next = Infinity;
   const at = (t: number) => {
@@ -174,14 +174,14 @@ export function approxChange(o: ApproxOutput, state: EntityState, now: number): 
 
 export function evictApprox(plans: readonly ApproxPlan[], state: EntityState, now: number): void {
   for (const p of plans) {
-    const s = state.approx[p.index];
+    const s = approxAt(state, p);
     if (s === undefined) continue;
     if (!p.lifetime) {
       const [lo, cur] = span(p, now);
       sweepApprox(s, lo, cur);
     }
     const empty = p.lifetime || s.exact?.size === 0;
-    if (empty && s.lastTs + p.maxTtlMs <= now) state.approx[p.index] = undefined;
+    if (empty && s.lastTs + p.maxTtlMs <= now) state.slots[p.slot] = undefined;
   }
 }
 
@@ -192,7 +192,7 @@ export function evictApprox(plans: readonly ApproxPlan[], state: EntityState, no
  */
 export function writeApprox(w: ByteWriter, plans: readonly ApproxPlan[], state: EntityState, newest: number): void {
   for (const p of plans) {
-    const s = state.approx[p.index];
+    const s = approxAt(state, p);
     w.varint(s === undefined ? 0 : newest - s.lastTs + 1);
     if (s === undefined) continue;
     const newestTile = p.lifetime ? 0 : Math.floor(newest / p.tileMs);
@@ -238,6 +238,6 @@ export function readApprox(r: ByteReader, plans: readonly ApproxPlan[], state: E
       for (const tile of p.lifetime ? [0] : readTiles(r, newestTile, 1)) registers.set(tile, readRegisters(r));
       s.registers = registers;
     }
-    state.approx[p.index] = s;
+    state.slots[p.slot] = s;
   }
 }

@@ -11,6 +11,7 @@
  * 2e-12 per event for an entity with 10,000 ids in its horizon.
  */
 import { zeros } from './arrays.ts';
+import { NO_TIME } from './numbers.ts';
 
 /** Up to this many ids a linear scan of the hashes beats an index. */
 const SCAN_MAX = 16;
@@ -84,64 +85,90 @@ export function valueHash(value: string): number {
   return finish52();
 }
 
-/** Shared by every memory that holds no id yet (memory per state); frozen, as nothing may ever add to it. */
-const NONE: never[] = Object.freeze([]) as never[];
+/** Header slots of DedupMemory's array. */
+const CLOCK = 0;
+const OLDEST = 1;
+const PRUNE_AT = 2;
+const COUNT = 3;
+const HEAD = 4;
+
+/** The array of a memory without ids. */
+function header(): number[] {
+  const entries = zeros(HEAD);
+  entries[CLOCK] = NO_TIME;
+  entries[OLDEST] = Infinity;
+  entries[PRUNE_AT] = PRUNE_MIN;
+  return entries;
+}
+
+/** `entries` (header and ids) in an array with room for `capacity` numbers of ids. */
+function resized(entries: readonly number[], capacity: number): number[] {
+  const out = zeros(HEAD + capacity);
+  const used = Math.min(entries.length, HEAD + 2 * entries[COUNT]!);
+  for (let j = 0; j < used; j++) out[j] = entries[j]!;
+  return out;
+}
 
 export class DedupMemory {
   /** Shared by every state for the sources it has had no event of yet (memory per state); frozen: the engine replaces it before a first tick. */
   static readonly UNUSED = new DedupMemory();
   static {
+    Object.freeze(DedupMemory.UNUSED.entries);
     Object.freeze(DedupMemory.UNUSED);
   }
 
   /**
-   * Per id in the order it counted (serialize.ts writes them so): its hash
-   * at 2i and the arrival of the copy that counted at 2i + 1, side by side
-   * so that a probe reads one place. The first `size` pairs are held; the
-   * array's length is its capacity, doubled as ids arrive.
+   * One double array, so a probe touches one object and no boxed number: a
+   * header (the clock, the earliest arrival held, the size that triggers
+   * the next prune, the number of ids), then per id in the order it counted
+   * (serialize.ts writes them so) its hash and the arrival of the copy that
+   * counted, side by side so that a probe reads one place. The array's
+   * length is HEAD plus its capacity, doubled as ids arrive.
    */
-  private entries: number[] = NONE;
-  private n = 0;
-  /** Newest arrival of any event of the entity: the horizon is measured back from it. */
-  clock: number | undefined;
+  private entries: number[] = header();
   /** Position + 1 of each hash, by its low bits; 0 = empty. */
   private index: Int32Array | undefined;
-  /** Size that triggers the next prune. */
-  private pruneAt = PRUNE_MIN;
-  /** At most the earliest arrival held (arrivals only ever move later): a prune before it has nothing to drop. */
-  private oldest = Infinity;
 
   get size(): number {
-    return this.n;
+    return this.entries[COUNT]!;
+  }
+
+  /** Newest arrival of any event of the entity (NO_TIME: none): the horizon is measured back from it. */
+  get clock(): number {
+    return this.entries[CLOCK]!;
+  }
+
+  set clock(arrival: number) {
+    this.entries[CLOCK] = arrival;
   }
 
   /** Hash of the i-th id held (i < size), in the order they counted. */
   hashAt(i: number): number {
-    return this.entries[2 * i]!;
+    return this.entries[HEAD + 2 * i]!;
   }
 
   /** Arrival of the copy of the i-th id that counted. */
   arrivalAt(i: number): number {
-    return this.entries[2 * i + 1]!;
+    return this.entries[HEAD + 2 * i + 1]!;
   }
 
   /** Position of hash `h`, or -1. */
   private find(h: number): number {
     const { entries, index } = this;
     if (index === undefined) {
-      for (let j = 0, end = 2 * this.n; j < end; j += 2) if (entries[j] === h) return j >> 1;
+      for (let j = HEAD, end = HEAD + 2 * entries[COUNT]!; j < end; j += 2) if (entries[j] === h) return (j - HEAD) >> 1;
       return -1;
     }
     const mask = index.length - 1;
     for (let k = h & mask; ; k = (k + 1) & mask) {
       const p = index[k]! - 1;
-      if (p < 0 || entries[2 * p] === h) return p;
+      if (p < 0 || entries[HEAD + 2 * p] === h) return p;
     }
   }
 
   /** Moves the clock to `arrival` if later. */
   tick(arrival: number): void {
-    if (this.clock === undefined || arrival > this.clock) this.clock = arrival;
+    if (arrival > this.entries[CLOCK]!) this.entries[CLOCK] = arrival;
   }
 
   /**
@@ -149,13 +176,13 @@ export class DedupMemory {
    * (call tick first); if not, remembers it as counted at `arrival`.
    */
   repeated(h: number, arrival: number, horizonMs: number): boolean {
-    const from = this.clock! - horizonMs;
+    const from = this.entries[CLOCK]! - horizonMs;
     const i = this.find(h);
-    if (i >= 0 && this.entries[2 * i + 1]! > from) return true;
+    if (i >= 0 && this.entries[HEAD + 2 * i + 1]! > from) return true;
     if (arrival <= from) return false;
-    if (i >= 0) this.entries[2 * i + 1] = arrival;
+    if (i >= 0) this.entries[HEAD + 2 * i + 1] = arrival;
     else this.append(h, arrival);
-    if (this.n > this.pruneAt) this.prune(horizonMs);
+    if (this.entries[COUNT]! > this.entries[PRUNE_AT]!) this.prune(horizonMs);
     return false;
   }
 
@@ -167,21 +194,15 @@ export class DedupMemory {
   }
 
   private append(h: number, arrival: number): void {
-    if (arrival < this.oldest) this.oldest = arrival;
-    if (2 * this.n === this.entries.length) this.grow();
-    const at = 2 * this.n;
-    this.entries[at] = h;
-    this.entries[at + 1] = arrival;
-    const n = ++this.n;
+    let entries = this.entries;
+    if (arrival < entries[OLDEST]!) entries[OLDEST] = arrival;
+    const at = HEAD + 2 * entries[COUNT]!;
+    if (at === entries.length) entries = this.entries = resized(entries, Math.max(2, 2 * (at - HEAD)));
+    entries[at] = h;
+    entries[at + 1] = arrival;
+    const n = ++entries[COUNT]!;
     if (this.index !== undefined && n * 2 <= this.index.length) this.place(h, n);
     else if (n > SCAN_MAX) this.reindex();
-  }
-
-  /** Doubles the capacity (one pair at first: most entities hold an id or two). */
-  private grow(): void {
-    const entries = zeros(Math.max(2, 2 * this.entries.length));
-    for (let j = 0; j < 2 * this.n; j++) entries[j] = this.entries[j]!;
-    this.entries = entries;
   }
 
   private place(h: number, position: number): void {
@@ -194,45 +215,45 @@ export class DedupMemory {
 
   /** An index at most half full until the next prune; none while a scan is cheaper. */
   private reindex(): void {
-    const n = this.n;
+    const n = this.entries[COUNT]!;
     if (n <= SCAN_MAX) {
       this.index = undefined;
       return;
     }
     let capacity = 64;
-    while (capacity < Math.max(n, this.pruneAt) * 2) capacity *= 2;
+    while (capacity < Math.max(n, this.entries[PRUNE_AT]!) * 2) capacity *= 2;
     // An index up to 4 times that size serves as well: an evict prunes on every write, and need not allocate each time.
     const held = this.index?.length ?? 0;
     if (held >= capacity && held <= 4 * capacity) this.index!.fill(0);
     else this.index = new Int32Array(capacity);
-    for (let i = 0; i < n; i++) this.place(this.entries[2 * i]!, i + 1);
+    for (let i = 0; i < n; i++) this.place(this.entries[HEAD + 2 * i]!, i + 1);
   }
 
   /** Forgets ids that counted a horizon or more before the clock, keeping the order of the rest. */
   prune(horizonMs: number): void {
-    if (this.clock === undefined) return;
-    const from = this.clock - horizonMs;
-    const { entries, n } = this;
-    if (this.oldest > from) {
-      this.pruneAt = Math.max(PRUNE_MIN, n * 2);
+    const entries = this.entries;
+    if (entries[CLOCK] === NO_TIME) return;
+    const from = entries[CLOCK]! - horizonMs;
+    const n = entries[COUNT]!;
+    if (entries[OLDEST]! > from) {
+      entries[PRUNE_AT] = Math.max(PRUNE_MIN, n * 2);
       return;
     }
-    let w = 0;
+    let w = HEAD;
     let oldest = Infinity;
-    for (let j = 0; j < 2 * n; j += 2) {
+    for (let j = HEAD; j < HEAD + 2 * n; j += 2) {
       const a = entries[j + 1]!;
       if (a <= from) continue;
       if (a < oldest) oldest = a;
       entries[w++] = entries[j]!;
       entries[w++] = a;
     }
-    this.oldest = oldest;
-    const dropped = w < 2 * n;
-    this.n = w / 2;
+    const left = (w - HEAD) / 2;
+    entries[OLDEST] = oldest;
+    entries[COUNT] = left;
+    entries[PRUNE_AT] = Math.max(PRUNE_MIN, left * 2);
     // Capacity follows the ids held: room for more than 4 times as many is cut to twice as many (one burst must not stay).
-    if (this.n === 0) this.entries = NONE;
-    else if (entries.length > 8 * this.n) this.entries = entries.slice(0, 4 * this.n);
-    this.pruneAt = Math.max(PRUNE_MIN, this.n * 2);
-    if (dropped) this.reindex();
+    if (entries.length - HEAD > 8 * left) this.entries = resized(entries, 4 * left);
+    if (left < n) this.reindex();
   }
 }

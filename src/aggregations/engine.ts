@@ -76,10 +76,12 @@ import { DedupMemory, seededKeyHash } from './dedup.ts';
 import { evictState } from './read.ts';
 import { afterEvict, changeOf, forget, memoLayout, readOutput, type MemoLayout } from './memo.ts';
 import { deserializeState, serializeState } from './serialize.ts';
-import { emptyState, type EntityState } from './state.ts';
-import { decimals } from './numbers.ts';
+import { dedupAt, emptyState, type EntityState } from './state.ts';
+import { NO_TIME, decimals } from './numbers.ts';
 import { addApprox } from './approx-distinct.ts';
-import { addDistinct, addFirst, addLast, addLifetime, addQuantile, addRecent, addToSeries, addTop, finite } from './update.ts';
+import { addDistinct } from './distinct.ts';
+import { addToSeries } from './series.ts';
+import { addFirst, addLast, addLifetime, addQuantile, addRecent, addTop, finite } from './update.ts';
 
 export type { EntityState };
 export type ApplyOutcome = 'applied' | 'duplicate' | 'expired';
@@ -172,13 +174,13 @@ export class WindowEngine {
         { details: { source: event.source, eventTimeMs: t, arrivalMs: arrival } },
       );
     }
-    let dedup = state.dedup[sp.index]!;
-    if (dedup === DedupMemory.UNUSED) dedup = state.dedup[sp.index] = new DedupMemory();
+    let dedup = dedupAt(state, sp.index);
+    if (dedup === DedupMemory.UNUSED) state.slots[sp.index] = dedup = new DedupMemory();
     dedup.tick(arrival);
     if (event.eventId !== undefined && dedup.repeated(seededKeyHash(sp.seed, event.eventId), arrival, this.dedupHorizonMs)) {
       return 'duplicate';
     }
-    if (state.newest === undefined || t > state.newest) state.newest = t;
+    if (t > state.newest) state.newest = t;
     forget(state.memo, this.memos[plan.entityIndex]!.bySource[sp.index]!);
     const f = event.fields;
     let took = false;
@@ -216,7 +218,7 @@ export class WindowEngine {
       // Copies: the caller may keep or change what it gets, never the remembered value.
       else groups[feature.group]![feature.name] = v instanceof Float32Array || Array.isArray(v) ? v.slice() : v;
     }
-    return { groups, lapsed, newestEventTimeMs: state.newest };
+    return { groups, lapsed, newestEventTimeMs: state.newest === NO_TIME ? undefined : state.newest };
   }
 
   /** Earliest time after nowMs at which evaluate() may change without new events (a tile enters or leaves a window, a feature lapses). */

@@ -6,6 +6,12 @@
  * tile to a plain float sum (scale FLOAT).
  */
 export const FLOAT = 7;
+/**
+ * No event time yet, in a time field of state: a number, so the field stays
+ * a double that V8 updates in place (`undefined` in it made every later
+ * write allocate a heap number).
+ */
+export const NO_TIME = -Infinity;
 export const MAX_DECIMALS = 6;
 /** Keeps zigzag(n) * 8 below 2^53 in the state encoding. */
 export const MAX_SCALED = 2 ** 47;

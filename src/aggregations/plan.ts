@@ -12,6 +12,8 @@ export type SlotFilter = ((fields: EventFields) => boolean) | undefined;
 
 export interface SeriesPlan {
   index: number;
+  /** Position in EntityState.slots (set once the plan is compiled). */
+  slot: number;
   /** Undefined: counts every event of the source. */
   field: string | undefined;
   tileMs: number;
@@ -39,6 +41,8 @@ export interface SeriesPlan {
 
 export interface LastPlan {
   index: number;
+  /** Position in EntityState.slots (set once the plan is compiled). */
+  slot: number;
   filter: SlotFilter;
   /** Undefined: the slot keeps the newest event time (`last_time`). */
   field: string | undefined;
@@ -50,6 +54,8 @@ export interface LastPlan {
 /** The slot of a windowed operator over one field's values (distinct_count, top_k, approx_quantile): per-tile state. */
 export interface ValueWindowPlan {
   index: number;
+  /** Position in EntityState.slots (set once the plan is compiled). */
+  slot: number;
   filter: SlotFilter;
   field: string;
   tileMs: number;
@@ -61,6 +67,8 @@ export type DistinctPlan = ValueWindowPlan;
 
 export interface RecentPlan {
   index: number;
+  /** Position in EntityState.slots (set once the plan is compiled). */
+  slot: number;
   filter: SlotFilter;
   field: string;
   k: number;
@@ -85,6 +93,8 @@ export interface ApproxPlan extends ValueWindowPlan {
 /** `window: "lifetime"` count/sum/min/max: one running aggregate, reset when it lapsed (see update.ts). */
 export interface LifetimePlan {
   index: number;
+  /** Position in EntityState.slots (set once the plan is compiled). */
+  slot: number;
   filter: SlotFilter;
   /** Undefined: counts every event. */
   field: string | undefined;
@@ -94,6 +104,8 @@ export interface LifetimePlan {
 /** first (k = 0: one typed value) and first_k (k distinct values): the earliest since the slot was last fresh. */
 export interface FirstPlan {
   index: number;
+  /** Position in EntityState.slots (set once the plan is compiled). */
+  slot: number;
   filter: SlotFilter;
   field: string;
   type: ResolvedFeature['type'];
@@ -112,7 +124,7 @@ export interface NumericGroup {
 }
 
 export interface SourcePlan {
-  /** Position among the entity's sources: its de-duplication memory. */
+  /** Position among the entity's sources, and the slot of its de-duplication memory in EntityState.slots. */
   index: number;
   /** The source name's part of its event ids' hashes (dedup.ts). */
   seed: SourceSeed;
@@ -153,6 +165,8 @@ export interface EntityPlan {
   tops: TopPlan[];
   quantiles: QuantilePlan[];
   approx: ApproxPlan[];
+  /** Length of EntityState.slots. */
+  slotCount: number;
   bySource: Map<string, SourcePlan>;
   outputs: Output[];
   groups: string[];
@@ -233,7 +247,7 @@ export function compileEntity(registry: Registry, entity: string, entityIndex: n
       const tileMs = lifetime ? 0 : f.tileMs!;
       const tiles = lifetime ? 0 : f.windowMs! / tileMs;
       const key = lifetime ? `${f.source}\0${f.field}\0lifetime\0${f.ttlMs}` : `${f.source}\0${f.field}\0${tileMs}`;
-      const slot = slotFor(approx, `${key}${filterPart(f)}`, () => ({ index: approx.size, filter, field: f.field!, tileMs, spanTiles: 0, maxTtlMs: 0, lifetime }));
+      const slot = slotFor(approx, `${key}${filterPart(f)}`, () => ({ index: approx.size, slot: -1, filter, field: f.field!, tileMs, spanTiles: 0, maxTtlMs: 0, lifetime }));
       sourceOf.set(slot, f.source);
       slot.spanTiles = Math.max(slot.spanTiles, tiles);
       slot.maxTtlMs = Math.max(slot.maxTtlMs, f.ttlMs);
@@ -242,6 +256,7 @@ export function compileEntity(registry: Registry, entity: string, entityIndex: n
       const k = f.op === 'first_k' ? f.k! : 0;
       const slot = slotFor(firsts, `${f.source}\0${f.field}\0${f.type}\0${k}\0${f.ttlMs}${filterPart(f)}`, () => ({
         index: firsts.size,
+        slot: -1,
         filter,
         field: f.field!,
         type: f.type,
@@ -254,6 +269,7 @@ export function compileEntity(registry: Registry, entity: string, entityIndex: n
     } else if (f.lifetime) {
       const slot = slotFor(lifetimes, `${f.source}\0${f.field ?? ''}\0${f.ttlMs}${filterPart(f)}`, () => ({
         index: lifetimes.size,
+        slot: -1,
         filter,
         field: f.field,
         ttlMs: f.ttlMs,
@@ -280,6 +296,7 @@ export function compileEntity(registry: Registry, entity: string, entityIndex: n
       const slot = slotFor(series, `${f.source}\0${shared ?? ''}\0${tileMs}${filterPart(f)}`, () => {
         const s: SeriesPlan = {
           index: series.size,
+          slot: -1,
           field: shared,
           tileMs,
           spanTiles: 0,
@@ -311,6 +328,7 @@ export function compileEntity(registry: Registry, entity: string, entityIndex: n
       const tiles = f.windowMs! / tileMs;
       const slot = slotFor(slots, `${f.source}\0${f.field}\0${tileMs}${filterPart(f)}`, () => ({
         index: slots.size,
+        slot: -1,
         filter,
         field: f.field!,
         tileMs,
@@ -324,7 +342,7 @@ export function compileEntity(registry: Registry, entity: string, entityIndex: n
       else if (f.op === 'top_k') outputs.push({ kind: 'top', feature: f, slot, tiles, k: f.k! });
       else outputs.push({ kind: 'distinct', feature: f, slot, tiles });
     } else if (f.op === 'last_k') {
-      const slot = slotFor(recents, `${f.source}\0${f.field}${filterPart(f)}`, () => ({ index: recents.size, filter, field: f.field!, k: 0, maxTtlMs: 0 }));
+      const slot = slotFor(recents, `${f.source}\0${f.field}${filterPart(f)}`, () => ({ index: recents.size, slot: -1, filter, field: f.field!, k: 0, maxTtlMs: 0 }));
       sourceOf.set(slot, f.source);
       slot.k = Math.max(slot.k, f.k!);
       slot.maxTtlMs = Math.max(slot.maxTtlMs, f.ttlMs);
@@ -333,6 +351,7 @@ export function compileEntity(registry: Registry, entity: string, entityIndex: n
       const field = f.op === 'last_time' ? undefined : f.field;
       const slot = slotFor(lasts, `${f.source}\0${field ?? ''}\0${f.type}\0${f.dim ?? ''}${filterPart(f)}`, () => ({
         index: lasts.size,
+        slot: -1,
         filter,
         field,
         type: f.type,
@@ -360,6 +379,9 @@ export function compileEntity(registry: Registry, entity: string, entityIndex: n
     group.series.push(slot);
   }
   for (const slot of series.values()) layoutTiles(slot);
+  // The sources' de-duplication memories first: a source's slot is its index.
+  let slotCount = bySource.size;
+  for (const kind of [series, lasts, distincts, recents, lifetimes, firsts, tops, quantiles, approx]) for (const slot of kind.values()) slot.slot = slotCount++;
   add('lasts', lasts.values());
   add('distincts', distincts.values());
   add('recents', recents.values());
@@ -394,6 +416,7 @@ export function compileEntity(registry: Registry, entity: string, entityIndex: n
     tops: [...tops.values()],
     quantiles: [...quantiles.values()],
     approx: [...approx.values()],
+    slotCount,
     bySource,
     outputs,
     groups: registry.groupsOf(entity).map((g) => g.name),

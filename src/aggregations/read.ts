@@ -8,31 +8,32 @@ import { FLOAT, POW10 } from './numbers.ts';
 import { quantileOf } from './quantile.ts';
 import { sumRange } from './numbers.ts';
 import { currentTile, type EntityPlan, type Output } from './plan.ts';
-import type { EntityState, RecentState, SeriesState } from './state.ts';
-import { anyTileIn, tileEdge } from './tile-set.ts';
-import { firstList, newer, sweepDistinct, sweepTop, trimSeries } from './update.ts';
+import { END, LAST_TS, START, trimSeries, type SeriesState } from './series.ts';
+import { dedupAt, distinctAt, firstAt, lastAt, lifetimeAt, quantileAt, recentAt, seriesAt, topAt, type EntityState, type RecentState } from './state.ts';
+import { firstList, newer, sweepTop } from './update.ts';
+import { distinctCount, distinctEdge, distinctSize, sweepDistinct } from './distinct.ts';
 
 /** Element offset just past the tiles in [.., hi]. */
-function tilesEnd(s: SeriesState, hi: number): number {
-  const { tiles, stride, start } = s;
-  let b = s.end;
-  while (b > start && tiles[b - stride]! > hi) b -= stride;
+function tilesEnd(s: SeriesState, stride: number, hi: number): number {
+  const start = s[START]!;
+  let b = s[END]!;
+  while (b > start && s[b - stride]! > hi) b -= stride;
   return b;
 }
 
 /** Element offset of the first tile in [lo, ..] before `b`. */
-function tilesFrom(s: SeriesState, lo: number, b: number): number {
-  const { tiles, stride, start } = s;
+function tilesFrom(s: SeriesState, stride: number, lo: number, b: number): number {
+  const start = s[START]!;
   let a = b;
-  while (a > start && tiles[a - stride]! >= lo) a -= stride;
+  while (a > start && s[a - stride]! >= lo) a -= stride;
   return a;
 }
 
-function seriesValue(o: Extract<Output, { kind: 'series' }>, s: SeriesState, now: number): FeatureValue {
+function seriesValue(o: Extract<Output, { kind: 'series' }>, tiles: SeriesState, now: number): FeatureValue {
   const cur = currentTile(now, o.slot.tileMs);
-  const b = tilesEnd(s, cur);
-  const a = tilesFrom(s, cur - o.tiles + 1, b);
-  const { tiles, stride } = s;
+  const stride = o.slot.stride;
+  const b = tilesEnd(tiles, stride, cur);
+  const a = tilesFrom(tiles, stride, cur - o.tiles + 1, b);
   const op = o.feature.op;
   if (op === 'sum') return a === b ? 0 : sumRange(tiles, stride, a + 2, b + 2);
   let count = 0;
@@ -88,20 +89,17 @@ export function outputValue(o: Output, state: EntityState, now: number): Feature
   const ttl = o.feature.ttlMs;
   switch (o.kind) {
     case 'series': {
-      const s = state.series[o.slot.index];
-      return s === undefined || s.lastTs + ttl <= now ? undefined : seriesValue(o, s, now);
+      const s = seriesAt(state, o.slot);
+      return s === undefined || s[LAST_TS]! + ttl <= now ? undefined : seriesValue(o, s, now);
     }
     case 'distinct': {
-      const d = state.distincts[o.slot.index];
+      const d = distinctAt(state, o.slot);
       if (d === undefined || d.lastTs + ttl <= now) return undefined;
       const cur = currentTile(now, o.slot.tileMs);
-      const lo = cur - o.tiles + 1;
-      let n = 0;
-      for (const tiles of d.values.values()) if (anyTileIn(tiles, lo, cur)) n++;
-      return n;
+      return distinctCount(d.values, cur - o.tiles + 1, cur);
     }
     case 'recent': {
-      const r = state.recents[o.slot.index];
+      const r = recentAt(state, o.slot);
       if (r === undefined) return undefined;
       const n = recentOrder(r, ttl, o.k, now);
       if (n === 0) return undefined;
@@ -110,12 +108,12 @@ export function outputValue(o: Output, state: EntityState, now: number): Feature
       return list;
     }
     case 'last': {
-      const l = state.lasts[o.slot.index];
+      const l = lastAt(state, o.slot);
       if (l === undefined || l.ts + ttl <= now) return undefined;
       return o.slot.field === undefined ? Math.floor(l.ts / 1000) : l.value;
     }
     case 'quantile': {
-      const s = state.quantiles[o.slot.index];
+      const s = quantileAt(state, o.slot);
       if (s === undefined || s.lastTs + ttl <= now) return undefined;
       const cur = currentTile(now, o.slot.tileMs);
       const lo = cur - o.tiles + 1;
@@ -127,7 +125,7 @@ export function outputValue(o: Output, state: EntityState, now: number): Feature
       return quantileOf(merged, o.q) ?? o.feature.default;
     }
     case 'top': {
-      const s = state.tops[o.slot.index];
+      const s = topAt(state, o.slot);
       if (s === undefined || s.lastTs + ttl <= now) return undefined;
       const cur = currentTile(now, o.slot.tileMs);
       const lo = cur - o.tiles + 1;
@@ -142,7 +140,7 @@ export function outputValue(o: Output, state: EntityState, now: number): Feature
       return counted.slice(0, o.k).map(([v]) => v);
     }
     case 'lifetime': {
-      const s = state.lifetimes[o.slot.index];
+      const s = lifetimeAt(state, o.slot);
       if (s === undefined || s.lastTs + ttl <= now) return undefined;
       const op = o.feature.op;
       if (op === 'count') return s.count;
@@ -152,7 +150,7 @@ export function outputValue(o: Output, state: EntityState, now: number): Feature
     case 'approx':
       return approxValue(o, state, now);
     case 'first': {
-      const s = state.firsts[o.slot.index];
+      const s = firstAt(state, o.slot);
       if (s === undefined || s.lastTs + ttl <= now) return undefined;
       return o.slot.k === 0 ? s.values[0]! : (firstList(s.values, s.times) as string[]);
     }
@@ -170,39 +168,39 @@ export function outputChange(o: Output, state: EntityState, now: number): number
   let next = Infinity;
   switch (o.kind) {
     case 'series': {
-      const s = state.series[o.slot.index];
+      const s = seriesAt(state, o.slot);
       if (s === undefined) break;
-      next = sooner(next, s.lastTs + ttl, now);
+      next = sooner(next, s[LAST_TS]! + ttl, now);
       const T = o.slot.tileMs;
       const cur = currentTile(now, T);
-      for (let j = s.start; j < s.end; j += s.stride) {
-        const i = s.tiles[j]!;
+      for (let j = s[START]!, end = s[END]!; j < end; j += o.slot.stride) {
+        const i = s[j]!;
         next = sooner(next, (i > cur ? i : i + o.tiles) * T + 1, now);
       }
       break;
     }
     case 'distinct': {
-      const d = state.distincts[o.slot.index];
+      const d = distinctAt(state, o.slot);
       if (d === undefined) break;
       next = sooner(next, d.lastTs + ttl, now);
       const T = o.slot.tileMs;
       const cur = currentTile(now, T);
-      for (const tiles of d.values.values()) next = tileEdge(tiles, T, o.tiles, cur, now, next);
+      next = distinctEdge(d.values, T, o.tiles, cur, now, next);
       break;
     }
     case 'recent': {
-      const r = state.recents[o.slot.index];
+      const r = recentAt(state, o.slot);
       // The list changes when one of its members expires; older values are already out of it.
       if (r !== undefined) for (let j = 0, n = recentOrder(r, ttl, o.k, now); j < n; j++) next = sooner(next, r.times[order[j]!]! + ttl, now);
       break;
     }
     case 'last': {
-      const l = state.lasts[o.slot.index];
+      const l = lastAt(state, o.slot);
       if (l !== undefined) next = sooner(next, l.ts + ttl, now);
       break;
     }
     case 'quantile': {
-      const s = state.quantiles[o.slot.index];
+      const s = quantileAt(state, o.slot);
       if (s === undefined) break;
       next = sooner(next, s.lastTs + ttl, now);
       const T = o.slot.tileMs;
@@ -211,7 +209,7 @@ export function outputChange(o: Output, state: EntityState, now: number): number
       break;
     }
     case 'top': {
-      const s = state.tops[o.slot.index];
+      const s = topAt(state, o.slot);
       if (s === undefined) break;
       next = sooner(next, s.lastTs + ttl, now);
       const T = o.slot.tileMs;
@@ -224,7 +222,7 @@ export function outputChange(o: Output, state: EntityState, now: number): number
       break;
     case 'lifetime':
     case 'first': {
-      const s = (o.kind === 'lifetime' ? state.lifetimes : state.firsts)[o.slot.index];
+      const s = o.kind === 'lifetime' ? lifetimeAt(state, o.slot) : firstAt(state, o.slot);
       if (s !== undefined) next = sooner(next, s.lastTs + ttl, now);
       break;
     }
@@ -235,22 +233,21 @@ export function outputChange(o: Output, state: EntityState, now: number): number
 /** Drops tiles, values and slots that no read at `now` or later can see. */
 export function evictState(plan: EntityPlan, state: EntityState, now: number, dedupHorizonMs: number): void {
   for (const p of plan.series) {
-    const s = state.series[p.index];
-    const lo = currentTile(now, p.tileMs) - p.spanTiles + 1;
-    if (s === undefined) continue;
-    trimSeries(s, lo);
-    if (s.empty && s.lastTs + p.maxTtlMs <= now) state.series[p.index] = undefined;
+    if (seriesAt(state, p) === undefined) continue;
+    trimSeries(state, p, currentTile(now, p.tileMs) - p.spanTiles + 1);
+    const s = seriesAt(state, p)!;
+    if (s[START] === s[END] && s[LAST_TS]! + p.maxTtlMs <= now) state.slots[p.slot] = undefined;
   }
   for (const p of plan.distincts) {
-    const d = state.distincts[p.index];
+    const d = distinctAt(state, p);
     const cur = currentTile(now, p.tileMs);
     if (d === undefined) continue;
     // Swept at this tile already: since then apply has pruned each value it touched.
     if (cur > d.sweptTile) sweepDistinct(d, cur - p.spanTiles + 1, cur);
-    if (d.values.size === 0 && d.lastTs + p.maxTtlMs <= now) state.distincts[p.index] = undefined;
+    if (distinctSize(d.values) === 0 && d.lastTs + p.maxTtlMs <= now) state.slots[p.slot] = undefined;
   }
   for (const p of plan.recents) {
-    const r = state.recents[p.index];
+    const r = recentAt(state, p);
     if (r === undefined) continue;
     const { values, times } = r;
     let w = 0;
@@ -263,35 +260,35 @@ export function evictState(plan: EntityPlan, state: EntityState, now: number, de
     // The freed capacity stays (filled, so no string outlives its entry).
     for (let i = w; i < r.n; i++) values[i] = '';
     r.n = w;
-    if (w === 0) state.recents[p.index] = undefined;
+    if (w === 0) state.slots[p.slot] = undefined;
   }
   for (const p of plan.lasts) {
-    const l = state.lasts[p.index];
-    if (l !== undefined && l.ts + p.maxTtlMs <= now) state.lasts[p.index] = undefined;
+    const l = lastAt(state, p);
+    if (l !== undefined && l.ts + p.maxTtlMs <= now) state.slots[p.slot] = undefined;
   }
   for (const p of plan.quantiles) {
-    const s = state.quantiles[p.index];
+    const s = quantileAt(state, p);
     if (s === undefined) continue;
     const lo = currentTile(now, p.tileMs) - p.spanTiles + 1;
     for (const tile of s.tiles.keys()) if (tile < lo) s.tiles.delete(tile);
-    if (s.tiles.size === 0 && s.lastTs + p.maxTtlMs <= now) state.quantiles[p.index] = undefined;
+    if (s.tiles.size === 0 && s.lastTs + p.maxTtlMs <= now) state.slots[p.slot] = undefined;
   }
   for (const p of plan.tops) {
-    const s = state.tops[p.index];
+    const s = topAt(state, p);
     if (s === undefined) continue;
     const cur = currentTile(now, p.tileMs);
     if (cur > s.sweptTile) sweepTop(s, cur - p.spanTiles + 1, cur);
-    if (s.values.size === 0 && s.lastTs + p.maxTtlMs <= now) state.tops[p.index] = undefined;
+    if (s.values.size === 0 && s.lastTs + p.maxTtlMs <= now) state.slots[p.slot] = undefined;
   }
   for (const p of plan.lifetimes) {
-    const s = state.lifetimes[p.index];
-    if (s !== undefined && s.lastTs + p.ttlMs <= now) state.lifetimes[p.index] = undefined;
+    const s = lifetimeAt(state, p);
+    if (s !== undefined && s.lastTs + p.ttlMs <= now) state.slots[p.slot] = undefined;
   }
   for (const p of plan.firsts) {
-    const s = state.firsts[p.index];
-    if (s !== undefined && s.lastTs + p.ttlMs <= now) state.firsts[p.index] = undefined;
+    const s = firstAt(state, p);
+    if (s !== undefined && s.lastTs + p.ttlMs <= now) state.slots[p.slot] = undefined;
   }
   evictApprox(plan.approx, state, now);
   // Ids are forgotten by the arrival clock only, never by `now`: a replay decides as the first run did.
-  for (const d of state.dedup) d.prune(dedupHorizonMs);
+  for (let s = 0; s < plan.sources.length; s++) dedupAt(state, s).prune(dedupHorizonMs);
 }

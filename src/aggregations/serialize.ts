@@ -31,11 +31,14 @@ import { StateCorruptError } from '../errors.ts';
 import { ByteReader, ByteWriter, readTiles, writeTiles } from './bytes.ts';
 import { DedupMemory, HASH_HIGH_LIMIT, eventKeyHash } from './dedup.ts';
 import { readApprox, writeApprox } from './approx-distinct.ts';
+import { SMALL_MAX, compacted, distinctSize, eachDistinct } from './distinct.ts';
 import { intern } from './intern.ts';
+import { NO_TIME } from './numbers.ts';
 import { StringTable } from './string-table.ts';
 import { readTileSet, writeTileSet, type Tiles } from './tile-set.ts';
 import type { EntityPlan } from './plan.ts';
-import { SeriesState, emptyState, type EntityState, type LastValue } from './state.ts';
+import { END, HEAD, LAST_TS, START, newSeries, type SeriesState } from './series.ts';
+import { dedupAt, distinctAt, emptyState, firstAt, lastAt, lifetimeAt, quantileAt, recentAt, seriesAt, topAt, type EntityState, type LastValue } from './state.ts';
 
 export const STATE_VERSION = 2;
 const PREVIOUS_VERSION = 1;
@@ -51,32 +54,45 @@ function readOptional(r: ByteReader): number | undefined {
   return z === 0 ? undefined : (z - 1) % 2 === 0 ? (z - 1) / 2 : -z / 2;
 }
 
-function stringTable(state: EntityState): StringTable {
+function stringTable(plan: EntityPlan, state: EntityState): StringTable {
   const table = new StringTable();
-  for (const l of state.lasts) if (typeof l?.value === 'string') table.add(l.value);
-  for (const d of state.distincts) if (d) table.addKeys(d.values);
-  for (const r of state.recents) if (r) for (let i = 0; i < r.n; i++) table.add(r.values[i]!);
-  for (const f of state.firsts) if (f) for (const v of f.values) if (typeof v === 'string') table.add(v);
-  for (const t of state.tops) if (t) for (const v of t.values.keys()) table.add(v);
+  for (const p of plan.lasts) {
+    const l = lastAt(state, p);
+    if (typeof l?.value === 'string') table.add(l.value);
+  }
+  for (const p of plan.distincts) {
+    const d = distinctAt(state, p);
+    if (d === undefined) continue;
+    // The array form adds its values one by one: they take the numbers a block would (string-table.ts).
+    if (Array.isArray(d.values)) for (let j = 0; j < d.values.length; j += 2) table.add(d.values[j] as string);
+    else table.addKeys(d.values);
+  }
+  for (const p of plan.recents) {
+    const r = recentAt(state, p);
+    if (r) for (let i = 0; i < r.n; i++) table.add(r.values[i]!);
+  }
+  for (const p of plan.firsts) for (const v of firstAt(state, p)?.values ?? []) if (typeof v === 'string') table.add(v);
+  for (const p of plan.tops) for (const v of topAt(state, p)?.values.keys() ?? []) table.add(v);
   return table;
 }
 
 export function serializeState(plan: EntityPlan, state: EntityState): Uint8Array {
   const w = new ByteWriter();
-  const newest = state.newest ?? 0;
+  const newest = state.newest === NO_TIME ? 0 : state.newest;
   w.u8(STATE_VERSION);
   w.varint(plan.entityIndex);
   w.u32(plan.fingerprint);
-  writeOptional(w, state.newest);
-  const table = stringTable(state);
+  writeOptional(w, state.newest === NO_TIME ? undefined : state.newest);
+  const table = stringTable(plan, state);
   table.write(w);
-  w.varint(state.dedup.length);
-  for (const d of state.dedup) {
+  w.varint(plan.sources.length);
+  for (let s = 0; s < plan.sources.length; s++) {
+    const d = dedupAt(state, s);
     const n = d.size;
     w.varint(n);
     // Without ids the clock decides nothing, so it is not kept.
     if (n === 0) continue;
-    const clock = d.clock!;
+    const clock = d.clock;
     w.zigzag(clock);
     for (let i = 0; i < n; i++) {
       const h = d.hashAt(i);
@@ -86,12 +102,11 @@ export function serializeState(plan: EntityPlan, state: EntityState): Uint8Array
     }
   }
   for (const p of plan.series) {
-    const s = state.series[p.index];
-    w.varint(s === undefined ? 0 : newest - s.lastTs + 1);
-    if (s === undefined) continue;
-    const a = s.tiles;
-    writeTiles(w, a, Math.floor(newest / p.tileMs), p.stride, s.start, s.end);
-    for (let j = s.start; j < s.end; j += p.stride) {
+    const a = seriesAt(state, p);
+    w.varint(a === undefined ? 0 : newest - a[LAST_TS]! + 1);
+    if (a === undefined) continue;
+    writeTiles(w, a, Math.floor(newest / p.tileMs), p.stride, a[START]!, a[END]!);
+    for (let j = a[START]!, end = a[END]!; j < end; j += p.stride) {
       w.varint(a[j + 1]!);
       if (p.needSum) w.scaled(a[j + 2]!, a[j + 3]!);
       if (p.minAt >= 0) w.num(a[j + p.minAt]!);
@@ -103,7 +118,7 @@ export function serializeState(plan: EntityPlan, state: EntityState): Uint8Array
     }
   }
   for (const p of plan.lasts) {
-    const l = state.lasts[p.index];
+    const l = lastAt(state, p);
     w.varint(l === undefined ? 0 : newest - l.ts + 1);
     if (l === undefined || p.field === undefined) continue;
     if (typeof l.value === 'number') w.num(l.value);
@@ -111,20 +126,21 @@ export function serializeState(plan: EntityPlan, state: EntityState): Uint8Array
     else w.f32s(l.value);
   }
   for (const p of plan.distincts) {
-    const d = state.distincts[p.index];
+    const d = distinctAt(state, p);
     w.varint(d === undefined ? 0 : newest - d.lastTs + 1);
     if (d === undefined) continue;
-    w.varint(d.values.size);
+    const values = d.values;
+    w.varint(distinctSize(values));
     const newestTile = Math.floor(newest / p.tileMs);
-    let k = table.blockStart(d.values);
-    for (const [v, tiles] of d.values) {
+    let k = Array.isArray(values) ? -1 : table.blockStart(values);
+    eachDistinct(values, (v, tiles) => {
       if (k < 0) table.ref(w, v);
       else w.varint(k++);
       writeTileSet(w, tiles, newestTile);
-    }
+    });
   }
   for (const p of plan.recents) {
-    const r = state.recents[p.index];
+    const r = recentAt(state, p);
     w.varint(r?.n ?? 0);
     if (r === undefined) continue;
     for (let i = 0; i < r.n; i++) {
@@ -133,7 +149,7 @@ export function serializeState(plan: EntityPlan, state: EntityState): Uint8Array
     }
   }
   for (const p of plan.lifetimes) {
-    const s = state.lifetimes[p.index];
+    const s = lifetimeAt(state, p);
     w.varint(s === undefined ? 0 : newest - s.lastTs + 1);
     if (s === undefined) continue;
     w.varint(s.count);
@@ -142,7 +158,7 @@ export function serializeState(plan: EntityPlan, state: EntityState): Uint8Array
     w.num(s.max);
   }
   for (const p of plan.firsts) {
-    const s = state.firsts[p.index];
+    const s = firstAt(state, p);
     w.varint(s === undefined ? 0 : newest - s.lastTs + 1);
     if (s === undefined) continue;
     w.varint(s.values.length);
@@ -154,7 +170,7 @@ export function serializeState(plan: EntityPlan, state: EntityState): Uint8Array
     }
   }
   for (const p of plan.tops) {
-    const s = state.tops[p.index];
+    const s = topAt(state, p);
     w.varint(s === undefined ? 0 : newest - s.lastTs + 1);
     if (s === undefined) continue;
     w.varint(s.values.size);
@@ -166,7 +182,7 @@ export function serializeState(plan: EntityPlan, state: EntityState): Uint8Array
     }
   }
   for (const p of plan.quantiles) {
-    const s = state.quantiles[p.index];
+    const s = quantileAt(state, p);
     w.varint(s === undefined ? 0 : newest - s.lastTs + 1);
     if (s === undefined) continue;
     const tiles = [...s.tiles.keys()].sort((a, b) => a - b);
@@ -189,31 +205,36 @@ export function serializeState(plan: EntityPlan, state: EntityState): Uint8Array
 
 function readSeries(r: ByteReader, p: EntityPlan['series'][number], lastTs: number, newest: number): SeriesState {
   const idx = readTiles(r, Math.floor(newest / p.tileMs), 0);
-  const tiles: number[] = [];
+  const s = newSeries(lastTs, idx.length * p.stride);
+  let j = HEAD;
   for (const i of idx) {
     const n = r.varint();
     r.check(n > 0, 'empty tile');
-    tiles.push(i, n);
-    if (p.needSum) tiles.push(...r.scaled());
-    if (p.needMin) tiles.push(r.num());
-    if (p.needMax) tiles.push(r.num());
-    if (p.needMoments) {
-      tiles.push(r.num());
+    s[j] = i;
+    s[j + 1] = n;
+    if (p.needSum) [s[j + 2], s[j + 3]] = r.scaled();
+    if (p.minAt >= 0) s[j + p.minAt] = r.num();
+    if (p.maxAt >= 0) s[j + p.maxAt] = r.num();
+    if (p.momentsAt >= 0) {
+      s[j + p.momentsAt] = r.num();
       const m2 = r.num();
       r.check(m2 >= 0, 'negative M2');
-      tiles.push(m2);
+      s[j + p.momentsAt + 1] = m2;
     }
+    j += p.stride;
   }
-  return new SeriesState(lastTs, p.stride, tiles);
+  s[END] = j;
+  return s;
 }
 
-function readDedup(r: ByteReader, state: EntityState): void {
+function readDedup(r: ByteReader, state: EntityState, sources: number): void {
   // The fingerprint covers slots, not a source that feeds none.
-  r.check(r.varint() === state.dedup.length, 'state was written for another list of sources');
-  for (let s = 0; s < state.dedup.length; s++) {
+  r.check(r.varint() === sources, 'state was written for another list of sources');
+  for (let s = 0; s < sources; s++) {
     const n = r.count();
     if (n === 0) continue;
-    const dedup = (state.dedup[s] = new DedupMemory());
+    const dedup = new DedupMemory();
+    state.slots[s] = dedup;
     const clock = (dedup.clock = r.zigzag());
     for (let i = 0; i < n; i++) {
       const low = r.u32();
@@ -228,7 +249,7 @@ function readDedup(r: ByteReader, state: EntityState): void {
 function readDedupV1(r: ByteReader, plan: EntityPlan, state: EntityState, str: () => string): void {
   const n = r.count();
   const clock = state.newest;
-  r.check(n === 0 || clock !== undefined, 'event ids without a newest time');
+  r.check(n === 0 || clock !== NO_TIME, 'event ids without a newest time');
   const seen = new Set<string>();
   for (let i = 0; i < n; i++) {
     const id = str();
@@ -236,9 +257,9 @@ function readDedupV1(r: ByteReader, plan: EntityPlan, state: EntityState, str: (
     r.check(!seen.has(id), 'repeated event id');
     seen.add(id);
     plan.sources.forEach((source, s) => {
-      if (state.dedup[s] === DedupMemory.UNUSED) state.dedup[s] = new DedupMemory();
-      state.dedup[s]!.clock = clock;
-      state.dedup[s]!.restore(eventKeyHash(source, id), clock!);
+      if (dedupAt(state, s) === DedupMemory.UNUSED) state.slots[s] = new DedupMemory();
+      dedupAt(state, s).clock = clock;
+      dedupAt(state, s).restore(eventKeyHash(source, id), clock);
     });
   }
 }
@@ -252,8 +273,8 @@ export function deserializeState(plans: readonly EntityPlan[], bytes: Uint8Array
   if (plan === undefined) return r.fail('unknown entity');
   if (r.u32() !== plan.fingerprint) throw new StateCorruptError(`state was written for another ${plan.entity} feature layout`);
   const state = emptyState(plan);
-  state.newest = readOptional(r);
-  const newest = state.newest ?? 0;
+  state.newest = readOptional(r) ?? NO_TIME;
+  const newest = state.newest === NO_TIME ? 0 : state.newest;
   const strings: string[] = [];
   for (let n = r.count(); n > 0; n--) strings.push(intern(r.string()));
   const str = () => {
@@ -262,22 +283,22 @@ export function deserializeState(plans: readonly EntityPlan[], bytes: Uint8Array
   };
   const time = () => newest - r.varint();
   if (version === PREVIOUS_VERSION) readDedupV1(r, plan, state, str);
-  else readDedup(r, state);
+  else readDedup(r, state, plan.sources.length);
   for (const p of plan.series) {
     const present = r.varint();
-    if (present > 0) state.series[p.index] = readSeries(r, p, newest - present + 1, newest);
+    if (present > 0) state.slots[p.slot] = readSeries(r, p, newest - present + 1, newest);
   }
   for (const p of plan.lasts) {
     const present = r.varint();
     if (present === 0) continue;
     const ts = newest - present + 1;
-    let value: LastValue = ts;
+    let value: LastValue = 0;
     if (p.field !== undefined) {
       if (p.type === 'string') value = str();
       else if (p.type === 'vector') value = r.f32s(p.dim!);
       else value = r.num();
     }
-    state.lasts[p.index] = { ts, value };
+    state.slots[p.slot] = { ts, value };
   }
   for (const p of plan.distincts) {
     const present = r.varint();
@@ -287,7 +308,7 @@ export function deserializeState(plans: readonly EntityPlan[], bytes: Uint8Array
     const n = r.count();
     for (let i = 0; i < n; i++) values.set(str(), readTileSet(r, newestTile));
     r.check(values.size === n, 'repeated distinct value');
-    state.distincts[p.index] = { lastTs: newest - present + 1, values, sweptTile: -Infinity };
+    state.slots[p.slot] = { lastTs: newest - present + 1, values: compacted(values, SMALL_MAX), sweptTile: -Infinity };
   }
   for (const p of plan.recents) {
     const n = r.count();
@@ -300,7 +321,7 @@ export function deserializeState(plans: readonly EntityPlan[], bytes: Uint8Array
       times.push(time());
     }
     r.check(new Set(values).size === n, 'repeated last_k value');
-    state.recents[p.index] = { n, values, times };
+    state.slots[p.slot] = { n, values, times };
   }
   for (const p of plan.lifetimes) {
     const present = r.varint();
@@ -309,7 +330,7 @@ export function deserializeState(plans: readonly EntityPlan[], bytes: Uint8Array
     const count = r.varint();
     r.check(count > 0, 'empty lifetime aggregate');
     const sum = r.scaled();
-    state.lifetimes[p.index] = { lastTs: newest - present + 1, count, sum, min: r.num(), max: r.num() };
+    state.slots[p.slot] = { lastTs: newest - present + 1, count, sum, min: r.num(), max: r.num() };
   }
   for (const p of plan.firsts) {
     const present = r.varint();
@@ -323,7 +344,7 @@ export function deserializeState(plans: readonly EntityPlan[], bytes: Uint8Array
       times.push(time());
     }
     r.check(new Set(values).size === n, 'repeated first_k value');
-    state.firsts[p.index] = { lastTs: newest - present + 1, values, times };
+    state.slots[p.slot] = { lastTs: newest - present + 1, values, times };
   }
   for (const p of plan.tops) {
     const present = r.varint();
@@ -342,7 +363,7 @@ export function deserializeState(plans: readonly EntityPlan[], bytes: Uint8Array
       values.set(v, tc);
     }
     r.check(values.size === n, 'repeated top_k value');
-    state.tops[p.index] = { lastTs: newest - present + 1, values, sweptTile: -Infinity };
+    state.slots[p.slot] = { lastTs: newest - present + 1, values, sweptTile: -Infinity };
   }
   for (const p of plan.quantiles) {
     const present = r.varint();
@@ -363,7 +384,7 @@ export function deserializeState(plans: readonly EntityPlan[], bytes: Uint8Array
       }
       tiles.set(tile, buckets);
     }
-    state.quantiles[p.index] = { lastTs: newest - present + 1, tiles };
+    state.slots[p.slot] = { lastTs: newest - present + 1, tiles };
   }
   readApprox(r, plan.approx, state, newest);
   r.check(r.remaining === 0, 'trailing bytes');

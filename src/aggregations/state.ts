@@ -1,57 +1,20 @@
 /** In-memory state of one entity; slots are created on their first event. */
 import { DedupMemory } from './dedup.ts';
 import type { ReadMemo } from './memo.ts';
+import { NO_TIME } from './numbers.ts';
+import type { SeriesState } from './series.ts';
 import type { Tiles } from './tile-set.ts';
-
-/** Shared by every series that holds no tile (memory per state); frozen, as nothing may ever add to it. */
-const NO_TILES: number[] = Object.freeze([]) as never[];
-
-/**
- * Sparse tiles of one series, sorted by tile index, interleaved in one array
- * (fewer objects to allocate and to chase per event): per tile its index,
- * count, then sum units and scale, min, max as the plan needs (`stride`).
- * The held tiles are the elements [start, end); the array's length is its
- * capacity. Expired tiles are dropped (the start moves) on evict and when
- * the array is full; only then do the rest move to the front, so a series
- * that gains a tile and loses one on every write neither copies nor
- * reallocates its array each time (update.ts makeRoom, trimSeries).
- */
-export class SeriesState {
-  constructor(
-    /** Newest event time the series took, for freshness. */
-    public lastTs: number,
-    readonly stride: number,
-    public tiles: number[] = NO_TILES,
-    public start = 0,
-    public end = tiles.length,
-  ) {}
-
-  /** Whether no tile is live. */
-  get empty(): boolean {
-    return this.start === this.end;
-  }
-
-  /** Drops every tile, releasing the array (a quiet series holds none). */
-  clear(): void {
-    this.tiles = NO_TILES;
-    this.start = 0;
-    this.end = 0;
-  }
-
-  /** Tile indices, ascending (for inspection: the engine reads `tiles`). */
-  get idx(): number[] {
-    const out: number[] = [];
-    for (let j = this.start; j < this.end; j += this.stride) out.push(this.tiles[j]!);
-    return out;
-  }
-}
 
 export type LastValue = number | string | Float32Array;
 
 export interface LastState {
   ts: number;
+  /** 0 for last_time, which reads `ts`. */
   value: LastValue;
 }
+
+/** distinct_count values (distinct.ts): [value, tiles, ...] while few, else a Map. */
+export type DistinctValues = (string | Tiles)[] | Map<string, Tiles>;
 
 export interface DistinctState {
   lastTs: number;
@@ -60,7 +23,7 @@ export interface DistinctState {
    * before the current tile, plus any tiles ahead of it (events within the
    * allowed clock skew).
    */
-  values: Map<string, Tiles>;
+  values: DistinctValues;
   /** Current tile when values were last swept; not persisted. */
   sweptTile: number;
 }
@@ -124,65 +87,60 @@ export interface ApproxState {
   sweptTile: number;
 }
 
+/** What one slot holds, by the kind of its plan (the accessors below). */
+export type Slot = DedupMemory | SeriesState | LastState | DistinctState | RecentState | LifetimeState | FirstState | TopState | QuantileState | ApproxState | undefined;
+
 export interface EntityState {
   readonly entity: string;
   /** Position of the entity in the registry: finds the plan without a lookup by name. */
   readonly entityIndex: number;
-  /** Newest event time applied (duplicates excluded). */
-  newest: number | undefined;
-  series: (SeriesState | undefined)[];
-  lasts: (LastState | undefined)[];
-  distincts: (DistinctState | undefined)[];
-  recents: (RecentState | undefined)[];
-  lifetimes: (LifetimeState | undefined)[];
-  firsts: (FirstState | undefined)[];
-  tops: (TopState | undefined)[];
-  quantiles: (QuantileState | undefined)[];
-  approx: (ApproxState | undefined)[];
-  /** Per source of the entity (plan order): hashes of counted event ids by arrival time, for de-duplication; DedupMemory.UNUSED until the source's first event. */
-  dedup: DedupMemory[];
+  /** Newest event time applied (duplicates excluded); NO_TIME: none. */
+  newest: number;
+  /**
+   * Every slot of every kind in one array, at its plan's `slot` (plan.ts):
+   * one object per state to reach them all (memory per state, and one
+   * fewer place to fetch per slot kind an event updates). First, per
+   * source of the entity (plan order), the hashes of its counted event ids
+   * by arrival time, for de-duplication (DedupMemory.UNUSED until the
+   * source's first event); then the feature slots, undefined until their
+   * first event.
+   */
+  slots: Slot[];
   /** Remembered reads (memo.ts); never serialized. */
   memo: ReadMemo | undefined;
 }
+
+/** A slot plan: where its state sits. */
+interface At {
+  slot: number;
+}
+
+/** The de-duplication memory of the entity's source at `index` (SourcePlan.index). */
+export const dedupAt = (s: EntityState, index: number) => s.slots[index] as DedupMemory;
+export const seriesAt = (s: EntityState, p: At) => s.slots[p.slot] as SeriesState | undefined;
+export const lastAt = (s: EntityState, p: At) => s.slots[p.slot] as LastState | undefined;
+export const distinctAt = (s: EntityState, p: At) => s.slots[p.slot] as DistinctState | undefined;
+export const recentAt = (s: EntityState, p: At) => s.slots[p.slot] as RecentState | undefined;
+export const lifetimeAt = (s: EntityState, p: At) => s.slots[p.slot] as LifetimeState | undefined;
+export const firstAt = (s: EntityState, p: At) => s.slots[p.slot] as FirstState | undefined;
+export const topAt = (s: EntityState, p: At) => s.slots[p.slot] as TopState | undefined;
+export const quantileAt = (s: EntityState, p: At) => s.slots[p.slot] as QuantileState | undefined;
+export const approxAt = (s: EntityState, p: At) => s.slots[p.slot] as ApproxState | undefined;
 
 export interface StateShape {
   entity: string;
   entityIndex: number;
   sources: readonly unknown[];
-  series: readonly unknown[];
-  lasts: readonly unknown[];
-  distincts: readonly unknown[];
-  recents: readonly unknown[];
-  lifetimes: readonly unknown[];
-  firsts: readonly unknown[];
-  tops: readonly unknown[];
-  quantiles: readonly unknown[];
-  approx: readonly unknown[];
-}
-
-/** Shared by every state for the slot kinds a plan has none of (memory per state); frozen, as nothing may ever add to it. */
-const NONE: never[] = Object.freeze([]) as never[];
-
-function slotsOf(plans: readonly unknown[]): undefined[] {
-  return plans.length === 0 ? NONE : plans.map(() => undefined);
+  slotCount: number;
 }
 
 /** An empty state with one undefined slot per slot of the plan. */
-export function emptyState(slots: StateShape): EntityState {
+export function emptyState(shape: StateShape): EntityState {
   return {
-    entity: slots.entity,
-    entityIndex: slots.entityIndex,
-    newest: undefined,
-    series: slotsOf(slots.series),
-    lasts: slotsOf(slots.lasts),
-    distincts: slotsOf(slots.distincts),
-    recents: slotsOf(slots.recents),
-    lifetimes: slotsOf(slots.lifetimes),
-    firsts: slotsOf(slots.firsts),
-    tops: slotsOf(slots.tops),
-    quantiles: slotsOf(slots.quantiles),
-    approx: slotsOf(slots.approx),
-    dedup: slots.sources.map(() => DedupMemory.UNUSED),
+    entity: shape.entity,
+    entityIndex: shape.entityIndex,
+    newest: NO_TIME,
+    slots: new Array<Slot>(shape.slotCount).fill(undefined).fill(DedupMemory.UNUSED, 0, shape.sources.length),
     memo: undefined,
   };
 }

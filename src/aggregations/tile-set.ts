@@ -31,15 +31,9 @@ let sweepLo = 0;
 let sweepCur = 0;
 
 function sweepOne(tiles: Tiles, value: unknown): void {
-  const values = sweeping!;
-  if (typeof tiles === 'number') {
-    // One tile is the newest at or before cur, or one ahead of it: kept while in the span.
-    if (tiles < sweepLo) values.delete(value);
-    return;
-  }
-  const left = pruned(tiles, sweepLo, sweepCur);
-  if (left === undefined) values.delete(value);
-  else if (left !== tiles) values.set(value, left);
+  const left = swept(tiles, sweepLo, sweepCur);
+  if (left === undefined) sweeping!.delete(value);
+  else if (left !== tiles) sweeping!.set(value, left);
 }
 
 /** Prunes the tiles of every value, dropping values left without tiles. */
@@ -52,33 +46,37 @@ export function sweepValues<K>(values: Map<K, Tiles>, lo: number, cur: number): 
   sweeping = undefined;
 }
 
-/** Records that `value` occurs in `tile` (lo <= tile). */
-export function noteTile<K>(values: Map<K, Tiles>, value: K, tile: number, lo: number, cur: number): void {
-  const held = values.get(value);
-  if (held === undefined) {
-    values.set(value, tile);
-    return;
-  }
+/** The tiles `held` (undefined: none yet) once `tile` is among them (lo <= tile): a number, or `held` itself changed in place, or a new array. */
+export function noted(held: Tiles | undefined, tile: number, lo: number, cur: number): Tiles {
+  if (held === undefined) return tile;
   if (typeof held === 'number') {
-    if (held === tile) return;
-    if (held <= cur && tile <= cur) {
-      if (tile > held) values.set(value, tile);
-      return;
-    }
-    const left = pruned(held < tile ? [held, tile] : [tile, held], lo, cur);
-    values.set(value, left!);
-    return;
+    if (held === tile) return held;
+    if (held <= cur && tile <= cur) return tile > held ? tile : held;
+    return pruned(held < tile ? [held, tile] : [tile, held], lo, cur)!;
   }
   let j = held.length - 1;
-  if (held[j] === tile) return;
+  if (held[j] === tile) return held;
   while (j >= 0 && held[j]! > tile) j--;
   if (j < 0 || held[j] !== tile) {
     held.push(tile);
     held.copyWithin(j + 2, j + 1, held.length - 1);
     held[j + 1] = tile;
   }
-  const left = pruned(held, lo, cur);
-  if (left !== held) values.set(value, left!);
+  return pruned(held, lo, cur)!;
+}
+
+/** Records that `value` occurs in `tile` (lo <= tile). */
+export function noteTile<K>(values: Map<K, Tiles>, value: K, tile: number, lo: number, cur: number): void {
+  const held = values.get(value);
+  const left = noted(held, tile, lo, cur);
+  if (left !== held) values.set(value, left);
+}
+
+/** The tiles left once pruned for a sweep at `cur` (none before `lo`), or undefined when none. */
+export function swept(tiles: Tiles, lo: number, cur: number): Tiles | undefined {
+  // One tile is the newest at or before cur, or one ahead of it: kept while in the span.
+  if (typeof tiles === 'number') return tiles < lo ? undefined : tiles;
+  return pruned(tiles, lo, cur);
 }
 
 /** Whether any of the tiles is in [lo, hi]. */

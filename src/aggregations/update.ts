@@ -7,9 +7,8 @@ import { zeros } from './arrays.ts';
 import { intern } from './intern.ts';
 import { addToSum, decimals } from './numbers.ts';
 import { bucketOf } from './quantile.ts';
-import { currentTile, type DistinctPlan, type FirstPlan, type LastPlan, type LifetimePlan, type RecentPlan, type QuantilePlan, type SeriesPlan, type TopPlan } from './plan.ts';
-import { noteTile, sweepValues } from './tile-set.ts';
-import { SeriesState, type DistinctState, type EntityState, type LastValue, type RecentState, type TopState } from './state.ts';
+import { currentTile, type FirstPlan, type LastPlan, type LifetimePlan, type RecentPlan, type QuantilePlan, type TopPlan } from './plan.ts';
+import { firstAt, lastAt, lifetimeAt, quantileAt, recentAt, topAt, type EntityState, type LastValue, type RecentState, type TopState } from './state.ts';
 
 export function finite(raw: unknown): number | undefined {
   if (typeof raw !== 'number' || !Number.isFinite(raw)) return undefined;
@@ -38,124 +37,6 @@ function dropFront(a: number[], n: number): void {
   a.length -= n;
 }
 
-/**
- * Room for one more tile in a full array: the tiles before `lo` (no read
- * from now on sees them) are dropped, then the rest move to the front when
- * the dropped part is at least as long (copying stays amortized O(1) per
- * tile), else to an array twice their length. Returns how far they moved.
- */
-function makeRoom(s: SeriesState, lo: number): number {
-  const { tiles, end } = s;
-  let start = s.start;
-  while (start < end && tiles[start]! < lo) start += s.stride;
-  const live = end - start;
-  if (start > 0 && start >= live) tiles.copyWithin(0, start, end);
-  else {
-    const grown = new Array<number>(Math.max(s.stride, 2 * live)).fill(0);
-    for (let j = start; j < end; j++) grown[j - start] = tiles[j]!;
-    s.tiles = grown;
-  }
-  s.start = 0;
-  s.end = live;
-  return start;
-}
-
-/** Inserts a blank tile at element offset `at` (start <= at <= end, lo <= tile); returns its offset, as the tiles may move. */
-function insertTile(s: SeriesState, p: SeriesPlan, at: number, tile: number, lo: number): number {
-  const w = p.stride;
-  if (s.end + w > s.tiles.length) at -= makeRoom(s, lo);
-  const a = s.tiles;
-  const end = s.end;
-  if (at < end) a.copyWithin(at + w, at, end);
-  const blank = p.blank;
-  for (let k = 0; k < w; k++) a[at + k] = blank[k]!;
-  a[at] = tile;
-  s.end = end + w;
-  return at;
-}
-
-/** Capacity beyond this many times the live tiles is cut (one burst must not stay). */
-const SHRINK_FACTOR = 4;
-
-/** Drops tiles before `lo` by moving the start; a series left without tiles releases its array. */
-export function trimSeries(s: SeriesState, lo: number): void {
-  const a = s.tiles;
-  const end = s.end;
-  let j = s.start;
-  while (j < end && a[j]! < lo) j += s.stride;
-  if (j === end) {
-    s.clear();
-    return;
-  }
-  s.start = j;
-  if (a.length > SHRINK_FACTOR * (end - j)) {
-    s.tiles = a.slice(j, end);
-    s.start = 0;
-    s.end = end - j;
-  }
-}
-
-/**
- * Adds one event to a series: `v` is the field's value (0 for plain counts)
- * and `d` its decimals (see numbers.ts), both computed once per event.
- */
-export function addToSeries(state: EntityState, p: SeriesPlan, v: number, d: number, t: number, now: number): boolean {
-  const tile = Math.floor(t / p.tileMs);
-  const lo = currentTile(now, p.tileMs) - p.spanTiles + 1;
-  if (tile < lo && t + p.maxTtlMs <= now) return false;
-  let s = state.series[p.index];
-  if (s === undefined) s = state.series[p.index] = new SeriesState(t, p.stride);
-  else if (t > s.lastTs) s.lastTs = t;
-  if (tile < lo) return true;
-
-  const w = p.stride;
-  let a = s.tiles;
-  let j = s.end - w;
-  if (j < s.start || a[j]! < tile) {
-    j = insertTile(s, p, j + w, tile, lo);
-    a = s.tiles;
-  } else if (a[j] !== tile) {
-    while (j >= s.start && a[j]! > tile) j -= w;
-    if (j < s.start || a[j] !== tile) {
-      j = insertTile(s, p, j + w, tile, lo);
-      a = s.tiles;
-    }
-  }
-  const n = ++a[j + 1]!;
-  if (p.needSum) addToSum(a, j + 2, v, d);
-  if (p.momentsAt >= 0) {
-    // Welford: numerically stable mean and M2 (sum of squared deviations) of the tile.
-    const m = p.momentsAt;
-    const delta = v - a[j + m]!;
-    a[j + m]! += delta / n;
-    a[j + m + 1]! += delta * (v - a[j + m]!);
-  }
-  if (p.minAt >= 0 && v < a[j + p.minAt]!) a[j + p.minAt] = v;
-  if (p.maxAt >= 0 && v > a[j + p.maxAt]!) a[j + p.maxAt] = v;
-  return true;
-}
-
-export function sweepDistinct(d: DistinctState, lo: number, cur: number): void {
-  sweepValues(d.values, lo, cur);
-  d.sweptTile = cur;
-}
-
-export function addDistinct(state: EntityState, p: DistinctPlan, fields: Record<string, unknown>, t: number, now: number): boolean {
-  const value = keyValue(fields[p.field]);
-  if (value === undefined) return false;
-  const tile = Math.floor(t / p.tileMs);
-  const cur = currentTile(now, p.tileMs);
-  const lo = cur - p.spanTiles + 1;
-  if (tile < lo && t + p.maxTtlMs <= now) return false;
-  let d = state.distincts[p.index];
-  if (d === undefined) d = state.distincts[p.index] = { lastTs: t, values: new Map(), sweptTile: cur };
-  else if (t > d.lastTs) d.lastTs = t;
-  if (tile < lo) return true;
-  if (cur > d.sweptTile) sweepDistinct(d, lo, cur);
-  noteTile(d.values, value, tile, lo, cur);
-  return true;
-}
-
 /** Recency order: newer first; at equal times the larger value first. */
 export function newer(t1: number, v1: string, t2: number, v2: string): boolean {
   return t1 > t2 || (t1 === t2 && v1 > v2);
@@ -177,9 +58,9 @@ function growRecent(r: RecentState, k: number): void {
 export function addRecent(state: EntityState, p: RecentPlan, fields: Record<string, unknown>, t: number, now: number): boolean {
   const value = keyValue(fields[p.field]);
   if (value === undefined || t + p.maxTtlMs <= now) return false;
-  const r = state.recents[p.index];
+  const r = recentAt(state, p);
   if (r === undefined) {
-    state.recents[p.index] = { n: 1, values: [value], times: [t] };
+    state.slots[p.slot] = { n: 1, values: [value], times: [t] };
     return true;
   }
   const n = r.n;
@@ -237,10 +118,11 @@ export function compareLast(a: LastValue, b: LastValue): number {
 
 export function addLast(state: EntityState, p: LastPlan, fields: Record<string, unknown>, t: number, now: number): boolean {
   if (t + p.maxTtlMs <= now) return false;
-  const value = p.field === undefined ? t : lastValue(p, fields[p.field]);
+  // last_time reads the slot's time: its value is a constant small integer, not a heap number per event.
+  const value = p.field === undefined ? 0 : lastValue(p, fields[p.field]);
   if (value === undefined) return false;
-  const cur = state.lasts[p.index];
-  if (cur === undefined) state.lasts[p.index] = { ts: t, value };
+  const cur = lastAt(state, p);
+  if (cur === undefined) state.slots[p.slot] = { ts: t, value };
   else if (t > cur.ts || (t === cur.ts && compareLast(value, cur.value) > 0)) {
     cur.ts = t;
     cur.value = value;
@@ -267,10 +149,10 @@ export function addLifetime(state: EntityState, p: LifetimePlan, fields: Record<
     if (x === undefined) return false;
     v = x;
   }
-  let s = state.lifetimes[p.index];
+  let s = lifetimeAt(state, p);
   const how = live(s, p.ttlMs, t, now);
   if (how === 'skip') return false;
-  if (how === 'restart' || s === undefined) s = state.lifetimes[p.index] = { lastTs: t, count: 0, sum: [0, 0], min: Infinity, max: -Infinity };
+  if (how === 'restart' || s === undefined) s = state.slots[p.slot] = { lastTs: t, count: 0, sum: [0, 0], min: Infinity, max: -Infinity };
   else if (t > s.lastTs) s.lastTs = t;
   s.count++;
   addToSum(s.sum, 0, v, decimals(v));
@@ -287,10 +169,10 @@ function earlier(t1: number, v1: LastValue, t2: number, v2: LastValue): boolean 
 export function addFirst(state: EntityState, p: FirstPlan, fields: Record<string, unknown>, t: number, now: number): boolean {
   const value = p.k === 0 ? lastValue(p, fields[p.field]) : keyValue(fields[p.field]);
   if (value === undefined) return false;
-  let s = state.firsts[p.index];
+  let s = firstAt(state, p);
   const how = live(s, p.ttlMs, t, now);
   if (how === 'skip') return false;
-  if (how === 'restart' || s === undefined) s = state.firsts[p.index] = { lastTs: t, values: [], times: [] };
+  if (how === 'restart' || s === undefined) s = state.slots[p.slot] = { lastTs: t, values: [], times: [] };
   else if (t > s.lastTs) s.lastTs = t;
   const { values, times } = s;
   const at = p.k === 0 ? (values.length > 0 ? 0 : -1) : values.indexOf(value);
@@ -339,8 +221,8 @@ export function addTop(state: EntityState, p: TopPlan, fields: Record<string, un
   const cur = currentTile(now, p.tileMs);
   const lo = cur - p.spanTiles + 1;
   if (tile < lo && t + p.maxTtlMs <= now) return false;
-  let s = state.tops[p.index];
-  if (s === undefined) s = state.tops[p.index] = { lastTs: t, values: new Map(), sweptTile: cur };
+  let s = topAt(state, p);
+  if (s === undefined) s = state.slots[p.slot] = { lastTs: t, values: new Map(), sweptTile: cur };
   else if (t > s.lastTs) s.lastTs = t;
   if (tile < lo) return true;
   if (cur > s.sweptTile) sweepTop(s, lo, cur);
@@ -359,8 +241,8 @@ export function addQuantile(state: EntityState, p: QuantilePlan, fields: Record<
   const tile = Math.floor(t / p.tileMs);
   const lo = currentTile(now, p.tileMs) - p.spanTiles + 1;
   if (tile < lo && t + p.maxTtlMs <= now) return false;
-  let s = state.quantiles[p.index];
-  if (s === undefined) s = state.quantiles[p.index] = { lastTs: t, tiles: new Map() };
+  let s = quantileAt(state, p);
+  if (s === undefined) s = state.slots[p.slot] = { lastTs: t, tiles: new Map() };
   else if (t > s.lastTs) s.lastTs = t;
   if (tile < lo) return true;
   let buckets = s.tiles.get(tile);

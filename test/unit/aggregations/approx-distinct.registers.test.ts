@@ -15,7 +15,9 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { EXACT_MAX } from '../../../src/aggregations/approx-distinct.ts';
 import { valueHash } from '../../../src/aggregations/dedup.ts';
-import { WindowEngine } from '../../../src/aggregations/engine.ts';
+import { WindowEngine, type EntityState } from '../../../src/aggregations/engine.ts';
+import { compileEntity } from '../../../src/aggregations/plan.ts';
+import { approxAt } from '../../../src/aggregations/state.ts';
 import { ByteReader, ByteWriter } from '../../../src/aggregations/bytes.ts';
 import { M, Q, addHash, estimate, readRegisters, writeRegisters } from '../../../src/aggregations/hll.ts';
 import type { NormalizedEvent } from '../../../src/schemas/events.ts';
@@ -35,6 +37,9 @@ const registry = parseRegistry({
     { name: 'ad_life', source: 'tx', op: 'approx_distinct', field: 'merchant', window: 'lifetime', type: 'int', default: 0, freshness: '30s' },
   ],
 });
+
+const approxPlans = compileEntity(registry, 'user', 0).approx;
+const approxSlots = (state: EntityState) => approxPlans.map((p) => approxAt(state, p));
 
 /** The estimate of one sketch of exactly these values: what a lossless merge of tiles must give. */
 function sketchOf(values: Iterable<string>): number {
@@ -95,7 +100,7 @@ describe('approx_distinct registers', () => {
                 expect(got[name], name).toBeUndefined();
                 continue;
               }
-              const registers = state.approx[slot]!.registers !== undefined;
+              const registers = approxAt(state, approxPlans[slot]!)!.registers !== undefined;
               if (!registers) expect(got[name], name).toBe(want.size);
               else {
                 expect(got[name], `${name} vs a sketch of the exact set`).toBe(sketchOf(want));
@@ -219,15 +224,15 @@ describe('approx_distinct registers', () => {
     const apply = (t: number, merchant: string) => engine.apply(state, { source: 'tx', entityId: 'u1', eventTimeMs: t, fields: { amount: 1, merchant } }, t);
     for (let i = 0; i < EXACT_MAX; i++) apply(T0 + i, `m${i}`);
     expect(engine.evaluate(state, T0 + 1_000).groups.features).toMatchObject({ ad1m: EXACT_MAX, ad_life: EXACT_MAX });
-    expect(state.approx.map((a) => a?.registers)).toEqual([undefined, undefined]);
+    expect(approxSlots(state).map((a) => a?.registers)).toEqual([undefined, undefined]);
     apply(T0 + 200, `m${EXACT_MAX}`);
-    expect(state.approx.every((a) => a?.registers !== undefined)).toBe(true);
+    expect(approxSlots(state).every((a) => a?.registers !== undefined)).toBe(true);
     const v = engine.evaluate(state, T0 + 1_000).groups.features!;
     expect(Math.abs((v.ad1m as number) - (EXACT_MAX + 1))).toBeLessThanOrEqual(4 * RSE * (EXACT_MAX + 1));
     expect(v.ad1m).toBe(sketchOf(Array.from({ length: EXACT_MAX + 1 }, (_, i) => `m${i}`)));
     // Two minutes on, every register tile has left the 1m span, and the lifetime feature (TTL 1m) has lapsed: both count exactly again.
     apply(T0 + 120_000, 'late');
-    expect(state.approx.map((a) => a?.registers)).toEqual([undefined, undefined]);
+    expect(approxSlots(state).map((a) => a?.registers)).toEqual([undefined, undefined]);
     expect(engine.evaluate(state, T0 + 120_001).groups.features).toMatchObject({ ad1m: 1, ad_life: 1 });
   });
 });

@@ -2,11 +2,15 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { WindowEngine, type EntityState } from '../../../src/aggregations/engine.ts';
 import type { FeatureValue } from '../../../src/schemas/registry.ts';
-import { SKEW_MS, streams, testRegistry, type Step } from './fixtures.ts';
+import { eachDistinct } from '../../../src/aggregations/distinct.ts';
+import { compileEntity } from '../../../src/aggregations/plan.ts';
+import { approxAt, distinctAt, seriesAt } from '../../../src/aggregations/state.ts';
+import { SKEW_MS, dedupsOf, seriesTiles, streams, testRegistry, type Step } from './fixtures.ts';
 import { ReferenceModel } from './reference.ts';
 import { replaySteps } from './replay.ts';
 
 const RUNS = { numRuns: 300 };
+const plan = compileEntity(testRegistry, 'user', 0);
 
 function flat(engine: WindowEngine, state: EntityState, now: number): { values: Record<string, FeatureValue>; lapsed: string[] } {
   const v = engine.evaluate(state, now);
@@ -87,16 +91,16 @@ describe('WindowEngine against the brute-force reference', () => {
           }
           engine.evict(state, end);
           const cur = (ms: number) => Math.floor(end / ms);
-          for (const s of state.series) for (const i of s?.idx ?? []) expect(i).toBeGreaterThanOrEqual(cur(5_000) - 24);
-          for (const d of state.distincts) for (const tiles of d?.values.values() ?? []) expect(typeof tiles === 'number' ? 1 : tiles.length).toBeLessThanOrEqual(5);
-          for (const a of state.approx) for (const tiles of a?.exact?.values() ?? []) expect(typeof tiles === 'number' ? 1 : tiles.length).toBeLessThanOrEqual(5);
-          expect(state.dedup.reduce((n, d) => n + d.size, 0)).toBeLessThanOrEqual(steps.length);
+          for (const p of plan.series) for (const i of seriesTiles(seriesAt(state, p), p.stride)) expect(i).toBeGreaterThanOrEqual(cur(5_000) - 24);
+          for (const d of plan.distincts.map((p) => distinctAt(state, p))) if (d) eachDistinct(d.values, (_, tiles) => expect(typeof tiles === 'number' ? 1 : tiles.length).toBeLessThanOrEqual(5));
+          for (const a of plan.approx.map((p) => approxAt(state, p))) for (const tiles of a?.exact?.values() ?? []) expect(typeof tiles === 'number' ? 1 : tiles.length).toBeLessThanOrEqual(5);
+          expect(dedupsOf(state, plan.sources.length).reduce((n, d) => n + d.size, 0)).toBeLessThanOrEqual(steps.length);
           expect(engine.serialize(state).length).toBeLessThan(40 + 90 * steps.length);
         }
         engine.evict(state, end + 86_400_000);
-        for (const slots of [state.series, state.lasts, state.distincts, state.recents, state.approx]) expect(slots.every((x) => x === undefined)).toBe(true);
+        expect(state.slots.slice(plan.sources.length).every((x) => x === undefined)).toBe(true);
         // Ids are kept by the arrival clock, not by now: only those counted within one horizon of the newest arrival remain.
-        for (const d of state.dedup) for (let i = 0; i < d.size; i++) expect(d.clock! - d.arrivalAt(i)).toBeLessThan(60_000);
+        for (const d of dedupsOf(state, plan.sources.length)) for (let i = 0; i < d.size; i++) expect(d.clock - d.arrivalAt(i)).toBeLessThan(60_000);
       }),
       { numRuns: 100 },
     );

@@ -5,6 +5,7 @@ import { InvalidEventError, StateCorruptError } from '../../../src/errors.ts';
 import type { NormalizedEvent } from '../../../src/schemas/events.ts';
 import { defaultRegistryConfig } from '../../../src/schemas/default-registry.ts';
 import { loadRegistryFile, parseRegistry } from '../../../src/schemas/registry.ts';
+import { dedupsOf } from './fixtures.ts';
 
 const registry = await loadRegistryFile();
 const M = 60_000;
@@ -201,7 +202,7 @@ describe('WindowEngine rules', () => {
     expect(at(T + 7 * H).groups.features).not.toHaveProperty('last_login_ts');
     expect(engine.nextChangeAt(state, T)).toBe(T + 7 * H);
     engine.evict(state, T + 7 * H);
-    expect([state.series, state.lasts, state.distincts, state.recents].flat().every((x) => x === undefined)).toBe(true);
+    expect(state.slots.slice(3).every((x) => x === undefined)).toBe(true);
     expect(engine.nextChangeAt(state, T + 7 * H)).toBeUndefined();
   });
 
@@ -215,7 +216,8 @@ describe('WindowEngine rules', () => {
     const { engine, state } = setup();
     engine.apply(state, tx(T, 1), T);
     // count+sum 1h, count+sum 24h, avg 90d: three series.
-    expect(state.series.filter(Boolean)).toHaveLength(3);
+    // Slots 0-2 are the sources' de-duplication memories.
+    expect(state.slots.filter((s, i) => i >= 3 && i < 6 && s !== undefined)).toHaveLength(3);
   });
 
   it('keeps the median state of a busy user small', () => {
@@ -272,7 +274,7 @@ describe('deserialize', () => {
     const s = engine.deserialize(v1);
     expect(engine.evaluate(s, T).groups.features).toMatchObject({ tx_count_1h: 2, tx_sum_1h: 12.5, last_login_ts: (T - 10_000) / 1000 });
     // v1 ids were unique across sources: each is remembered for every source of the entity.
-    expect(s.dedup.map((d) => [d.clock, d.size])).toEqual([
+    expect(dedupsOf(s, 3).map((d) => [d.clock, d.size])).toEqual([
       [T - 10_000, 3],
       [T - 10_000, 3],
       [T - 10_000, 3],

@@ -1,5 +1,8 @@
 /** A registry exercising every operator at short windows, and random event streams for it. */
 import fc from 'fast-check';
+import type { DedupMemory } from '../../../src/aggregations/dedup.ts';
+import { END, START, type SeriesState } from '../../../src/aggregations/series.ts';
+import { dedupAt, type EntityState } from '../../../src/aggregations/state.ts';
 import type { NormalizedEvent } from '../../../src/schemas/events.ts';
 import { parseRegistry } from '../../../src/schemas/registry.ts';
 
@@ -138,3 +141,15 @@ export const streams = fc.array(rawStep, { minLength: 1, maxLength: 60 }).map((r
   });
   return steps;
 }).filter((steps) => steps.length > 0);
+
+/** The de-duplication memories of a state's first `sources` slots (one per source). */
+export function dedupsOf(state: EntityState, sources: number): DedupMemory[] {
+  return Array.from({ length: sources }, (_, s) => dedupAt(state, s));
+}
+
+/** Tile indices a series holds, ascending (series.ts layout). */
+export function seriesTiles(s: SeriesState | undefined, stride: number): number[] {
+  const out: number[] = [];
+  if (s !== undefined) for (let j = s[START]!; j < s[END]!; j += stride) out.push(s[j]!);
+  return out;
+}
