@@ -122,12 +122,8 @@ export interface NumericGroup {
   series: SeriesPlan[];
 }
 
-export interface SourcePlan {
-  /** Position among the entity's sources, and the slot of its de-duplication memory in EntityState.slots. */
-  index: number;
-  /** The source name's part of its event ids' hashes (dedup.ts). */
-  seed: SourceSeed;
-  numeric: NumericGroup[];
+/** Every slot kind other than tile series, listed per entity and per source. */
+export interface SlotLists {
   lasts: LastPlan[];
   distincts: DistinctPlan[];
   recents: RecentPlan[];
@@ -136,6 +132,14 @@ export interface SourcePlan {
   tops: TopPlan[];
   quantiles: QuantilePlan[];
   approx: ApproxPlan[];
+}
+
+export interface SourcePlan extends SlotLists {
+  /** Position among the entity's sources, and the slot of its de-duplication memory in EntityState.slots. */
+  index: number;
+  /** The source name's part of its event ids' hashes (dedup.ts). */
+  seed: SourceSeed;
+  numeric: NumericGroup[];
 }
 
 /** One output feature and the slot it reads. */
@@ -150,20 +154,12 @@ export type Output =
   | { kind: 'quantile'; feature: ResolvedFeature; slot: QuantilePlan; tiles: number; q: number }
   | { kind: 'approx'; feature: ResolvedFeature; slot: ApproxPlan; tiles: number };
 
-export interface EntityPlan {
+export interface EntityPlan extends SlotLists {
   entity: string;
   entityIndex: number;
   /** Names of the sources feeding the entity, in registry order. */
   sources: string[];
   series: SeriesPlan[];
-  lasts: LastPlan[];
-  distincts: DistinctPlan[];
-  recents: RecentPlan[];
-  lifetimes: LifetimePlan[];
-  firsts: FirstPlan[];
-  tops: TopPlan[];
-  quantiles: QuantilePlan[];
-  approx: ApproxPlan[];
   /** Length of EntityState.slots. */
   slotCount: number;
   bySource: Map<string, SourcePlan>;
