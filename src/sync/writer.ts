@@ -3,7 +3,8 @@
  * when DynamoDB already holds this version or a newer one, so concurrent,
  * late and repeated sync jobs can never move an item backwards. An expired item
  * (DynamoDB deletes them days late) loses to any write: an entity that returns
- * after its TTL starts its versions again.
+ * after its TTL starts its versions again. Deletes are for recovery only: the
+ * items of entities it rebuilds from Kafka (consumers/recovery-restore.ts).
  */
 import { BatchWriteItemCommand, PutItemCommand, type AttributeValue, type DynamoDBClient, type WriteRequest } from '@aws-sdk/client-dynamodb';
 import { setTimeout as sleep } from 'node:timers/promises';
