@@ -9,6 +9,7 @@
 import { BatchWriteItemCommand, PutItemCommand, type AttributeValue, type DynamoDBClient, type WriteRequest } from '@aws-sdk/client-dynamodb';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ServiceUnavailableError } from '../errors.ts';
+import { syncBackoffMs } from './backoff.ts';
 import { DYNAMO_PARTITION_KEY } from '../stores/keys.ts';
 import { ITEM_ATTRIBUTES } from '../stores/dynamo-item.ts';
 
@@ -40,10 +41,12 @@ export async function putIfNewer(client: DynamoDBClient, table: string, item: Re
 /** BatchWriteItem's most requests per call. */
 const BATCH_LIMIT = 25;
 const DELETE_ATTEMPTS = 8;
+/** Unprocessed deletes (throttling) retry quickly: a recovery waits on them. */
+const DELETE_BACKOFF = { baseMs: 50, capMs: 2_000 };
 
 /**
  * Deletes the items of `pks` (a missing one is a no-op), 25 per BatchWriteItem,
- * sending unprocessed ones again with backoff. Throws a retriable
+ * sending unprocessed ones again with the sync's jittered backoff. Throws a retriable
  * ServiceUnavailableError when DynamoDB fails or keeps items unprocessed.
  */
 export async function deleteItems(client: DynamoDBClient, table: string, pks: readonly string[]): Promise<void> {
@@ -51,7 +54,7 @@ export async function deleteItems(client: DynamoDBClient, table: string, pks: re
     let requests: WriteRequest[] = pks.slice(i, i + BATCH_LIMIT).map((pk) => ({ DeleteRequest: { Key: { [DYNAMO_PARTITION_KEY]: { S: pk } } } }));
     for (let attempt = 1; requests.length > 0; attempt++) {
       if (attempt > DELETE_ATTEMPTS) throw new ServiceUnavailableError('dynamodb', `${requests.length} item deletes still unprocessed after ${DELETE_ATTEMPTS} attempts`);
-      if (attempt > 1) await sleep(25 * 2 ** attempt);
+      if (attempt > 1) await sleep(syncBackoffMs(attempt - 1, DELETE_BACKOFF));
       try {
         const out = await client.send(new BatchWriteItemCommand({ RequestItems: { [table]: requests } }));
         requests = out.UnprocessedItems?.[table] ?? [];
