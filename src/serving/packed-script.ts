@@ -7,11 +7,10 @@
  * another shape) rejects with a ScriptUnusableError, and the caller reads the
  * same keys with the pipeline instead.
  */
-import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { ReplyError } from 'ioredis';
 import { FeaturestreamError, ServiceUnavailableError, TimeoutError, type ErrorOptions } from '../errors.ts';
 import type { RedisClient } from '../stores/redis.ts';
+import { evalshaCall } from '../stores/scripts.ts';
 import type { HashReply } from './redis-batch.ts';
 
 /**
@@ -27,8 +26,6 @@ export class ScriptUnusableError extends FeaturestreamError {
 /** One call of the script on one client (see packedScript): the first key, the field, the other keys joined. */
 export type PackedScript = (first: string, field: string, rest: string) => Promise<unknown>;
 
-const LUA = readFileSync(new URL('../stores/lua/read-packed-1.lua', import.meta.url), 'utf8');
-const SHA = createHash('sha1').update(LUA).digest('hex');
 
 /** Errors of a Cluster whose slots move under a call: the next call may well be served. */
 const TRANSIENT = /^(MOVED|ASK|TRYAGAIN|CROSSSLOT|CLUSTERDOWN)\b|non local key|do not hash to the same slot|Cluster redirections/;
@@ -37,22 +34,15 @@ const TRANSIENT = /^(MOVED|ASK|TRYAGAIN|CROSSSLOT|CLUSTERDOWN)\b|non local key|d
 const KEY_SEPARATOR = '\n';
 
 /**
- * The script's call on `client`: EVALSHA, and the body by EVAL where Redis
- * does not know it yet (first use, a flushed or restarted Redis), which
- * loads it for the next calls. Plain EVALSHA rather than a command defined
- * on the client (ioredis' defineCommand): its per-call wrapping cost ~10% of
- * a 100-key call's wall time. Undefined when the script cannot read the
- * keys: a client with a key prefix (ioredis prefixes declared keys only, not
+ * The script's call on `client`, a plain EVALSHA (stores/scripts.ts
+ * evalshaCall: cheaper per call than a defined command). Undefined when the
+ * script cannot read the keys: a client with a key prefix (ioredis prefixes declared keys only, not
  * the ones in ARGV), a key prefix of ours holding the separator, or an
  * object that cannot send any command (a wrapper or a test double).
  */
 export function packedScript(client: RedisClient, keyPrefix: string): PackedScript | undefined {
   if (typeof Reflect.get(client, 'callBuffer') !== 'function' || client.options?.keyPrefix || keyPrefix.includes(KEY_SEPARATOR)) return undefined;
-  return (first, field, rest) =>
-    client.callBuffer('evalsha', SHA, 1, first, field, rest).catch((err: unknown) => {
-      if (!(err instanceof ReplyError) || !(err instanceof Error && err.message.startsWith('NOSCRIPT'))) throw err;
-      return client.callBuffer('eval', LUA, 1, first, field, rest);
-    });
+  return evalshaCall(client, 'readPacked');
 }
 
 /**
