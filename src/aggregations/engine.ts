@@ -81,7 +81,8 @@ import { NO_TIME, decimals } from './numbers.ts';
 import { addApprox } from './approx-distinct.ts';
 import { addDistinct } from './distinct.ts';
 import { addToSeries } from './series.ts';
-import { addFirst, addLast, addLifetime, addQuantile, addRecent, addTop, finite } from './update.ts';
+import { addRecent } from './recent.ts';
+import { addFirst, addLast, addLifetime, addQuantile, addTop, finite } from './update.ts';
 
 export type { EntityState };
 export type ApplyOutcome = 'applied' | 'duplicate' | 'expired';

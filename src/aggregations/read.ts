@@ -9,8 +9,9 @@ import { quantileOf } from './quantile.ts';
 import { sumRange } from './numbers.ts';
 import { currentTile, type EntityPlan, type Output } from './plan.ts';
 import { END, LAST_TS, START, trimSeries, type SeriesState } from './series.ts';
-import { dedupAt, distinctAt, firstAt, lastAt, lifetimeAt, quantileAt, recentAt, seriesAt, topAt, type EntityState, type RecentState } from './state.ts';
-import { firstList, newer, sweepTop } from './update.ts';
+import { dedupAt, distinctAt, firstAt, lastAt, lifetimeAt, quantileAt, recentAt, seriesAt, topAt, type EntityState } from './state.ts';
+import { evictRecent, order, recentOrder, valueAt } from './recent.ts';
+import { firstList, sweepTop } from './update.ts';
 import { distinctCount, distinctEdge, distinctSize, sweepDistinct } from './distinct.ts';
 
 /** Element offset just past the tiles in [.., hi]. */
@@ -67,23 +68,6 @@ function mergedVariance(tiles: readonly number[], stride: number, a: number, b: 
   return Math.max(0, m2 / n) + 0;
 }
 
-/** recentOrder's answer, reused by every call (reads never nest): positions into one slot's arrays. */
-const order: number[] = [];
-
-/** Puts the positions of last_k's values at `now` in `order`, newest first (an insertion sort: k is small); returns how many (at most k). */
-function recentOrder(r: RecentState, ttlMs: number, k: number, now: number): number {
-  const { values, times } = r;
-  let n = 0;
-  for (let i = 0; i < r.n; i++) {
-    const t = times[i]!;
-    if (t + ttlMs <= now) continue;
-    let j = n++;
-    for (; j > 0 && newer(t, values[i]!, times[order[j - 1]!]!, values[order[j - 1]!]!); j--) order[j] = order[j - 1]!;
-    order[j] = i;
-  }
-  return Math.min(n, k);
-}
-
 /** A feature's value at `now`, or undefined when it has lapsed (no event for its TTL). */
 export function outputValue(o: Output, state: EntityState, now: number): FeatureValue | undefined {
   const ttl = o.feature.ttlMs;
@@ -104,7 +88,7 @@ export function outputValue(o: Output, state: EntityState, now: number): Feature
       const n = recentOrder(r, ttl, o.k, now);
       if (n === 0) return undefined;
       const list: string[] = [];
-      for (let j = 0; j < n; j++) list.push(r.values[order[j]!]!);
+      for (let j = 0; j < n; j++) list.push(valueAt(r, order[j]!));
       return list;
     }
     case 'last': {
@@ -191,7 +175,7 @@ export function outputChange(o: Output, state: EntityState, now: number): number
     case 'recent': {
       const r = recentAt(state, o.slot);
       // The list changes when one of its members expires; older values are already out of it.
-      if (r !== undefined) for (let j = 0, n = recentOrder(r, ttl, o.k, now); j < n; j++) next = sooner(next, r.times[order[j]!]! + ttl, now);
+      if (r !== undefined) for (let j = 0, n = recentOrder(r, ttl, o.k, now); j < n; j++) next = sooner(next, r[0][order[j]!]! + ttl, now);
       break;
     }
     case 'last': {
@@ -246,22 +230,7 @@ export function evictState(plan: EntityPlan, state: EntityState, now: number, de
     if (cur > d.sweptTile) sweepDistinct(d, cur - p.spanTiles + 1, cur);
     if (distinctSize(d.values) === 0 && d.lastTs + p.maxTtlMs <= now) state.slots[p.slot] = undefined;
   }
-  for (const p of plan.recents) {
-    const r = recentAt(state, p);
-    if (r === undefined) continue;
-    const { values, times } = r;
-    let w = 0;
-    for (let i = 0; i < r.n; i++) {
-      if (times[i]! + p.maxTtlMs <= now) continue;
-      values[w] = values[i]!;
-      times[w] = times[i]!;
-      w++;
-    }
-    // The freed capacity stays (filled, so no string outlives its entry).
-    for (let i = w; i < r.n; i++) values[i] = '';
-    r.n = w;
-    if (w === 0) state.slots[p.slot] = undefined;
-  }
+  evictRecent(plan.recents, state, now);
   for (const p of plan.lasts) {
     const l = lastAt(state, p);
     if (l !== undefined && l.ts + p.maxTtlMs <= now) state.slots[p.slot] = undefined;

@@ -33,6 +33,7 @@ import { DedupMemory, HASH_HIGH_LIMIT, eventKeyHash } from './dedup.ts';
 import { readApprox, writeApprox } from './approx-distinct.ts';
 import { SMALL_MAX, compacted, distinctSize, eachDistinct } from './distinct.ts';
 import { intern } from './intern.ts';
+import { recentSlot, valueAt } from './recent.ts';
 import { NO_TIME } from './numbers.ts';
 import { StringTable } from './string-table.ts';
 import { readTileSet, writeTileSet, type Tiles } from './tile-set.ts';
@@ -69,7 +70,7 @@ function stringTable(plan: EntityPlan, state: EntityState): StringTable {
   }
   for (const p of plan.recents) {
     const r = recentAt(state, p);
-    if (r) for (let i = 0; i < r.n; i++) table.add(r.values[i]!);
+    if (r) for (let i = 0; i < r.length - 1; i++) table.add(valueAt(r, i));
   }
   for (const p of plan.firsts) for (const v of firstAt(state, p)?.values ?? []) if (typeof v === 'string') table.add(v);
   for (const p of plan.tops) for (const v of topAt(state, p)?.values.keys() ?? []) table.add(v);
@@ -141,11 +142,11 @@ export function serializeState(plan: EntityPlan, state: EntityState): Uint8Array
   }
   for (const p of plan.recents) {
     const r = recentAt(state, p);
-    w.varint(r?.n ?? 0);
+    w.varint(r === undefined ? 0 : r.length - 1);
     if (r === undefined) continue;
-    for (let i = 0; i < r.n; i++) {
-      table.ref(w, r.values[i]!);
-      w.varint(newest - r.times[i]!);
+    for (let i = 0; i < r.length - 1; i++) {
+      table.ref(w, valueAt(r, i));
+      w.varint(newest - r[0][i]!);
     }
   }
   for (const p of plan.lifetimes) {
@@ -321,7 +322,7 @@ export function deserializeState(plans: readonly EntityPlan[], bytes: Uint8Array
       times.push(time());
     }
     r.check(new Set(values).size === n, 'repeated last_k value');
-    state.slots[p.slot] = { n, values, times };
+    state.slots[p.slot] = recentSlot(values, times);
   }
   for (const p of plan.lifetimes) {
     const present = r.varint();

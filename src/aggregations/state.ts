@@ -29,16 +29,10 @@ export interface DistinctState {
 }
 
 /**
- * last_k entries as parallel arrays (k is small): a value and its newest
- * event time. The first `n` entries are held; the arrays' length is their
- * capacity, doubled up to k as values arrive (filled with '' and 0), so a
- * new value rarely allocates and a quiet entity holds a short array.
+ * last_k (recent.ts): the entries' newest event times, then their values,
+ * [times, value, value, ...], each array exactly as long as the entries.
  */
-export interface RecentState {
-  n: number;
-  values: string[];
-  times: number[];
-}
+export type RecentState = [times: number[], ...values: string[]];
 
 /** A lifetime count/sum/min/max: everything since the slot was last fresh. */
 export interface LifetimeState {

@@ -3,12 +3,11 @@
  * the event; a slot skips events too old to change anything it can still
  * output at `now` or later, and values that are missing or not finite.
  */
-import { zeros } from './arrays.ts';
 import { intern } from './intern.ts';
 import { addToSum, decimals } from './numbers.ts';
 import { bucketOf } from './quantile.ts';
-import { currentTile, type FirstPlan, type LastPlan, type LifetimePlan, type RecentPlan, type QuantilePlan, type TopPlan } from './plan.ts';
-import { firstAt, lastAt, lifetimeAt, quantileAt, recentAt, topAt, type EntityState, type LastValue, type RecentState, type TopState } from './state.ts';
+import { currentTile, type FirstPlan, type LastPlan, type LifetimePlan, type QuantilePlan, type TopPlan } from './plan.ts';
+import { firstAt, lastAt, lifetimeAt, quantileAt, topAt, type EntityState, type LastValue, type TopState } from './state.ts';
 
 export function finite(raw: unknown): number | undefined {
   if (typeof raw !== 'number' || !Number.isFinite(raw)) return undefined;
@@ -35,58 +34,6 @@ export function keyValue(raw: unknown): string | undefined {
 function dropFront(a: number[], n: number): void {
   a.copyWithin(0, n);
   a.length -= n;
-}
-
-/** Recency order: newer first; at equal times the larger value first. */
-export function newer(t1: number, v1: string, t2: number, v2: string): boolean {
-  return t1 > t2 || (t1 === t2 && v1 > v2);
-}
-
-/** Room for one more last_k entry: capacity doubled, at most k. */
-function growRecent(r: RecentState, k: number): void {
-  const capacity = Math.min(k, r.values.length * 2);
-  const values = new Array<string>(capacity).fill('');
-  const times = zeros(capacity);
-  for (let i = 0; i < r.n; i++) {
-    values[i] = r.values[i]!;
-    times[i] = r.times[i]!;
-  }
-  r.values = values;
-  r.times = times;
-}
-
-export function addRecent(state: EntityState, p: RecentPlan, fields: Record<string, unknown>, t: number, now: number): boolean {
-  const value = keyValue(fields[p.field]);
-  if (value === undefined || t + p.maxTtlMs <= now) return false;
-  const r = recentAt(state, p);
-  if (r === undefined) {
-    state.slots[p.slot] = { n: 1, values: [value], times: [t] };
-    return true;
-  }
-  const n = r.n;
-  // Values are interned (intern.ts): a held value is usually the very same string.
-  for (let i = 0; i < n; i++) {
-    if (r.values[i] === value) {
-      if (t > r.times[i]!) r.times[i] = t;
-      return true;
-    }
-  }
-  if (n < p.k) {
-    if (n === r.values.length) growRecent(r, p.k);
-    r.values[n] = value;
-    r.times[n] = t;
-    r.n = n + 1;
-    return true;
-  }
-  // Full: the new value replaces the oldest entry if it is newer.
-  const { values, times } = r;
-  let oldest = 0;
-  for (let i = 1; i < n; i++) if (newer(times[oldest]!, values[oldest]!, times[i]!, values[i]!)) oldest = i;
-  if (newer(t, value, times[oldest]!, values[oldest]!)) {
-    values[oldest] = value;
-    times[oldest] = t;
-  }
-  return true;
 }
 
 function lastValue(p: Pick<LastPlan, 'type' | 'dim'>, raw: unknown): LastValue | undefined {
