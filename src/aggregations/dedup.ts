@@ -12,6 +12,7 @@
  */
 import { zeros } from './arrays.ts';
 import { NO_TIME } from './numbers.ts';
+import type { Slot } from './state.ts';
 
 /** Up to this many ids a linear scan of the hashes beats an index. */
 const SCAN_MAX = 16;
@@ -85,15 +86,27 @@ export function valueHash(value: string): number {
   return finish52();
 }
 
-/** Header slots of DedupMemory's array. */
+/** Header slots of a memory's array. */
 const CLOCK = 0;
 const OLDEST = 1;
 const PRUNE_AT = 2;
 const COUNT = 3;
 const HEAD = 4;
 
+/**
+ * One source's memory, the state's slot itself (no object around it, so a
+ * probe reaches it in one step from the slots): a double array of a header
+ * (the clock, the earliest arrival held, the size that triggers the next
+ * prune, the number of ids), then per id in the order it counted
+ * (serialize.ts writes them so) its hash and the arrival of the copy that
+ * counted, side by side so that a probe reads one place. Its length is HEAD
+ * plus its capacity, doubled as ids arrive. Functions that may move it to a
+ * larger array take the slots and its position.
+ */
+export type DedupMemory = number[];
+
 /** The array of a memory without ids. */
-function header(): number[] {
+function header(): DedupMemory {
   const entries = zeros(HEAD);
   entries[CLOCK] = NO_TIME;
   entries[OLDEST] = Infinity;
@@ -101,159 +114,152 @@ function header(): number[] {
   return entries;
 }
 
-/** `entries` (header and ids) in an array with room for `capacity` numbers of ids. */
-function resized(entries: readonly number[], capacity: number): number[] {
+/** Shared by every state for the sources it has had no event of yet (memory per state); frozen: the engine replaces it before a first tick. */
+export const UNUSED: DedupMemory = Object.freeze(header()) as DedupMemory;
+
+/**
+ * Position + 1 of each hash, by its low bits (0 = empty), of the memories
+ * holding more than SCAN_MAX ids: few are that large, so the rest carry no
+ * field for it.
+ */
+const indexes = new WeakMap<DedupMemory, Int32Array>();
+
+export function newDedup(): DedupMemory {
+  return header();
+}
+
+export const dedupSize = (m: DedupMemory): number => m[COUNT]!;
+
+/** Newest arrival of any event of the entity (NO_TIME: none): the horizon is measured back from it. */
+export const dedupClock = (m: DedupMemory): number => m[CLOCK]!;
+
+export function setClock(m: DedupMemory, arrival: number): void {
+  m[CLOCK] = arrival;
+}
+
+/** Hash of the i-th id held (i < size), in the order they counted. */
+export const hashAt = (m: DedupMemory, i: number): number => m[HEAD + 2 * i]!;
+
+/** Arrival of the copy of the i-th id that counted. */
+export const arrivalAt = (m: DedupMemory, i: number): number => m[HEAD + 2 * i + 1]!;
+
+/** `m` (header and ids) in an array with room for `capacity` numbers of ids. */
+function resized(m: DedupMemory, capacity: number): DedupMemory {
   const out = zeros(HEAD + capacity);
-  const used = Math.min(entries.length, HEAD + 2 * entries[COUNT]!);
-  for (let j = 0; j < used; j++) out[j] = entries[j]!;
+  const used = Math.min(m.length, HEAD + 2 * m[COUNT]!);
+  for (let j = 0; j < used; j++) out[j] = m[j]!;
+  const index = indexes.get(m);
+  if (index !== undefined) {
+    indexes.delete(m);
+    indexes.set(out, index);
+  }
   return out;
 }
 
-export class DedupMemory {
-  /** Shared by every state for the sources it has had no event of yet (memory per state); frozen: the engine replaces it before a first tick. */
-  static readonly UNUSED = new DedupMemory();
-  static {
-    Object.freeze(DedupMemory.UNUSED.entries);
-    Object.freeze(DedupMemory.UNUSED);
+/** Position of hash `h`, or -1. */
+function find(m: DedupMemory, h: number): number {
+  const index = m[COUNT]! > SCAN_MAX ? indexes.get(m) : undefined;
+  if (index === undefined) {
+    for (let j = HEAD, end = HEAD + 2 * m[COUNT]!; j < end; j += 2) if (m[j] === h) return (j - HEAD) >> 1;
+    return -1;
   }
-
-  /**
-   * One double array, so a probe touches one object and no boxed number: a
-   * header (the clock, the earliest arrival held, the size that triggers
-   * the next prune, the number of ids), then per id in the order it counted
-   * (serialize.ts writes them so) its hash and the arrival of the copy that
-   * counted, side by side so that a probe reads one place. The array's
-   * length is HEAD plus its capacity, doubled as ids arrive.
-   */
-  private entries: number[] = header();
-  /** Position + 1 of each hash, by its low bits; 0 = empty. */
-  private index: Int32Array | undefined;
-
-  get size(): number {
-    return this.entries[COUNT]!;
+  const mask = index.length - 1;
+  for (let k = h & mask; ; k = (k + 1) & mask) {
+    const p = index[k]! - 1;
+    if (p < 0 || m[HEAD + 2 * p] === h) return p;
   }
+}
 
-  /** Newest arrival of any event of the entity (NO_TIME: none): the horizon is measured back from it. */
-  get clock(): number {
-    return this.entries[CLOCK]!;
-  }
+/** Moves the clock to `arrival` if later. */
+export function tick(m: DedupMemory, arrival: number): void {
+  if (arrival > m[CLOCK]!) m[CLOCK] = arrival;
+}
 
-  set clock(arrival: number) {
-    this.entries[CLOCK] = arrival;
-  }
+/**
+ * Whether hash `h` counted at an arrival within `horizonMs` of the clock of
+ * the memory at slots[at] (tick first); if not, remembers it as counted at `arrival`.
+ */
+export function repeated(slots: Slot[], at: number, h: number, arrival: number, horizonMs: number): boolean {
+  const m = slots[at] as DedupMemory;
+  const from = m[CLOCK]! - horizonMs;
+  const i = find(m, h);
+  if (i >= 0 && m[HEAD + 2 * i + 1]! > from) return true;
+  if (arrival <= from) return false;
+  if (i >= 0) m[HEAD + 2 * i + 1] = arrival;
+  else append(slots, at, h, arrival);
+  const held = slots[at] as DedupMemory;
+  if (held[COUNT]! > held[PRUNE_AT]!) prune(slots, at, horizonMs);
+  return false;
+}
 
-  /** Hash of the i-th id held (i < size), in the order they counted. */
-  hashAt(i: number): number {
-    return this.entries[HEAD + 2 * i]!;
-  }
+/** Adds an entry as read from state (the hash must not be present). */
+export function restore(slots: Slot[], at: number, h: number, arrival: number): boolean {
+  if (find(slots[at] as DedupMemory, h) >= 0) return false;
+  append(slots, at, h, arrival);
+  return true;
+}
 
-  /** Arrival of the copy of the i-th id that counted. */
-  arrivalAt(i: number): number {
-    return this.entries[HEAD + 2 * i + 1]!;
-  }
+function append(slots: Slot[], at: number, h: number, arrival: number): void {
+  let m = slots[at] as DedupMemory;
+  if (arrival < m[OLDEST]!) m[OLDEST] = arrival;
+  const end = HEAD + 2 * m[COUNT]!;
+  if (end === m.length) m = slots[at] = resized(m, Math.max(2, 2 * (end - HEAD)));
+  m[end] = h;
+  m[end + 1] = arrival;
+  const n = ++m[COUNT]!;
+  const index = indexes.get(m);
+  if (index !== undefined && n * 2 <= index.length) place(index, h, n);
+  else if (n > SCAN_MAX) reindex(m);
+}
 
-  /** Position of hash `h`, or -1. */
-  private find(h: number): number {
-    const { entries, index } = this;
-    if (index === undefined) {
-      for (let j = HEAD, end = HEAD + 2 * entries[COUNT]!; j < end; j += 2) if (entries[j] === h) return (j - HEAD) >> 1;
-      return -1;
-    }
-    const mask = index.length - 1;
-    for (let k = h & mask; ; k = (k + 1) & mask) {
-      const p = index[k]! - 1;
-      if (p < 0 || entries[HEAD + 2 * p] === h) return p;
-    }
-  }
+function place(index: Int32Array, h: number, position: number): void {
+  const mask = index.length - 1;
+  let k = h & mask;
+  while (index[k] !== 0) k = (k + 1) & mask;
+  index[k] = position;
+}
 
-  /** Moves the clock to `arrival` if later. */
-  tick(arrival: number): void {
-    if (arrival > this.entries[CLOCK]!) this.entries[CLOCK] = arrival;
+/** An index at most half full until the next prune; none while a scan is cheaper. */
+function reindex(m: DedupMemory): void {
+  const n = m[COUNT]!;
+  if (n <= SCAN_MAX) {
+    indexes.delete(m);
+    return;
   }
+  let capacity = 64;
+  while (capacity < Math.max(n, m[PRUNE_AT]!) * 2) capacity *= 2;
+  // An index up to 4 times that size serves as well: an evict prunes on every write, and need not allocate each time.
+  const held = indexes.get(m);
+  let index: Int32Array;
+  if (held !== undefined && held.length >= capacity && held.length <= 4 * capacity) index = held.fill(0);
+  else indexes.set(m, (index = new Int32Array(capacity)));
+  for (let i = 0; i < n; i++) place(index, m[HEAD + 2 * i]!, i + 1);
+}
 
-  /**
-   * Whether hash `h` counted at an arrival within `horizonMs` of the clock
-   * (call tick first); if not, remembers it as counted at `arrival`.
-   */
-  repeated(h: number, arrival: number, horizonMs: number): boolean {
-    const from = this.entries[CLOCK]! - horizonMs;
-    const i = this.find(h);
-    if (i >= 0 && this.entries[HEAD + 2 * i + 1]! > from) return true;
-    if (arrival <= from) return false;
-    if (i >= 0) this.entries[HEAD + 2 * i + 1] = arrival;
-    else this.append(h, arrival);
-    if (this.entries[COUNT]! > this.entries[PRUNE_AT]!) this.prune(horizonMs);
-    return false;
+/** Forgets ids of the memory at slots[at] that counted a horizon or more before the clock, keeping the order of the rest. */
+export function prune(slots: Slot[], at: number, horizonMs: number): void {
+  const m = slots[at] as DedupMemory;
+  if (m[CLOCK] === NO_TIME) return;
+  const from = m[CLOCK]! - horizonMs;
+  const n = m[COUNT]!;
+  if (m[OLDEST]! > from) {
+    m[PRUNE_AT] = Math.max(PRUNE_MIN, n * 2);
+    return;
   }
-
-  /** Adds an entry as read from state (the hash must not be present). */
-  restore(h: number, arrival: number): boolean {
-    if (this.find(h) >= 0) return false;
-    this.append(h, arrival);
-    return true;
+  let w = HEAD;
+  let oldest = Infinity;
+  for (let j = HEAD; j < HEAD + 2 * n; j += 2) {
+    const a = m[j + 1]!;
+    if (a <= from) continue;
+    if (a < oldest) oldest = a;
+    m[w++] = m[j]!;
+    m[w++] = a;
   }
-
-  private append(h: number, arrival: number): void {
-    let entries = this.entries;
-    if (arrival < entries[OLDEST]!) entries[OLDEST] = arrival;
-    const at = HEAD + 2 * entries[COUNT]!;
-    if (at === entries.length) entries = this.entries = resized(entries, Math.max(2, 2 * (at - HEAD)));
-    entries[at] = h;
-    entries[at + 1] = arrival;
-    const n = ++entries[COUNT]!;
-    if (this.index !== undefined && n * 2 <= this.index.length) this.place(h, n);
-    else if (n > SCAN_MAX) this.reindex();
-  }
-
-  private place(h: number, position: number): void {
-    const index = this.index!;
-    const mask = index.length - 1;
-    let k = h & mask;
-    while (index[k] !== 0) k = (k + 1) & mask;
-    index[k] = position;
-  }
-
-  /** An index at most half full until the next prune; none while a scan is cheaper. */
-  private reindex(): void {
-    const n = this.entries[COUNT]!;
-    if (n <= SCAN_MAX) {
-      this.index = undefined;
-      return;
-    }
-    let capacity = 64;
-    while (capacity < Math.max(n, this.entries[PRUNE_AT]!) * 2) capacity *= 2;
-    // An index up to 4 times that size serves as well: an evict prunes on every write, and need not allocate each time.
-    const held = this.index?.length ?? 0;
-    if (held >= capacity && held <= 4 * capacity) this.index!.fill(0);
-    else this.index = new Int32Array(capacity);
-    for (let i = 0; i < n; i++) this.place(this.entries[HEAD + 2 * i]!, i + 1);
-  }
-
-  /** Forgets ids that counted a horizon or more before the clock, keeping the order of the rest. */
-  prune(horizonMs: number): void {
-    const entries = this.entries;
-    if (entries[CLOCK] === NO_TIME) return;
-    const from = entries[CLOCK]! - horizonMs;
-    const n = entries[COUNT]!;
-    if (entries[OLDEST]! > from) {
-      entries[PRUNE_AT] = Math.max(PRUNE_MIN, n * 2);
-      return;
-    }
-    let w = HEAD;
-    let oldest = Infinity;
-    for (let j = HEAD; j < HEAD + 2 * n; j += 2) {
-      const a = entries[j + 1]!;
-      if (a <= from) continue;
-      if (a < oldest) oldest = a;
-      entries[w++] = entries[j]!;
-      entries[w++] = a;
-    }
-    const left = (w - HEAD) / 2;
-    entries[OLDEST] = oldest;
-    entries[COUNT] = left;
-    entries[PRUNE_AT] = Math.max(PRUNE_MIN, left * 2);
-    // Capacity follows the ids held: room for more than 4 times as many is cut to twice as many (one burst must not stay).
-    if (entries.length - HEAD > 8 * left) this.entries = resized(entries, 4 * left);
-    if (left < n) this.reindex();
-  }
+  const left = (w - HEAD) / 2;
+  m[OLDEST] = oldest;
+  m[COUNT] = left;
+  m[PRUNE_AT] = Math.max(PRUNE_MIN, left * 2);
+  // Capacity follows the ids held: room for more than 4 times as many is cut to twice as many (one burst must not stay).
+  const kept = m.length - HEAD > 8 * left ? (slots[at] = resized(m, 4 * left)) : m;
+  if (left < n) reindex(kept);
 }

@@ -72,7 +72,7 @@ import { FeaturestreamError, InvalidEventError } from '../errors.ts';
 import type { NormalizedEvent } from '../schemas/events.ts';
 import type { FeatureValue, Registry } from '../schemas/registry.ts';
 import { compileEntity, type EntityPlan } from './plan.ts';
-import { DedupMemory, seededKeyHash } from './dedup.ts';
+import { UNUSED, newDedup, repeated, seededKeyHash, tick } from './dedup.ts';
 import { evictState } from './read.ts';
 import { afterEvict, changeOf, forget, memoLayout, readOutput, type MemoLayout } from './memo.ts';
 import { deserializeState, serializeState } from './serialize.ts';
@@ -176,9 +176,9 @@ export class WindowEngine {
       );
     }
     let dedup = dedupAt(state, sp.index);
-    if (dedup === DedupMemory.UNUSED) state.slots[sp.index] = dedup = new DedupMemory();
-    dedup.tick(arrival);
-    if (event.eventId !== undefined && dedup.repeated(seededKeyHash(sp.seed, event.eventId), arrival, this.dedupHorizonMs)) {
+    if (dedup === UNUSED) state.slots[sp.index] = dedup = newDedup();
+    tick(dedup, arrival);
+    if (event.eventId !== undefined && repeated(state.slots, sp.index, seededKeyHash(sp.seed, event.eventId), arrival, this.dedupHorizonMs)) {
       return 'duplicate';
     }
     if (t > state.newest) state.newest = t;

@@ -4,12 +4,13 @@
  */
 import type { FeatureValue } from '../schemas/registry.ts';
 import { approxChange, approxValue, evictApprox } from './approx-distinct.ts';
+import { prune } from './dedup.ts';
 import { FLOAT, POW10 } from './numbers.ts';
 import { quantileOf } from './quantile.ts';
 import { sumRange } from './numbers.ts';
 import { currentTile, type EntityPlan, type Output } from './plan.ts';
 import { END, LAST_TS, START, trimSeries, type SeriesState } from './series.ts';
-import { dedupAt, distinctAt, firstAt, lastAt, lifetimeAt, quantileAt, recentAt, seriesAt, topAt, type EntityState } from './state.ts';
+import { distinctAt, firstAt, lastAt, lifetimeAt, quantileAt, recentAt, seriesAt, topAt, type EntityState } from './state.ts';
 import { evictRecent, order, recentOrder, valueAt } from './recent.ts';
 import { firstList, sweepTop } from './update.ts';
 import { distinctCount, distinctEdge, distinctSize, sweepDistinct } from './distinct.ts';
@@ -259,5 +260,5 @@ export function evictState(plan: EntityPlan, state: EntityState, now: number, de
   }
   evictApprox(plan.approx, state, now);
   // Ids are forgotten by the arrival clock only, never by `now`: a replay decides as the first run did.
-  for (let s = 0; s < plan.sources.length; s++) dedupAt(state, s).prune(dedupHorizonMs);
+  for (let s = 0; s < plan.sources.length; s++) prune(state.slots, s, dedupHorizonMs);
 }

@@ -29,7 +29,7 @@
  */
 import { StateCorruptError } from '../errors.ts';
 import { ByteReader, ByteWriter, readTiles, writeTiles } from './bytes.ts';
-import { DedupMemory, HASH_HIGH_LIMIT, eventKeyHash } from './dedup.ts';
+import { HASH_HIGH_LIMIT, UNUSED, dedupClock, dedupSize, eventKeyHash, hashAt, arrivalAt, newDedup, restore, setClock } from './dedup.ts';
 import { readApprox, writeApprox } from './approx-distinct.ts';
 import { SMALL_MAX, compacted, distinctSize, eachDistinct } from './distinct.ts';
 import { intern } from './intern.ts';
@@ -89,17 +89,17 @@ export function serializeState(plan: EntityPlan, state: EntityState): Uint8Array
   w.varint(plan.sources.length);
   for (let s = 0; s < plan.sources.length; s++) {
     const d = dedupAt(state, s);
-    const n = d.size;
+    const n = dedupSize(d);
     w.varint(n);
     // Without ids the clock decides nothing, so it is not kept.
     if (n === 0) continue;
-    const clock = d.clock;
+    const clock = dedupClock(d);
     w.zigzag(clock);
     for (let i = 0; i < n; i++) {
-      const h = d.hashAt(i);
+      const h = hashAt(d, i);
       w.u32(h % TWO_32);
       w.varint(Math.floor(h / TWO_32));
-      w.varint(clock - d.arrivalAt(i));
+      w.varint(clock - arrivalAt(d, i));
     }
   }
   for (const p of plan.series) {
@@ -234,14 +234,15 @@ function readDedup(r: ByteReader, state: EntityState, sources: number): void {
   for (let s = 0; s < sources; s++) {
     const n = r.count();
     if (n === 0) continue;
-    const dedup = new DedupMemory();
+    const dedup = newDedup();
     state.slots[s] = dedup;
-    const clock = (dedup.clock = r.zigzag());
+    const clock = r.zigzag();
+    setClock(dedup, clock);
     for (let i = 0; i < n; i++) {
       const low = r.u32();
       const high = r.varint();
       r.check(high < HASH_HIGH_LIMIT, 'bad event id hash');
-      r.check(dedup.restore(high * TWO_32 + low, clock - r.varint()), 'repeated event id');
+      r.check(restore(state.slots, s, high * TWO_32 + low, clock - r.varint()), 'repeated event id');
     }
   }
 }
@@ -258,9 +259,9 @@ function readDedupV1(r: ByteReader, plan: EntityPlan, state: EntityState, str: (
     r.check(!seen.has(id), 'repeated event id');
     seen.add(id);
     plan.sources.forEach((source, s) => {
-      if (dedupAt(state, s) === DedupMemory.UNUSED) state.slots[s] = new DedupMemory();
-      dedupAt(state, s).clock = clock;
-      dedupAt(state, s).restore(eventKeyHash(source, id), clock);
+      if (dedupAt(state, s) === UNUSED) state.slots[s] = newDedup();
+      setClock(dedupAt(state, s), clock);
+      restore(state.slots, s, eventKeyHash(source, id), clock);
     });
   }
 }

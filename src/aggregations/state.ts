@@ -1,5 +1,5 @@
 /** In-memory state of one entity; slots are created on their first event. */
-import { DedupMemory } from './dedup.ts';
+import { UNUSED, type DedupMemory } from './dedup.ts';
 import type { ReadMemo } from './memo.ts';
 import { NO_TIME } from './numbers.ts';
 import type { SeriesState } from './series.ts';
@@ -95,8 +95,8 @@ export interface EntityState {
    * one object per state to reach them all (memory per state, and one
    * fewer place to fetch per slot kind an event updates). First, per
    * source of the entity (plan order), the hashes of its counted event ids
-   * by arrival time, for de-duplication (DedupMemory.UNUSED until the
-   * source's first event); then the feature slots, undefined until their
+   * by arrival time, for de-duplication (dedup.ts UNUSED until the
+   * source's first event; dedup.ts); then the feature slots, undefined until their
    * first event.
    */
   slots: Slot[];
@@ -134,7 +134,7 @@ export function emptyState(shape: StateShape): EntityState {
     entity: shape.entity,
     entityIndex: shape.entityIndex,
     newest: NO_TIME,
-    slots: new Array<Slot>(shape.slotCount).fill(undefined).fill(DedupMemory.UNUSED, 0, shape.sources.length),
+    slots: new Array<Slot>(shape.slotCount).fill(undefined).fill(UNUSED, 0, shape.sources.length),
     memo: undefined,
   };
 }

@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { DedupMemory, eventKeyHash } from '../../../src/aggregations/dedup.ts';
+import { arrivalAt, dedupSize, eventKeyHash, hashAt, newDedup, prune, repeated, tick } from '../../../src/aggregations/dedup.ts';
+import type { Slot } from '../../../src/aggregations/state.ts';
 
 const HORIZON = 100;
 const op = fc.oneof(
@@ -8,17 +9,18 @@ const op = fc.oneof(
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('prune' as const) }) },
 );
 
-describe('DedupMemory', () => {
+describe('de-duplication memory', () => {
   it('behaves like a Map of hash -> arrival judged against the newest arrival, through scans, index growth and prunes', () => {
     fc.assert(
       fc.property(fc.array(op, { minLength: 60, maxLength: 300, size: 'max' }), (ops) => {
-        const memory = new DedupMemory();
+        // The memory's slot: growth moves it to a new array there.
+        const slots: Slot[] = [newDedup()];
         const ref = new Map<number, number>();
         let clock = -Infinity;
         let now = 1_000;
         for (const o of ops) {
           if (o.kind === 'prune') {
-            memory.prune(HORIZON);
+            prune(slots, 0, HORIZON);
             continue;
           }
           // Arrivals wander a little backwards now and then, like record timestamps across producers.
@@ -26,14 +28,15 @@ describe('DedupMemory', () => {
           const h = eventKeyHash('tx', `event-${o.id}`);
           clock = Math.max(clock, now);
           const first = ref.get(h);
-          const repeated = first !== undefined && clock - first < HORIZON;
-          if (!repeated) ref.set(h, now);
-          memory.tick(now);
-          expect(memory.repeated(h, now, HORIZON)).toBe(repeated);
+          const isRepeated = first !== undefined && clock - first < HORIZON;
+          if (!isRepeated) ref.set(h, now);
+          tick(slots[0] as number[], now);
+          expect(repeated(slots, 0, h, now, HORIZON)).toBe(isRepeated);
         }
-        memory.prune(HORIZON);
+        prune(slots, 0, HORIZON);
+        const memory = slots[0] as number[];
         const live = [...ref].filter(([, a]) => clock - a < HORIZON);
-        expect(new Map(Array.from({ length: memory.size }, (_, i) => [memory.hashAt(i), memory.arrivalAt(i)]))).toEqual(new Map(live));
+        expect(new Map(Array.from({ length: dedupSize(memory) }, (_, i) => [hashAt(memory, i), arrivalAt(memory, i)]))).toEqual(new Map(live));
       }),
       // No shrinking: long op lists shrink slowly, and the first counterexample is readable enough.
       { numRuns: 100, endOnFailure: true },

@@ -1,6 +1,6 @@
 /** A registry exercising every operator at short windows, and random event streams for it. */
 import fc from 'fast-check';
-import type { DedupMemory } from '../../../src/aggregations/dedup.ts';
+import { arrivalAt, dedupClock, dedupSize, hashAt } from '../../../src/aggregations/dedup.ts';
 import { END, START, type SeriesState } from '../../../src/aggregations/series.ts';
 import { dedupAt, type EntityState } from '../../../src/aggregations/state.ts';
 import type { NormalizedEvent } from '../../../src/schemas/events.ts';
@@ -143,8 +143,19 @@ export const streams = fc.array(rawStep, { minLength: 1, maxLength: 60 }).map((r
 }).filter((steps) => steps.length > 0);
 
 /** The de-duplication memories of a state's first `sources` slots (one per source). */
-export function dedupsOf(state: EntityState, sources: number): DedupMemory[] {
-  return Array.from({ length: sources }, (_, s) => dedupAt(state, s));
+/** What a source's de-duplication memory holds (dedup.ts). */
+export interface DedupView {
+  size: number;
+  clock: number;
+  hashAt(i: number): number;
+  arrivalAt(i: number): number;
+}
+
+export function dedupsOf(state: EntityState, sources: number): DedupView[] {
+  return Array.from({ length: sources }, (_, s) => {
+    const m = dedupAt(state, s);
+    return { size: dedupSize(m), clock: dedupClock(m), hashAt: (i) => hashAt(m, i), arrivalAt: (i) => arrivalAt(m, i) };
+  });
 }
 
 /** Tile indices a series holds, ascending (series.ts layout). */
