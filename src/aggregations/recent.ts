@@ -4,7 +4,7 @@
  * value at 1 + i and its newest event time at times[i]. Both arrays hold
  * exactly the entries: a new value replaces them with copies one longer
  * (at most k, at most 100, and a full slot scans its k entries anyway), so
- * a quiet entity holds no spare room and no array of its own per field.
+ * a growing slot holds no spare room, and no object besides its two arrays.
  */
 import type { RecentPlan } from './plan.ts';
 import { recentAt, type EntityState, type RecentState } from './state.ts';

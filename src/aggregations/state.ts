@@ -95,8 +95,8 @@ export interface EntityState {
    * one object per state to reach them all (memory per state, and one
    * fewer place to fetch per slot kind an event updates). First, per
    * source of the entity (plan order), the hashes of its counted event ids
-   * by arrival time, for de-duplication (dedup.ts UNUSED until the
-   * source's first event; dedup.ts); then the feature slots, undefined until their
+   * by arrival time, for de-duplication (dedup.ts; UNUSED until the
+   * source's first event); then the feature slots, undefined until their
    * first event.
    */
   slots: Slot[];

@@ -1,6 +1,6 @@
 /**
- * last_k keeps its entries in arrays grown by doubling up to k (state.ts
- * RecentState): against the brute-force reference for k below, at and above
+ * last_k keeps its entries in arrays grown one entry at a time up to k
+ * (recent.ts): against the brute-force reference for k below, at and above
  * the number of distinct values a stream holds (7 merchants), through
  * growth, replacement, eviction and round trips.
  */
