@@ -43,6 +43,30 @@ describe('de-duplication memory', () => {
     );
   });
 
+  it('keeps its index when growth or a prune moves the memory to a new array in its slot', () => {
+    const slots: Slot[] = [newDedup()];
+    const first = slots[0];
+    const see = (id: number, at: number) => {
+      tick(slots[0] as number[], at);
+      return repeated(slots, 0, eventKeyHash('tx', `e${id}`), at, HORIZON);
+    };
+    // 40 ids: past the scan limit (16), so indexed, and grown by doubling more than once.
+    for (let i = 0; i < 40; i++) expect(see(i, 1_000 + i)).toBe(false);
+    expect(slots[0]).not.toBe(first);
+    for (let i = 0; i < 40; i++) expect(see(i, 1_040)).toBe(true);
+    // The clock moves so that all but the last 2 expire (and the new one): the prune cuts the array and drops the index.
+    expect(see(100, 1_037 + HORIZON)).toBe(false);
+    const grown = slots[0];
+    prune(slots, 0, HORIZON);
+    expect(slots[0]).not.toBe(grown);
+    expect(dedupSize(slots[0] as number[])).toBe(3);
+    for (const i of [38, 39, 100]) expect(see(i, 1_037 + HORIZON)).toBe(true);
+    expect(see(37, 1_037 + HORIZON)).toBe(false);
+    // Growing past the scan limit again indexes the new array.
+    for (let i = 200; i < 240; i++) expect(see(i, 1_140)).toBe(false);
+    for (let i = 200; i < 240; i++) expect(see(i, 1_140)).toBe(true);
+  });
+
   it('hashes (source, id) to 52 bits, telling sources and split points apart', () => {
     const seen = new Set<number>();
     let outOfRange = 0;
