@@ -17,6 +17,8 @@ import type { Slot } from './state.ts';
 /** Up to this many ids a linear scan of the hashes beats an index. */
 const SCAN_MAX = 16;
 const PRUNE_MIN = 32;
+/** Up to this many ids the array grows one id at a time (memory per state: most entities hold a few), then doubles. */
+const EXACT_UP_TO = 8;
 const TWO_32 = 2 ** 32;
 export const HASH_HIGH_LIMIT = 2 ** 20;
 
@@ -100,8 +102,9 @@ const HEAD = 4;
  * prune, the number of ids), then per id in the order it counted
  * (serialize.ts writes them so) its hash and the arrival of the copy that
  * counted, side by side so that a probe reads one place. Its length is HEAD
- * plus its capacity, doubled as ids arrive. Functions that may move it to a
- * larger array take the slots and its position.
+ * plus its capacity: exact up to EXACT_UP_TO ids, then doubled as ids
+ * arrive. Functions that may move it to a new array take the slots and its
+ * position.
  */
 export type DedupMemory = number[];
 
@@ -203,7 +206,8 @@ function append(slots: Slot[], at: number, h: number, arrival: number): void {
   let m = slots[at] as DedupMemory;
   if (arrival < m[OLDEST]!) m[OLDEST] = arrival;
   const end = HEAD + 2 * m[COUNT]!;
-  if (end === m.length) m = slots[at] = resized(m, Math.max(2, 2 * (end - HEAD)));
+  const held = end - HEAD;
+  if (end === m.length) m = slots[at] = resized(m, held < 2 * EXACT_UP_TO ? held + 2 : 2 * held);
   m[end] = h;
   m[end + 1] = arrival;
   const n = ++m[COUNT]!;
