@@ -211,7 +211,8 @@ function append(slots: Slot[], at: number, h: number, arrival: number): void {
   m[end] = h;
   m[end + 1] = arrival;
   const n = ++m[COUNT]!;
-  const index = indexes.get(m);
+  // Only memories past SCAN_MAX ids have an index: the others skip the WeakMap lookup (one per new id).
+  const index = n > SCAN_MAX ? indexes.get(m) : undefined;
   if (index !== undefined && n * 2 <= index.length) place(index, h, n);
   else if (n > SCAN_MAX) reindex(m);
 }
