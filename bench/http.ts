@@ -55,6 +55,7 @@ import { pacedLoad, type PacedResult } from './feast/paced.ts';
 import { startFeast, startFeaturestream, startStatic, type RunningServer } from './feast/servers.ts';
 import { FEAST_VERSION, ensureFeast } from './feast/venv.ts';
 import { serverNodeFlags } from '../src/cli/serve-processes.ts';
+import { queueVectorWrite } from '../src/stores/stored-vector.ts';
 import { sampleVector, seed, vectorFields } from './reader.ts';
 import type { Registry } from '../src/schemas/registry.ts';
 import type { BenchResult } from './run.ts';
@@ -395,7 +396,7 @@ function startWriter(redis: Redis, registry: Registry, vectorKeys: string[]): { 
     const pipeline = redis.pipeline();
     for (let i = 0; i < due; i++) {
       const version = 2 + written + i;
-      pipeline.hset(vectorKeys[next]!, fields(sampleVector(version), version, Date.now()));
+      queueVectorWrite(pipeline, vectorKeys[next]!, fields(sampleVector(version), version, Date.now()));
       next = (next + 1) % vectorKeys.length;
     }
     written += due;

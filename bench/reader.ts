@@ -2,11 +2,11 @@
  * Reader latency against the Redis at REDIS_URL, same run, same features and values:
  *   reader       createFeatureReader().getMany (cache disabled) over the registry's
  *                default layout (packed): decode, defaults, on-demand, metrics; packed
- *                vectors are read by one script call per node
- *   reader_pipeline  the same reader with `scripts: false`: a pipeline of HGETs instead
+ *                vectors are read by one MGET on a single node
  *   sequential   one awaited HGETALL per entity of the seed's per-field layout (the seed's anti-pattern)
  *   bare         one ioredis pipeline of HGETALLs of the per-field layout, no decoding (the seed's floor)
- *   bare_packed  one ioredis pipeline of HGETs of the packed field, no decoding (the packed layout's floor)
+ *   bare_packed  one ioredis pipeline of GETs of the packed strings, no decoding
+ *   bare_mget    one ioredis MGET of the packed strings, no decoding (the reader's own floor)
  * for batches of 1, 10, 100 and 500 entities of the default registry, plus the
  * cost of an in-process cache hit. Both layouts are seeded under their own key
  * prefixes. Modes are interleaved per iteration, in an order that rotates each
@@ -16,9 +16,8 @@
  * (`*_rounds_min/median/max`): their spread says how far one run's ratio can be trusted.
  * For batch 100 also each mode's client CPU per call (`*_batch100_cpu_us`: this
  * process, GC threads included) and Redis' own time per command from INFO
- * commandstats (`redis_*_usec_per_call_batch100`: command execution only, a
- * script's inner HGETs included; "n/a" when other clients ran the same commands
- * meanwhile): where a mode's wall time goes, Redis or this process.
+ * commandstats (`redis_*_usec_per_call_batch100`: command execution only;
+ * "n/a" when other clients ran the same commands meanwhile): where a mode's wall time goes, Redis or this process.
  */
 import { loadavg } from 'node:os';
 import { Redis } from 'ioredis';
@@ -27,13 +26,14 @@ import { loadEnvConfig } from '../src/config.ts';
 import { createFeatureReader } from '../src/serving/reader.ts';
 import { loadRegistryFile, type FeatureValue } from '../src/schemas/registry.ts';
 import { Keys } from '../src/stores/keys.ts';
-import { GroupCodec, PACKED_FIELD } from '../src/stores/vector-layout.ts';
+import { queueVectorWrite } from '../src/stores/stored-vector.ts';
+import { GroupCodec } from '../src/stores/vector-layout.ts';
 import type { Registry, VectorLayout } from '../src/schemas/registry.ts';
 import { feastBesideReader } from './feast/reader-hook.ts';
 
 const BATCHES = [1, 10, 100, 500] as const;
 const ENTITIES = 500;
-const MODES = ['reader', 'reader_pipeline', 'sequential', 'bare', 'bare_packed'] as const;
+const MODES = ['reader', 'sequential', 'bare', 'bare_packed', 'bare_mget'] as const;
 type Mode = (typeof MODES)[number];
 
 function iterationsFor(batch: number): number {
@@ -92,12 +92,10 @@ export default async function run(): Promise<{ metrics: Record<string, number | 
     await seed(redis, registry, registry.layout, vectorKeys);
     await seed(redis, registry, 'fields', fieldVectorKeys);
     const reader = createFeatureReader({ registry, redis, dynamodb: false, keys, cache: false, metrics: new MetricsRegistry(), deadlineMs: 1_000 });
-    const pipelined = createFeatureReader({ registry, redis, dynamodb: false, keys, cache: false, metrics: new MetricsRegistry(), deadlineMs: 1_000, scripts: false });
     const cached = createFeatureReader({ registry, redis, dynamodb: false, keys, metrics: new MetricsRegistry(), deadlineMs: 1_000 });
 
     const calls: Record<Mode, (n: number) => Promise<unknown>> = {
       reader: (n) => reader.getMany('user', ids.slice(0, n)),
-      reader_pipeline: (n) => pipelined.getMany('user', ids.slice(0, n)),
       sequential: async (n) => {
         for (let i = 0; i < n; i++) await redis.hgetall(fieldVectorKeys[i]!);
       },
@@ -108,9 +106,10 @@ export default async function run(): Promise<{ metrics: Record<string, number | 
       },
       bare_packed: (n) => {
         const p = redis.pipeline();
-        for (let i = 0; i < n; i++) p.hgetBuffer(vectorKeys[i]!, PACKED_FIELD);
+        for (let i = 0; i < n; i++) p.getBuffer(vectorKeys[i]!);
         return p.exec();
       },
+      bare_mget: (n) => redis.mgetBuffer(...vectorKeys.slice(0, n)),
     };
 
     const table: Array<Record<string, string | number>> = [];
@@ -123,8 +122,8 @@ export default async function run(): Promise<{ metrics: Record<string, number | 
       load_avg_1m_start: round(loadavg()[0]!, 2),
     };
     for (const batch of BATCHES) {
-      const samples: Record<Mode, number[]> = { reader: [], reader_pipeline: [], sequential: [], bare: [], bare_packed: [] };
-      const cpu: Record<Mode, number> = { reader: 0, reader_pipeline: 0, sequential: 0, bare: 0, bare_packed: 0 };
+      const samples: Record<Mode, number[]> = { reader: [], sequential: [], bare: [], bare_packed: [], bare_mget: [] };
+      const cpu: Record<Mode, number> = { reader: 0, sequential: 0, bare: 0, bare_packed: 0, bare_mget: 0 };
       const iterations = iterationsFor(batch);
       const warmup = Math.ceil(iterations / 10);
       const statsBefore = batch === 100 ? await commandStats(redis) : undefined;
@@ -143,17 +142,16 @@ export default async function run(): Promise<{ metrics: Record<string, number | 
       if (statsBefore !== undefined) {
         const statsAfter = await commandStats(redis);
         const runs = warmup + iterations;
-        // One script call per getMany on a single node; one HGET per entity in it, in the reader's pipeline
-        // path and in bare_packed; the readers' keyspace-layout refreshes (an HGET a second) are the slack.
-        metrics.redis_evalsha_usec_per_call_batch100 = usecPerCall(statsBefore, statsAfter, 'evalsha', runs);
-        metrics.redis_hget_usec_per_call_batch100 = usecPerCall(statsBefore, statsAfter, 'hget', runs * batch * 3, 100);
+        // One MGET per getMany and per bare_mget call; one GET per entity in bare_packed.
+        metrics.redis_mget_usec_per_call_batch100 = usecPerCall(statsBefore, statsAfter, 'mget', runs * 2);
+        metrics.redis_get_usec_per_call_batch100 = usecPerCall(statsBefore, statsAfter, 'get', runs * batch);
         for (const mode of MODES) metrics[`${mode}_batch100_cpu_us`] = round(cpu[mode] / iterations);
       }
       if (batch === 100) {
         for (const [name, num, den] of [
           ['batch100_p50_vs_bare', 'reader', 'bare'],
           ['batch100_p50_vs_bare_packed', 'reader', 'bare_packed'],
-          ['batch100_p50_script_vs_pipeline_path', 'reader', 'reader_pipeline'],
+          ['batch100_p50_vs_bare_mget', 'reader', 'bare_mget'],
         ] as const) {
           const spread = roundRatios(samples[num], samples[den]);
           metrics[`${name}_rounds_min`] = spread.min;
@@ -173,16 +171,13 @@ export default async function run(): Promise<{ metrics: Record<string, number | 
     metrics.batch100_p50_vs_bare = round(Number(metrics.reader_batch100_p50_us) / Number(metrics.bare_batch100_p50_us), 3);
     metrics.batch100_p50_vs_sequential = round(Number(metrics.reader_batch100_p50_us) / Number(metrics.sequential_batch100_p50_us), 3);
     metrics.batch100_p50_vs_bare_packed = round(Number(metrics.reader_batch100_p50_us) / Number(metrics.bare_packed_batch100_p50_us), 3);
-    // The script path against the pipeline path of the same reader code, same run.
-    metrics.batch100_p50_pipeline_path_vs_bare = round(Number(metrics.reader_pipeline_batch100_p50_us) / Number(metrics.bare_batch100_p50_us), 3);
-    metrics.batch100_p50_script_vs_pipeline_path = round(Number(metrics.reader_batch100_p50_us) / Number(metrics.reader_pipeline_batch100_p50_us), 3);
+    metrics.batch100_p50_vs_bare_mget = round(Number(metrics.reader_batch100_p50_us) / Number(metrics.bare_mget_batch100_p50_us), 3);
     const hit = await cacheHitNs(cached);
     metrics.cache_hit_ns = hit.wall;
     metrics.cache_hit_cpu_ns = hit.cpu;
     metrics.load_avg_1m_end = round(loadavg()[0]!, 2);
     await feastBesideReader({ registry, reader, ids, metrics, table });
     await reader.close();
-    await pipelined.close();
     await cached.close();
     return { metrics, table };
   } finally {
@@ -230,11 +225,11 @@ export function sampleVector(count = 14): Record<string, FeatureValue> {
   };
 }
 
-/** The hash fields of one `user` vector in `layout`, as the worker writes them. */
-export function vectorFields(registry: Registry, layout: VectorLayout): (values: Record<string, FeatureValue>, version: number, updatedMs: number) => Record<string, string | Buffer> {
+/** The content of one `user` vector key in `layout`, as the worker writes it (stores/stored-vector.ts queueVectorWrite writes it). */
+export function vectorFields(registry: Registry, layout: VectorLayout): (values: Record<string, FeatureValue>, version: number, updatedMs: number) => Buffer | Record<string, string | Buffer> {
   const group = registry.groupsOf('user').find((g) => g.name === 'features')!;
   const codec = new GroupCodec(group.features.map((n) => registry.feature(n)!));
-  return (values, version, updatedMs) => codec.hash(layout, values, version, updatedMs);
+  return (values, version, updatedMs) => codec.content(layout, values, version, updatedMs);
 }
 
 /** The default registry's vector for every entity, in `layout`, as the worker writes it. */
@@ -243,7 +238,7 @@ export async function seed(redis: Redis, registry: Registry, layout: VectorLayou
   const sample = sampleVector();
   const pipeline = redis.pipeline();
   for (const key of vectorKeys) {
-    pipeline.hset(key, fields(sample, 1, Date.now()));
+    queueVectorWrite(pipeline, key, fields(sample, 1, Date.now()));
     pipeline.pexpire(key, 600_000);
   }
   await pipeline.exec();

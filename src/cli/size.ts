@@ -5,7 +5,8 @@ import { Keys } from '../stores/keys.ts';
 import { createRedis, type RedisClient } from '../stores/redis.ts';
 import { estimateCapacity, formatBytes } from '../stores/sizing.ts';
 import { readActiveVersion } from '../consumers/backfill/handover.ts';
-import { GroupCodec, PACKED_FIELD } from '../stores/vector-layout.ts';
+import { readVectorKey } from '../stores/stored-vector.ts';
+import { GroupCodec } from '../stores/vector-layout.ts';
 
 interface SizeOptions {
   config?: string;
@@ -60,17 +61,18 @@ async function run(o: SizeOptions): Promise<void> {
         // An entity's keys share one slot (hash tags on Cluster), so one pipeline per entity works everywhere.
         const entityKeys = [...groups.map((g) => keys.vector(ref, g.name, version)), keys.state(ref, version)];
         const pipe = redis.pipeline();
-        for (const key of entityKeys) pipe.memory('USAGE', key).hgetallBuffer(key);
-        const replies = (await pipe.exec()) ?? [];
-        for (let i = 0; i < replies.length; i += 2) {
-          bytes += Number(replies[i]?.[1] ?? 0);
-          let fields: Record<string, string | Buffer> = (replies[i + 1]?.[1] ?? {}) as Record<string, Buffer>;
-          // DynamoDB items hold one attribute per feature whatever the Redis layout: size a packed group per field.
-          const codec = codecs[i / 2];
-          const stored = codec && fields[PACKED_FIELD] !== undefined ? codec.decodeHash(fields) : undefined;
-          if (codec && stored) fields = codec.hash('fields', stored.values, stored.version ?? 0, stored.updatedMs ?? 0);
+        for (const key of entityKeys) pipe.memory('USAGE', key);
+        const usage = (await pipe.exec()) ?? [];
+        for (const [, used] of usage) bytes += Number(used ?? 0);
+        for (let g = 0; g < groups.length; g++) {
+          // DynamoDB items hold one attribute per feature whatever the Redis layout: size every group per field.
+          const stored = codecs[g]!.decode(await readVectorKey(redis, entityKeys[g]!));
+          if (!stored) continue;
+          const fields = codecs[g]!.content('fields', stored.values, stored.version ?? 0, stored.updatedMs ?? 0);
           for (const [f, v] of Object.entries(fields)) itemBytes += f.length + v.length;
         }
+        const state = await redis.hgetallBuffer(keys.state(ref, version));
+        for (const [f, v] of Object.entries(state)) itemBytes += f.length + v.length;
       }
       const n = Math.max(1, sampled.length);
       const est = estimateCapacity({ bytesPerEntity: bytes / n, activeEntities: active, itemBytes: itemBytes / n, readsPerSec: o.readRps, writesPerSec: o.writeRps });

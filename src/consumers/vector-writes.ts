@@ -4,13 +4,13 @@
  * layout) the encoded values the hash holds, so a write carries only what
  * changed and sets a TTL only when it is due:
  *
- *   - every write stamps every group hash with the entity's new `_version` and
+ *   - every write stamps every group key with the entity's new `_version` and
  *     `_updated_ms` (the DynamoDB sync and readers rely on one version per
- *     entity write), so an unchanged group still costs its HSET: the same blob
- *     in the packed layout (its header holds the stamp), only `_version` and
- *     `_updated_ms` in the per-field layout, which sends only changed fields
- *     and deletes only fields the hash holds;
- *   - a key's TTL is set again only when this worker set it more than SLACK
+ *     entity write), so an unchanged group still costs its write: the same
+ *     blob in the packed layout (its header holds the stamp; one SET, TTL
+ *     included), only `_version` and `_updated_ms` in the per-field layout,
+ *     which sends only changed fields and deletes only fields the hash holds;
+ *   - per field, a key's TTL is set again only when this worker set it more than SLACK
  *     ago, so a key lives at least TTL - SLACK after the entity's last write
  *     (and never longer than TTL); the script sets it anyway whenever a write
  *     creates the hash. SLACK = min(TTL / 16, 60 s): every feature lapses

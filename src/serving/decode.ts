@@ -4,8 +4,8 @@
  * bad data; bad values are counted instead.
  */
 import { decodeFeatureValue } from '../stores/codec.ts';
+import type { StoredLayout } from '../stores/vector-layout.ts';
 import { itemToVector } from '../stores/dynamo-item.ts';
-import type { VectorLayout } from '../schemas/registry-input.ts';
 import type { DynamoItem } from './dynamo-batch.ts';
 import { FIRST_FEATURE, shareable, UPDATED_AT, VERSION_AT, type EntityPlan, type GroupPlan } from './plan.ts';
 import type { HashReply } from './redis-batch.ts';
@@ -75,10 +75,10 @@ function addDefault(t: Tally, name: string, corrupt: boolean): void {
 }
 
 /**
- * Decodes one entity's group hashes, `replies[start + g]` for group g, read in
- * `layout`. Undefined when no group hash exists (a miss, for the caller to resolve).
+ * Decodes one entity's group keys, `replies[start + g]` for group g, read in
+ * `layout`. Undefined when no group key exists (a miss, for the caller to resolve).
  */
-export function fromRedis(plan: EntityPlan, replies: readonly HashReply[], start: number, counts: DefaultCounts, layout: VectorLayout): StoredVector | undefined {
+export function fromRedis(plan: EntityPlan, replies: readonly HashReply[], start: number, counts: DefaultCounts, layout: StoredLayout): StoredVector | undefined {
   const values = new Array<ServedValue>(plan.features.length);
   const t = tally;
   t.found = false;
@@ -89,7 +89,7 @@ export function fromRedis(plan: EntityPlan, replies: readonly HashReply[], start
   t.defaulted = undefined;
   const { groups } = plan;
   for (let g = 0; g < groups.length; g++) {
-    if (layout === 'packed') packedGroup(plan, groups[g]!, replies[start + g], values, t);
+    if (layout !== 'fields') packedGroup(plan, groups[g]!, replies[start + g], values, t);
     else fieldsGroup(plan, groups[g]!, replies[start + g], values, t);
   }
   if (!t.found) return undefined;
@@ -122,9 +122,10 @@ function fieldsGroup(plan: EntityPlan, group: GroupPlan, reply: HashReply | unde
 }
 
 /**
- * The packed layout: one blob, decoded straight into the entity's values. An
+ * The packed layouts: one blob, decoded straight into the entity's values. An
  * unreadable blob (unknown format, truncated, garbage) or a wrong-type key
- * serves the group's defaults, counted corrupt; an absent one, missing.
+ * (a pipeline's or script's read; MGET answers nil for one) serves the
+ * group's defaults, counted corrupt; an absent one, missing.
  */
 function packedGroup(plan: EntityPlan, group: GroupPlan, reply: HashReply | undefined, values: ServedValue[], t: Tally): void {
   const blob = Buffer.isBuffer(reply) ? reply : undefined;

@@ -1,7 +1,8 @@
 /**
  * Reads one batch of entities from the stores, within a deadline:
  * Redis (one round trip per node for every group of every entity, each node
- * behind its own circuit breaker), then DynamoDB for what Redis could not
+ * behind its own circuit breaker: packed vectors by MGET on a single node and
+ * by script call per Cluster master, hashes by pipeline), then DynamoDB for what Redis could not
  * answer (a failed or hung node's entities only), then nothing: an entity no
  * store answered for comes back `undefined` and the caller serves defaults
  * without caching them.
@@ -10,9 +11,10 @@
  * an error, or no answer within it. A fetch deadline that ends first stops the
  * wait, not the verdict, so a caller's short deadline never trips a breaker.
  */
+import type { Redis } from 'ioredis';
 import type { Logger } from '../logger.ts';
 import type { Keys } from '../stores/keys.ts';
-import type { RedisClient } from '../stores/redis.ts';
+import { isCluster, type RedisClient } from '../stores/redis.ts';
 import type { BreakerSet } from './breaker.ts';
 import { withDeadline } from './deadline.ts';
 import { defaultVector, fromRedis, type DefaultCounts, type StoredVector } from './decode.ts';
@@ -20,10 +22,9 @@ import type { DecodeMemo } from './decode-memo.ts';
 import type { DynamoFallback } from './dynamo-fallback.ts';
 import type { ReaderMetrics } from './metrics.ts';
 import type { EntityPlan } from './plan.ts';
-import type { VectorLayout } from '../schemas/registry-input.ts';
-import { PACKED_FIELD } from '../stores/vector-layout.ts';
+import type { StoredLayout } from '../stores/vector-layout.ts';
 import { readPackedTarget, ScriptUnusableError, type PackedScript } from './packed-script.ts';
-import { hmgetTarget, routeKeys, type HashFields, type HashReply, type TargetKeys } from './redis-batch.ts';
+import { hmgetTarget, mgetTarget, routeKeys, type HashFields, type HashReply, type TargetKeys } from './redis-batch.ts';
 import { VersionLayouts } from './version-layout.ts';
 
 /** `auto` = Redis, falling back to DynamoDB; the others read one store only (diagnostics). */
@@ -42,7 +43,7 @@ export interface FetcherDeps {
   pipelineChunkSize: number;
   /** On a Redis miss, look in DynamoDB (cold start after a Redis flush). */
   readThrough: boolean;
-  /** The packed layout's one-call-per-node read (packed-script.ts); undefined: pipelines only. */
+  /** The packed layout's one-call-per-master read on a Cluster (packed-script.ts); undefined: pipelines only. */
   packedScript: PackedScript | undefined;
   /** Packed vectors decoded before, served again while their blobs come back unchanged; undefined: always decode. */
   decodeMemo: DecodeMemo | undefined;
@@ -89,7 +90,7 @@ export class StoreFetcher {
     const read = useRedis ? await this.readRedis(req) : undefined;
     if (read) {
       const groups = req.plan.groups.length;
-      const memo = read.layout === 'packed' ? this.deps.decodeMemo : undefined;
+      const memo = read.layout !== 'fields' ? this.deps.decodeMemo : undefined;
       for (let i = 0; i < req.ids.length; i++) {
         if (anyLost(read.lost, i * groups, groups)) {
           if (fallback) pending.push(i);
@@ -124,7 +125,7 @@ export class StoreFetcher {
    * Every group key of every entity, read per node in parallel in the layout of
    * the keyspace version; `lost[k]` marks keys whose node did not answer.
    */
-  private async readRedis(req: FetchRequest): Promise<{ replies: HashReply[]; lost: Uint8Array; layout: VectorLayout }> {
+  private async readRedis(req: FetchRequest): Promise<{ replies: HashReply[]; lost: Uint8Array; layout: StoredLayout }> {
     const { plan } = req;
     const layout =
       this.layouts.current(req.keyspaceVersion, plan.layout) ??
@@ -151,8 +152,8 @@ export class StoreFetcher {
       for (const k of unrouted) lost[k] = 1;
       this.deps.metrics.redisFailures.inc({ reason: 'error' });
     }
-    const script = layout === 'packed' ? this.deps.packedScript : undefined;
-    await Promise.all(targets.map((target) => this.readTarget(req, target, keys, reads, replies, lost, script)));
+    const strings = layout === 'packed';
+    await Promise.all(targets.map((target) => this.readTarget(req, target, keys, reads, replies, lost, strings)));
     return { replies, lost, layout };
   }
 
@@ -164,7 +165,7 @@ export class StoreFetcher {
     reads: readonly HashFields[],
     replies: HashReply[],
     lost: Uint8Array,
-    script: PackedScript | undefined,
+    strings: boolean,
   ): Promise<void> {
     const { metrics, redisTimeoutMs } = this.deps;
     const breaker = this.deps.breakers.for(target.target);
@@ -174,12 +175,13 @@ export class StoreFetcher {
       return;
     }
     const admitted = breaker.admitted;
+    const redis = this.deps.redis!;
+    const script = this.deps.packedScript;
     let work: Promise<void>;
     try {
-      work =
-        script !== undefined && performance.now() >= this.scriptOffUntil
-          ? this.scripted(script, target, keys, reads, replies)
-          : hmgetTarget(this.deps.redis!, keys, reads, target.positions, this.deps.pipelineChunkSize, replies);
+      if (strings && !isCluster(redis)) work = this.mget(redis, target, keys, replies);
+      else if (strings && script !== undefined && performance.now() >= this.scriptOffUntil) work = this.scripted(script, target, keys, reads, replies);
+      else work = hmgetTarget(redis, keys, reads, target.positions, this.deps.pipelineChunkSize, replies);
     } catch (err) {
       work = Promise.reject(err);
     }
@@ -206,11 +208,17 @@ export class StoreFetcher {
     }
   }
 
-  /** One node's packed keys by script call, or by pipeline where Redis will not run the script. */
+  /** The single node's packed keys by MGET. */
+  private async mget(redis: Redis, target: TargetKeys, keys: string[], replies: HashReply[]): Promise<void> {
+    await mgetTarget(redis, keys, target.positions, this.deps.pipelineChunkSize, replies);
+    this.deps.metrics.counts.redisReads.mget++;
+  }
+
+  /** One master's packed keys by script call, or by pipeline where Redis will not run the script. */
   private async scripted(script: PackedScript, target: TargetKeys, keys: string[], reads: readonly HashFields[], replies: HashReply[]): Promise<void> {
     const counts = this.deps.metrics.counts.redisReads;
     try {
-      await readPackedTarget(script, keys, PACKED_FIELD, target.positions, this.deps.pipelineChunkSize, replies);
+      await readPackedTarget(script, keys, target.positions, this.deps.pipelineChunkSize, replies);
       counts.script++;
       return;
     } catch (err) {

@@ -11,7 +11,7 @@ export interface ReaderCounts {
   cache: { hit: number; miss: number; coalesced: number };
   vectors: Record<VectorSource, number>;
   /** Per-node batch reads of the packed layout by path: one script call, or the pipeline after the script was refused. */
-  redisReads: { script: number; script_fallback: number };
+  redisReads: { mget: number; script: number; script_fallback: number };
 }
 
 const countsByRegistry = new WeakMap<Registry, ReaderCounts>();
@@ -19,7 +19,7 @@ const countsByRegistry = new WeakMap<Registry, ReaderCounts>();
 function countsOf(registry: Registry): ReaderCounts {
   let counts = countsByRegistry.get(registry);
   if (counts === undefined) {
-    counts = { cache: { hit: 0, miss: 0, coalesced: 0 }, vectors: { cache: 0, redis: 0, dynamodb: 0, default: 0, invalid: 0 }, redisReads: { script: 0, script_fallback: 0 } };
+    counts = { cache: { hit: 0, miss: 0, coalesced: 0 }, vectors: { cache: 0, redis: 0, dynamodb: 0, default: 0, invalid: 0 }, redisReads: { mget: 0, script: 0, script_fallback: 0 } };
     countsByRegistry.set(registry, counts);
   }
   return counts;
@@ -85,7 +85,7 @@ export function createReaderMetrics(registry: Registry): ReaderMetrics {
   once(registry, 'featurestream_reader_redis_reads_total', () =>
     new Counter({
       name: 'featurestream_reader_redis_reads_total',
-      help: 'Per-node batch reads of packed vectors by path: script (one call per node) or script_fallback (Redis refused the script, read by pipeline); per-field reads always use a pipeline and are not counted',
+      help: 'Per-node batch reads of packed vectors by path: mget (single node), script (one call per Cluster master) or script_fallback (Redis refused the script, read by pipeline); per-field reads always use a pipeline and are not counted',
       labelNames: ['path'] as const,
       registers,
       collect() {

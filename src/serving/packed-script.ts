@@ -1,8 +1,8 @@
 /**
- * The packed layout's batch read as one script call per node
- * (stores/lua/read-packed-1.lua): one command to build and one reply to parse
- * instead of a pipeline of one HGET per key, which is most of a batch's
- * client time. Owns the script's arguments and its reply. A call the script
+ * The packed layout's batch read on a Cluster as one script call per node
+ * (stores/lua/read-packed-1.lua), where MGET refuses keys of different slots:
+ * one command to build and one reply to parse instead of a pipeline of one GET
+ * per key, which is most of a batch's client time. Owns the script's arguments and its reply. A call the script
  * cannot serve (a Cluster resharding under it, scripts refused, a reply of
  * another shape) rejects with a ScriptUnusableError, and the caller reads the
  * same keys with the pipeline instead.
@@ -23,8 +23,8 @@ export class ScriptUnusableError extends FeaturestreamError {
   }
 }
 
-/** One call of the script on one client (see packedScript): the first key, the field, the other keys joined. */
-export type PackedScript = (first: string, field: string, rest: string) => Promise<unknown>;
+/** One call of the script on one client (see packedScript): the first key, the other keys joined. */
+export type PackedScript = (first: string, rest: string) => Promise<unknown>;
 
 
 /** Errors of a Cluster whose slots move under a call: the next call may well be served. */
@@ -46,7 +46,7 @@ export function packedScript(client: RedisClient, keyPrefix: string): PackedScri
 }
 
 /**
- * Reads `field` of hash `keys[i]` for every i in `positions` (one node's keys)
+ * Reads string key `keys[i]` for every i in `positions` (one node's keys)
  * into `out[i]` as a Buffer, null (absent) or the key's WRONGTYPE Error, in
  * script calls of at most `chunkSize` keys (bounding how long one call holds
  * Redis). Rejects with a ScriptUnusableError when Redis refused the script,
@@ -55,27 +55,26 @@ export function packedScript(client: RedisClient, keyPrefix: string): PackedScri
 export async function readPackedTarget(
   call: PackedScript,
   keys: readonly string[],
-  field: string,
   positions: readonly number[],
   chunkSize: number,
   out: HashReply[],
 ): Promise<void> {
-  if (positions.length <= chunkSize) return readChunk(call, keys, field, positions, out);
+  if (positions.length <= chunkSize) return readChunk(call, keys, positions, out);
   const sends: Array<Promise<void>> = [];
   for (let start = 0; start < positions.length; start += chunkSize) {
-    sends.push(readChunk(call, keys, field, positions.slice(start, start + chunkSize), out));
+    sends.push(readChunk(call, keys, positions.slice(start, start + chunkSize), out));
   }
   await Promise.all(sends);
 }
 
-async function readChunk(call: PackedScript, keys: readonly string[], field: string, positions: readonly number[], out: HashReply[]): Promise<void> {
+async function readChunk(call: PackedScript, keys: readonly string[], positions: readonly number[], out: HashReply[]): Promise<void> {
   // Joined at once: one flat string, not a chain of partial ones.
   const others: string[] = [];
   for (let j = 1; j < positions.length; j++) others.push(keys[positions[j]!]!);
   const rest = others.join(KEY_SEPARATOR);
   let reply: unknown;
   try {
-    reply = await call(keys[positions[0]!]!, field, rest);
+    reply = await call(keys[positions[0]!]!, rest);
   } catch (err) {
     throw classify(err as Error);
   }

@@ -1,20 +1,21 @@
 /**
  * What the reader needs per entity type, worked out once from the registry so
- * the hot path never filters feature lists: the groups (one Redis hash each),
+ * the hot path never filters feature lists: the groups (one Redis key each),
  * the stored features with their defaults, and the on-demand features.
  */
 import { ConfigError, FeaturestreamError } from '../errors.ts';
 import type { FeatureValue, Registry, ResolvedFeature, ResolvedOnDemandFeature } from '../schemas/registry.ts';
 import { readerProjection } from '../stores/dynamo-item.ts';
 import { UPDATED_FIELD, VERSION_FIELD } from '../stores/entity-state.ts';
-import { GroupCodec, PACKED_FIELD, type PackedReader } from '../stores/vector-layout.ts';
+import { GroupCodec, PACKED_FIELD, type PackedReader, type StoredLayout } from '../stores/vector-layout.ts';
 import type { VectorLayout } from '../schemas/registry-input.ts';
 import type { HashFields } from './redis-batch.ts';
 import type { ServedValue } from './types.ts';
 
 /**
- * One group: a Redis hash, read in the layout of the keyspace version being
- * read: packed, HGET `_p` decoded by `packed`; per field, HMGET
+ * One group: a Redis key, read in the layout of the keyspace version being
+ * read: packed, the string's value (MGET, or GET in a pipeline) decoded by
+ * `packed`; packed-hash, HGET `_p` decoded the same way; per field, HMGET
  * `_version _updated_ms <features...>`.
  */
 export interface GroupPlan {
@@ -22,7 +23,7 @@ export interface GroupPlan {
   features: readonly ResolvedFeature[];
   /** Position of each of `features` in the entity's value array. */
   slots: readonly number[];
-  read: Readonly<Record<VectorLayout, HashFields>>;
+  read: Readonly<Record<StoredLayout, HashFields>>;
   /** Decodes this plan's features out of the group's packed blob (compiled once). */
   packed: PackedReader;
 }
@@ -102,7 +103,8 @@ function planOf(registry: Registry, entity: string, features: readonly ResolvedF
         slots: names.map((n) => slotOf.get(n)!),
         read: {
           fields: { fields: [VERSION_FIELD, UPDATED_FIELD, ...members.map((f) => f.name)], binary: members.some((f) => f.type === 'vector') },
-          packed: { fields: [PACKED_FIELD], binary: true },
+          packed: { fields: [], binary: true },
+          'packed-hash': { fields: [PACKED_FIELD], binary: true },
         },
         packed: codec.reader(members),
       },

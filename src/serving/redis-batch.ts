@@ -3,9 +3,9 @@ import { ServiceUnavailableError, TimeoutError } from '../errors.ts';
 import { isCluster, type RedisClient } from '../stores/redis.ts';
 import { keySlot } from './slot.ts';
 
-/** The fields to read from one hash, and whether they are binary. */
+/** The fields to read from one key, and whether they are binary. */
 export interface HashFields {
-  /** Field names, in the order the reply lists their values; a single field is read with HGET. */
+  /** Field names, in the order the reply lists their values; a single field is read with HGET, none means the key is a string (GET). */
   fields: readonly string[];
   /** Read as Buffers (packed vectors are not UTF-8); strings otherwise, which are cheaper to decode. */
   binary: boolean;
@@ -14,7 +14,8 @@ export interface HashFields {
 /**
  * One key's reply: for several fields (HMGET) values in the order of the
  * requested fields, null where a field (or the whole key) is absent; for one
- * field (HGET) its value or null; an Error when that key's command failed.
+ * field (HGET) or a string key (GET) its value or null; an Error when that
+ * key's command failed.
  */
 export type HashReply = Array<string | Buffer | null> | string | Buffer | null | Error;
 
@@ -51,7 +52,33 @@ export function routeKeys(client: RedisClient, keys: readonly string[]): { targe
 }
 
 /**
- * Reads `fields[i % fields.length]` of hash `keys[i]` (keys come entity by
+ * Reads string keys `keys[i]` for every i in `positions` into `out[i]` (a
+ * Buffer, or null when absent or of another type: MGET never fails per key),
+ * in MGETs of at most `chunkSize` keys sent at once. Single node only: a
+ * Cluster refuses MGET across slots. Rejects when the node fails.
+ */
+export async function mgetTarget(client: Redis, keys: readonly string[], positions: readonly number[], chunkSize: number, out: HashReply[]): Promise<void> {
+  if (positions.length <= chunkSize) return mgetChunk(client, positions.length === keys.length ? keys : positions.map((i) => keys[i]!), positions, out);
+  const sends: Array<Promise<void>> = [];
+  for (let start = 0; start < positions.length; start += chunkSize) {
+    const chunk = positions.slice(start, start + chunkSize);
+    sends.push(mgetChunk(client, chunk.map((i) => keys[i]!), chunk, out));
+  }
+  await Promise.all(sends);
+}
+
+async function mgetChunk(client: Redis, names: readonly string[], positions: readonly number[], out: HashReply[]): Promise<void> {
+  let values: Array<Buffer | null>;
+  try {
+    values = await client.mgetBuffer(...names);
+  } catch (err) {
+    throw asFailure(err as Error);
+  }
+  for (let j = 0; j < positions.length; j++) out[positions[j]!] = values[j] ?? null;
+}
+
+/**
+ * Reads `fields[i % fields.length]` of key `keys[i]` (keys come entity by
  * entity, one per group: key i is group i % groups) for every i in `positions`
  * (one node's keys) into `out[i]`, in pipelines of at most `chunkSize` commands written at
  * once (chunking only bounds reply parsing per tick). Rejects when the node
@@ -87,7 +114,8 @@ async function sendChunk(
   const groups = fields.length;
   for (const i of positions) {
     const read = fields[i % groups]!;
-    if (read.fields.length === 1) {
+    if (read.fields.length === 0) pipeline.getBuffer(keys[i]!);
+    else if (read.fields.length === 1) {
       if (read.binary) pipeline.hgetBuffer(keys[i]!, read.fields[0]!);
       else pipeline.hget(keys[i]!, read.fields[0]!);
     } else if (read.binary) pipeline.hmgetBuffer(keys[i]!, ...read.fields);

@@ -69,10 +69,11 @@ export interface FeatureReaderOptions<C extends RegistryInput = RegistryInput> {
   /** Commands per pipeline chunk for very large batches (keys per script call too); default 500. */
   pipelineChunkSize?: number;
   /**
-   * Read packed vectors with one script call per Redis node (default true):
-   * far less client work than a pipeline of one HGET per key. false: always
-   * the pipeline (e.g. where an ACL forbids EVALSHA: otherwise the refusal is
-   * paid once every 30 s before falling back).
+   * On a Cluster, read packed vectors with one script call per master
+   * (default true): far less client work than a pipeline of one GET per key.
+   * false: always the pipeline there (e.g. where an ACL forbids EVALSHA:
+   * otherwise the refusal is paid once every 30 s before falling back). A
+   * single node reads them with MGET either way.
    */
   scripts?: boolean;
   /**

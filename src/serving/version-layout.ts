@@ -1,5 +1,5 @@
 /**
- * The vector layout of each keyspace version, from the fingerprint the
+ * The stored layout of each keyspace version, from the fingerprint the
  * backfill (or the first worker) recorded for it in `fs:layouts`: during a
  * layout switch the old version is read per field and the new one packed,
  * whatever the reader's own registry says. A version with no record yet is
@@ -10,12 +10,12 @@
 import type { VectorLayout } from '../schemas/registry-input.ts';
 import type { Keys } from '../stores/keys.ts';
 import type { RedisClient } from '../stores/redis.ts';
-import { layoutOfFingerprint } from '../stores/vector-layout.ts';
+import { layoutOfFingerprint, type StoredLayout } from '../stores/vector-layout.ts';
 import { withDeadline } from './deadline.ts';
 
 interface Entry {
   /** Undefined: no record for the version (read in the registry's layout). */
-  recorded: VectorLayout | undefined;
+  recorded: StoredLayout | undefined;
   fetchedAt: number;
   loading: Promise<void> | undefined;
 }
@@ -30,7 +30,7 @@ export class VersionLayouts {
   ) {}
 
   /** The layout to read `version` in now, or undefined before its first load. */
-  current(version: number, fallback: VectorLayout): VectorLayout | undefined {
+  current(version: number, fallback: VectorLayout): StoredLayout | undefined {
     if (this.redis === undefined) return fallback;
     const entry = this.entries.get(version);
     if (entry === undefined) return undefined;
@@ -39,7 +39,7 @@ export class VersionLayouts {
   }
 
   /** Reads the record within `budgetMs`; when Redis cannot answer in time, `fallback` (and a retry after `ttlMs`). */
-  async load(version: number, fallback: VectorLayout, budgetMs: number): Promise<VectorLayout> {
+  async load(version: number, fallback: VectorLayout, budgetMs: number): Promise<StoredLayout> {
     let entry = this.entries.get(version);
     if (entry === undefined) {
       entry = { recorded: undefined, fetchedAt: Number.NEGATIVE_INFINITY, loading: undefined };

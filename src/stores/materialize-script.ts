@@ -8,11 +8,11 @@ import { pack, type Packable } from './msgpack.ts';
 import type { NodePipelines } from './node-pipelines.ts';
 import { queueScript } from './scripts.ts';
 
-/** One vector hash, in the layout of its keyspace version (stores/vector-layout.ts). */
+/** One vector key, in the layout of its keyspace version (stores/vector-layout.ts). */
 export type VectorWrite = {
   key: string;
   ttlMs: number;
-  /** Set the key's TTL; false when the caller set it recently. The script sets it anyway when the write creates the hash. */
+  /** Per-field layout: set the key's TTL; false when the caller set it recently. The script sets it anyway when the write creates the hash, and on every packed write (SET with its TTL). */
   refreshTtl: boolean;
 } & (
   | {

@@ -13,7 +13,7 @@ import type { RedisClient } from './redis.ts';
 const luaDir = fileURLToPath(new URL('./lua/', import.meta.url));
 
 /** Bumped when a script's contract changes, so two releases sharing one Redis never run each other's script under one name. */
-const SCRIPT_VERSION = 6;
+const SCRIPT_VERSION = 7;
 
 type ScriptName = 'materialize' | 'timerReschedule' | 'readPacked' | 'partitionEpoch';
 

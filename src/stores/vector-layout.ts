@@ -1,11 +1,16 @@
 /**
- * The two layouts of a vector hash (one hash per entity and feature group),
- * and the one owner of both formats:
+ * The layouts of a vector key (one key per entity and feature group), and
+ * the one owner of their formats:
  *
- *   fields  one hash field per feature (values by codec.ts) plus `_version`
+ *   fields  a hash, one field per feature (values by codec.ts) plus `_version`
  *           and `_updated_ms`: readable with redis-cli, one bulk string per feature.
- *   packed  the default: one field `_p` holding the whole group, so a reader
- *           parses one bulk string per group instead of one per feature.
+ *   packed  the default: a string key holding the whole group as one blob, so
+ *           a reader parses one bulk string per group instead of one per
+ *           feature, and a batch is one MGET (Redis' cheapest multi-key read).
+ *   packed-hash  read only: the same blob as the one field `_p` of a hash, how
+ *           packed versions were stored before (fingerprint suffix `+packed`).
+ *           Readers still serve such a version; workers write only the
+ *           layouts above, so a backfill moves it to strings.
  *
  * Packed blob, format 1 (all numbers little-endian):
  *   [0]       u8   format (1); any other value is unreadable
@@ -36,25 +41,34 @@ import { PACKED_FORMAT, PACKED_HEADER_BYTES, PackedReader, SCHEMA_AT, entryOf, l
 export { PACKED_FORMAT, PACKED_HEADER_BYTES, PackedReader, type PackedRead } from './packed-reader.ts';
 
 
-/** The packed layout's only hash field (feature names start with a letter, so it never clashes). */
+/** The packed-hash layout's only hash field (feature names start with a letter, so it never clashes). */
 export const PACKED_FIELD = '_p';
 
+/** How a keyspace version stores its vectors: a registry layout, or the packed hashes of older versions. */
+export type StoredLayout = VectorLayout | 'packed-hash';
+
 /** Marks a packed keyspace version in `fs:layouts`; a bare fingerprint is the per-field layout (as before layouts existed). */
-const PACKED_FINGERPRINT_SUFFIX = '+packed';
+const PACKED_FINGERPRINT_SUFFIX = '+packed-string';
+/** A packed version stored as hashes (before packed vectors became strings). */
+const PACKED_HASH_FINGERPRINT_SUFFIX = '+packed';
 
 export function fingerprintWithLayout(fingerprint: string, layout: VectorLayout): string {
   return layout === 'packed' ? fingerprint + PACKED_FINGERPRINT_SUFFIX : fingerprint;
 }
 
-/** The vector layout of a keyspace version, from its recorded fingerprint. */
-export function layoutOfFingerprint(fingerprint: string): VectorLayout {
-  return fingerprint.endsWith(PACKED_FINGERPRINT_SUFFIX) ? 'packed' : 'fields';
+/** The stored layout of a keyspace version, from its recorded fingerprint. */
+export function layoutOfFingerprint(fingerprint: string): StoredLayout {
+  if (fingerprint.endsWith(PACKED_FINGERPRINT_SUFFIX)) return 'packed';
+  return fingerprint.endsWith(PACKED_HASH_FINGERPRINT_SUFFIX) ? 'packed-hash' : 'fields';
 }
+
+/** A vector key's content as read: a string key's value, a hash's HGETALL reply, or undefined when absent. */
+export type StoredContent = Buffer | Readonly<Record<string, Buffer | string>> | undefined;
 
 /** One group's values as the stores hand them around: feature name -> value, lapsed ones absent. */
 export type GroupValues = Readonly<Record<string, FeatureValue | undefined>>;
 
-/** What a vector hash holds, whichever its layout. */
+/** What a vector key holds, whichever its layout. */
 export interface StoredGroup {
   version: number | undefined;
   updatedMs: number | undefined;
@@ -72,7 +86,7 @@ function reject(f: ResolvedFeature, value: unknown): never {
 /**
  * Both layouts of one feature group, compiled once from the registry group's
  * features (in group order). Writers call `packed`/`fields`; readers of whole
- * hashes (sync, tests, tools) call `decodeHash`; the serving hot path uses a
+ * keys (sync, tests, tools) call `decode`; the serving hot path uses a
  * PackedReader of its own feature subset.
  */
 export class GroupCodec {
@@ -153,17 +167,18 @@ export class GroupCodec {
   }
 
   /**
-   * A vector hash as the Lua writers leave it, version and write time filled
-   * in: for writers outside the worker's scripts (benchmark and test seeding).
+   * A vector key's content as the Lua writers leave it, version and write time
+   * filled in: for writers outside the worker's scripts (benchmark and test
+   * seeding, `featurestream size`). A Buffer is a string key's value, a record a hash's fields.
    */
-  hash(layout: VectorLayout, values: GroupValues, version: number, updatedMs: number): Record<string, string | Buffer> {
-    if (layout === 'packed') {
-      const blob = this.packed(values);
-      blob.writeDoubleLE(version, 1);
-      blob.writeDoubleLE(updatedMs, 9);
-      return { [PACKED_FIELD]: blob };
-    }
-    return { [VERSION_FIELD]: String(version), [UPDATED_FIELD]: String(updatedMs), ...Object.fromEntries(this.fields(values).set) };
+  content(layout: 'fields', values: GroupValues, version: number, updatedMs: number): Record<string, string | Buffer>;
+  content(layout: StoredLayout, values: GroupValues, version: number, updatedMs: number): Buffer | Record<string, string | Buffer>;
+  content(layout: StoredLayout, values: GroupValues, version: number, updatedMs: number): Buffer | Record<string, string | Buffer> {
+    if (layout === 'fields') return { [VERSION_FIELD]: String(version), [UPDATED_FIELD]: String(updatedMs), ...Object.fromEntries(this.fields(values).set) };
+    const blob = this.packed(values);
+    blob.writeDoubleLE(version, 1);
+    blob.writeDoubleLE(updatedMs, 9);
+    return layout === 'packed' ? blob : { [PACKED_FIELD]: blob };
   }
 
   /** Whether `feature` (of this group) can store `value`: the same answer in both layouts. */
@@ -189,21 +204,16 @@ export class GroupCodec {
   }
 
   /**
-   * Decodes an HGETALL reply of a vector hash in either layout (a hash holding
-   * `_p` is packed). Undefined when the hash is absent or empty. Never throws.
+   * Decodes a vector key in any layout: a string key's blob, or a hash's
+   * HGETALL reply (a hash holding `_p` is packed-hash). Undefined when the key
+   * is absent or empty. Never throws.
    */
-  decodeHash(hash: Readonly<Record<string, Buffer | string>> | undefined): StoredGroup | undefined {
-    if (hash === undefined) return undefined;
+  decode(stored: StoredContent): StoredGroup | undefined {
+    if (stored === undefined) return undefined;
+    if (Buffer.isBuffer(stored)) return this.decodeBlob(stored);
+    const hash = stored;
     const blob = hash[PACKED_FIELD];
-    if (blob !== undefined) {
-      const read = this.full.read(typeof blob === 'string' ? Buffer.from(blob, 'latin1') : blob);
-      if (read === undefined) return { version: undefined, updatedMs: undefined, values: {}, corrupt: this.features.map((f) => f.name) };
-      const values: Record<string, FeatureValue> = {};
-      read.values.forEach((v, i) => {
-        if (v !== undefined) values[this.features[i]!.name] = v;
-      });
-      return { version: read.version, updatedMs: read.updatedMs, values, corrupt: [] };
-    }
+    if (blob !== undefined) return this.decodeBlob(typeof blob === 'string' ? Buffer.from(blob, 'latin1') : blob);
     if (Object.keys(hash).length === 0) return undefined;
     const values: Record<string, FeatureValue> = {};
     const corrupt: string[] = [];
@@ -222,5 +232,15 @@ export class GroupCodec {
       values,
       corrupt,
     };
+  }
+
+  private decodeBlob(blob: Buffer): StoredGroup {
+    const read = this.full.read(blob);
+    if (read === undefined) return { version: undefined, updatedMs: undefined, values: {}, corrupt: this.features.map((f) => f.name) };
+    const values: Record<string, FeatureValue> = {};
+    read.values.forEach((v, i) => {
+      if (v !== undefined) values[this.features[i]!.name] = v;
+    });
+    return { version: read.version, updatedMs: read.updatedMs, values, corrupt: [] };
   }
 }

@@ -73,7 +73,7 @@ export async function readSnapshots(
       return;
     }
     try {
-      out[index] = parseSnapshot(reply.value as Array<Buffer[] | number>, entity, keys.state(ref, keyspaceVersion), nowMs);
+      out[index] = parseSnapshot(reply.value as Array<Buffer | Buffer[] | number>, entity, keys.state(ref, keyspaceVersion), nowMs);
     } catch (error) {
       out[index] = { kind: 'error', error: error as Error, retriable: false };
     }
@@ -81,7 +81,7 @@ export async function readSnapshots(
   return out;
 }
 
-function parseSnapshot(reply: Array<Buffer[] | number>, entity: EntityTypeLayout, stateKey: string, nowMs: number): SnapshotResult {
+function parseSnapshot(reply: Array<Buffer | Buffer[] | number>, entity: EntityTypeLayout, stateKey: string, nowMs: number): SnapshotResult {
   const state = parseStoredState(toRecord(reply[0] as Buffer[]), stateKey);
   const features: Record<string, FeatureValue> = {};
   let version = state.version;
@@ -89,8 +89,9 @@ function parseSnapshot(reply: Array<Buffer[] | number>, entity: EntityTypeLayout
   let ttlMs = -2;
   let present = false;
   entity.groups.forEach((group, g) => {
-    // Either layout: a version's layout is fixed, but this reads whatever the hash holds.
-    const stored = group.codec.decodeHash(toRecord(reply[2 + 2 * g] as Buffer[]));
+    // Any layout: a version's layout is fixed, but this reads whatever the key holds (a string's value or a hash's fields).
+    const content = reply[2 + 2 * g] as Buffer | Buffer[];
+    const stored = group.codec.decode(Buffer.isBuffer(content) ? content : toRecord(content));
     const pttl = reply[3 + 2 * g] as number;
     if (stored === undefined) return;
     present = true;

@@ -14,7 +14,7 @@ import { Keys } from '../../src/stores/keys.ts';
 import { prng } from '../../src/demo/workload.ts';
 import { encodeFeatureValue } from '../../src/stores/codec.ts';
 import { GroupCodec } from '../../src/stores/vector-layout.ts';
-import { NodePipelines } from '../../src/stores/node-pipelines.ts';
+import { readVectorKeys } from '../../src/stores/stored-vector.ts';
 import type { RedisClient } from '../../src/stores/redis.ts';
 import { onCluster } from './services.ts';
 import type { ExpectedVectors, ProducedMessage } from './reference.ts';
@@ -164,30 +164,23 @@ export async function readVectors(
 ): Promise<ExpectedVectors> {
   const ids = [...entityIds];
   const groups = s.registry.groupsOf('user');
-  // One pipeline per master on a Cluster (the keys carry hash tags there).
-  const pipelines = new NodePipelines(redis);
-  for (const id of ids) {
-    for (const g of groups) {
-      const key = s.keys.vector({ entityType: 'user', entityId: id }, g.name, version);
-      pipelines.queue(key, (p) => p.hgetallBuffer(key));
-    }
-  }
-  const replies = await pipelines.exec();
+  const codecs = groups.map((g) => new GroupCodec(g.features.map((n) => s.registry.feature(n)!)));
+  const contents = await readVectorKeys(
+    redis,
+    ids.flatMap((id) => groups.map((g) => s.keys.vector({ entityType: 'user', entityId: id }, g.name, version))),
+  );
   const out: ExpectedVectors = new Map();
   let i = 0;
   for (const id of ids) {
     const entity: Record<string, Record<string, string>> = {};
-    for (const g of groups) {
-      const [err, reply] = replies[i++]!;
-      if (err) throw err;
-      // Either layout, in the per-field form (codec.ts encoding, latin1): what the references produce.
-      const codec = new GroupCodec(g.features.map((n) => s.registry.feature(n)!));
-      const stored = codec.decodeHash(reply as Record<string, Buffer>);
+    groups.forEach((g, k) => {
+      // Any layout, in the per-field form (codec.ts encoding, latin1): what the references produce.
+      const stored = codecs[k]!.decode(contents[i++]);
       if (stored !== undefined && stored.corrupt.length > 0) throw new Error(`unreadable values in ${g.name} of ${id}: ${stored.corrupt.join(', ')}`);
       entity[g.name] = Object.fromEntries(
         Object.entries(stored?.values ?? {}).map(([f, v]) => [f, Buffer.from(encodeFeatureValue(s.registry.feature(f)!, v)).toString('latin1')]),
       );
-    }
+    });
     out.set(id, entity);
   }
   return out;

@@ -10,6 +10,7 @@ import { onTestFinished } from 'vitest';
 import { createFeatureReader, type FeatureReaderOptions } from '../../src/index.ts';
 import { defineConfig, parseRegistry, type FeatureValue, type VectorLayout } from '../../src/schemas/registry.ts';
 import { vectorToItem } from '../../src/stores/dynamo-item.ts';
+import { queueVectorWrite } from '../../src/stores/stored-vector.ts';
 import { GroupCodec } from '../../src/stores/vector-layout.ts';
 import { Keys } from '../../src/stores/keys.ts';
 import { isCluster, type RedisClient } from '../../src/stores/redis.ts';
@@ -68,7 +69,7 @@ export function queueUser(
     }
     if (Object.keys(present).length === 0) continue;
     const key = keys.vector({ entityType: 'user', entityId: id }, group.name, meta.keyspaceVersion ?? 1);
-    pipeline.hset(key, codecs.get(group.name)!.hash(meta.layout ?? testRegistry.layout, present, meta.version ?? 1, meta.updatedMs ?? Date.now()));
+    queueVectorWrite(pipeline, key, codecs.get(group.name)!.content(meta.layout ?? testRegistry.layout, present, meta.version ?? 1, meta.updatedMs ?? Date.now()));
     pipeline.pexpire(key, meta.ttlMs ?? 60_000);
   }
 }

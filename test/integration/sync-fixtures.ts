@@ -14,6 +14,7 @@ import { parseRegistry, type Registry } from '../../src/schemas/registry.ts';
 import { GroupCodec } from '../../src/stores/vector-layout.ts';
 import { itemToVector } from '../../src/stores/dynamo-item.ts';
 import { Keys } from '../../src/stores/keys.ts';
+import { readVectorKeys } from '../../src/stores/stored-vector.ts';
 import { isCluster, type RedisClient } from '../../src/stores/redis.ts';
 import { loadScripts } from '../../src/stores/scripts.ts';
 import { createSyncQueue, type SyncQueue } from '../../src/sync/queue.ts';
@@ -98,22 +99,12 @@ export async function redisVectors(redis: RedisClient, s: Pick<SyncScenario, 'ke
   const out = new Map<string, Vector>();
   const features = s.registry.featuresOf('user');
   const list = [...ids];
-  const keyOf = (id: string) => s.keys.vector({ entityType: 'user', entityId: id }, 'features');
-  let hashes: Array<Record<string, Buffer> | undefined>;
-  if (isCluster(redis)) {
-    // Entities live in different slots: one command each (ioredis routes them per node).
-    hashes = await Promise.all(list.map((id) => redis.hgetallBuffer(keyOf(id))));
-  } else {
-    const pipeline = redis.pipeline();
-    for (const id of list) pipeline.hgetallBuffer(keyOf(id));
-    hashes = ((await pipeline.exec()) ?? []).map((r) => r[1] as Record<string, Buffer> | undefined);
-  }
+  const contents = await readVectorKeys(redis, list.map((id) => s.keys.vector({ entityType: 'user', entityId: id }, 'features')));
+  const codec = new GroupCodec(features);
   list.forEach((id, i) => {
-    const hash = hashes[i];
-    if (!hash || Object.keys(hash).length === 0) return;
-    // Either layout: the default group holds every user feature.
-    const stored = new GroupCodec(features).decodeHash(hash)!;
-    out.set(id, { version: stored.version!, features: stored.values });
+    // Any layout: the default group holds every user feature.
+    const stored = codec.decode(contents[i]);
+    if (stored) out.set(id, { version: stored.version!, features: stored.values });
   });
   return out;
 }

@@ -11,9 +11,7 @@
  */
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { Cluster, Redis } from 'ioredis';
-import { GroupCodec } from '../../src/stores/vector-layout.ts';
 import { Keys } from '../../src/stores/keys.ts';
-import { NodePipelines } from '../../src/stores/node-pipelines.ts';
 import type { RedisClient } from '../../src/stores/redis.ts';
 import { bruteForceVectors, toHashVectors } from '../helpers/brute-reference.ts';
 import { privateRedisCluster } from '../helpers/private-services.ts';
@@ -33,26 +31,7 @@ import {
   type ChildWorker,
   type Scenario,
 } from '../helpers/worker-fixtures.ts';
-import { dynamoVectors, type Vector } from './sync-fixtures.ts';
-
-async function redisVectorsWithVersion(redis: RedisClient, s: Scenario, ids: string[]): Promise<Map<string, Vector>> {
-  const features = s.registry.featuresOf('user');
-  const pipelines = new NodePipelines(redis);
-  const at = ids.map((id) => {
-    const key = s.keys.vector({ entityType: 'user', entityId: id }, 'features');
-    return pipelines.queue(key, (p) => p.hgetallBuffer(key));
-  });
-  const replies = await pipelines.exec();
-  const out = new Map<string, Vector>();
-  ids.forEach((id, i) => {
-    const hash = replies[at[i]!]![1] as Record<string, Buffer>;
-    if (Object.keys(hash).length === 0) return;
-    // Either layout: the default group holds every user feature.
-    const stored = new GroupCodec(features).decodeHash(hash)!;
-    out.set(id, { version: stored.version!, features: stored.values });
-  });
-  return out;
-}
+import { dynamoVectors, redisVectors, type Vector } from './sync-fixtures.ts';
 
 describe('worker across Redis Cluster failovers', () => {
   it('loses and double-counts nothing through 3 master kills and 2 worker kills', async () => {
@@ -148,7 +127,7 @@ describe('worker across Redis Cluster failovers', () => {
     expect(expected.size).toBeGreaterThan(100);
     expect(await readVectors(redis, s, expected.keys()), `seed ${seed}`).toEqual(expected);
 
-    const inRedis = await redisVectorsWithVersion(redis, s, [...expected.keys()]);
+    const inRedis = await redisVectors(redis, s, [...expected.keys()]);
     await waitFor(
       'DynamoDB to equal Redis',
       async () => {

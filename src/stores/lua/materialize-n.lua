@@ -21,10 +21,10 @@ Called with a variable key count (the `n` in the file name).
 KEYS[1]     the partition's fence key in the slot of the other keys (decimal epoch)
 KEYS[2..]   per entity, in the order of the entity blocks: its state hash
             (`s` = engine state bytes, `_version`, `o:<topic>:<partition>` =
-            last applied offset), then one vector hash per feature group, in
-            the layout of the keyspace version (../vector-layout.ts): per
-            field (features, `_version`, `_updated_ms`) or packed (one field
-            `_p` whose bytes 2..17 hold `_version` and `_updated_ms` as f64 LE)
+            last applied offset), then one vector key per feature group, in
+            the layout of the keyspace version (../vector-layout.ts): a hash
+            per field (features, `_version`, `_updated_ms`) or packed (a string
+            key, a blob whose bytes 2..17 hold `_version` and `_updated_ms` as f64 LE)
 ARGV[1]     MessagePack array (numbers as decimal strings):
               [1] write time, ms since epoch (stored as `_updated_ms`)
               [2] the caller's epoch
@@ -43,7 +43,7 @@ ARGV[1]     MessagePack array (numbers as decimal strings):
                 [8] one block per vector key: {key TTL ms, "1"/"0" set the TTL (as [4]; set anyway
                     when the hash is new), kind, ...}, kind one of
                       "p", blob: packed layout; the blob (its version and write time zeroed) is
-                         stored as `_p` with both filled in
+                         stored with both filled in, by SET with the TTL (so the flag is unused)
                       "f", {field, value, ...} to set, {field, ...} to delete: per-field layout;
                          `_version` and `_updated_ms` are set along (also when nothing else is)
                 [9] "1": keep the version: write `_version` = [2] (a write-behind checkpoint of
@@ -91,8 +91,8 @@ local function write(state, first, last, p, now)
   end
   local text = string.format('%d', version)
 
-  -- Vectors before the state: a key of the wrong type fails the call before the entity's
-  -- offsets move, so the entity's retry fails again and is quarantined.
+  -- Vectors before the state: a hash key of the wrong type fails the call before the entity's
+  -- offsets move, so the entity's retry fails again and is quarantined. (SET replaces any type.)
   local created
   local groups = p[8]
   for k = first, last do
@@ -100,7 +100,7 @@ local function write(state, first, last, p, now)
     local key = KEYS[k]
     if g[3] == 'p' then
       local blob = g[4]
-      created = redis.call('HSET', key, '_p', string.sub(blob, 1, 1) .. struct.pack('<dd', version, tonumber(now)) .. string.sub(blob, 18))
+      redis.call('SET', key, string.sub(blob, 1, 1) .. struct.pack('<dd', version, tonumber(now)) .. string.sub(blob, 18), 'PX', g[1])
     else
       local set = g[4]
       set[#set + 1] = '_version'
@@ -111,9 +111,9 @@ local function write(state, first, last, p, now)
       if #g[5] > 0 then
         redis.call('HDEL', key, unpack(g[5]))
       end
-    end
-    if g[2] == '1' or created > 0 then
-      redis.call('PEXPIRE', key, g[1])
+      if g[2] == '1' or created > 0 then
+        redis.call('PEXPIRE', key, g[1])
+      end
     end
   end
 

@@ -45,6 +45,6 @@ export function fakeRedis(reply: Reply, info = 'connected_slaves:0\r\n'): { clie
     info: async () => info,
   };
   // The partition epoch script (a client-level call): no epoch taken before, the new one 100.
-  const epoch = { fs_partitionEpoch_v6Buffer: async () => [Buffer.from('0'), Buffer.from('100')] };
+  const epoch = { fs_partitionEpoch_v7Buffer: async () => [Buffer.from('0'), Buffer.from('100')] };
   return { client: Object.assign(client as RedisClient, epoch), sent };
 }

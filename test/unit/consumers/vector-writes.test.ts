@@ -74,7 +74,7 @@ describe('Materializer changed-fields writes', () => {
   const registry = parseRegistry(registryInput({ tx: 'vw-tx', logins: 'vw-logins' }));
   const keys = new Keys({ prefix: 't:' });
   const now = Date.now();
-  const SCRIPT = 'fs_materialize_v6';
+  const SCRIPT = 'fs_materialize_v7';
   let offset = 0;
   const work = (topic: string, events: number, ageMs = 1_000): EntityWork => ({
     ref: { entityType: 'user', entityId: 'u1' },

@@ -18,7 +18,7 @@ import { unpack, type Unpacked } from './unpack.ts';
 
 const registry = parseRegistry(registryInput({ tx: 'wb-tx', logins: 'wb-logins' }));
 const keys = new Keys({ prefix: 'wb:' });
-const SCRIPT = 'fs_materialize_v6';
+const SCRIPT = 'fs_materialize_v7';
 const logger = createLogger({ level: 'silent' });
 const now = Date.now();
 const hooks = { deadLetter: async () => undefined };

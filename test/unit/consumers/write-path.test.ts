@@ -16,7 +16,7 @@ import { NodePipelines } from '../../../src/stores/node-pipelines.ts';
 import { registryInput } from '../../helpers/worker-fixtures.ts';
 import { fakeRedis, replyError, type FakeCommand } from './fake-redis.ts';
 
-const SCRIPT = 'fs_materialize_v6';
+const SCRIPT = 'fs_materialize_v7';
 const FENCE = () => ({ epoch: 100, ttlMs: 1_000, keyFor: () => 'fence' });
 
 function write(key: string): EntityWrite {

@@ -11,7 +11,7 @@ function fake(values: Record<string, Buffer | null | Error>) {
   const calls: unknown[][] = [];
   const call: PackedScript = (...args) => {
     calls.push(args);
-    const [first, , rest] = args as [string, string, string];
+    const [first, rest] = args;
     const asked = [first, ...(rest === '' ? [] : rest.split('\n'))];
     return Promise.resolve(asked.map((k) => values[k] ?? null));
   };
@@ -19,12 +19,12 @@ function fake(values: Record<string, Buffer | null | Error>) {
 }
 
 describe('read-packed script calls', () => {
-  it('sends the first key, the field and the other keys joined; places every value at its position', async () => {
+  it('sends the first key and the other keys joined; places every value at its position', async () => {
     const wrongType = new ReplyError('WRONGTYPE Operation against a key holding the wrong kind of value');
     const { call, calls } = fake({ k1: Buffer.from('one'), k3: wrongType, k4: Buffer.from('four') });
     const out = new Array<HashReply>(keys.length);
-    await readPackedTarget(call, keys, '_p', [4, 1, 3, 2], 10, out);
-    expect(calls).toEqual([['k4', '_p', 'k1\nk3\nk2']]);
+    await readPackedTarget(call, keys, [4, 1, 3, 2], 10, out);
+    expect(calls).toEqual([['k4', 'k1\nk3\nk2']]);
     expect(out[0]).toBeUndefined();
     expect(out[1]).toEqual(Buffer.from('one'));
     expect(out[2]).toBeNull();
@@ -35,11 +35,11 @@ describe('read-packed script calls', () => {
   it('splits a node\'s keys into calls of at most chunkSize keys', async () => {
     const { call, calls } = fake({ k0: Buffer.from('zero'), k4: Buffer.from('four') });
     const out = new Array<HashReply>(keys.length);
-    await readPackedTarget(call, keys, '_p', [0, 1, 2, 3, 4], 2, out);
+    await readPackedTarget(call, keys, [0, 1, 2, 3, 4], 2, out);
     expect(calls).toEqual([
-      ['k0', '_p', 'k1'],
-      ['k2', '_p', 'k3'],
-      ['k4', '_p', ''],
+      ['k0', 'k1'],
+      ['k2', 'k3'],
+      ['k4', ''],
     ]);
     expect(out).toEqual([Buffer.from('zero'), null, null, null, Buffer.from('four')]);
   });
@@ -48,7 +48,7 @@ describe('read-packed script calls', () => {
     const out = new Array<HashReply>(keys.length);
     for (const reply of [[null], 'OK', [null, new ReplyError('ERR other')], [null, 7]]) {
       const call: PackedScript = () => Promise.resolve(reply);
-      const err = await readPackedTarget(call, keys, '_p', [0, 1], 10, out).catch((e: unknown) => e);
+      const err = await readPackedTarget(call, keys, [0, 1], 10, out).catch((e: unknown) => e);
       expect(err, JSON.stringify(reply)).toBeInstanceOf(ScriptUnusableError);
       expect((err as ScriptUnusableError).retriable).toBe(false);
     }
@@ -56,7 +56,7 @@ describe('read-packed script calls', () => {
 
   it('tells a moving slot (try again next call) from a refusal, and passes node failures on as such', async () => {
     const out = new Array<HashReply>(keys.length);
-    const outcome = (err: Error) => readPackedTarget(() => Promise.reject(err), keys, '_p', [0, 1], 10, out).catch((e: unknown) => e);
+    const outcome = (err: Error) => readPackedTarget(() => Promise.reject(err), keys, [0, 1], 10, out).catch((e: unknown) => e);
     for (const message of ['MOVED 3999 127.0.0.1:6381', 'ASK 3999 127.0.0.1:6381', 'ERR Script attempted to access a non local key in a cluster node script', 'CROSSSLOT Keys in request don\'t hash to the same slot', 'TRYAGAIN Multiple keys request during rehashing of slot']) {
       expect(await outcome(new ReplyError(message)), message).toMatchObject({ name: 'ScriptUnusableError', code: 'SCRIPT_UNUSABLE', retriable: true });
     }

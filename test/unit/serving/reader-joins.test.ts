@@ -14,7 +14,7 @@ import { GroupCodec } from '../../../src/stores/vector-layout.ts';
 const registry = parseRegistry(defaultRegistryConfig);
 const group = registry.groupsOf('user')[0]!;
 const codec = new GroupCodec(group.features.map((n) => registry.feature(n)!));
-const blob = Object.values(codec.hash('packed', { tx_count_1h: 4 }, 1, Date.now()))[0] as Buffer;
+const blob = codec.content('packed', { tx_count_1h: 4 }, 1, Date.now()) as Buffer;
 
 /** A client whose script calls (their first key and the rest) wait until `release()`, each answered with the blob per key. */
 function heldScriptRedis() {

@@ -178,13 +178,25 @@ describe('packed layout', () => {
     expect(read.values).toEqual([3, 2.5, undefined, undefined, Float32Array.of(0, 1, 2), undefined]);
   });
 
-  it('decodes whole hashes of either layout', () => {
-    const packed = codec.decodeHash({ [PACKED_FIELD]: stamp(codec.packed({ n: 3, l: ['a'] }), 42, 1000) });
-    expect(packed).toEqual({ version: 42, updatedMs: 1000, values: { n: 3, l: ['a'] }, corrupt: [] });
-    const fields = codec.decodeHash({ _version: Buffer.from('42'), _updated_ms: Buffer.from('1000'), n: Buffer.from('3'), x: Buffer.from('zz') });
+  it('decodes whole keys of every layout: a string key blob, a packed hash, a per-field hash', () => {
+    const blob = stamp(codec.packed({ n: 3, l: ['a'] }), 42, 1000);
+    const decoded = { version: 42, updatedMs: 1000, values: { n: 3, l: ['a'] }, corrupt: [] };
+    expect(codec.decode(blob)).toEqual(decoded);
+    expect(codec.decode({ [PACKED_FIELD]: blob })).toEqual(decoded);
+    const fields = codec.decode({ _version: Buffer.from('42'), _updated_ms: Buffer.from('1000'), n: Buffer.from('3'), x: Buffer.from('zz') });
     expect(fields).toEqual({ version: 42, updatedMs: 1000, values: { n: 3 }, corrupt: ['x'] });
-    expect(codec.decodeHash({ [PACKED_FIELD]: Buffer.from('garbage') })?.corrupt).toEqual(features.map((x) => x.name));
-    expect(codec.decodeHash({})).toBeUndefined();
+    expect(codec.decode(Buffer.from('garbage'))?.corrupt).toEqual(features.map((x) => x.name));
+    expect(codec.decode({ [PACKED_FIELD]: Buffer.from('garbage') })?.corrupt).toEqual(features.map((x) => x.name));
+    expect(codec.decode({})).toBeUndefined();
+    expect(codec.decode(undefined)).toBeUndefined();
+  });
+
+  it('writes content in each layout as the Lua writers leave it', () => {
+    const values = { n: 3, l: ['a'] };
+    const blob = codec.content('packed', values, 42, 1000);
+    expect(blob).toEqual(stamp(codec.packed(values), 42, 1000));
+    expect(codec.content('packed-hash', values, 42, 1000)).toEqual({ [PACKED_FIELD]: blob });
+    expect(codec.content('fields', values, 42, 1000)).toEqual({ _version: '42', _updated_ms: '1000', n: '3', l: 'a' });
   });
 
   it('the per-field writer sets present features and deletes lapsed ones', () => {
@@ -200,9 +212,11 @@ describe('layout in the registry and the keyspace fingerprint', () => {
     expect(() => parseRegistry({ ...input, layout: 'columnar' })).toThrow(/layout: /);
   });
 
-  it('marks packed fingerprints, leaving per-field ones as they were', () => {
+  it('marks packed fingerprints, leaving per-field ones as they were, and knows packed hashes of older versions', () => {
     expect(fingerprintWithLayout('abc', 'fields')).toBe('abc');
+    expect(fingerprintWithLayout('abc', 'packed')).toBe('abc+packed-string');
     expect(layoutOfFingerprint(fingerprintWithLayout('abc', 'packed'))).toBe('packed');
+    expect(layoutOfFingerprint('abc+packed')).toBe('packed-hash');
     expect(layoutOfFingerprint('abc')).toBe('fields');
   });
 });
