@@ -16,9 +16,9 @@ const group = registry.groupsOf('user')[0]!;
 const codec = new GroupCodec(group.features.map((n) => registry.feature(n)!));
 const blob = codec.content('packed', { tx_count_1h: 4 }, 1, Date.now()) as Buffer;
 
-/** A client whose script calls (their first key and the rest) wait until `release()`, each answered with the blob per key. */
-function heldScriptRedis() {
-  const calls: Array<[string, string]> = [];
+/** A single-node client whose MGETs (their keys) wait until `release()`, each answered with the blob per key. */
+function heldMgetRedis() {
+  const calls: string[][] = [];
   const waiting: Array<() => void> = [];
   const client: Record<string, unknown> = {
     status: 'ready',
@@ -28,22 +28,19 @@ function heldScriptRedis() {
     get: () => Promise.resolve(null),
     hget: () => Promise.resolve(null),
     pipeline: () => {
-      throw new Error('the script path should serve every read');
+      throw new Error('one MGET should serve every read');
     },
-    // The script's EVALSHA (sha, 1 key, the first key, the field, the other keys joined).
-    callBuffer(command: string, _sha: string, _keys: number, first: string, _field: string, rest: string) {
-      expect(command).toBe('evalsha');
-      calls.push([first, rest]);
-      const n = rest === '' ? 1 : rest.split('\n').length + 1;
-      return new Promise((resolve) => waiting.push(() => resolve(Array.from({ length: n }, () => blob))));
+    mgetBuffer(...keys: string[]) {
+      calls.push(keys);
+      return new Promise((resolve) => waiting.push(() => resolve(keys.map(() => blob))));
     },
   };
   return { client: client as unknown as RedisClient, calls, release: () => waiting.splice(0).forEach((go) => go()) };
 }
 
-describe('reader joins (script path)', () => {
+describe('reader joins (MGET path)', () => {
   it('a call that only joins fetches in flight sends nothing of its own', async () => {
-    const redis = heldScriptRedis();
+    const redis = heldMgetRedis();
     const reader = createFeatureReader({ registry: defaultRegistryConfig, redis: redis.client, dynamodb: false, metrics: new MetricsRegistry(), cache: false, deadlineMs: 60_000 });
     onTestFinished(() => reader.close());
 
