@@ -16,7 +16,6 @@ import { createLogger } from '../../src/logger.ts';
 import { parseRegistry, type FeatureValue, type Registry } from '../../src/schemas/registry.ts';
 import { encodeFeatureValue } from '../../src/stores/codec.ts';
 import { Keys } from '../../src/stores/keys.ts';
-import { PACKED_FIELD } from '../../src/stores/vector-layout.ts';
 import { randomName } from '../helpers/names.ts';
 import { referenceVectors, type ExpectedVectors } from '../helpers/reference.ts';
 import { onCluster, testEnv, testKafka, testRedisClient } from '../helpers/services.ts';
@@ -98,7 +97,7 @@ describe('layout switch', () => {
     // Version 1 is per field: feature fields, no packed field, a fingerprint without the packed mark.
     const sample = keys.vector({ entityType: 'user', entityId: 'u1' }, 'features', 1);
     expect(await redis.hexists(sample, 'tx_count_24h')).toBe(1);
-    expect(await redis.hexists(sample, PACKED_FIELD)).toBe(0);
+    expect(await redis.type(sample)).toBe('hash');
     expect(await redis.hget(keys.layouts(), '1')).not.toMatch(/packed/);
     expect(await readVectors(redis, { registry: fields, keys }, ids, 1)).toEqual(expected);
 
@@ -158,10 +157,10 @@ describe('layout switch', () => {
     await readLoop;
     expect(mismatches.slice(0, 5)).toEqual([]);
 
-    // Version 2 is packed: one field per hash, a fingerprint with the packed mark.
-    expect(await redis.hkeys(keys.vector({ entityType: 'user', entityId: 'u1' }, 'features', 2))).toEqual([PACKED_FIELD]);
-    expect(await redis.hkeys(keys.vector({ entityType: 'user', entityId: 'u1' }, 'emb', 2))).toEqual([PACKED_FIELD]);
-    expect(await redis.hget(keys.layouts(), '2')).toMatch(/\+packed$/);
+    // Version 2 is packed: one string per group, a fingerprint with the packed mark.
+    expect(await redis.type(keys.vector({ entityType: 'user', entityId: 'u1' }, 'features', 2))).toBe('string');
+    expect(await redis.type(keys.vector({ entityType: 'user', entityId: 'u1' }, 'emb', 2))).toBe('string');
+    expect(await redis.hget(keys.layouts(), '2')).toMatch(/\+packed-string$/);
     expect(await readVectors(redis, { registry: packed, keys }, ids, 2)).toEqual(expected);
 
     // New events, written packed by the rolled worker, are what both readers serve now.

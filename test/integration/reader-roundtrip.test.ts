@@ -1,7 +1,6 @@
 import { describe, expect, expectTypeOf, it, vi } from 'vitest';
 import { EntityIdError } from '../../src/errors.ts';
 import { isCluster } from '../../src/stores/redis.ts';
-import { PACKED_FIELD } from '../../src/stores/vector-layout.ts';
 import { testDynamo } from '../helpers/services.ts';
 import { waitFor } from '../helpers/wait.ts';
 import { metricValue, putDynamoUser, seedUsers, testReader } from './reader-fixtures.ts';
@@ -88,8 +87,8 @@ describe('reader round trip', () => {
     const { redis, keys, metrics, reader } = await setup();
     await seedUsers(redis, keys, [['u1', { tx_count_1h: 1, tx_sum_1h: 2.5, country: 'FR' }]]);
     const velocity = keys.vector({ entityType: 'user', entityId: 'u1' }, 'velocity');
-    const blob = (await redis.hgetBuffer(velocity, PACKED_FIELD))!;
-    await redis.hset(velocity, PACKED_FIELD, blob.subarray(0, blob.length - 1));
+    const blob = (await redis.getBuffer(velocity))!;
+    await redis.set(velocity, blob.subarray(0, blob.length - 1), 'KEEPTTL');
     await redis.set(keys.vector({ entityType: 'user', entityId: 'u1' }, 'profile'), 'wrong type');
 
     const u1 = await reader.get('user', 'u1');

@@ -10,7 +10,6 @@ import { Registry as MetricsRegistry } from 'prom-client';
 import { createFeatureReader, type FeatureReaderOptions } from '../../src/index.ts';
 import { Keys } from '../../src/stores/keys.ts';
 import { isCluster, type RedisClient } from '../../src/stores/redis.ts';
-import { PACKED_FIELD } from '../../src/stores/vector-layout.ts';
 import { randomName } from '../helpers/names.ts';
 import { privateRedis } from '../helpers/private-services.ts';
 import { testRedisClient } from '../helpers/services.ts';
@@ -92,9 +91,9 @@ describe('reader: packed read by one script call per node', () => {
       ['u3', { tx_count_1h: 3, country: 'IT' }],
     ]);
     const key = (id: string, group: string) => keys.vector({ entityType: 'user', entityId: id }, group);
-    const blob = (await redis.hgetBuffer(key('u1', 'velocity'), PACKED_FIELD))!;
-    await redis.hset(key('u1', 'velocity'), PACKED_FIELD, blob.subarray(0, blob.length - 1));
-    await redis.hset(key('u2', 'velocity'), PACKED_FIELD, Buffer.from([0xff, 0, 1, 2]));
+    const blob = (await redis.getBuffer(key('u1', 'velocity')))!;
+    await redis.set(key('u1', 'velocity'), blob.subarray(0, blob.length - 1), 'KEEPTTL');
+    await redis.set(key('u2', 'velocity'), Buffer.from([0xff, 0, 1, 2]), 'KEEPTTL');
     await redis.del(key('u3', 'profile'));
     await redis.set(key('u3', 'profile'), 'wrong type');
 
