@@ -8,10 +8,10 @@ import type { ChainableCommander } from 'ioredis';
 import { Registry as MetricsRegistry } from 'prom-client';
 import { onTestFinished } from 'vitest';
 import { createFeatureReader, type FeatureReaderOptions } from '../../src/index.ts';
-import { defineConfig, parseRegistry, type FeatureValue, type VectorLayout } from '../../src/schemas/registry.ts';
+import { defineConfig, parseRegistry, type FeatureValue } from '../../src/schemas/registry.ts';
 import { vectorToItem } from '../../src/stores/dynamo-item.ts';
 import { queueVectorWrite } from '../../src/stores/stored-vector.ts';
-import { GroupCodec } from '../../src/stores/vector-layout.ts';
+import { GroupCodec, type StoredLayout } from '../../src/stores/vector-layout.ts';
 import { Keys } from '../../src/stores/keys.ts';
 import { isCluster, type RedisClient } from '../../src/stores/redis.ts';
 import { randomName } from '../helpers/names.ts';
@@ -59,7 +59,7 @@ export function queueUser(
   keys: Keys,
   id: string,
   values: UserValues,
-  meta: { version?: number; updatedMs?: number; keyspaceVersion?: number; ttlMs?: number; layout?: VectorLayout } = {},
+  meta: { version?: number; updatedMs?: number; keyspaceVersion?: number; ttlMs?: number; layout?: StoredLayout } = {},
 ): void {
   for (const group of testRegistry.groupsOf('user')) {
     const present: Record<string, FeatureValue> = {};

@@ -83,6 +83,40 @@ describe('reader round trip', () => {
     expect(perField.map((v) => [v.features.tx_count_1h, v.features.country])).toEqual(ids.map((_, i) => [i + 1, `f${i}`]));
   });
 
+  it('serves a version recorded as packed hashes (`+packed`, before packed vectors were strings) by HGET of `_p`, every type, corrupt blobs counted', async () => {
+    const { redis, keys, reader, metrics } = await setup();
+    await redis.hset(keys.layouts(), '1', 'legacy+packed');
+    const created = requestTimeMs - 3 * DAY;
+    await seedUsers(
+      redis,
+      keys,
+      [
+        ['u1', { tx_count_1h: 9, tx_sum_1h: -0.125, recent_merchants: ['m1', 'm€2'], created_at: created, country: 'Ελλάδα', embedding: new Float32Array([0.25, -2]) }],
+        ['u2', { tx_count_1h: 2, country: 'DE' }],
+      ],
+      { layout: 'packed-hash', version: 4 },
+    );
+    expect(await redis.type(keys.vector({ entityType: 'user', entityId: 'u1' }, 'velocity'))).toBe('hash');
+    await redis.hset(keys.vector({ entityType: 'user', entityId: 'u2' }, 'velocity'), '_p', Buffer.from([0xff, 1]));
+
+    const [u1, u2, u3] = await reader.getMany('user', ['u1', 'u2', 'u3'], { requestTimeMs });
+
+    expect(u1).toMatchObject({ source: 'redis', defaulted: [], version: 4 });
+    expect(u1!.features).toEqual({
+      tx_count_1h: 9,
+      tx_sum_1h: -0.125,
+      recent_merchants: ['m1', 'm€2'],
+      created_at: created,
+      country: 'Ελλάδα',
+      embedding: new Float32Array([0.25, -2]),
+      account_age_days: 3,
+      hour_of_day: 13,
+    });
+    expect(u2).toMatchObject({ source: 'redis', features: { tx_count_1h: 0, tx_sum_1h: 0, recent_merchants: [], country: 'DE' } });
+    expect(u3).toMatchObject({ source: 'default' });
+    expect(await metricValue(metrics, 'featurestream_reader_defaulted_values_total', { reason: 'corrupt' })).toBe(3);
+  });
+
   it('serves a corrupt packed blob or a wrong-type key as that group\'s defaults and counts them', async () => {
     const { redis, keys, metrics, reader } = await setup();
     await seedUsers(redis, keys, [['u1', { tx_count_1h: 1, tx_sum_1h: 2.5, country: 'FR' }]]);

@@ -1,18 +1,21 @@
 /**
- * The packed layout's one-script-call-per-node read (serving/packed-script.ts,
- * stores/lua/read-packed-1.lua): what it serves must be exactly what was
- * written, whatever happens to the script. References are the written values
- * themselves, not another read path.
+ * The packed layout's batch reads: one MGET on a single node
+ * (serving/redis-batch.ts), one script call per master on a Cluster
+ * (serving/packed-script.ts, stores/lua/read-packed-1.lua). What they serve
+ * must be exactly what was written, whatever happens to the script.
+ * References are the written values themselves, not another read path.
  */
-import { describe, expect, it, onTestFinished } from 'vitest';
-import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
+import { Cluster, Redis, type ClusterOptions } from 'ioredis';
+import type { RedisClusterHandle } from '../../scripts/services/redis-cluster.ts';
 import { Registry as MetricsRegistry } from 'prom-client';
 import { createFeatureReader, type FeatureReaderOptions } from '../../src/index.ts';
 import { Keys } from '../../src/stores/keys.ts';
 import { isCluster, type RedisClient } from '../../src/stores/redis.ts';
 import { randomName } from '../helpers/names.ts';
-import { privateRedis } from '../helpers/private-services.ts';
+import { privateRedis, privateRedisCluster } from '../helpers/private-services.ts';
 import { testRedisClient } from '../helpers/services.ts';
+import { waitFor } from '../helpers/wait.ts';
 import { metricValue, seedUsers, testConfig, type UserValues } from './reader-fixtures.ts';
 
 const requestTimeMs = Date.UTC(2026, 2, 15, 13, 30);
@@ -60,7 +63,7 @@ function expectServed(vector: { features: Record<string, unknown>; source: strin
   });
 }
 
-describe('reader: packed read by one script call per node', () => {
+describe('reader: packed read by one MGET (single node) or one script call per master (Cluster)', () => {
   it('round-trips every feature type and serves defaults for missing entities, by script only', async () => {
     const prefix = `${randomName('fs-script')}:`;
     const redis = await testRedisClient(prefix);
@@ -110,24 +113,7 @@ describe('reader: packed read by one script call per node', () => {
     expect(await reads('script_fallback')).toBe(0);
   });
 
-  it('stays correct when the scripts are flushed between calls (NOSCRIPT: the body is sent again)', async () => {
-    const server = await privateRedis();
-    const redis = new Redis(server.endpoint, { maxRetriesPerRequest: 1 });
-    onTestFinished(() => redis.disconnect());
-    const { keys, reader, reads } = await setup(redis, 'fs-flush:');
-    const written = users(30);
-    await seedUsers(redis, keys, written);
-    const ids = written.map(([id]) => id);
-    for (let round = 0; round < 3; round++) {
-      const vectors = await reader.getMany('user', ids, { requestTimeMs });
-      written.forEach(([, values], i) => expectServed(vectors[i]!, values));
-      expect(await redis.script('FLUSH')).toBe('OK');
-    }
-    expect(await reads('script')).toBe(3);
-    expect(await reads('script_fallback')).toBe(0);
-  });
-
-  it('reads by pipeline when Redis refuses the script (ACL without EVAL/EVALSHA), same vectors', async () => {
+  it('reads a single node by MGET, which needs no scripting (ACL without @scripting), same vectors', async () => {
     const server = await privateRedis();
     const admin = new Redis(server.endpoint, { maxRetriesPerRequest: 1 });
     onTestFinished(() => admin.disconnect());
@@ -137,13 +123,66 @@ describe('reader: packed read by one script call per node', () => {
     const { keys, reader, reads } = await setup(redis, 'fs-acl:');
     const written = users(20);
     await seedUsers(admin, keys, written);
+    const vectors = await reader.getMany('user', written.map(([id]) => id), { requestTimeMs });
+    written.forEach(([, values], i) => expectServed(vectors[i]!, values));
+    expect(await reads('mget')).toBe(1);
+    expect(await reads('script') + (await reads('script_fallback'))).toBe(0);
+  });
+});
+
+describe('reader: the Cluster script under faults (a private 3-master Cluster)', () => {
+  let cluster: RedisClusterHandle;
+  const nodes = () => cluster.seeds.map((hp) => ({ host: hp.split(':')[0]!, port: Number(hp.split(':')[1]) }));
+
+  beforeAll(async () => {
+    cluster = await privateRedisCluster({ masters: 3, replicasPerMaster: 0 });
+  }, 120_000);
+
+  afterAll(async () => {
+    await cluster?.stop();
+  });
+
+  async function clusterClient(options: ClusterOptions = {}): Promise<Cluster> {
+    const client = new Cluster(nodes(), { ...options, redisOptions: { maxRetriesPerRequest: 1, ...options.redisOptions } });
+    onTestFinished(() => client.disconnect());
+    await waitFor('cluster client ready', () => client.status === 'ready');
+    return client;
+  }
+
+  it('stays correct when the scripts are flushed between calls (NOSCRIPT: the body is sent again)', async () => {
+    const redis = await clusterClient();
+    const prefix = `${randomName('fs-flush')}:`;
+    const { keys, reader, reads } = await setup(redis, prefix);
+    const written = users(30);
+    await seedUsers(redis, keys, written);
+    const ids = written.map(([id]) => id);
+    const masters = redis.nodes('master');
+    for (let round = 0; round < 3; round++) {
+      const vectors = await reader.getMany('user', ids, { requestTimeMs });
+      written.forEach(([, values], i) => expectServed(vectors[i]!, values));
+      for (const master of masters) expect(await master.script('FLUSH')).toBe('OK');
+    }
+    // 30 users hash to all 3 masters: one call per master per round.
+    expect(await reads('script')).toBe(3 * masters.length);
+    expect(await reads('script_fallback')).toBe(0);
+  });
+
+  it('reads by pipeline when Redis refuses the script (ACL without EVAL/EVALSHA), same vectors', async () => {
+    const admin = await clusterClient();
+    for (const master of admin.nodes('master')) await master.acl('SETUSER', 'noscripts', 'on', '>pw', '~*', '+@all', '-@scripting');
+    const redis = await clusterClient({ redisOptions: { username: 'noscripts', password: 'pw' } });
+    const prefix = `${randomName('fs-acl')}:`;
+    const { keys, reader, reads } = await setup(redis, prefix);
+    const written = users(20);
+    await seedUsers(admin, keys, written);
     const ids = written.map(([id]) => id);
     for (let round = 0; round < 2; round++) {
       const vectors = await reader.getMany('user', ids, { requestTimeMs });
       written.forEach(([, values], i) => expectServed(vectors[i]!, values));
     }
-    // Refused once, then pipelines only for a while: the refusal is not paid on every call.
-    expect(await reads('script_fallback')).toBe(1);
+    // Refused once per master (the first call goes to all of them at once), then pipelines only
+    // for a while: the refusal is not paid on every call.
+    expect(await reads('script_fallback')).toBe(redis.nodes('master').length);
     expect(await reads('script')).toBe(0);
     expect(reader.breakerState).toBe('closed');
   });
