@@ -48,7 +48,8 @@ describe('reader cache', () => {
     await seedUsers(redis, keys, [['u1', { tx_count_1h: 5 }], ['u2', { tx_count_1h: 6 }]]);
     const pipelines = vi.spyOn(redis, 'pipeline');
     // A batch read of packed vectors is one script call per node (or a pipeline where the script is refused).
-    const batchReads = async () => pipelines.mock.calls.length + (await metricValue(metrics, 'featurestream_reader_redis_reads_total', { path: 'script' }));
+    const reads = (path: string) => metricValue(metrics, 'featurestream_reader_redis_reads_total', { path });
+    const batchReads = async () => pipelines.mock.calls.length + (await reads('script')) + (await reads('mget'));
     const results = await Promise.all([
       ...Array.from({ length: 10 }, () => reader.get('user', 'u1')),
       reader.getMany('user', ['u1', 'u2', 'u2']),

@@ -46,18 +46,16 @@ describe('state cache after Redis rolled back', () => {
       }),
     });
     const noDead = { deadLetter: async () => undefined };
-    const hashes = [keys.state(ref, 1), keys.vector(ref, 'features', 1)];
+    const stored = [keys.state(ref, 1), keys.vector(ref, 'features', 1)];
     const count = async () => Number(await storedValue(redis, registry, keys.vector(ref, 'features', 1), 'tx_count_24h'));
 
     await materializer.run([work(0, 4)], now, noDead);
-    const before = await Promise.all(hashes.map((key) => redis.hgetallBuffer(key)));
+    // DUMP/RESTORE: the keys exactly as they were, whatever their type (a hash, a packed string).
+    const before = await Promise.all(stored.map((key) => redis.dumpBuffer(key)));
     await materializer.run([work(5, 9)], now, noDead);
     expect(await count()).toBe(10);
-    // The restart from the cut-back AOF: Redis holds the hashes from before the second batch.
-    for (const [i, key] of hashes.entries()) {
-      await redis.del(key);
-      await redis.hset(key, before[i]!);
-    }
+    // The restart from the cut-back AOF: Redis holds the keys from before the second batch.
+    for (const [i, key] of stored.entries()) await redis.restore(key, 0, before[i]!, 'REPLACE');
     expect(await count()).toBe(5);
     await materializer.run([work(5, 9)], now, noDead); // the batch retried after the restart
     expect(await count()).toBe(10);

@@ -1,7 +1,8 @@
 /**
  * One broken entity never halts its partition. Garbage in one entity's state
- * hash, and another entity's vector key of the wrong type: the other entities
- * of the partition keep materializing, the broken ones' events go to the
+ * hash, and another entity's state key of the wrong type: the other entities
+ * of the partition keep materializing (one of them over a vector key of the
+ * wrong type, which the packed layout's SET replaces), the broken ones' events go to the
  * dead-letter topic with a code, and the quarantine metric counts them. With a
  * DynamoDB copy, a broken entity is rebuilt from it and ends exact.
  */
@@ -51,9 +52,12 @@ describe('worker quarantine', () => {
     const redis = await testRedisClient(s.prefix);
     const topics = [s.topics.tx, s.topics.logins];
     const user = (id: string) => ({ entityType: 'user', entityId: id });
-    // u1: a state hash the engine cannot decode; u3: a vector key that is not a hash.
+    // u1: a state hash the engine cannot decode; u3: a state key that is not a hash; u4: a
+    // packed vector key that is a hash (a string key is expected), replaced by the write.
+    expect(s.registry.layout).toBe('packed');
     await redis.hset(s.keys.state(user('u1')), { s: 'garbage', [VERSION_FIELD]: '5' });
-    await redis.set(s.keys.vector(user('u3'), 'features'), 'not a hash');
+    await redis.set(s.keys.state(user('u3')), 'not a hash');
+    await redis.hset(s.keys.vector(user('u4'), 'features'), 'stale', 'hash');
     await produce(kafka, [...tx(s, 'u1', 4), ...tx(s, 'u2', 3), ...tx(s, 'u3', 2), ...tx(s, 'u4', 5)]);
     const before = await quarantined('dead_lettered');
 
