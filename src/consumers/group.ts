@@ -8,7 +8,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from '../logger.ts';
 import { workerMetrics } from '../metrics.ts';
-import type { Consumer, EachBatchPayload, Kafka } from './kafka-client.ts';
+import { isTransientKafkaError, type Consumer, type EachBatchPayload, type Kafka } from './kafka-client.ts';
 import { coPartitionedAssigner } from './assigner.ts';
 import { OffsetCommitter } from './offsets.ts';
 
@@ -99,7 +99,8 @@ export class GroupMember {
       this.generation += 1;
       this.assignment = {};
       workerMetrics.consumerCrashes.inc({ restart: String(e.payload.restart) });
-      this.o.logger.error({ err: e.payload.error, restart: e.payload.restart }, 'kafka consumer crashed');
+      const transient = e.payload.restart && isTransientKafkaError(e.payload.error);
+      this.o.logger[transient ? 'info' : 'error']({ err: e.payload.error, restart: e.payload.restart }, 'kafka consumer crashed');
       if (!e.payload.restart && !this.stopping) this.rebuilding = this.rebuild(consumer);
     });
     await consumer.connect();

@@ -80,13 +80,34 @@ export function isKafkaClientError(err: unknown): boolean {
   return err instanceof Error && err.name.startsWith('KafkaJS');
 }
 
+/** kafkajs's crash line, `Crash: <error name>: <message>`. */
+const CRASH_LINE = /^Crash: KafkaJS\w+: (.*)$/s;
+/** Logged after every crash kafkajs restarts from; the crash itself is logged at its own level (GroupMember). */
+const RESTART_LINE = /^Restarting the consumer in \d+ms$/;
+
 /** The pino level for a kafkajs log entry: expected transient conditions go to debug. */
 export function kafkaLogLevel(entry: Pick<LogEntry, 'level' | 'log'>): 'error' | 'warn' | 'info' | 'debug' {
   const level = levels[entry.level] ?? 'info';
   if (level !== 'error' && level !== 'warn') return level;
-  const { error, type } = entry.log as { error?: unknown; type?: unknown };
-  const errorType = typeof type === 'string' ? type : typeof error === 'string' ? typeByMessage.get(error) : undefined;
+  const { message, error, type } = entry.log as { message?: unknown; error?: unknown; type?: unknown };
+  if (typeof message === 'string' && RESTART_LINE.test(message)) return 'info';
+  const crashed = typeof message === 'string' ? CRASH_LINE.exec(message)?.[1] : undefined;
+  const described = typeof error === 'string' ? error : crashed;
+  const errorType = typeof type === 'string' ? type : described !== undefined ? typeByMessage.get(described) : undefined;
   return errorType !== undefined && TRANSIENT_TYPES.has(errorType) ? 'debug' : level;
+}
+
+/**
+ * True when a consumer crash comes from an expected transient condition (a
+ * group coordinator still loading after a broker start, a rebalance): kafkajs
+ * restarts the consumer, so it is no error. Follows `cause` chains.
+ */
+export function isTransientKafkaError(err: unknown): boolean {
+  for (let e: unknown = err, depth = 0; e instanceof Error && depth < 8; e = e.cause, depth++) {
+    const type = (e as { type?: unknown }).type;
+    if (typeof type === 'string' && TRANSIENT_TYPES.has(type)) return true;
+  }
+  return false;
 }
 
 /** Returns a fresh OAuth bearer token; kafkajs calls it at connect and before the token expires. */

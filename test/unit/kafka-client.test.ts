@@ -1,9 +1,10 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { logLevel } from 'kafkajs';
+import { createRequire } from 'node:module';
+import { KafkaJSNumberOfRetriesExceeded, logLevel } from 'kafkajs';
 import { describe, expect, it } from 'vitest';
-import { kafkaLogLevel, kafkaSecurity, setKafkaOAuthBearerProvider } from '../../src/consumers/kafka-client.ts';
+import { isTransientKafkaError, kafkaLogLevel, kafkaSecurity, setKafkaOAuthBearerProvider } from '../../src/consumers/kafka-client.ts';
 import { ConfigError } from '../../src/errors.ts';
 import { redisSecurity } from '../../src/stores/redis.ts';
 
@@ -18,11 +19,37 @@ describe('kafkaLogLevel', () => {
     expect(kafkaLogLevel({ level: logLevel.WARN, log: { message: 'x', type: 'REBALANCE_IN_PROGRESS', timestamp: '' } })).toBe('debug');
   });
 
+  it('puts a consumer crash on a loading coordinator at debug and the restart notice at info (a broker just started)', () => {
+    const loading = "The coordinator is loading and hence can't process requests for this group";
+    expect(kafkaLogLevel({ level: logLevel.ERROR, log: { message: `Crash: KafkaJSProtocolError: ${loading}`, timestamp: '' } })).toBe('debug');
+    expect(kafkaLogLevel({ level: logLevel.ERROR, log: { message: 'Restarting the consumer in 200ms', timestamp: '' } })).toBe('info');
+    expect(kafkaLogLevel({ level: logLevel.ERROR, log: { message: 'Crash: KafkaJSProtocolError: The request included a message larger than the max message size the server will accept', timestamp: '' } })).toBe('error');
+  });
+
   it('keeps every other error and warning at its level', () => {
     expect(kafkaLogLevel({ level: logLevel.ERROR, log: { message: 'Response Produce', error: 'The request included a message larger than the max message size the server will accept', timestamp: '' } })).toBe('error');
     expect(kafkaLogLevel({ level: logLevel.ERROR, log: { message: 'Crash: KafkaJSNumberOfRetriesExceeded', timestamp: '' } })).toBe('error');
     expect(kafkaLogLevel({ level: logLevel.WARN, log: { message: 'x', timestamp: '' } })).toBe('warn');
     expect(kafkaLogLevel({ level: logLevel.INFO, log: { message: 'x', timestamp: '' } })).toBe('info');
+  });
+});
+
+describe('isTransientKafkaError', () => {
+  // The protocol errors exactly as kafkajs raises them from a broker's error code.
+  const { createErrorFromCode } = createRequire(import.meta.url)('kafkajs/src/protocol/error.js') as { createErrorFromCode(code: number): Error & { type: string } };
+
+  it('is true for a loading coordinator or a rebalance, also as the cause of a retries-exceeded crash', () => {
+    const loading = createErrorFromCode(14);
+    expect(loading.type).toBe('GROUP_LOAD_IN_PROGRESS');
+    expect(isTransientKafkaError(loading)).toBe(true);
+    expect(isTransientKafkaError(new KafkaJSNumberOfRetriesExceeded(createErrorFromCode(27), { retryCount: 5, retryTime: 1_000 }))).toBe(true);
+  });
+
+  it('is false for any other error', () => {
+    expect(createErrorFromCode(10).type).toBe('MESSAGE_TOO_LARGE');
+    expect(isTransientKafkaError(createErrorFromCode(10))).toBe(false);
+    expect(isTransientKafkaError(new Error('boom'))).toBe(false);
+    expect(isTransientKafkaError('GROUP_LOAD_IN_PROGRESS')).toBe(false);
   });
 });
 
