@@ -12,7 +12,6 @@
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { Cluster, Redis } from 'ioredis';
 import { Keys } from '../../src/stores/keys.ts';
-import type { RedisClient } from '../../src/stores/redis.ts';
 import { bruteForceVectors, toHashVectors } from '../helpers/brute-reference.ts';
 import { privateRedisCluster } from '../helpers/private-services.ts';
 import { testDynamo, testEnv, testKafka } from '../helpers/services.ts';
@@ -31,7 +30,7 @@ import {
   type ChildWorker,
   type Scenario,
 } from '../helpers/worker-fixtures.ts';
-import { dynamoVectors, redisVectors, type Vector } from './sync-fixtures.ts';
+import { dynamoVectors, redisVectors } from './sync-fixtures.ts';
 
 describe('worker across Redis Cluster failovers', () => {
   it('loses and double-counts nothing through 3 master kills and 2 worker kills', async () => {
