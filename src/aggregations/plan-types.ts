@@ -11,8 +11,12 @@ export type SlotFilter = ((fields: EventFields) => boolean) | undefined;
 
 export interface SeriesPlan {
   index: number;
-  /** Position in EntityState.slots (set once the plan is compiled). */
+  /** Position in EntityState.slots of its source's series block (series.ts), shared by all its series (set once the plan is compiled). */
   slot: number;
+  /** Offset of the series' header in the block: HEADER times its position among its source's series. */
+  head: number;
+  /** Where the block's first region starts: HEADER times the number of its source's series. */
+  blockHead: number;
   /** Undefined: counts every event of the source. */
   field: string | undefined;
   tileMs: number;
@@ -26,7 +30,7 @@ export interface SeriesPlan {
   needMoments: boolean;
   filter: SlotFilter;
   /**
-   * Layout of a tile in SeriesState.tiles: numbers per tile, and offsets of
+   * Layout of a tile in the series' region: numbers per tile, and offsets of
    * min, max and the moments' mean (M2 follows it) (-1: not kept); sum units
    * and scale sit at 2 and 3.
    */

@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import { sourceSeed } from './dedup.ts';
+import { HEADER } from './series.ts';
 import type { Registry, ResolvedFeature, ResolvedSource } from '../schemas/registry.ts';
 
 export type { SlotFilter, SeriesPlan, LastPlan, ValueWindowPlan, DistinctPlan, RecentPlan, TopPlan, QuantilePlan, ApproxPlan, LifetimePlan, FirstPlan, NumericGroup, SourcePlan, Output, EntityPlan } from './plan-types.ts';
@@ -133,6 +134,8 @@ export function compileEntity(registry: Registry, entity: string, entityIndex: n
         const s: SeriesPlan = {
           index: series.size,
           slot: -1,
+          head: -1,
+          blockHead: -1,
           field: shared,
           tileMs,
           spanTiles: 0,
@@ -217,7 +220,18 @@ export function compileEntity(registry: Registry, entity: string, entityIndex: n
   for (const slot of series.values()) layoutTiles(slot);
   // The sources' de-duplication memories first: a source's slot is its index.
   let slotCount = bySource.size;
-  for (const kind of [series, lasts, distincts, recents, lifetimes, firsts, tops, quantiles, approx]) for (const slot of kind.values()) slot.slot = slotCount++;
+  // Then one series block per source that has series, its series in plan order.
+  for (const source of bySource.keys()) {
+    const own = [...series.values()].filter((s) => sourceOf.get(s) === source);
+    if (own.length === 0) continue;
+    own.forEach((s, k) => {
+      s.slot = slotCount;
+      s.head = HEADER * k;
+      s.blockHead = HEADER * own.length;
+    });
+    slotCount++;
+  }
+  for (const kind of [lasts, distincts, recents, lifetimes, firsts, tops, quantiles, approx]) for (const slot of kind.values()) slot.slot = slotCount++;
   add('lasts', lasts.values());
   add('distincts', distincts.values());
   add('recents', recents.values());

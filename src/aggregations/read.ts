@@ -9,33 +9,33 @@ import { FLOAT, POW10 } from './numbers.ts';
 import { quantileOf } from './quantile.ts';
 import { sumRange } from './numbers.ts';
 import { currentTile, type EntityPlan, type Output } from './plan.ts';
-import { END, LAST_TS, START, trimSeries, type SeriesState } from './series.ts';
+import { END, LAST_TS, START, dropSeries, hasSeries, trimSeries, type SeriesBlock } from './series.ts';
 import { distinctAt, firstAt, lastAt, lifetimeAt, quantileAt, recentAt, seriesAt, topAt, type EntityState } from './state.ts';
 import { evictRecent, order, recentOrder, valueAt } from './recent.ts';
 import { firstList, sweepTop } from './update.ts';
 import { distinctCount, distinctEdge, distinctSize, sweepDistinct } from './distinct.ts';
 
-/** Element offset just past the tiles in [.., hi]. */
-function tilesEnd(s: SeriesState, stride: number, hi: number): number {
-  const start = s[START]!;
-  let b = s[END]!;
+/** Element offset just past the tiles in [.., hi] of the series whose header is at `h`. */
+function tilesEnd(s: SeriesBlock, h: number, stride: number, hi: number): number {
+  const start = s[h + START]!;
+  let b = s[h + END]!;
   while (b > start && s[b - stride]! > hi) b -= stride;
   return b;
 }
 
 /** Element offset of the first tile in [lo, ..] before `b`. */
-function tilesFrom(s: SeriesState, stride: number, lo: number, b: number): number {
-  const start = s[START]!;
+function tilesFrom(s: SeriesBlock, h: number, stride: number, lo: number, b: number): number {
+  const start = s[h + START]!;
   let a = b;
   while (a > start && s[a - stride]! >= lo) a -= stride;
   return a;
 }
 
-function seriesValue(o: Extract<Output, { kind: 'series' }>, tiles: SeriesState, now: number): FeatureValue {
+function seriesValue(o: Extract<Output, { kind: 'series' }>, tiles: SeriesBlock, now: number): FeatureValue {
   const cur = currentTile(now, o.slot.tileMs);
   const stride = o.slot.stride;
-  const b = tilesEnd(tiles, stride, cur);
-  const a = tilesFrom(tiles, stride, cur - o.tiles + 1, b);
+  const b = tilesEnd(tiles, o.slot.head, stride, cur);
+  const a = tilesFrom(tiles, o.slot.head, stride, cur - o.tiles + 1, b);
   const op = o.feature.op;
   if (op === 'sum') return a === b ? 0 : sumRange(tiles, stride, a + 2, b + 2);
   let count = 0;
@@ -74,8 +74,9 @@ export function outputValue(o: Output, state: EntityState, now: number): Feature
   const ttl = o.feature.ttlMs;
   switch (o.kind) {
     case 'series': {
+      // An absent series' NO_TIME reads as lapsed.
       const s = seriesAt(state, o.slot);
-      return s === undefined || s[LAST_TS]! + ttl <= now ? undefined : seriesValue(o, s, now);
+      return s === undefined || s[o.slot.head + LAST_TS]! + ttl <= now ? undefined : seriesValue(o, s, now);
     }
     case 'distinct': {
       const d = distinctAt(state, o.slot);
@@ -154,11 +155,12 @@ export function outputChange(o: Output, state: EntityState, now: number): number
   switch (o.kind) {
     case 'series': {
       const s = seriesAt(state, o.slot);
-      if (s === undefined) break;
-      next = sooner(next, s[LAST_TS]! + ttl, now);
+      if (!hasSeries(s, o.slot)) break;
+      const h = o.slot.head;
+      next = sooner(next, s[h + LAST_TS]! + ttl, now);
       const T = o.slot.tileMs;
       const cur = currentTile(now, T);
-      for (let j = s[START]!, end = s[END]!; j < end; j += o.slot.stride) {
+      for (let j = s[h + START]!, end = s[h + END]!; j < end; j += o.slot.stride) {
         const i = s[j]!;
         next = sooner(next, (i > cur ? i : i + o.tiles) * T + 1, now);
       }
@@ -218,10 +220,11 @@ export function outputChange(o: Output, state: EntityState, now: number): number
 /** Drops tiles, values and slots that no read at `now` or later can see. */
 export function evictState(plan: EntityPlan, state: EntityState, now: number, dedupHorizonMs: number): void {
   for (const p of plan.series) {
-    if (seriesAt(state, p) === undefined) continue;
+    if (!hasSeries(seriesAt(state, p), p)) continue;
     trimSeries(state, p, currentTile(now, p.tileMs) - p.spanTiles + 1);
     const s = seriesAt(state, p)!;
-    if (s[START] === s[END] && s[LAST_TS]! + p.maxTtlMs <= now) state.slots[p.slot] = undefined;
+    const h = p.head;
+    if (s[h + START] === s[h + END] && s[h + LAST_TS]! + p.maxTtlMs <= now) dropSeries(state, p);
   }
   for (const p of plan.distincts) {
     const d = distinctAt(state, p);

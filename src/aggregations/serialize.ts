@@ -38,7 +38,7 @@ import { NO_TIME } from './numbers.ts';
 import { StringTable } from './string-table.ts';
 import { readTileSet, writeTileSet, type Tiles } from './tile-set.ts';
 import type { EntityPlan } from './plan.ts';
-import { END, HEAD, LAST_TS, START, newSeries, type SeriesState } from './series.ts';
+import { END, LAST_TS, START, hasSeries, openSeries } from './series.ts';
 import { dedupAt, distinctAt, emptyState, firstAt, lastAt, lifetimeAt, quantileAt, recentAt, seriesAt, topAt, type EntityState, type LastValue } from './state.ts';
 
 export const STATE_VERSION = 2;
@@ -104,10 +104,14 @@ export function serializeState(plan: EntityPlan, state: EntityState): Uint8Array
   }
   for (const p of plan.series) {
     const a = seriesAt(state, p);
-    w.varint(a === undefined ? 0 : newest - a[LAST_TS]! + 1);
-    if (a === undefined) continue;
-    writeTiles(w, a, Math.floor(newest / p.tileMs), p.stride, a[START]!, a[END]!);
-    for (let j = a[START]!, end = a[END]!; j < end; j += p.stride) {
+    const h = p.head;
+    if (!hasSeries(a, p)) {
+      w.varint(0);
+      continue;
+    }
+    w.varint(newest - a[h + LAST_TS]! + 1);
+    writeTiles(w, a, Math.floor(newest / p.tileMs), p.stride, a[h + START]!, a[h + END]!);
+    for (let j = a[h + START]!, end = a[h + END]!; j < end; j += p.stride) {
       w.varint(a[j + 1]!);
       if (p.needSum) w.scaled(a[j + 2]!, a[j + 3]!);
       if (p.minAt >= 0) w.num(a[j + p.minAt]!);
@@ -204,10 +208,10 @@ export function serializeState(plan: EntityPlan, state: EntityState): Uint8Array
   return w.finish();
 }
 
-function readSeries(r: ByteReader, p: EntityPlan['series'][number], lastTs: number, newest: number): SeriesState {
+function readSeries(r: ByteReader, state: EntityState, p: EntityPlan['series'][number], lastTs: number, newest: number): void {
   const idx = readTiles(r, Math.floor(newest / p.tileMs), 0);
-  const s = newSeries(lastTs, idx.length * p.stride);
-  let j = HEAD;
+  const s = openSeries(state, p, lastTs, idx.length * p.stride);
+  let j = s[p.head + START]!;
   for (const i of idx) {
     const n = r.varint();
     r.check(n > 0, 'empty tile');
@@ -224,8 +228,7 @@ function readSeries(r: ByteReader, p: EntityPlan['series'][number], lastTs: numb
     }
     j += p.stride;
   }
-  s[END] = j;
-  return s;
+  s[p.head + END] = j;
 }
 
 function readDedup(r: ByteReader, state: EntityState, sources: number): void {
@@ -288,7 +291,7 @@ export function deserializeState(plans: readonly EntityPlan[], bytes: Uint8Array
   else readDedup(r, state, plan.sources.length);
   for (const p of plan.series) {
     const present = r.varint();
-    if (present > 0) state.slots[p.slot] = readSeries(r, p, newest - present + 1, newest);
+    if (present > 0) readSeries(r, state, p, newest - present + 1, newest);
   }
   for (const p of plan.lasts) {
     const present = r.varint();

@@ -1,38 +1,58 @@
 /**
- * A tile series as one double array, so an event touches one object per
- * series and no boxed number: [lastTs, start, end, tiles...]. The tiles are
- * sparse, sorted by tile index, interleaved: per tile its index, count, then
- * sum units and scale, min, max and the moments as the plan lays them out
- * (`stride`). The held tiles are the elements [start, end), absolute
- * offsets (start >= HEAD); the array's length is HEAD plus its capacity.
+ * The tile series of one source in one double array (a block), so an event
+ * touches one object for all the series it updates and no boxed number.
+ * First a header per series at its plan's `head` (plan order):
+ * [lastTs, start, end, limit]; then the series' regions, one after another:
+ * a series owns the elements [base, limit), where base is the previous
+ * series' limit (the first series': `blockHead`, just past the headers), and
+ * the block ends at the last limit. A series holds its tiles in
+ * [start, end), absolute offsets within its region, sparse and sorted by
+ * tile index, interleaved: per tile its index, count, then sum units and
+ * scale, min, max and the moments as the plan lays them out (`stride`). A
+ * series without state (no event yet, or evicted) has lastTs NO_TIME and an
+ * empty region.
  *
- * Capacity. A full array first drops its expired tiles; the rest move to
- * the front when that frees a quarter of the tiles held (at least one),
- * else go to an array with that much room. So copying stays amortized O(1)
- * per tile and the spare room is about a quarter of the live tiles, not the
- * up-to-double of doubling (memory per state: a 90-day series of 3-day
- * tiles holds 30).
+ * Capacity, per region. A full region first drops its expired tiles; the
+ * rest move to the front when that frees a quarter of the tiles held (at
+ * least one), else the region is resized to that much room (a new block).
+ * So copying stays amortized O(1) per tile and the spare room is about a
+ * quarter of the live tiles, not the up-to-double of doubling (memory per
+ * state: a 90-day series of 3-day tiles holds 30).
  */
 import { zeros } from './arrays.ts';
-import { addToSum } from './numbers.ts';
+import { NO_TIME, addToSum } from './numbers.ts';
 import { currentTile, type SeriesPlan } from './plan.ts';
 import { seriesAt, type EntityState } from './state.ts';
 
-export type SeriesState = number[];
+export type SeriesBlock = number[];
 
-/** Newest event time the series took, for freshness. */
+/** Offsets within a series' header: its newest event time (for freshness), its tiles' bounds, its region's end. */
 export const LAST_TS = 0;
 export const START = 1;
 export const END = 2;
-/** Offset of the first tile element. */
-export const HEAD = 3;
+export const LIMIT = 3;
+/** Numbers in a series' header. */
+export const HEADER = 4;
 
-/** A series with room for `capacity` elements and no tile. */
-export function newSeries(lastTs: number, capacity: number): SeriesState {
-  const s = zeros(HEAD + capacity);
-  s[LAST_TS] = lastTs;
-  s[START] = HEAD;
-  s[END] = HEAD;
+/** Where a series sits in its block (SeriesPlan). */
+type Placed = Pick<SeriesPlan, 'head' | 'blockHead'>;
+
+/** Whether the series at `p` has state in `s`. */
+export const hasSeries = (s: SeriesBlock | undefined, p: Placed): s is SeriesBlock => s !== undefined && s[p.head + LAST_TS] !== NO_TIME;
+
+/** First element of the series' region. */
+export const regionBase = (s: SeriesBlock, p: Placed): number => (p.head === 0 ? p.blockHead : s[p.head - HEADER + LIMIT]!);
+
+/** A block whose series have no state, but `p`'s has room for `capacity` elements. */
+function newBlock(p: Placed, capacity: number): SeriesBlock {
+  const s = zeros(p.blockHead + capacity);
+  for (let h = 0; h < p.blockHead; h += HEADER) {
+    const at = p.blockHead + (h > p.head ? capacity : 0);
+    s[h + LAST_TS] = NO_TIME;
+    s[h + START] = at;
+    s[h + END] = at;
+    s[h + LIMIT] = h >= p.head ? p.blockHead + capacity : at;
+  }
   return s;
 }
 
@@ -41,60 +61,92 @@ function slack(live: number, stride: number): number {
   return stride * Math.max(1, Math.floor(live / stride / 4));
 }
 
-/** The tiles at [start, end) of `s` in a new array with `slack` spare room. */
-function moved(s: SeriesState, start: number, end: number, stride: number): SeriesState {
-  const live = end - start;
-  const out = newSeries(s[LAST_TS]!, live + slack(live, stride));
-  for (let j = start; j < end; j++) out[HEAD + j - start] = s[j]!;
-  out[END] = HEAD + live;
+/** A new block in which `p`'s region holds the tiles at [start, end) of `s` and room for `capacity` elements in all; the other regions are copied as they are. */
+function resized(s: SeriesBlock, p: Placed, start: number, end: number, capacity: number): SeriesBlock {
+  const h = p.head;
+  const base = regionBase(s, p);
+  const limit = s[h + LIMIT]!;
+  const shift = base + capacity - limit;
+  const out = zeros(s.length + shift);
+  for (let i = 0; i < base; i++) out[i] = s[i]!;
+  for (let j = start; j < end; j++) out[base + j - start] = s[j]!;
+  for (let i = limit; i < s.length; i++) out[i + shift] = s[i]!;
+  out[h + START] = base;
+  out[h + END] = base + end - start;
+  out[h + LIMIT] = base + capacity;
+  for (let k = h + HEADER; k < p.blockHead; k += HEADER) {
+    out[k + START]! += shift;
+    out[k + END]! += shift;
+    out[k + LIMIT]! += shift;
+  }
   return out;
 }
 
-/** Room for one more tile in a full series: see the capacity rule above. Returns the series (maybe a new array). */
-function makeRoom(s: SeriesState, stride: number, lo: number): SeriesState {
-  const end = s[END]!;
-  let start = s[START]!;
-  while (start < end && s[start]! < lo) start += stride;
+/** Gives `p`'s region exactly `capacity` elements (at least its tiles'), in a new block. */
+function resizeSeries(state: EntityState, p: SeriesPlan, capacity: number): SeriesBlock {
+  const s = seriesAt(state, p)!;
+  return (state.slots[p.slot] = resized(s, p, s[p.head + START]!, s[p.head + END]!, capacity));
+}
+
+/** Gives the series at `p`, which has no state, the newest event time `lastTs` and an empty region of `capacity` elements; returns its block. */
+export function openSeries(state: EntityState, p: SeriesPlan, lastTs: number, capacity: number): SeriesBlock {
+  const s = seriesAt(state, p) === undefined ? (state.slots[p.slot] = newBlock(p, capacity)) : resizeSeries(state, p, capacity);
+  s[p.head + LAST_TS] = lastTs;
+  return s;
+}
+
+/** Room for one more tile in a full region: see the capacity rule above. Returns the block (maybe a new one). */
+function makeRoom(state: EntityState, p: SeriesPlan, lo: number): SeriesBlock {
+  const s = seriesAt(state, p)!;
+  const h = p.head;
+  const w = p.stride;
+  const end = s[h + END]!;
+  let start = s[h + START]!;
+  while (start < end && s[start]! < lo) start += w;
   const live = end - start;
-  if (s.length - HEAD - live < slack(live, stride)) return moved(s, start, end, stride);
-  s.copyWithin(HEAD, start, end);
-  s[START] = HEAD;
-  s[END] = HEAD + live;
+  const base = regionBase(s, p);
+  if (s[h + LIMIT]! - base - live < slack(live, w)) return (state.slots[p.slot] = resized(s, p, start, end, live + slack(live, w)));
+  s.copyWithin(base, start, end);
+  s[h + START] = base;
+  s[h + END] = base + live;
   return s;
 }
 
 /** Inserts a blank tile at element offset `at` (start <= at <= end, lo <= tile); returns its offset, as the tiles may move. */
 function insertTile(state: EntityState, p: SeriesPlan, at: number, tile: number, lo: number): number {
+  const h = p.head;
   const w = p.stride;
   let s = seriesAt(state, p)!;
-  if (s[END]! + w > s.length) {
-    const end = s[END]!;
-    s = state.slots[p.slot] = makeRoom(s, w, lo);
+  if (s[h + END]! + w > s[h + LIMIT]!) {
+    const end = s[h + END]!;
+    s = makeRoom(state, p, lo);
     // The dropped tiles are expired, so all before `at`: it moves with the last tile.
-    at += s[END]! - end;
+    at += s[h + END]! - end;
   }
-  const end = s[END]!;
+  const end = s[h + END]!;
   if (at < end) s.copyWithin(at + w, at, end);
   const blank = p.blank;
   for (let k = 0; k < w; k++) s[at + k] = blank[k]!;
   s[at] = tile;
-  s[END] = end + w;
+  s[h + END] = end + w;
   return at;
 }
 
-/** Drops tiles before `lo` by moving the start; a series left with far more room than tiles moves to a smaller array. */
+/** Drops tiles before `lo` by moving the start; a region left with far more room than tiles is resized. */
 export function trimSeries(state: EntityState, p: SeriesPlan, lo: number): void {
   const s = seriesAt(state, p)!;
+  const h = p.head;
   const w = p.stride;
-  const end = s[END]!;
-  let j = s[START]!;
+  const end = s[h + END]!;
+  let j = s[h + START]!;
   while (j < end && s[j]! < lo) j += w;
-  s[START] = j;
+  s[h + START] = j;
   const live = end - j;
+  const room = s[h + LIMIT]! - regionBase(s, p);
   // A quiet series holds no room; one burst must not keep its room either.
   if (live === 0) {
-    if (s.length > HEAD) state.slots[p.slot] = newSeries(s[LAST_TS]!, 0);
-  } else if (s.length - HEAD > 2 * live + w) state.slots[p.slot] = moved(s, j, end, w);
+    if (room > 0) resizeSeries(state, p, 0);
+  } else if (room > 2 * live + w) resizeSeries(state, p, live + slack(live, w));
 }
 
 /**
@@ -105,14 +157,15 @@ export function addToSeries(state: EntityState, p: SeriesPlan, v: number, d: num
   const tile = Math.floor(t / p.tileMs);
   const lo = currentTile(now, p.tileMs) - p.spanTiles + 1;
   if (tile < lo && t + p.maxTtlMs <= now) return false;
+  const h = p.head;
   const w = p.stride;
   let s = seriesAt(state, p);
-  if (s === undefined) s = state.slots[p.slot] = newSeries(t, tile < lo ? 0 : w);
-  else if (t > s[LAST_TS]!) s[LAST_TS] = t;
+  if (s === undefined) s = state.slots[p.slot] = newBlock(p, tile < lo ? 0 : w);
+  if (t > s[h + LAST_TS]!) s[h + LAST_TS] = t;
   if (tile < lo) return true;
 
-  const start = s[START]!;
-  let j = s[END]! - w;
+  const start = s[h + START]!;
+  let j = s[h + END]! - w;
   if (j < start || s[j]! < tile) {
     j = insertTile(state, p, j + w, tile, lo);
     s = seriesAt(state, p)!;
@@ -135,4 +188,12 @@ export function addToSeries(state: EntityState, p: SeriesPlan, v: number, d: num
   if (p.minAt >= 0 && v < s[j + p.minAt]!) s[j + p.minAt] = v;
   if (p.maxAt >= 0 && v > s[j + p.maxAt]!) s[j + p.maxAt] = v;
   return true;
+}
+
+/** Forgets the series at `p` (its region is empty), and its block once no series in it has state. */
+export function dropSeries(state: EntityState, p: SeriesPlan): void {
+  const s = seriesAt(state, p)!;
+  s[p.head + LAST_TS] = NO_TIME;
+  for (let h = 0; h < p.blockHead; h += HEADER) if (s[h + LAST_TS] !== NO_TIME) return;
+  state.slots[p.slot] = undefined;
 }

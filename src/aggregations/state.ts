@@ -2,7 +2,7 @@
 import { UNUSED, type DedupMemory } from './dedup.ts';
 import type { ReadMemo } from './memo.ts';
 import { NO_TIME } from './numbers.ts';
-import type { SeriesState } from './series.ts';
+import type { SeriesBlock } from './series.ts';
 import type { Tiles } from './tile-set.ts';
 
 export type LastValue = number | string | Float32Array;
@@ -82,7 +82,7 @@ export interface ApproxState {
 }
 
 /** What one slot holds, by the kind of its plan (the accessors below). */
-export type Slot = DedupMemory | SeriesState | LastState | DistinctState | RecentState | LifetimeState | FirstState | TopState | QuantileState | ApproxState | undefined;
+export type Slot = DedupMemory | SeriesBlock | LastState | DistinctState | RecentState | LifetimeState | FirstState | TopState | QuantileState | ApproxState | undefined;
 
 export interface EntityState {
   readonly entity: string;
@@ -97,7 +97,8 @@ export interface EntityState {
    * source of the entity (plan order), the hashes of its counted event ids
    * by arrival time, for de-duplication (dedup.ts; UNUSED until the
    * source's first event); then the feature slots, undefined until their
-   * first event.
+   * first event: first one block per source with tile series, holding all
+   * of them (series.ts), then one slot per plan of every other kind.
    */
   slots: Slot[];
   /** Remembered reads (memo.ts); never serialized. */
@@ -111,7 +112,8 @@ interface At {
 
 /** The de-duplication memory of the entity's source at `index` (SourcePlan.index). */
 export const dedupAt = (s: EntityState, index: number) => s.slots[index] as DedupMemory;
-export const seriesAt = (s: EntityState, p: At) => s.slots[p.slot] as SeriesState | undefined;
+/** The block of the series' source (series.ts): shared by all its series. */
+export const seriesAt = (s: EntityState, p: At) => s.slots[p.slot] as SeriesBlock | undefined;
 export const lastAt = (s: EntityState, p: At) => s.slots[p.slot] as LastState | undefined;
 export const distinctAt = (s: EntityState, p: At) => s.slots[p.slot] as DistinctState | undefined;
 export const recentAt = (s: EntityState, p: At) => s.slots[p.slot] as RecentState | undefined;

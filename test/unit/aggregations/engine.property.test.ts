@@ -91,7 +91,7 @@ describe('WindowEngine against the brute-force reference', () => {
           }
           engine.evict(state, end);
           const cur = (ms: number) => Math.floor(end / ms);
-          for (const p of plan.series) for (const i of seriesTiles(seriesAt(state, p), p.stride)) expect(i).toBeGreaterThanOrEqual(cur(5_000) - 24);
+          for (const p of plan.series) for (const i of seriesTiles(seriesAt(state, p), p)) expect(i).toBeGreaterThanOrEqual(cur(5_000) - 24);
           for (const d of plan.distincts.map((p) => distinctAt(state, p))) if (d) eachDistinct(d.values, (_, tiles) => expect(typeof tiles === 'number' ? 1 : tiles.length).toBeLessThanOrEqual(5));
           for (const a of plan.approx.map((p) => approxAt(state, p))) for (const tiles of a?.exact?.values() ?? []) expect(typeof tiles === 'number' ? 1 : tiles.length).toBeLessThanOrEqual(5);
           expect(dedupsOf(state, plan.sources.length).reduce((n, d) => n + d.size, 0)).toBeLessThanOrEqual(steps.length);

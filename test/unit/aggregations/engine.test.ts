@@ -5,6 +5,8 @@ import { InvalidEventError, StateCorruptError } from '../../../src/errors.ts';
 import type { NormalizedEvent } from '../../../src/schemas/events.ts';
 import { defaultRegistryConfig } from '../../../src/schemas/default-registry.ts';
 import { loadRegistryFile, parseRegistry } from '../../../src/schemas/registry.ts';
+import { compileEntity } from '../../../src/aggregations/plan.ts';
+import { HEADER, hasSeries } from '../../../src/aggregations/series.ts';
 import { dedupsOf } from './fixtures.ts';
 
 const registry = await loadRegistryFile();
@@ -212,12 +214,16 @@ describe('WindowEngine rules', () => {
     expect(engine.nextChangeAt(state, T)).toBe(T + 30 * M + 1);
   });
 
-  it('shares one tile series between features with the same source, field and tile size', () => {
+  it('shares one tile series between features with the same source, field and tile size, all in one block per source', () => {
     const { engine, state } = setup();
     engine.apply(state, tx(T, 1), T);
-    // count+sum 1h, count+sum 24h, avg 90d: three series.
-    // Slots 0-2 are the sources' de-duplication memories.
-    expect(state.slots.filter((s, i) => i >= 3 && i < 6 && s !== undefined)).toHaveLength(3);
+    // count+sum 1h, count+sum 24h, avg 90d: three series, the only ones.
+    // Slots 0-2 are the sources' de-duplication memories, slot 3 the transactions' series block.
+    const series = compileEntity(registry, 'user', 0).series;
+    expect(series.map((p) => [p.slot, p.head, p.blockHead])).toEqual([0, 1, 2].map((k) => [3, k * HEADER, 3 * HEADER]));
+    expect(series.every((p) => hasSeries(state.slots[3] as number[], p))).toBe(true);
+    // Past the block only the distinct_count and last_k slots: no slot per series.
+    expect(state.slots.filter((s, i) => i > 3 && s !== undefined)).toHaveLength(2);
   });
 
   it('keeps the median state of a busy user small', () => {

@@ -1,7 +1,8 @@
 /** A registry exercising every operator at short windows, and random event streams for it. */
 import fc from 'fast-check';
 import { arrivalAt, dedupClock, dedupSize, hashAt } from '../../../src/aggregations/dedup.ts';
-import { END, START, type SeriesState } from '../../../src/aggregations/series.ts';
+import { END, START, type SeriesBlock } from '../../../src/aggregations/series.ts';
+import type { SeriesPlan } from '../../../src/aggregations/plan.ts';
 import { dedupAt, type EntityState } from '../../../src/aggregations/state.ts';
 import type { NormalizedEvent } from '../../../src/schemas/events.ts';
 import { parseRegistry } from '../../../src/schemas/registry.ts';
@@ -158,9 +159,9 @@ export function dedupsOf(state: EntityState, sources: number): DedupView[] {
   });
 }
 
-/** Tile indices a series holds, ascending (series.ts layout). */
-export function seriesTiles(s: SeriesState | undefined, stride: number): number[] {
+/** Tile indices the series at `p` holds in its source's block, ascending (series.ts layout). */
+export function seriesTiles(s: SeriesBlock | undefined, p: SeriesPlan): number[] {
   const out: number[] = [];
-  if (s !== undefined) for (let j = s[START]!; j < s[END]!; j += stride) out.push(s[j]!);
+  if (s !== undefined) for (let j = s[p.head + START]!; j < s[p.head + END]!; j += p.stride) out.push(s[j]!);
   return out;
 }
