@@ -95,14 +95,21 @@ export function openSeries(state: EntityState, p: SeriesPlan, lastTs: number, ca
   return s;
 }
 
+/** Offset of the series' first tile at or after tile `lo` (its end if none). */
+function firstLive(s: SeriesBlock, p: SeriesPlan, lo: number): number {
+  const end = s[p.head + END]!;
+  let j = s[p.head + START]!;
+  while (j < end && s[j]! < lo) j += p.stride;
+  return j;
+}
+
 /** Room for one more tile in a full region: see the capacity rule above. Returns the block (maybe a new one). */
 function makeRoom(state: EntityState, p: SeriesPlan, lo: number): SeriesBlock {
   const s = seriesAt(state, p)!;
   const h = p.head;
   const w = p.stride;
   const end = s[h + END]!;
-  let start = s[h + START]!;
-  while (start < end && s[start]! < lo) start += w;
+  const start = firstLive(s, p, lo);
   const live = end - start;
   const base = regionBase(s, p);
   if (s[h + LIMIT]! - base - live < slack(live, w)) return (state.slots[p.slot] = resized(s, p, start, end, live + slack(live, w)));
@@ -137,11 +144,9 @@ export function trimSeries(state: EntityState, p: SeriesPlan, lo: number): void 
   const s = seriesAt(state, p)!;
   const h = p.head;
   const w = p.stride;
-  const end = s[h + END]!;
-  let j = s[h + START]!;
-  while (j < end && s[j]! < lo) j += w;
+  const j = firstLive(s, p, lo);
   s[h + START] = j;
-  const live = end - j;
+  const live = s[h + END]! - j;
   const room = s[h + LIMIT]! - regionBase(s, p);
   // A quiet series holds no room; one burst must not keep its room either.
   if (live === 0) {
