@@ -28,7 +28,8 @@
 import { readTiles, writeTiles, type ByteReader, type ByteWriter } from './bytes.ts';
 import { HASH_HIGH_LIMIT, valueHash } from './dedup.ts';
 import { M, addHash, estimate, mergeInto, readRegisters, writeRegisters } from './hll.ts';
-import { currentTile, type ApproxPlan, type Output } from './plan.ts';
+import type { ApproxPlan, Output } from './plan.ts';
+import { currentTile } from './tiles.ts';
 import { approxAt, type ApproxState, type EntityState } from './state.ts';
 import { eachTile, anyTileIn, noteTile, readTileSet, sweepValues, tileEdge, writeTileSet, type Tiles } from './tile-set.ts';
 import { keyValue, live } from './update.ts';

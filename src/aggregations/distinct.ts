@@ -8,7 +8,8 @@
  * event). Either way the order is the order a Map alone would keep, so the
  * serialized bytes do not depend on the form.
  */
-import { currentTile, type DistinctPlan } from './plan.ts';
+import type { DistinctPlan } from './plan.ts';
+import { currentTile } from './tiles.ts';
 import { distinctAt, type DistinctState, type DistinctValues, type EntityState } from './state.ts';
 import { anyTileIn, noteTile, noted, sweepValues, swept, tileEdge, type Tiles } from './tile-set.ts';
 import { keyValue } from './update.ts';

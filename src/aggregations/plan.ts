@@ -11,14 +11,6 @@ import type { Registry, ResolvedFeature, ResolvedSource } from '../schemas/regis
 export type { SlotFilter, SeriesPlan, LastPlan, ValueWindowPlan, DistinctPlan, RecentPlan, TopPlan, QuantilePlan, ApproxPlan, LifetimePlan, FirstPlan, NumericGroup, SourcePlan, Output, EntityPlan } from './plan-types.ts';
 import type { SlotFilter, SeriesPlan, LastPlan, DistinctPlan, RecentPlan, TopPlan, QuantilePlan, ApproxPlan, LifetimePlan, FirstPlan, SourcePlan, Output, EntityPlan } from './plan-types.ts';
 
-/**
- * The tile a window at `now` ends with: the one holding the instant just
- * before now, so that at a tile edge the window is exactly [now - W, now).
- */
-export function currentTile(now: number, tileMs: number): number {
-  return Math.floor((now - 1) / tileMs);
-}
-
 /** Whether every valid event carries a finite number in `field` (zod 4 numbers reject NaN/Infinity). */
 function alwaysNumeric(source: ResolvedSource, field: string): boolean {
   if (!(source.schema instanceof z.ZodObject)) return false;

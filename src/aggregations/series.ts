@@ -21,7 +21,8 @@
  */
 import { zeros } from './arrays.ts';
 import { NO_TIME, addToSum } from './numbers.ts';
-import { currentTile, type SeriesPlan } from './plan.ts';
+import type { SeriesPlan } from './plan.ts';
+import { currentTile } from './tiles.ts';
 import { seriesAt, type EntityState } from './state.ts';
 
 export type SeriesBlock = number[];

@@ -6,7 +6,8 @@
 import { intern } from './intern.ts';
 import { addToSum, decimals } from './numbers.ts';
 import { bucketOf } from './quantile.ts';
-import { currentTile, type FirstPlan, type LastPlan, type LifetimePlan, type QuantilePlan, type TopPlan } from './plan.ts';
+import type { FirstPlan, LastPlan, LifetimePlan, QuantilePlan, TopPlan } from './plan.ts';
+import { currentTile } from './tiles.ts';
 import { firstAt, lastAt, lifetimeAt, quantileAt, topAt, type EntityState, type LastValue, type TopState } from './state.ts';
 
 export function finite(raw: unknown): number | undefined {

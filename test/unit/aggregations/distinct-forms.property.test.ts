@@ -9,7 +9,8 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { SMALL_BACK, SMALL_MAX, addDistinct, distinctCount, distinctSize, sweepDistinct } from '../../../src/aggregations/distinct.ts';
 import { WindowEngine } from '../../../src/aggregations/engine.ts';
-import { compileEntity, currentTile, type DistinctPlan } from '../../../src/aggregations/plan.ts';
+import { compileEntity, type DistinctPlan } from '../../../src/aggregations/plan.ts';
+import { currentTile } from '../../../src/aggregations/tiles.ts';
 import { distinctAt, emptyState } from '../../../src/aggregations/state.ts';
 import { loadRegistryFile } from '../../../src/schemas/registry.ts';
 

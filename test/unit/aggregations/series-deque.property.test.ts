@@ -10,7 +10,8 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { currentTile, type SeriesPlan } from '../../../src/aggregations/plan.ts';
+import type { SeriesPlan } from '../../../src/aggregations/plan.ts';
+import { currentTile } from '../../../src/aggregations/tiles.ts';
 import { END, HEADER, LAST_TS, LIMIT, START, addToSeries, hasSeries, regionBase, trimSeries, type SeriesBlock } from '../../../src/aggregations/series.ts';
 import { emptyState, seriesAt, type EntityState } from '../../../src/aggregations/state.ts';
 import { seriesTiles } from './fixtures.ts';
