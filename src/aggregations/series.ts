@@ -5,12 +5,12 @@
  * [lastTs, start, end, limit]; then the series' regions, one after another:
  * a series owns the elements [base, limit), where base is the previous
  * series' limit (the first series': `blockHead`, just past the headers), and
- * the block ends at the last limit. A series holds its tiles in
- * [start, end), absolute offsets within its region, sparse and sorted by
- * tile index, interleaved: per tile its index, count, then sum units and
- * scale, min, max and the moments as the plan lays them out (`stride`). A
- * series without state (no event yet, or evicted) has lastTs NO_TIME and an
- * empty region.
+ * the block ends at the last limit; regions grow and shrink on their own.
+ * A series holds its tiles in [start, end) (offsets in the block, within
+ * its region), sparse and sorted by tile index, interleaved: per tile its
+ * index, count, then sum units and scale, min, max and the moments as the
+ * plan lays them out (`stride`). A series without state (no event yet, or
+ * evicted) has lastTs NO_TIME and an empty region.
  *
  * Capacity, per region. A full region first drops its expired tiles; the
  * rest move to the front when that frees a quarter of the tiles held (at
