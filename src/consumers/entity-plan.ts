@@ -27,7 +27,7 @@ export interface Plan {
 }
 
 export interface PlanDeps {
-  options: Pick<MaterializerOptions, 'engine' | 'registry' | 'coPartitioned' | 'writeBehind'> & { keys: Keys };
+  options: Pick<MaterializerOptions, 'engine' | 'registry' | 'coPartitioned'> & { keys: Keys };
   layout: EntityLayout;
   cache: StateCache | undefined;
 }
@@ -38,12 +38,15 @@ export interface PlanRun {
   version: number;
   /** Another writer may write the entities (Materializer `sharedVersion`): compare `_version` whatever the sources. */
   shared?: boolean;
+  /** Write-behind (vectors only, the state stays dirty in memory); off on a shared version even when configured. */
+  behind?: boolean;
 }
 
 /** undefined = nothing to write; 'reload' = the cached state fenced events: replanned from Redis next round. */
 export function planEntity(d: PlanDeps, work: EntityWork, loaded: Loaded, run: PlanRun, dead: DeadLetter[]): Plan | 'reload' | undefined {
-  const { engine, writeBehind } = d.options;
+  const { engine } = d.options;
   const { nowMs, version } = run;
+  const writeBehind = run.behind === true;
   const { stored } = loaded;
   const fenceField = work.topic === undefined ? undefined : d.layout.offsetField(work.topic, work.partition);
   const fence = fenceField === undefined ? -1 : (stored.offsets.get(fenceField) ?? -1);

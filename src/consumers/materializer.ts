@@ -74,6 +74,8 @@ interface Run {
   nowMs: number;
   version: number;
   shared: boolean;
+  /** Write-behind for this run: not on a shared version, whose other writer reads the states from Redis. */
+  behind: boolean;
   fences: Map<number, CallFence>;
   hooks: MaterializeHooks;
   deadLetterOnce: (letters: readonly DeadLetter[]) => Promise<void>;
@@ -132,7 +134,12 @@ export interface MaterializerOptions {
   /**
    * Whether another writer may write this version's entities too (a backfill handing it over writes
    * the topics a live worker has not switched yet): its writes then compare `_version` even with
-   * co-partitioned sources, so neither overwrites the other from a stale cached state.
+   * co-partitioned sources, so neither overwrites the other from a stale cached state. Write-behind
+   * is off for such a version (states written through, as without it): the other writer's CAS and
+   * loads see only Redis, so a state kept in memory would let it overwrite this worker's events
+   * unseen, and a lost CAS must reload from Redis instead of retrying the state held in memory.
+   * A version is shared before any write-behind write to it (a backfill only builds a version not yet
+   * active), so no dirty state of it is ever written through.
    */
   sharedVersion?: (version: number) => boolean;
 }
@@ -194,10 +201,13 @@ export class Materializer {
     for (const p of new Set(works.map((w) => w.partition))) fences.set(p, await this.fence(version, p));
     // A CAS retry replans the same events; each refused one is dead-lettered once.
     const sent = new Set<string>();
+    const shared = this.options.sharedVersion?.(version) === true;
+    const behind = this.options.writeBehind === true && !shared;
     const run: Run = {
       nowMs,
       version,
-      shared: this.options.sharedVersion?.(version) === true,
+      shared,
+      behind,
       fences,
       hooks,
       deadLetterOnce: async (letters) => {
@@ -209,14 +219,14 @@ export class Materializer {
       waited: new Set(),
       alone: new Set(),
       rebuilt: new Map(),
-      held: this.options.writeBehind ? new Map() : undefined,
+      held: behind ? new Map() : undefined,
     };
     try {
       await this.rounds(works, run);
     } finally {
       if (run.held) for (const [key, entry] of run.held) this.cache!.put(key, entry);
     }
-    if (this.options.writeBehind) return;
+    if (behind) return;
     await this.waitForUnwritten(works, version, run.waited);
     // Every entity of the run, written now or by an earlier attempt that failed before this
     // point: the sync reads current Redis data, so an extra ref costs one skipped conditional put.
@@ -248,7 +258,7 @@ export class Materializer {
             const loaded = stored[i]!;
             try {
               if (loaded.error) throw loaded.error;
-              const plan = planEntity(this.planDeps, work, loaded, { nowMs: run.nowMs, version: run.version, shared: run.shared }, dead);
+              const plan = planEntity(this.planDeps, work, loaded, { nowMs: run.nowMs, version: run.version, shared: run.shared, behind: run.behind }, dead);
               if (plan === 'reload') reload.push(work);
               else if (plan) {
                 plans.push(plan);
@@ -308,7 +318,7 @@ export class Materializer {
 
   /** Work to reload and reapply (lost CAS, or a call that failed along with others), and entities whose own write was refused. */
   private async write(plans: Plan[], run: Run): Promise<WriteResult> {
-    const { nowMs, version, fences, alone, waited } = run;
+    const { nowMs, version, fences, alone, waited, behind } = run;
     const broken: Broken[] = [];
     if (plans.length === 0) return { retry: [], broken };
     const pipelines = new NodePipelines(this.options.redis);
@@ -338,7 +348,7 @@ export class Materializer {
     for (const [timers, pairs] of pull) timerWritesAt.push(pipelines.queue(timers, (p) => p.zadd(timers, 'LT', ...pairs)));
     const started = performance.now();
     // Write-behind: the checkpoint waits for replicas before anything commits.
-    const replies = await pipelines.exec(this.options.writeBehind ? undefined : this.options.replicaWait);
+    const replies = await pipelines.exec(behind ? undefined : this.options.replicaWait);
     for (const plan of plans) waited.add(pipelines.ownerOf(plan.write.stateKey));
     const doneMs = Date.now();
     workerMetrics.redisWriteDuration.observe(performance.now() - started);
