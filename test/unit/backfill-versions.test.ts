@@ -10,6 +10,7 @@ function view(active: number, layouts: Record<number, string>, handover?: Partia
     active,
     layouts: new Map(Object.entries(layouts).map(([v, fp]) => [Number(v), fp])),
     handover: handover && { version: 2, from: 1, positions: new Map(), switched: new Set(), ...handover },
+    backfilling: undefined,
   };
 }
 

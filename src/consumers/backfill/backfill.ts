@@ -219,6 +219,12 @@ export function createBackfill(options: BackfillOptions): Backfill {
       timers.start();
       logger.info({ version: record.version, groupId: record.groupId, topics: record.topics, resumed: prepared.resumed }, 'backfill started');
       const completed = await watch({ redis, admin, record, progress, filter, group, switchedAt: performance.now() });
+      if (completed) {
+        // After the last write: while the record exists, live workers write N through, never write-behind (versions.ts underHandover).
+        await timers.stop();
+        await group.stop();
+        await deleteRecord(redis, keys);
+      }
       progress.note(completed ? `done (version ${record.version}${record.handover ? ', active' : ''})` : 'stopped');
       return {
         version: record.version,
@@ -273,10 +279,7 @@ export function createBackfill(options: BackfillOptions): Backfill {
     const target = bounded ? record.end! : live;
     progress.update(target, live);
     if (bounded && lagTo(progress.positions, target) === 0) {
-      if (!record.handover) {
-        await deleteRecord(redis, keys);
-        return true;
-      }
+      if (!record.handover) return true;
       progress.note('reached --to; continuing to the live end to hand over');
       filter.unbound();
       group.consumer().resume(record.topics.map((topic) => ({ topic })));
@@ -289,7 +292,6 @@ export function createBackfill(options: BackfillOptions): Backfill {
       await closeHandover(redis, keys);
       w.closedAt = performance.now();
     } else if (w.closedAt !== undefined && (await drained(admin, record, progress.positions, w.closedAt))) {
-      await deleteRecord(redis, keys);
       return true;
     }
     return false;

@@ -8,6 +8,9 @@
  *                `s:<N>:<topic>:<partition>` = a live worker writes this partition into N from now on
  *                (fields carry N: a late write from an earlier handover can never count for a later one)
  *   fs:active_version  the pointer readers follow (absent = 1)
+ * and the backfill record (record.ts): the backfill writes its version until it deletes the record,
+ * a few seconds after the handover closed; until then live workers write that version's states
+ * through, never write-behind (versions.ts underHandover).
  */
 import { createHash } from 'node:crypto';
 import type { Registry } from '../../schemas/registry.ts';
@@ -27,6 +30,11 @@ export interface VersionView {
   active: number;
   handover: Handover | undefined;
   layouts: Map<number, string>;
+  /**
+   * The version a backfill record (record.ts) names: the backfill may write it until it deletes the
+   * record after its last batch, which is after the handover closed (it tails a few seconds more).
+   */
+  backfilling: number | undefined;
 }
 
 export function topicPartition(topic: string, partition: number): string {
@@ -52,6 +60,16 @@ function positiveInt(raw: string | null | undefined): number | undefined {
   return Number.isSafeInteger(n) && n >= 1 ? n : undefined;
 }
 
+/** Undefined also for a record no backfill could run from (it refuses to start on one). */
+function recordVersion(raw: string | null): number | undefined {
+  if (raw === null) return undefined;
+  try {
+    return positiveInt(String((JSON.parse(raw) as { version?: unknown }).version));
+  } catch {
+    return undefined;
+  }
+}
+
 export function parseHandover(hash: Record<string, string>): Handover | undefined {
   const version = positiveInt(hash.version);
   const from = positiveInt(hash.from);
@@ -75,11 +93,12 @@ export function parseHandover(hash: Record<string, string>): Handover | undefine
  */
 export async function readVersionView(redis: RedisClient, keys: Keys): Promise<VersionView> {
   const handover = await redis.hgetall(keys.handover());
-  const [active, layouts] = await Promise.all([redis.get(keys.activeVersion()), redis.hgetall(keys.layouts())]);
+  const [active, layouts, record] = await Promise.all([redis.get(keys.activeVersion()), redis.hgetall(keys.layouts()), redis.get(keys.backfill())]);
   return {
     active: positiveInt(active) ?? 1,
     handover: parseHandover(handover),
     layouts: new Map(Object.entries(layouts).map(([v, fp]) => [Number(v), fp])),
+    backfilling: recordVersion(record),
   };
 }
 

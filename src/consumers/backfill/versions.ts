@@ -77,7 +77,7 @@ export interface BatchVersions {
   forTimers(): Promise<number | undefined>;
   /** Redis was restored under any cached view (recovery.ts): the next decision reads it again. */
   forget(): void;
-  /** Whether a backfill hands `version` over (by the last view): it writes that version too. */
+  /** Whether a backfill writes `version` too (by the last view): it hands it over, or still tails it after the close. */
   underHandover(version: number): boolean;
 }
 
@@ -150,7 +150,7 @@ export class KeyspaceVersions implements BatchVersions {
   }
 
   underHandover(version: number): boolean {
-    return this.view?.handover?.version === version;
+    return this.view !== undefined && (this.view.handover?.version === version || this.view.backfilling === version);
   }
 
   private isFallback(version: number): boolean {

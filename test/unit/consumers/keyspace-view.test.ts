@@ -3,7 +3,8 @@
  * Redis was empty says version 1 (no pointer). After the recovery restores the
  * pointer, `forget` must make the next decision read Redis again, and a read
  * that was in flight when it ran must not become the view. And the view says
- * which version a backfill hands over (its writers then compare versions).
+ * which version a backfill writes (its live writers then compare versions and
+ * write states through).
  */
 import { setImmediate as tick } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
@@ -20,7 +21,7 @@ const registry = parseRegistry(defaultRegistryConfig);
 const TTL_MS = 600_000;
 
 /**
- * Strings and hashes in memory. While held, a GET answers what Redis held when
+ * Strings and hashes in memory. While held, a GET of the pointer answers what Redis held when
  * it was sent, but only when released (newest first, to let an older read land last).
  */
 function memoryRedis() {
@@ -30,7 +31,7 @@ function memoryRedis() {
   const client = {
     async get(key: string) {
       const value = strings.get(key) ?? null;
-      if (held) await new Promise<void>((resolve) => held!.push(resolve));
+      if (held && key === keys.activeVersion()) await new Promise<void>((resolve) => held!.push(resolve));
       return value;
     },
     async hgetall(key: string) {
@@ -53,6 +54,14 @@ function memoryRedis() {
     },
     openHandover(version: number) {
       hashes.set(keys.handover(), new Map([['version', String(version)], ['from', String(version - 1)]]));
+    },
+    /** The backfill closes the handover, tails, and deletes its record once its last batch is written. */
+    closeHandover() {
+      hashes.set(keys.handover(), new Map([['closed', String(Date.now())]]));
+    },
+    backfillRecord(version: number | undefined) {
+      if (version === undefined) strings.delete(keys.backfill());
+      else strings.set(keys.backfill(), JSON.stringify({ version, from: version - 1 }));
     },
     lose() {
       strings.clear();
@@ -97,15 +106,23 @@ describe('KeyspaceVersions across a Redis data loss', () => {
     expect(await versions.forBatch('t', 0, 1)).toBe(2);
   });
 
-  it('says a version is under handover only while the view holds its handover', async () => {
+  it('says a version is under handover while the view holds its handover or its backfill’s record (the backfill tails past the close)', async () => {
     const redis = memoryRedis();
     redis.switchedTo2();
     const versions = new KeyspaceVersions(redis.client, keys, registry, TTL_MS);
+    const shared = async () => {
+      versions.forget();
+      await versions.forTimers();
+      return [versions.underHandover(1), versions.underHandover(2)];
+    };
     await versions.forBatch('t', 0, 0);
     expect(versions.underHandover(2)).toBe(false);
+    redis.backfillRecord(2);
     redis.openHandover(2);
-    versions.forget();
-    await versions.forTimers();
-    expect([versions.underHandover(1), versions.underHandover(2)]).toEqual([false, true]);
+    expect(await shared()).toEqual([false, true]);
+    redis.closeHandover();
+    expect(await shared()).toEqual([false, true]);
+    redis.backfillRecord(undefined);
+    expect(await shared()).toEqual([false, false]);
   });
 });
