@@ -72,7 +72,7 @@ export const workerMetrics = {
   }),
   vectorWrites: new Counter({
     name: 'featurestream_worker_vector_writes_total',
-    help: 'Vector hashes written, by whether their key TTL was set (set) or left as a recent write set it (kept)',
+    help: 'Vector keys written, by whether their TTL was set (set; every packed write) or left as a recent per-field write set it (kept)',
     labelNames: ['ttl'] as const,
     registers: [registry],
   }),

@@ -386,7 +386,7 @@ export class Materializer {
         return;
       }
       written += 1;
-      for (const v of plan.write.vectors) ttl[v.refreshTtl ? 'set' : 'kept'] += 1;
+      for (const v of plan.write.vectors) ttl[v.kind === 'packed' || v.refreshTtl ? 'set' : 'kept'] += 1;
       this.cache?.put(plan.write.stateKey, { ...plan.entry, version: outcome.version });
       run.held?.delete(plan.write.stateKey);
       for (const t of plan.appliedTimes) workerMetrics.freshness.observe(Math.max(0, doneMs - t));

@@ -81,12 +81,12 @@ function sameBytes(a: string | Buffer, b: string | Buffer): boolean {
  * feature and `value.del` every absent one, as GroupCodec.fields returns them.
  */
 export function planGroup(key: string, ttlMs: number, value: GroupValue, last: WrittenGroup | undefined, nowMs: number): PlannedGroup {
+  if (value.kind === 'packed') {
+    return { write: { key, ttlMs, kind: 'packed', packed: value.packed }, written: { ttlAtMs: nowMs }, changed: true };
+  }
   const known = last !== undefined && within(last.ttlAtMs, nowMs, ttlMs / 2) ? last : undefined;
   const refreshTtl = known === undefined || !within(known.ttlAtMs, nowMs, slackMs(ttlMs));
-  const ttlAtMs = refreshTtl ? nowMs : known!.ttlAtMs;
-  if (value.kind === 'packed') {
-    return { write: { key, ttlMs, refreshTtl, kind: 'packed', packed: value.packed }, written: { ttlAtMs }, changed: true };
-  }
+  const ttlAtMs = refreshTtl ? nowMs : known.ttlAtMs;
   const fields = new Map(value.set);
   const before = known?.fields;
   if (before === undefined) {

@@ -12,16 +12,17 @@ import { queueScript } from './scripts.ts';
 export type VectorWrite = {
   key: string;
   ttlMs: number;
-  /** Per-field layout: set the key's TTL; false when the caller set it recently. The script sets it anyway when the write creates the hash, and on every packed write (SET with its TTL). */
-  refreshTtl: boolean;
 } & (
   | {
+      /** One SET with its TTL: the TTL is set on every write. */
       kind: 'packed';
       /** The whole group, version and write time zeroed (the script fills them). */
       packed: Buffer;
     }
   | {
       kind: 'fields';
+      /** Set the key's TTL; false when the caller set it recently. The script sets it anyway when the write creates the hash. */
+      refreshTtl: boolean;
       /** Feature name -> encoded value, only those that changed; `_version` and `_updated_ms` are set along. */
       set: ReadonlyArray<readonly [string, string | Buffer]>;
       /** Feature names to remove (lapsed or undefined). */
@@ -142,9 +143,8 @@ function block(w: EntityWrite): Packable {
   const offsets: Packable[] = [];
   for (const [field, offset] of w.offsets) offsets.push(field, offset);
   const vectors = w.vectors.map((v): Packable => {
-    const refresh = v.refreshTtl ? '1' : '0';
-    if (v.kind === 'packed') return [v.ttlMs, refresh, 'p', v.packed];
-    return [v.ttlMs, refresh, 'f', v.set.flat(), v.del];
+    if (v.kind === 'packed') return [v.ttlMs, '1', 'p', v.packed];
+    return [v.ttlMs, v.refreshTtl ? '1' : '0', 'f', v.set.flat(), v.del];
   });
   const head = [w.vectors.length, w.replaceCorrupt ? 'replace' : w.knownVersion, w.stateTtlMs, w.refreshStateTtl ? '1' : '0', w.state ?? '', offsets];
   return [...head, w.compare ? '1' : '0', vectors, w.keepVersion ? '1' : '0'];

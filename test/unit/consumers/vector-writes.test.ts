@@ -20,22 +20,10 @@ const NOW = 1_000_000;
 const blob = (b: number) => Buffer.from([1, 0, 0, b]);
 
 describe('planGroup, packed layout', () => {
-  it('writes the value and sets the TTL when nothing is known', () => {
-    const p = planGroup('k', TTL, { kind: 'packed', packed: blob(7) }, undefined, NOW);
-    expect(p.write).toEqual({ key: 'k', ttlMs: TTL, refreshTtl: true, kind: 'packed', packed: blob(7) });
-    expect(p.written).toEqual({ ttlAtMs: NOW });
-  });
-
-  it('writes the value (its stamp changes) but keeps a TTL set within the slack', () => {
-    const p = planGroup('k', TTL, { kind: 'packed', packed: blob(7) }, { ttlAtMs: NOW - 1_000 }, NOW);
-    expect(p.write).toEqual({ key: 'k', ttlMs: TTL, refreshTtl: false, kind: 'packed', packed: blob(7) });
-    expect(p.written).toEqual({ ttlAtMs: NOW - 1_000 });
-  });
-
-  it('sets the TTL again once it is as old as the slack, once it may have run half out, or when the clock went back', () => {
-    for (const ttlAtMs of [NOW - slackMs(TTL), NOW - TTL / 2, NOW + 1]) {
-      const p = planGroup('k', TTL, { kind: 'packed', packed: blob(7) }, { ttlAtMs }, NOW);
-      expect(p.write).toMatchObject({ kind: 'packed', refreshTtl: true });
+  it('writes the value, its TTL along (one SET with PX), whatever is known', () => {
+    for (const last of [undefined, { ttlAtMs: NOW - 1_000 }, { ttlAtMs: NOW - TTL / 2 }, { ttlAtMs: NOW + 1 }]) {
+      const p = planGroup('k', TTL, { kind: 'packed', packed: blob(7) }, last, NOW);
+      expect(p.write).toEqual({ key: 'k', ttlMs: TTL, kind: 'packed', packed: blob(7) });
       expect(p.written).toEqual({ ttlAtMs: NOW });
     }
   });
@@ -99,7 +87,7 @@ describe('Materializer changed-fields writes', () => {
     return { materializer, blocks };
   };
 
-  it('sets the TTLs once, then writes without TTLs while the entity stays cached', async () => {
+  it('sets the state TTL once, then writes without it while the entity stays cached; a packed vector is a SET with its TTL every time', async () => {
     const { materializer, blocks } = setup();
     const hooks = { deadLetter: async () => undefined };
     await materializer.run([work('vw-tx', 2)], now, hooks);
@@ -109,7 +97,7 @@ describe('Materializer changed-fields writes', () => {
     expect((first![7] as Unpacked[][]).map((g) => g.slice(1, 3))).toEqual([['1', 'p']]);
     expect(second![1]).toBe('11');
     expect(second![3]).toBe('0');
-    expect((second![7] as Unpacked[][]).map((g) => g.slice(1, 3))).toEqual([['0', 'p']]);
+    expect((second![7] as Unpacked[][]).map((g) => g.slice(1, 3))).toEqual([['1', 'p']]);
   });
 
   it('writes nothing for a new entity whose events all expired', async () => {
